@@ -1,0 +1,15 @@
+//! `GET /api/billing/account`: the caller's own entitlements.
+
+use billing_core::account;
+use billing_core::http::{self, ApiError, Identity};
+use billing_core::runtime::Services;
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
+    Ok(http::respond(run(services, &req).await))
+}
+
+async fn run(services: &Services, req: &Request) -> Result<(u16, account::AccountView), ApiError> {
+    let caller = Identity::from_request(req)?;
+    Ok((200, account::account(services, &caller.user).await?))
+}

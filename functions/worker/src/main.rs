@@ -1,0 +1,10 @@
+use billing_core::runtime::{Services, init_tracing};
+use lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let services = Services::from_env().await?;
+    let services = &services;
+    run(service_fn(move |event| worker::handle(services, event))).await
+}

@@ -1,0 +1,62 @@
+//! The local SQS event source mapping: polls the fulfilment queue, hands batches to the
+//! worker's real handler as an `SqsEvent`, deletes what succeeded and leaves the reported
+//! failures to come back after the visibility timeout (and, after `maxReceiveCount`, to go
+//! to the dead-letter queue), as Lambda's mapping does with `ReportBatchItemFailures`.
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use billing_core::queue::{Queue, ReceivedMessage};
+use billing_core::runtime::Services;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn to_record(m: &ReceivedMessage, queue_arn: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(m.message_id.clone());
+    record.receipt_handle = Some(m.receipt.clone());
+    record.body = Some(m.body.clone());
+    record.event_source = Some("aws:sqs".into());
+    record.event_source_arn = Some(queue_arn.to_owned());
+    record.aws_region = Some("us-east-1".into());
+    record.attributes = HashMap::from([
+        ("MessageGroupId".to_owned(), m.group.clone()),
+        (
+            "ApproximateReceiveCount".to_owned(),
+            m.receive_count.to_string(),
+        ),
+    ]);
+    record
+}
+
+/// Runs until the task is dropped.
+pub async fn run(services: Services, queue: Arc<dyn Queue>, queue_arn: String) {
+    loop {
+        let messages = match queue.receive(10, Duration::from_secs(1)).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "polling the fulfilment queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages.iter().map(|m| to_record(m, &queue_arn)).collect();
+        let response = worker::process_batch(&services, event).await;
+        let failed: HashSet<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        for m in messages
+            .iter()
+            .filter(|m| !failed.contains(m.message_id.as_str()))
+        {
+            if let Err(e) = queue.delete(&m.receipt).await {
+                tracing::warn!(error = %e, "deleting a processed message failed; it will be redelivered harmlessly");
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! `local-stack`: the local stack and its helpers.
+//!
+//! - `local-stack serve`: moto + every function on http://127.0.0.1:${PORT:-3000} (make dev)
+//! - `local-stack token <user> [--admin] [--email E]`: a local bearer token
+//! - `local-stack send <event.json> [--fresh]`: signs a Stripe event with the local webhook
+//!   secret and posts it to the running stack
+
+use local_stack::auth::{self, DEFAULT_LOCAL_JWT_SECRET};
+use local_stack::moto::{Moto, default_binary};
+use local_stack::{LocalStack, StackOptions};
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+/// The documented local default; a deployment takes its secret from Secrets Manager.
+const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_dev_secret";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]"
+    );
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve().await,
+        Some("token") => token(&args[1..]),
+        Some("send") => send(&args[1..]).await,
+        _ => usage(),
+    }
+}
+
+async fn serve() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
+        )
+        .init();
+    let port: u16 = match env_or("PORT", "3000").parse() {
+        Ok(p) => p,
+        Err(_) => {
+            eprintln!("PORT must be a port number");
+            return ExitCode::from(2);
+        }
+    };
+    let moto = match Moto::start(&default_binary()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    let mut defaults = Vec::new();
+    for (name, value) in [
+        ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+        ("LOCAL_JWT_SECRET", DEFAULT_LOCAL_JWT_SECRET),
+        ("PUBLIC_BASE_URL", &format!("http://127.0.0.1:{port}")),
+    ] {
+        if env.get(name).is_none_or(|v| v.is_empty()) {
+            env.insert(name.to_owned(), value.to_owned());
+            defaults.push(format!("  {name}={value} (default, local only)"));
+        }
+    }
+    let jwt_secret = env["LOCAL_JWT_SECRET"].clone();
+    let visibility = std::env::var("LOCAL_VISIBILITY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(Some(10));
+    let opts = StackOptions {
+        moto_endpoint: moto.endpoint.clone(),
+        port,
+        prefix: "local".into(),
+        env,
+        jwt_secret,
+        visibility_override: visibility,
+    };
+    let stack = match LocalStack::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("the local stack did not start: {e}");
+            moto.stop();
+            return ExitCode::FAILURE;
+        }
+    };
+    let c = &stack.services.config;
+    println!("billing local stack on {}", stack.base_url);
+    println!("  moto (DynamoDB, SQS) on {}", moto.endpoint);
+    println!(
+        "  table {}, queue {}",
+        c.table_name,
+        c.queue_url.as_deref().unwrap_or("")
+    );
+    println!(
+        "  Stripe API key: {}",
+        if c.stripe_configured() {
+            "configured"
+        } else {
+            "not set (checkout answers 503)"
+        }
+    );
+    for line in &defaults {
+        println!("{line}");
+    }
+    println!("try:  make send EVENT=events/stripe/checkout.session.completed.credits_starter.json");
+    println!(
+        "      curl -H \"Authorization: Bearer $(make -s token USER=user_demo)\" {}/api/billing/account",
+        stack.base_url
+    );
+
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot listen for SIGTERM: {e}");
+            moto.stop();
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    println!("stopping");
+    drop(stack);
+    moto.stop();
+    ExitCode::SUCCESS
+}
+
+fn token(args: &[String]) -> ExitCode {
+    let Some(user) = args.first() else {
+        return usage();
+    };
+    let admin = args.iter().any(|a| a == "--admin");
+    let email = args
+        .iter()
+        .position(|a| a == "--email")
+        .and_then(|i| args.get(i + 1));
+    let scope = if admin {
+        "openid billing:admin"
+    } else {
+        "openid"
+    };
+    let secret = env_or("LOCAL_JWT_SECRET", DEFAULT_LOCAL_JWT_SECRET);
+    println!(
+        "{}",
+        auth::token(&secret, user, email.map(String::as_str), scope, 24 * 3600)
+    );
+    ExitCode::SUCCESS
+}
+
+async fn send(args: &[String]) -> ExitCode {
+    let Some(path) = args.first() else {
+        return usage();
+    };
+    let fresh = args.iter().any(|a| a == "--fresh");
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut event: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{path} is not JSON: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // An API Gateway sample carries the Stripe event as its body.
+    if let Some(body) = event
+        .get("requestContext")
+        .and(event.get("body"))
+        .and_then(|b| b.as_str())
+    {
+        event = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    }
+    if fresh {
+        event["id"] = format!("evt_local_{}", uuid::Uuid::new_v4().simple()).into();
+    }
+    let body = event.to_string();
+    let secret = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
+    let secret = secret
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let header =
+        billing_core::signature::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let url = format!(
+        "{}/api/stripe/webhook",
+        env_or(
+            "BASE_URL",
+            &format!("http://127.0.0.1:{}", env_or("PORT", "3000"))
+        )
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("stripe-signature", header)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    match response {
+        Ok(r) => {
+            let status = r.status();
+            println!(
+                "{} {} -> {}",
+                event["type"].as_str().unwrap_or("?"),
+                event["id"].as_str().unwrap_or("?"),
+                status
+            );
+            println!("{}", r.text().await.unwrap_or_default());
+            if status.is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("cannot reach {url}: {e} (is `make dev` running?)");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The HTTP front of the local stack: routes API.md's paths to the functions' real
+//! handlers, turning each request into the API Gateway HTTP API (payload 2.0) event the
+//! deployed function receives, parsed by `lambda_http` itself.
+
+use crate::auth;
+use base64::Engine;
+use billing_core::http::ApiError;
+use billing_core::runtime::Services;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// API Gateway's own payload limit; the webhook enforces its smaller one itself.
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Webhook,
+    CheckoutStatus,
+    Account,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// The JWT authorizer must accept the caller's token.
+    User,
+}
+
+/// API.md's routes that have a function so far: method, path, function, access.
+pub const ROUTES: &[(&str, &str, Function, Access)] = &[
+    (
+        "POST",
+        "/api/stripe/webhook",
+        Function::Webhook,
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/api/billing/status",
+        Function::CheckoutStatus,
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/api/billing/checkout-status",
+        Function::CheckoutStatus,
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/api/billing/account",
+        Function::Account,
+        Access::User,
+    ),
+];
+
+#[derive(Clone)]
+pub struct Front {
+    pub services: Services,
+    pub jwt_secret: String,
+}
+
+fn error(e: ApiError) -> Response<Full<Bytes>> {
+    convert(e.into_response())
+}
+
+fn convert(resp: lambda_http::Response<lambda_http::Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(t) => Bytes::from(t),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
+}
+
+/// The API Gateway v2 event for one request, as the deployed function would receive it.
+pub fn api_gateway_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+    claims: Option<&HashMap<String, String>>,
+) -> Value {
+    let mut header_map = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match header_map.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&value);
+            }
+            _ => {
+                header_map.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    let mut params = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            let s = s.replace('+', " ");
+            percent_decode(&s)
+        };
+        params.insert(decode(k), Value::String(decode(v)));
+    }
+    let now = chrono::Utc::now();
+    let (body_value, is_base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
+    };
+    let route_key = format!("{method} {path}");
+    let mut context = json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": "127.0.0.1",
+        "domainPrefix": "local",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+        },
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+        "timeEpoch": now.timestamp_millis(),
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    }
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": header_map,
+        "queryStringParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
+        "requestContext": context,
+        "body": body_value,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len() + 0
+            && let Ok(b) = u8::from_str_radix(
+                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                16,
+            )
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Front {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().unwrap_or("").to_owned();
+        let on_path: Vec<_> = ROUTES.iter().filter(|r| r.1 == path).collect();
+        let Some(&&(_, _, function, access)) = on_path.iter().find(|r| r.0 == method) else {
+            return error(if on_path.is_empty() {
+                ApiError::not_found()
+            } else {
+                ApiError::method_not_allowed()
+            });
+        };
+        let headers = req.headers().clone();
+        let claims = match access {
+            Access::Public => None,
+            Access::User => {
+                let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+                match auth::claims_from_header(header, &self.jwt_secret) {
+                    Some(c) => Some(c),
+                    None => return error(ApiError::unauthenticated()),
+                }
+            }
+        };
+        let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return error(ApiError::new(
+                    413,
+                    "payload_too_large",
+                    "the request body is too large",
+                ));
+            }
+        };
+        let event = api_gateway_event(&method, &path, &query, &headers, &body, claims.as_ref());
+        let request = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(ApiError::new(
+                    500,
+                    "internal",
+                    format!("local stack built a bad event: {e}"),
+                ));
+            }
+        };
+        let s = &self.services;
+        let result = match function {
+            Function::Webhook => webhook::handle(s, request).await,
+            Function::CheckoutStatus => checkout_status::handle(s, request).await,
+            Function::Account => account::handle(s, request).await,
+        };
+        match result {
+            Ok(resp) => convert(resp),
+            Err(e) => {
+                tracing::error!(error = %e, "handler failed");
+                error(ApiError::new(500, "internal", "the function failed"))
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Assembles and starts a local stack: resources in moto from the template, the HTTP
+//! front on a loopback port, and the queue → worker mapping.
+
+use crate::provision::{self, ProvisionError, Resources};
+use crate::server::Front;
+use billing_core::config::{Config, ConfigError};
+use billing_core::queue::Queue;
+use billing_core::queue::sqs::SqsQueue;
+use billing_core::runtime::Services;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub moto_endpoint: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Prefix of the created tables and queues, so stacks can share one moto.
+    pub prefix: String,
+    /// The environment the functions see (API.md's configuration).
+    pub env: HashMap<String, String>,
+    pub jwt_secret: String,
+    pub visibility_override: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on 127.0.0.1:{0}: {1}")]
+    Listen(u16, std::io::Error),
+}
+
+pub struct LocalStack {
+    pub base_url: String,
+    pub services: Services,
+    pub resources: Resources,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// An SDK config that talks to moto with throwaway credentials.
+pub async fn moto_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "local-stack",
+        ))
+        .load()
+        .await
+}
+
+impl LocalStack {
+    pub async fn start(opts: StackOptions) -> Result<Self, StackError> {
+        let sdk = moto_sdk_config(&opts.moto_endpoint).await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let resources = provision::provision(
+            provision::TEMPLATE,
+            &opts.prefix,
+            &dynamo,
+            &sqs,
+            opts.visibility_override,
+        )
+        .await?;
+        let table = resources
+            .tables
+            .get("BillingTable")
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        let queue = resources.queues.get("FulfilmentQueue").cloned();
+        let queue_url = queue
+            .as_ref()
+            .and_then(|q| q.url.clone())
+            .unwrap_or_default();
+        let queue_arn = queue
+            .as_ref()
+            .and_then(|q| q.arn.clone())
+            .unwrap_or_default();
+
+        let mut env = opts.env.clone();
+        env.insert("BILLING_TABLE".into(), table);
+        env.insert("FULFILMENT_QUEUE_URL".into(), queue_url.clone());
+        let config = Config::from_lookup(|name| env.get(name).cloned())?;
+        let services = Services::on_aws(config, &sdk);
+
+        let listener = TcpListener::bind(("127.0.0.1", opts.port))
+            .await
+            .map_err(|e| StackError::Listen(opts.port, e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StackError::Listen(opts.port, e))?
+            .port();
+        let front = Arc::new(Front {
+            services: services.clone(),
+            jwt_secret: opts.jwt_secret.clone(),
+        });
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let front = front.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let front = front.clone();
+                        async move { Ok::<_, std::convert::Infallible>(front.handle(req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
+        let mapping = tokio::spawn(crate::esm::run(services.clone(), queue, queue_arn));
+        Ok(Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            services,
+            resources,
+            tasks: vec![server, mapping],
+        })
+    }
+}

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Builds the sample events under events/ from Stripe's official fixture objects.
+
+The Stripe webhook bodies (events/stripe/*.json) start from resources["event"],
+resources["checkout.session"] and resources["subscription"] of fixtures3.json and override
+only ids, metadata, amounts, statuses and timestamps, so the project's Stripe types are
+tested against Stripe's real shapes. The API Gateway and SQS samples that carry a Stripe
+body (events/webhook.json, events/worker-sqs.json) are written here too, so their body,
+content-length and md5OfBody can never drift from the Stripe sample they wrap; the
+other API Gateway samples are written here so that all of them share one request shape.
+
+Usage: python3 infra/make_sample_events.py [path/to/fixtures3.json]
+(default: ../shared/stripe/fixtures3.json relative to the repository root).
+Output is deterministic: the same fixtures give byte-identical files.
+"""
+
+import base64
+import copy
+import functools
+import hashlib
+import json
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+DEFAULT_FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+
+# The API version the current official SDKs pin; the fixture envelope leaves it null.
+API_VERSION = "2026-10-28.endive"
+DAY = 86_400
+
+USER = "user_demo"
+CUSTOMER = "cus_demo"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+API_ID = "b1llingapi"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:billing-fulfilment.fifo"
+# One of the addresses Stripe publishes for webhook deliveries.
+STRIPE_SOURCE_IP = "3.18.12.63"
+BROWSER_IP = "203.0.113.24"
+BROWSER_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Safari/605.1.15"
+)
+CLAIMS = {"sub": USER, "email": "demo@example.com", "scope": "openid"}
+
+
+def stripe_event(fixtures, event_type, event_id, created, obj, previous=None):
+    """The fixture envelope around `obj`, every envelope key kept."""
+    event = copy.deepcopy(fixtures["event"])
+    event.update(
+        api_version=API_VERSION,
+        livemode=False,
+        type=event_type,
+        id=event_id,
+        created=created,
+    )
+    event["data"] = {"object": obj}
+    if previous is not None:
+        # Stripe sends the changed fields' old values with every *.updated event.
+        event["data"]["previous_attributes"] = previous
+    return event
+
+
+def checkout_session(fixtures, *, session_id, plan_id, amount, status, payment_status,
+                     created, payment_intent):
+    s = copy.deepcopy(fixtures["checkout.session"])
+    s.update(
+        id=session_id,
+        client_reference_id=USER,
+        metadata={"user_id": USER, "plan_id": plan_id},
+        mode="payment",
+        status=status,
+        payment_status=payment_status,
+        amount_subtotal=amount,
+        amount_total=amount,
+        currency="usd",
+        customer=CUSTOMER,
+        payment_intent=payment_intent,
+        created=created,
+        expires_at=created + DAY,
+        # Every sample is complete or expired, and Stripe clears the hosted page URL then.
+        url=None,
+    )
+    # The fixture's random amounts would contradict amount_total.
+    s["shipping_cost"].update(amount_subtotal=0, amount_tax=0, amount_total=0)
+    s["total_details"].update(amount_discount=0, amount_shipping=0, amount_tax=0)
+    s["currency_conversion"].update(amount_subtotal=amount, amount_total=amount)
+    return s
+
+
+def subscription(fixtures, *, status, canceled_at=None):
+    sub = copy.deepcopy(fixtures["subscription"])
+    sub_id, start, period_end = "sub_demo_pro", 1_795_000_000, 1_797_592_000
+    price_id, amount = "price_demo_pro_monthly", 2900  # pro_monthly in infra/catalog.json
+    sub.update(
+        id=sub_id,
+        customer=CUSTOMER,
+        status=status,
+        metadata={"user_id": USER, "plan_id": "pro_monthly"},
+        created=start,
+        start_date=start,
+        billing_cycle_anchor=start,
+        cancel_at_period_end=False,
+        cancel_at=None,
+        canceled_at=canceled_at,
+        ended_at=canceled_at,
+        trial_start=None,
+        trial_end=None,
+        next_pending_invoice_item_invoice=None,
+        # The fixture describes a paused subscription with a pending update; a plain
+        # monthly plan has neither.
+        pause_collection=None,
+        pending_update=None,
+    )
+    if canceled_at is not None:
+        sub["cancellation_details"]["reason"] = "cancellation_requested"
+    item = sub["items"]["data"][0]
+    item.update(
+        id="si_demo_pro",
+        created=start,
+        subscription=sub_id,
+        current_period_start=start,
+        current_period_end=period_end,
+    )
+    item["price"].update(id=price_id, unit_amount=amount, unit_amount_decimal=str(amount))
+    item["plan"].update(id=price_id, amount=amount, amount_decimal=str(amount))
+    sub["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
+    return sub
+
+
+def stripe_samples(fixtures):
+    """File name -> Stripe event."""
+    starter_created = 1_795_000_000
+    async_created = 1_795_000_000
+
+    def starter():
+        return checkout_session(
+            fixtures, session_id="cs_test_demo_credits_starter", plan_id="credits_starter",
+            amount=1000, status="complete", payment_status="paid",
+            created=starter_created - 600, payment_intent="pi_demo_credits_starter")
+
+    def async_session(payment_status):
+        return checkout_session(
+            fixtures, session_id="cs_test_demo_async", plan_id="uses_20", amount=500,
+            status="complete", payment_status=payment_status,
+            created=async_created - 600, payment_intent="pi_demo_async")
+
+    # Created a day before the event so that the expiry is what the event reports.
+    expired = checkout_session(
+        fixtures, session_id="cs_test_demo_expired", plan_id="credits_basic", amount=4500,
+        status="expired", payment_status="unpaid", created=1_795_000_000 - DAY,
+        payment_intent=None)
+
+    ev = functools.partial(stripe_event, fixtures)
+    return {
+        "checkout.session.completed.credits_starter.json": ev(
+            "checkout.session.completed", "evt_demo_credits_starter_completed",
+            starter_created, starter()),
+        "checkout.session.completed.async_pending.json": ev(
+            "checkout.session.completed", "evt_demo_async_completed",
+            async_created, async_session("unpaid")),
+        "checkout.session.async_payment_succeeded.json": ev(
+            "checkout.session.async_payment_succeeded", "evt_demo_async_succeeded",
+            async_created + 60, async_session("paid")),
+        "checkout.session.async_payment_failed.json": ev(
+            "checkout.session.async_payment_failed", "evt_demo_async_failed",
+            async_created + 60, async_session("unpaid")),
+        "checkout.session.expired.json": ev(
+            "checkout.session.expired", "evt_demo_expired", 1_795_000_000, expired),
+        "customer.subscription.created.json": ev(
+            "customer.subscription.created", "evt_demo_sub_created", 1_795_000_000,
+            subscription(fixtures, status="active")),
+        "customer.subscription.updated.json": ev(
+            "customer.subscription.updated", "evt_demo_sub_updated", 1_795_000_100,
+            subscription(fixtures, status="past_due"), previous={"status": "active"}),
+        "customer.subscription.deleted.json": ev(
+            "customer.subscription.deleted", "evt_demo_sub_deleted", 1_795_000_200,
+            subscription(fixtures, status="canceled", canceled_at=1_795_000_200)),
+    }
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
+def stable_id(*parts):
+    """A fixed, realistic-looking id derived from the sample's own content."""
+    return hashlib.sha256("|".join(parts).encode()).digest()
+
+
+def http_event(method, path, *, at, query=None, headers=None, body=None, claims=None,
+               source_ip=BROWSER_IP, user_agent=BROWSER_UA):
+    """An API Gateway HTTP API (payload format 2.0) request as Lambda receives it."""
+    raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    route_key = f"{method} {path}"
+    domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+    all_headers = {
+        "host": domain,
+        "user-agent": user_agent,
+        "x-amzn-trace-id": "Root=1-{:08x}-{}".format(
+            at, stable_id(route_key, "trace").hex()[:24]),
+        "x-forwarded-for": source_ip,
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
+    if body is not None:
+        all_headers["content-length"] = str(len(body.encode()))
+    all_headers.update(headers or {})
+    context = {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": domain,
+        "domainPrefix": API_ID,
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": source_ip,
+            "userAgent": user_agent,
+        },
+        "requestId": base64.b64encode(stable_id(route_key, str(at))[:11], altchars=b"Kq").decode(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": datetime.fromtimestamp(at, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": at * 1000,
+    }
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    event = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": dict(sorted(all_headers.items())),
+    }
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = context
+    if body is not None:
+        event["body"] = body
+    event["isBase64Encoded"] = False
+    return event
+
+
+def sqs_event(body, *, group, dedup_id, sent_at):
+    """One record of a Lambda SQS event from the FIFO fulfilment queue."""
+    sent_ms = sent_at * 1000 + 123
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.UUID(bytes=stable_id(dedup_id, "message")[:16], version=4)),
+                "receiptHandle": "AQEB" + base64.b64encode(b"".join(
+                    stable_id(dedup_id, "receipt", str(i)) for i in range(4))).decode().rstrip("="),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(sent_ms),
+                    "SequenceNumber": "18899"
+                    + str(int.from_bytes(stable_id(dedup_id, "seq")[:6], "big")).zfill(15),
+                    "MessageGroupId": group,
+                    "SenderId": "AROAEXAMPLEROLEID1234:billing-WebhookFunction-Q2x7T0sVn3Ld",
+                    "MessageDeduplicationId": dedup_id,
+                    "ApproximateFirstReceiveTimestamp": str(sent_ms + 27),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": REGION,
+            }
+        ]
+    }
+
+
+def gateway_samples(webhook_event):
+    body = compact(webhook_event)
+    sent_at = webhook_event["created"] + 1
+    json_accept = {"accept": "application/json"}
+    account = http_event("GET", "/api/billing/account", at=1_795_000_300,
+                         headers=json_accept, claims=CLAIMS)
+    unauthenticated = copy.deepcopy(account)
+    del unauthenticated["requestContext"]["authorizer"]
+    session = "cs_test_demo_credits_starter"
+    return {
+        "account.json": account,
+        "account-unauthenticated.json": unauthenticated,
+        "checkout-status.json": http_event(
+            "GET", "/api/billing/checkout-status", at=1_795_000_005,
+            query={"session_id": session},
+            headers={**json_accept, "referer": f"https://app.example.com/billing/success?session_id={session}"}),
+        "billing-status.json": http_event(
+            "GET", "/api/billing/status", at=1_794_999_300, headers=json_accept),
+        "webhook.json": http_event(
+            "POST", "/api/stripe/webhook", at=sent_at, body=body,
+            headers={
+                "accept": "*/*; q=0.5, application/xml",
+                "cache-control": "no-cache",
+                "content-type": "application/json; charset=utf-8",
+                # Placeholder: `make send` signs the body with the local secret at send time.
+                "stripe-signature": "t=0,v1=00",
+            },
+            source_ip=STRIPE_SOURCE_IP,
+            user_agent="Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        "worker-sqs.json": sqs_event(body, group=CUSTOMER, dedup_id=webhook_event["id"],
+                                     sent_at=sent_at),
+    }
+
+
+def write(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2) + "\n")
+    print(path.relative_to(ROOT))
+
+
+def main():
+    fixtures_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FIXTURES
+    fixtures = json.loads(fixtures_path.read_text())["resources"]
+    samples = stripe_samples(fixtures)
+    for name, event in samples.items():
+        write(EVENTS / "stripe" / name, event)
+    for name, event in gateway_samples(
+            samples["checkout.session.completed.credits_starter.json"]).items():
+        write(EVENTS / name, event)
+
+
+if __name__ == "__main__":
+    main()

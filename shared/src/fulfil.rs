@@ -1,0 +1,484 @@
+//! Fulfilment: what the queue worker does with one Stripe event (API.md, Fulfilment).
+//!
+//! Each event becomes one plan of [`Write`]s executed as one transaction: all of its
+//! effects and the event record's `processed` state land together, or nothing does. Each
+//! plan has one *guard*, the condition that makes it apply at most once (the checkout's
+//! `fulfilled_at` is missing; the subscription's stored version is older). When the guard
+//! fails, the event has already been applied, or is older than what was applied: nothing
+//! changes and the event is recorded as processed.
+
+use crate::catalog::{Grant, Plan};
+use crate::checkout_state::CheckoutState;
+use crate::clock::rfc3339;
+use crate::ids::{CustomerId, EventId, PlanId, SessionId, SubscriptionId, UserId};
+use crate::intake::state;
+use crate::keys::{self, GSI1_PK, GSI1_SK};
+use crate::runtime::Services;
+use crate::store::{Cond, Item, ItemExt, Op, StoreError, Write};
+use crate::stripe::{CheckoutSession, Event, Subscription};
+use std::time::Duration;
+
+pub const CHECKOUT_COMPLETED: &str = "checkout.session.completed";
+pub const ASYNC_SUCCEEDED: &str = "checkout.session.async_payment_succeeded";
+pub const ASYNC_FAILED: &str = "checkout.session.async_payment_failed";
+pub const CHECKOUT_EXPIRED: &str = "checkout.session.expired";
+pub const SUB_CREATED: &str = "customer.subscription.created";
+pub const SUB_UPDATED: &str = "customer.subscription.updated";
+pub const SUB_DELETED: &str = "customer.subscription.deleted";
+
+/// The event types the worker acts on; intake records every other type as `ignored`.
+pub const HANDLED: &[&str] = &[
+    CHECKOUT_COMPLETED,
+    ASYNC_SUCCEEDED,
+    ASYNC_FAILED,
+    CHECKOUT_EXPIRED,
+    SUB_CREATED,
+    SUB_UPDATED,
+    SUB_DELETED,
+];
+
+pub fn handles(kind: &str) -> bool {
+    HANDLED.contains(&kind)
+}
+
+/// Subscription statuses that keep the paid tier.
+pub const TIER_KEEPING: &[&str] = &["trialing", "active", "past_due"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event's effects landed now.
+    Applied,
+    /// The guard held it back: applied before, or older than what was applied.
+    AlreadyApplied,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FulfilError {
+    #[error("the message is not a Stripe event: {0}")]
+    InvalidEvent(String),
+    #[error("the event type {0} is not handled")]
+    Unhandled(String),
+    #[error(
+        "the event names no user we know (metadata.user_id, client_reference_id or a known customer)"
+    )]
+    NoUser,
+    #[error("the event names plan {0:?}, which is not in the catalog")]
+    UnknownPlan(Option<String>),
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The writes of one event, and which of them is the once-only guard.
+struct Planned {
+    writes: Vec<Write>,
+    guard: usize,
+}
+
+/// Processes one event given as its raw JSON (a queue message or a stored payload).
+pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilError> {
+    let event: Event =
+        serde_json::from_str(raw).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
+    let id = EventId::parse(&event.id).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
+    let result = apply(services, &id, &event).await;
+    if let Err(err) = &result {
+        mark_failed(services, &id, &event.kind, err).await;
+    }
+    result
+}
+
+async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outcome, FulfilError> {
+    // A conflict means another transaction touched the same items at the same instant:
+    // plan again from fresh reads, a few times, before handing the message back to SQS.
+    let mut attempt = 0;
+    loop {
+        let plan = plan(services, id, event).await?;
+        let guard = plan.guard;
+        match services.table.transact(plan.writes).await {
+            Ok(()) => return Ok(Outcome::Applied),
+            Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&guard) => {
+                let done = vec![
+                    Op::set("status", state::PROCESSED),
+                    Op::set(GSI1_PK, keys::events_by_state(state::PROCESSED)),
+                ];
+                let now = rfc3339(services.clock.now());
+                services
+                    .table
+                    .update(
+                        &keys::event(id),
+                        with_record_basics(done, id, event, &now),
+                        None,
+                    )
+                    .await?;
+                return Ok(Outcome::AlreadyApplied);
+            }
+            Err(StoreError::Conflict) | Err(StoreError::TransactionConditionFailed(_))
+                if attempt < 3 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Keeps a record complete even when the worker writes it first (replay, reconcile).
+fn with_record_basics(mut ops: Vec<Op>, id: &EventId, event: &Event, now: &str) -> Vec<Op> {
+    ops.push(Op::set("processed_at", now.to_owned()));
+    ops.push(Op::remove("error"));
+    ops.push(Op::remove("lock_until"));
+    ops.push(Op::set_if_missing("type", event.kind.clone()));
+    ops.push(Op::set_if_missing("received_at", now.to_owned()));
+    ops.push(Op::set_if_missing(GSI1_SK, format!("{now}#{id}")));
+    ops
+}
+
+fn processed_record(id: &EventId, event: &Event, now: &str) -> Write {
+    let ops = vec![
+        Op::set("status", state::PROCESSED),
+        Op::set(GSI1_PK, keys::events_by_state(state::PROCESSED)),
+    ];
+    Write::Update {
+        key: keys::event(id),
+        ops: with_record_basics(ops, id, event, now),
+        cond: None,
+    }
+}
+
+async fn mark_failed(services: &Services, id: &EventId, kind: &str, err: &FulfilError) {
+    let now = rfc3339(services.clock.now());
+    let ops = vec![
+        Op::set("status", state::FAILED),
+        Op::set(GSI1_PK, keys::events_by_state(state::FAILED)),
+        Op::set("error", err.to_string()),
+        Op::add("attempts", 1),
+        Op::set_if_missing("type", kind.to_owned()),
+        Op::set_if_missing("received_at", now.clone()),
+        Op::set_if_missing(GSI1_SK, format!("{now}#{id}")),
+    ];
+    // Never let a failed retry hide that an earlier attempt succeeded.
+    let not_processed = Cond::Or(vec![
+        Cond::missing("status"),
+        Cond::one_of(
+            "status",
+            &[state::IN_PROGRESS, state::QUEUED, state::FAILED],
+        ),
+    ]);
+    if let Err(e) = services
+        .table
+        .update(&keys::event(id), ops, Some(not_processed))
+        .await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not record the failure");
+    }
+    tracing::error!(event_id = %id, event_type = kind, error = %err, "fulfilment failed");
+}
+
+async fn plan(services: &Services, id: &EventId, event: &Event) -> Result<Planned, FulfilError> {
+    let now = rfc3339(services.clock.now());
+    let record = processed_record(id, event, &now);
+    let invalid = |e: serde_json::Error| FulfilError::InvalidEvent(e.to_string());
+    match event.kind.as_str() {
+        CHECKOUT_COMPLETED | ASYNC_SUCCEEDED => {
+            let session: CheckoutSession = event.object().map_err(invalid)?;
+            let paid = matches!(
+                session.payment_status.as_deref(),
+                Some("paid" | "no_payment_required")
+            );
+            if event.kind == CHECKOUT_COMPLETED && !paid {
+                return checkout_transition(services, &session, CheckoutState::Paid, record, &now);
+            }
+            fulfil_checkout(services, &session, record, &now)
+        }
+        ASYNC_FAILED => {
+            let session: CheckoutSession = event.object().map_err(invalid)?;
+            checkout_transition(services, &session, CheckoutState::Failed, record, &now)
+        }
+        CHECKOUT_EXPIRED => {
+            let session: CheckoutSession = event.object().map_err(invalid)?;
+            checkout_transition(services, &session, CheckoutState::Expired, record, &now)
+        }
+        SUB_CREATED | SUB_UPDATED | SUB_DELETED => {
+            let sub: Subscription = event.object().map_err(invalid)?;
+            subscription_change(services, event, &sub, record, &now).await
+        }
+        other => Err(FulfilError::Unhandled(other.to_owned())),
+    }
+}
+
+fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
+    SessionId::parse(&session.id).map_err(|e| FulfilError::InvalidEvent(e.to_string()))
+}
+
+fn session_user(session: &CheckoutSession) -> Result<UserId, FulfilError> {
+    session
+        .meta("user_id")
+        .or(session.client_reference_id.as_deref())
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or(FulfilError::NoUser)
+}
+
+fn session_plan<'a>(
+    services: &'a Services,
+    session: &CheckoutSession,
+) -> Result<&'a Plan, FulfilError> {
+    let named = session.meta("plan_id");
+    named
+        .and_then(|p| PlanId::parse(p).ok())
+        .and_then(|p| services.config.catalog.get(&p))
+        .ok_or_else(|| FulfilError::UnknownPlan(named.map(str::to_owned)))
+}
+
+fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
+    session
+        .customer
+        .as_ref()
+        .and_then(|c| CustomerId::parse(c.id()).ok())
+}
+
+/// Grants a completed, paid checkout's plan: once per session, whichever of
+/// `completed` and `async_payment_succeeded` arrives first.
+fn fulfil_checkout(
+    services: &Services,
+    session: &CheckoutSession,
+    record: Write,
+    now: &str,
+) -> Result<Planned, FulfilError> {
+    let sid = session_id(session)?;
+    let user = session_user(session)?;
+    let plan = session_plan(services, session)?;
+    let quantity = session
+        .meta("quantity")
+        .and_then(|q| q.parse::<i64>().ok())
+        .filter(|q| *q >= 1)
+        .unwrap_or(1);
+    let credits = match plan.grant() {
+        Grant::Credits(per_unit) => per_unit * quantity,
+        Grant::Tier { .. } | Grant::Purchase => 0,
+    };
+
+    let mut writes = vec![Write::Update {
+        key: keys::checkout(&sid),
+        ops: vec![
+            Op::set("state", CheckoutState::Fulfilled.as_str()),
+            Op::set("fulfilled_at", now.to_owned()),
+            Op::set("user_id", user.to_string()),
+            Op::set("plan_id", plan.id.to_string()),
+            Op::set_if_missing("created_at", now.to_owned()),
+        ],
+        cond: Some(Cond::missing("fulfilled_at")),
+    }];
+
+    let mut profile = vec![
+        Op::set_if_missing("created_at", now.to_owned()),
+        Op::set("updated_at", now.to_owned()),
+    ];
+    if credits > 0 {
+        profile.push(Op::add("credits", credits));
+    }
+    let customer = customer_of(session);
+    if let Some(c) = &customer {
+        profile.push(Op::set("customer_id", c.to_string()));
+    }
+    writes.push(Write::Update {
+        key: keys::profile(&user),
+        ops: profile,
+        cond: None,
+    });
+
+    let mut purchase = Item::new();
+    purchase.insert("plan_id".into(), plan.id.to_string().into());
+    purchase.insert("session_id".into(), sid.to_string().into());
+    purchase.insert(
+        "amount".into(),
+        session
+            .amount_total
+            .unwrap_or(plan.amount * quantity)
+            .into(),
+    );
+    purchase.insert(
+        "currency".into(),
+        session
+            .currency
+            .clone()
+            .unwrap_or_else(|| plan.currency.clone())
+            .into(),
+    );
+    purchase.insert("status".into(), "paid".into());
+    purchase.insert("at".into(), now.to_owned().into());
+    purchase.insert("credits".into(), credits.into());
+    purchase.insert("quantity".into(), quantity.into());
+    if let Some(pi) = &session.payment_intent {
+        purchase.insert("payment_intent".into(), pi.id().to_owned().into());
+    }
+    writes.push(Write::Put {
+        key: keys::purchase(&user, &sid),
+        item: purchase,
+        cond: None,
+    });
+
+    if let Some(c) = &customer {
+        writes.push(customer_link(c, &user));
+    }
+    writes.push(record);
+    Ok(Planned { writes, guard: 0 })
+}
+
+fn customer_link(customer: &CustomerId, user: &UserId) -> Write {
+    let mut item = Item::new();
+    item.insert("user_id".into(), user.to_string().into());
+    Write::Put {
+        key: keys::customer(customer),
+        item,
+        cond: None,
+    }
+}
+
+/// Moves a checkout's state forward without granting anything; never backwards, and
+/// never away from `fulfilled`.
+fn checkout_transition(
+    _services: &Services,
+    session: &CheckoutSession,
+    to: CheckoutState,
+    record: Write,
+    now: &str,
+) -> Result<Planned, FulfilError> {
+    let sid = session_id(session)?;
+    let from: &[&str] = match to {
+        CheckoutState::Paid | CheckoutState::Expired => &["processing"],
+        CheckoutState::Failed => &["processing", "paid"],
+        _ => &[],
+    };
+    let mut ops = vec![
+        Op::set("state", to.as_str()),
+        Op::set("updated_at", now.to_owned()),
+        Op::set_if_missing("created_at", now.to_owned()),
+    ];
+    if let Ok(user) = session_user(session) {
+        ops.push(Op::set_if_missing("user_id", user.to_string()));
+    }
+    if let Some(plan) = session.meta("plan_id") {
+        ops.push(Op::set_if_missing("plan_id", plan.to_owned()));
+    }
+    let cond = Cond::And(vec![
+        Cond::missing("fulfilled_at"),
+        Cond::Or(vec![Cond::missing("state"), Cond::one_of("state", from)]),
+    ]);
+    Ok(Planned {
+        writes: vec![
+            Write::Update {
+                key: keys::checkout(&sid),
+                ops,
+                cond: Some(cond),
+            },
+            record,
+        ],
+        guard: 0,
+    })
+}
+
+/// Orders a subscription's states within one second: later lifecycle stages win ties.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "incomplete" => 0,
+        "trialing" => 1,
+        "active" => 2,
+        "past_due" => 3,
+        "unpaid" | "paused" => 4,
+        "canceled" | "incomplete_expired" => 5,
+        _ => 0,
+    }
+}
+
+/// A total order on subscription events: creation second, then lifecycle rank, then id, so
+/// that any delivery order ends in the same state. Zero-padded so strings compare as numbers.
+pub fn subscription_version(event: &Event, status: &str) -> String {
+    format!(
+        "{:012}:{}:{}",
+        event.created.max(0),
+        status_rank(status),
+        event.id
+    )
+}
+
+async fn subscription_change(
+    services: &Services,
+    event: &Event,
+    sub: &Subscription,
+    record: Write,
+    now: &str,
+) -> Result<Planned, FulfilError> {
+    let sub_id =
+        SubscriptionId::parse(&sub.id).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
+    let customer = CustomerId::parse(sub.customer.id()).ok();
+    let user = match sub.meta("user_id").and_then(|u| UserId::parse(u).ok()) {
+        Some(user) => user,
+        None => {
+            let Some(c) = &customer else {
+                return Err(FulfilError::NoUser);
+            };
+            let link = services.table.get(&keys::customer(c)).await?;
+            link.as_ref()
+                .and_then(|i| i.str("user_id"))
+                .and_then(|u| UserId::parse(u).ok())
+                .ok_or(FulfilError::NoUser)?
+        }
+    };
+    let catalog = &services.config.catalog;
+    let plan = sub
+        .meta("plan_id")
+        .and_then(|p| PlanId::parse(p).ok())
+        .and_then(|p| catalog.get(&p))
+        .or_else(|| sub.price_ids().find_map(|price| catalog.by_price(price)));
+    let status = if event.kind == SUB_DELETED
+        && !matches!(sub.status.as_str(), "canceled" | "incomplete_expired")
+    {
+        "canceled"
+    } else {
+        sub.status.as_str()
+    };
+    let version = subscription_version(event, status);
+
+    let mut ops = vec![
+        Op::set("status", status.to_owned()),
+        Op::set("version", version.clone()),
+        Op::set("cancel_at_period_end", sub.cancel_at_period_end),
+        Op::set("updated_at", now.to_owned()),
+    ];
+    match plan {
+        Some(p) => ops.push(Op::set("plan_id", p.id.to_string())),
+        None => ops.push(Op::remove("plan_id")),
+    }
+    match sub.current_period_end() {
+        Some(t) => ops.push(Op::set("current_period_end", t)),
+        None => ops.push(Op::remove("current_period_end")),
+    }
+    match sub.trial_end {
+        Some(t) => ops.push(Op::set("trial_end", t)),
+        None => ops.push(Op::remove("trial_end")),
+    }
+    let mut writes = vec![Write::Update {
+        key: keys::subscription(&user, &sub_id),
+        ops,
+        cond: Some(Cond::Or(vec![
+            Cond::missing("version"),
+            Cond::lt("version", version),
+        ])),
+    }];
+    let mut profile = vec![
+        Op::set_if_missing("created_at", now.to_owned()),
+        Op::set("updated_at", now.to_owned()),
+    ];
+    if let Some(c) = &customer {
+        profile.push(Op::set("customer_id", c.to_string()));
+        writes.push(customer_link(c, &user));
+    }
+    writes.push(Write::Update {
+        key: keys::profile(&user),
+        ops: profile,
+        cond: None,
+    });
+    writes.push(record);
+    Ok(Planned { writes, guard: 0 })
+}

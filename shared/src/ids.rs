@@ -1,0 +1,173 @@
+//! Identifiers that are parsed once at the edge, so the core never handles a raw string it
+//! has not checked. Each newtype accepts exactly the characters its source can produce.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} is malformed")]
+pub struct InvalidId {
+    pub kind: &'static str,
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+macro_rules! stripe_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, [$($prefix:literal),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+                let ok = [$($prefix),+].iter().any(|p| raw.starts_with(p) && raw.len() > p.len())
+                    && raw.len() <= 255
+                    && raw.chars().all(is_token_char);
+                if ok { Ok(Self(raw.to_owned())) } else { Err(InvalidId { kind: $kind }) }
+            }
+            pub fn as_str(&self) -> &str { &self.0 }
+        }
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(raw: String) -> Result<Self, InvalidId> { Self::parse(&raw) }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String { id.0 }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(&self.0) }
+        }
+    };
+}
+
+stripe_id!(
+    /// A Stripe event id (`evt_…`).
+    EventId, "event id", ["evt_"]
+);
+stripe_id!(
+    /// A Checkout Session id (`cs_test_…`, `cs_live_…`).
+    SessionId, "session id", ["cs_"]
+);
+stripe_id!(
+    /// A Stripe customer id (`cus_…`).
+    CustomerId, "customer id", ["cus_"]
+);
+stripe_id!(
+    /// A Stripe subscription id (`sub_…`).
+    SubscriptionId, "subscription id", ["sub_"]
+);
+
+/// The caller's user id: the token's `sub` claim. Opaque to us, but bounded and printable,
+/// because it becomes part of storage keys and Stripe metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .chars()
+                .all(|c| is_token_char(c) || matches!(c, '.' | '@' | '|' | ':' | '+'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidId { kind: "user id" })
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for UserId {
+    type Error = InvalidId;
+    fn try_from(raw: String) -> Result<Self, InvalidId> {
+        Self::parse(&raw)
+    }
+}
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.0
+    }
+}
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plan id from the catalog (`credits_starter`, `pro_annual`): lower snake case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlanId(String);
+
+impl PlanId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidId { kind: "plan id" })
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for PlanId {
+    type Error = InvalidId;
+    fn try_from(raw: String) -> Result<Self, InvalidId> {
+        Self::parse(&raw)
+    }
+}
+impl From<PlanId> for String {
+    fn from(id: PlanId) -> String {
+        id.0
+    }
+}
+impl fmt::Display for PlanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_need_their_prefix_and_token_characters() {
+        assert!(
+            SessionId::parse("cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY")
+                .is_ok()
+        );
+        assert!(SessionId::parse("cs_").is_err());
+        assert!(SessionId::parse("pi_123").is_err());
+        assert!(SessionId::parse("cs_test_<script>").is_err());
+        assert!(SessionId::parse(&format!("cs_{}", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn user_ids_refuse_separators_used_in_storage_keys() {
+        assert!(UserId::parse("auth0|user-42").is_ok());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse("a#b").is_err());
+        assert!(UserId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn plan_ids_are_lower_snake_case() {
+        assert!(PlanId::parse("credits_starter").is_ok());
+        assert!(PlanId::parse("Credits").is_err());
+        assert!(PlanId::parse("../etc").is_err());
+    }
+}
