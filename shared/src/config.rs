@@ -3,7 +3,8 @@
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a config can be logged.
 
 use crate::catalog::{Catalog, CatalogError, DEFAULT_CATALOG};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+pub use secrecy::SecretString;
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_FREE_USES: i64 = 3;

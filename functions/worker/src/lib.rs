@@ -49,3 +49,93 @@ pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResp
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_core::account::account;
+    use billing_core::ids::UserId;
+    use billing_core::testing::memory_services;
+
+    const SAMPLE: &str = include_str!("../../../events/worker-sqs.json");
+
+    fn batch(bodies: &[(&str, &str, String)]) -> SqsEvent {
+        let mut event: SqsEvent = serde_json::from_str(SAMPLE).unwrap();
+        let template = event.records[0].clone();
+        event.records = bodies
+            .iter()
+            .map(|(id, group, body)| {
+                let mut r = template.clone();
+                r.message_id = Some(id.to_string());
+                r.body = Some(body.clone());
+                r.attributes
+                    .insert("MessageGroupId".into(), group.to_string());
+                r
+            })
+            .collect();
+        event
+    }
+
+    #[tokio::test]
+    async fn the_sample_batch_applies_and_reports_no_failure() {
+        let services = memory_services(&[]);
+        let event: SqsEvent = serde_json::from_str(SAMPLE).unwrap();
+        let response = process_batch(&services, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        let user = UserId::parse("user_demo").unwrap();
+        assert_eq!(
+            account(&services, &user).await.unwrap().credits.balance,
+            1000
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_holds_back_the_rest_of_its_group_but_not_other_groups() {
+        let services = memory_services(&[]);
+        let sample: SqsEvent = serde_json::from_str(SAMPLE).unwrap();
+        let good = sample.records[0].body.clone().unwrap();
+        let other_group = good
+            .replace("evt_demo_credits_starter_completed", "evt_other")
+            .replace("cs_test_demo_credits_starter", "cs_test_other");
+        let response = process_batch(
+            &services,
+            batch(&[
+                ("m1", "cus_a", "not json".into()),
+                ("m2", "cus_a", good.clone()),
+                ("m3", "cus_b", other_group),
+            ]),
+        )
+        .await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m1", "m2"]);
+        let user = UserId::parse("user_demo").unwrap();
+        assert_eq!(
+            account(&services, &user).await.unwrap().credits.balance,
+            1000,
+            "only m3 applied"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_batch_changes_nothing() {
+        let services = memory_services(&[]);
+        for _ in 0..3 {
+            let event: SqsEvent = serde_json::from_str(SAMPLE).unwrap();
+            assert!(
+                process_batch(&services, event)
+                    .await
+                    .batch_item_failures
+                    .is_empty()
+            );
+        }
+        let user = UserId::parse("user_demo").unwrap();
+        assert_eq!(
+            account(&services, &user).await.unwrap().credits.balance,
+            1000
+        );
+    }
+}

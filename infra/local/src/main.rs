@@ -114,7 +114,7 @@ async fn serve() -> ExitCode {
     }
     println!("try:  make send EVENT=events/stripe/checkout.session.completed.credits_starter.json");
     println!(
-        "      curl -H \"Authorization: Bearer $(make -s token USER=user_demo)\" {}/api/billing/account",
+        "      curl -H \"Authorization: Bearer $(make -s token USER_ID=user_demo)\" {}/api/billing/account",
         stack.base_url
     );
 

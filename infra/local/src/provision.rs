@@ -81,7 +81,7 @@ pub fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Val
         .collect()
 }
 
-fn list<'a>(v: Option<&'a Value>) -> &'a [Value] {
+fn list(v: Option<&Value>) -> &[Value] {
     v.map(untag)
         .and_then(|v| v.as_sequence())
         .map(|s| s.as_slice())

@@ -102,13 +102,8 @@ pub fn api_gateway_event(
         }
     }
     let mut params = Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            let s = s.replace('+', " ");
-            percent_decode(&s)
-        };
-        params.insert(decode(k), Value::String(decode(v)));
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        params.insert(k.into_owned(), Value::String(v.into_owned()));
     }
     let now = chrono::Utc::now();
     let (body_value, is_base64) = match std::str::from_utf8(body) {
@@ -152,28 +147,6 @@ pub fn api_gateway_event(
         "body": body_value,
         "isBase64Encoded": is_base64,
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 0
-            && let Ok(b) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            )
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Front {

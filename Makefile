@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make dev` (local stack) and `make test` (everything).
+# Both install what they need themselves (infra/bootstrap.sh: .venv, Node peers).
+
+PORT ?= 3000
+USER_ID ?= user_demo
+EVENT ?= events/stripe/checkout.session.completed.credits_starter.json
+export PORT
+
+.PHONY: dev test bootstrap send token build lint fmt
+
+## make dev: moto + every function on http://127.0.0.1:$(PORT); Ctrl-C stops it all.
+dev: bootstrap
+	cargo build --quiet -p local-stack
+	exec cargo run --quiet -p local-stack -- serve
+
+## make test: fmt, clippy, cfn-lint, unit, contract (moto) and black-box tests.
+test: bootstrap
+	bash infra/test.sh
+
+bootstrap:
+	@bash infra/bootstrap.sh
+
+## make send EVENT=events/stripe/<file>.json [FRESH=1]: sign with the local secret and post.
+send:
+	@cargo run --quiet -p local-stack -- send $(EVENT) $(if $(FRESH),--fresh,)
+
+## make token USER_ID=user_demo [ADMIN=1]: a local bearer token.
+token:
+	@cargo run --quiet -p local-stack -- token $(USER_ID) $(if $(ADMIN),--admin,)
+
+## make build: the Lambda binaries, as deployed (cargo lambda, from .venv).
+build: bootstrap
+	.venv/bin/cargo-lambda lambda build --release
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite (README: `make test`): static checks, then every test against one
+# moto_server started here on a free loopback port and stopped on exit.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash infra/bootstrap.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/billing-moto-$port.log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 150); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.2
+done
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
+echo "== cargo test (moto on $MOTO_ENDPOINT)"
+cargo test --workspace --quiet 2>&1 | tee "${TMPDIR:-/tmp}/billing-test-$$.log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
+rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"
+echo "total: $passed passed, $failed failed"
+exit "$status"
