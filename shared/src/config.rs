@@ -46,6 +46,21 @@ pub struct Config {
     pub catalog: Catalog,
 }
 
+/// `STRIPE_PRICE_<ID>` / `STRIPE_LINK_<ID>` from the compact lists `STRIPE_PRICES` /
+/// `STRIPE_LINKS` (`plan_id=value,…`), which a deployment sets from one template parameter.
+fn from_list(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    let (list, plan) = if let Some(plan) = name.strip_prefix("STRIPE_PRICE_") {
+        ("STRIPE_PRICES", plan)
+    } else {
+        ("STRIPE_LINKS", name.strip_prefix("STRIPE_LINK_")?)
+    };
+    get(list)?.split(',').find_map(|pair| {
+        let (id, value) = pair.split_once('=')?;
+        (id.trim().eq_ignore_ascii_case(plan) && !value.trim().is_empty())
+            .then(|| value.trim().to_owned())
+    })
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -96,7 +111,9 @@ impl Config {
             table_name: get("BILLING_TABLE").unwrap_or_else(|| "billing".to_owned()),
             queue_url: get("FULFILMENT_QUEUE_URL"),
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
-            catalog: Catalog::parse(&catalog_json, |name| get(name))?,
+            catalog: Catalog::parse(&catalog_json, |name| {
+                get(name).or_else(|| from_list(&get, name))
+            })?,
         })
     }
 
@@ -177,6 +194,38 @@ mod tests {
                 .key_mode(),
             Some(KeyMode::Test)
         );
+    }
+
+    #[test]
+    fn price_ids_may_come_from_the_compact_list_and_single_variables_win() {
+        let c = config(&[
+            (
+                "STRIPE_PRICES",
+                "credits_starter=price_list_1, pro_monthly = price_list_2",
+            ),
+            ("STRIPE_PRICE_PRO_MONTHLY", "price_single"),
+            ("STRIPE_LINKS", "deposit_500=https://buy.stripe.com/x"),
+        ])
+        .unwrap();
+        let plan = |id: &str| {
+            c.catalog
+                .get(&crate::ids::PlanId::parse(id).unwrap())
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            plan("credits_starter").price_id.as_deref(),
+            Some("price_list_1")
+        );
+        assert_eq!(
+            plan("pro_monthly").price_id.as_deref(),
+            Some("price_single")
+        );
+        assert_eq!(
+            plan("deposit_500").payment_link.as_deref(),
+            Some("https://buy.stripe.com/x")
+        );
+        assert_eq!(plan("uses_20").price_id, None);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum FulfilError {
     UnknownPlan(Option<String>),
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
+    #[error("Stripe could not be asked: {0}")]
+    Stripe(String),
 }
 
 /// The writes of one event, and which of them is the once-only guard.
@@ -181,7 +183,8 @@ async fn plan(services: &Services, id: &EventId, event: &Event) -> Result<Planne
     let invalid = |e: serde_json::Error| FulfilError::InvalidEvent(e.to_string());
     match event.kind.as_str() {
         CHECKOUT_COMPLETED | ASYNC_SUCCEEDED => {
-            let session: CheckoutSession = event.object().map_err(invalid)?;
+            let mut session: CheckoutSession = event.object().map_err(invalid)?;
+            resolve_plan_from_line_items(services, &mut session).await?;
             let paid = matches!(
                 session.payment_status.as_deref(),
                 Some("paid" | "no_payment_required")
@@ -228,6 +231,34 @@ fn session_plan<'a>(
         .and_then(|p| PlanId::parse(p).ok())
         .and_then(|p| services.config.catalog.get(&p))
         .ok_or_else(|| FulfilError::UnknownPlan(named.map(str::to_owned)))
+}
+
+/// A Payment Link checkout carries no metadata of ours: the plan is the one whose
+/// configured price the session's line items bought (fetched from Stripe, never guessed).
+async fn resolve_plan_from_line_items(
+    services: &Services,
+    session: &mut CheckoutSession,
+) -> Result<(), FulfilError> {
+    if session.meta("plan_id").is_some() {
+        return Ok(());
+    }
+    let stripe = services
+        .stripe
+        .as_ref()
+        .ok_or(FulfilError::UnknownPlan(None))?;
+    let items = stripe
+        .checkout_line_items(&session.id)
+        .await
+        .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+    let found = items.iter().find_map(|item| {
+        let plan = services.config.catalog.by_price(&item.price.as_ref()?.id)?;
+        Some((plan.id.to_string(), item.quantity.unwrap_or(1)))
+    });
+    let (plan_id, quantity) = found.ok_or(FulfilError::UnknownPlan(None))?;
+    let metadata = session.metadata.get_or_insert_with(Default::default);
+    metadata.insert("plan_id".into(), plan_id);
+    metadata.insert("quantity".into(), quantity.to_string());
+    Ok(())
 }
 
 fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {

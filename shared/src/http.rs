@@ -1,11 +1,13 @@
 //! The HTTP edge shared by every function: identity from the authorizer's claims, JSON
 //! responses, and the one place where an error becomes a status and a public message.
 
+use crate::checkout::CheckoutError;
 use crate::fulfil::FulfilError;
 use crate::ids::{InvalidId, UserId};
 use crate::intake::IntakeError;
 use crate::signature::SignatureError;
 use crate::store::StoreError;
+use crate::stripe_api::StripeError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -185,6 +187,40 @@ impl From<FulfilError> for ApiError {
         match e {
             FulfilError::Store(inner) => inner.into(),
             other => Self::new(422, "fulfilment_failed", other.to_string()),
+        }
+    }
+}
+
+impl From<StripeError> for ApiError {
+    fn from(e: StripeError) -> Self {
+        tracing::error!(error = %e, "Stripe call failed");
+        // Only Stripe's user-facing message crosses to the caller, never its internal one.
+        Self::new(502, "stripe_error", e.user_message())
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(e: CheckoutError) -> Self {
+        match e {
+            CheckoutError::InvalidBody(_) | CheckoutError::InvalidQuantity => {
+                Self::bad_request("invalid_request", e.to_string())
+            }
+            CheckoutError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
+            CheckoutError::InvalidRedirect => Self::bad_request("invalid_redirect", e.to_string()),
+            CheckoutError::AlreadySubscribed(_) => {
+                Self::new(409, "already_subscribed", e.to_string())
+            }
+            CheckoutError::Unavailable(what) => Self::new(
+                503,
+                "billing_unavailable",
+                format!(
+                    "online payment is not available for {what}; request a manual invoice instead \
+                     (plans paid that way show \"via\": \"manual\" in GET /api/billing/status)"
+                ),
+            ),
+            CheckoutError::NoCustomer => Self::new(404, "no_customer", e.to_string()),
+            CheckoutError::Stripe(inner) => inner.into(),
+            CheckoutError::Store(inner) => inner.into(),
         }
     }
 }

@@ -60,6 +60,14 @@ stripe_id!(
     /// A Stripe subscription id (`sub_…`).
     SubscriptionId, "subscription id", ["sub_"]
 );
+stripe_id!(
+    /// A Stripe invoice id (`in_…`).
+    InvoiceId, "invoice id", ["in_"]
+);
+stripe_id!(
+    /// A Stripe PaymentIntent id (`pi_…`): what links a charge back to its checkout.
+    PaymentIntentId, "payment intent id", ["pi_"]
+);
 
 /// The caller's user id: the token's `sub` claim. Opaque to us, but bounded and printable,
 /// because it becomes part of storage keys and Stripe metadata.

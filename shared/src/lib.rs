@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod checkout;
 pub mod checkout_state;
 pub mod clock;
 pub mod config;
@@ -19,5 +20,6 @@ pub mod runtime;
 pub mod signature;
 pub mod store;
 pub mod stripe;
+pub mod stripe_api;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -169,3 +169,125 @@ impl Subscription {
             .filter_map(|i| i.price.as_ref().map(|p| p.id.as_str()))
     }
 }
+
+/// Where an invoice comes from (API 2025-03-31 and later): for a subscription's invoice,
+/// the subscription and a snapshot of its metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SubscriptionDetails {
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+/// An invoice line's price: `pricing.price_details.price` now, `price` before 2025-03-31.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinePricing {
+    #[serde(default)]
+    pub price_details: Option<PriceDetails>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PriceDetails {
+    #[serde(default)]
+    pub price: Option<Expandable>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceLine {
+    #[serde(default)]
+    pub pricing: Option<LinePricing>,
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+impl InvoiceLine {
+    pub fn price_id(&self) -> Option<&str> {
+        self.pricing
+            .as_ref()
+            .and_then(|p| p.price_details.as_ref())
+            .and_then(|d| d.price.as_ref())
+            .map(Expandable::id)
+            .or_else(|| self.price.as_ref().map(|p| p.id.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+    /// Before API 2025-03-31 the subscription sat on the invoice itself.
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub lines: Option<List<InvoiceLine>>,
+    #[serde(default)]
+    pub amount_paid: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+impl Invoice {
+    fn details(&self) -> Option<&SubscriptionDetails> {
+        self.parent.as_ref()?.subscription_details.as_ref()
+    }
+    /// The subscription this invoice bills, if it bills one.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.details()
+            .and_then(|d| d.subscription.as_ref())
+            .or(self.subscription.as_ref())
+            .map(Expandable::id)
+    }
+    /// A metadata value: the subscription's snapshot first, then the invoice's own.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        fn from<'m>(m: Option<&'m Metadata>, key: &str) -> Option<&'m str> {
+            m?.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        }
+        from(self.details().and_then(|d| d.metadata.as_ref()), key)
+            .or(from(self.metadata.as_ref(), key))
+    }
+    pub fn price_ids(&self) -> impl Iterator<Item = &str> {
+        self.lines
+            .iter()
+            .flat_map(|l| l.data.iter())
+            .filter_map(InvoiceLine::price_id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    /// Cumulative: every `charge.refunded` carries the total refunded so far.
+    #[serde(default)]
+    pub amount_refunded: i64,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}

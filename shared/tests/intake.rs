@@ -35,6 +35,7 @@ fn harness(extra: &[(&str, &str)]) -> Harness {
         table: table.clone(),
         queue: queue.clone(),
         clock: Arc::new(clock.clone()),
+        stripe: None,
     };
     Harness {
         services,

@@ -114,6 +114,15 @@ impl TestApp {
         Self::reply(req.send().await.expect("the stack answers")).await
     }
 
+    /// Posts a JSON body to `path`, with a bearer token when given.
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::reply(req.send().await.expect("the stack answers")).await
+    }
+
     pub async fn account(&self, user: &str) -> Value {
         let r = self
             .get("/api/billing/account", Some(&self.token(user)))

@@ -21,6 +21,8 @@ pub enum Function {
     Webhook,
     CheckoutStatus,
     Account,
+    Checkout,
+    Portal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,18 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         "GET",
         "/api/billing/account",
         Function::Account,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/checkout",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/portal",
+        Function::Portal,
         Access::User,
     ),
 ];
@@ -202,6 +216,8 @@ impl Front {
             Function::Webhook => webhook::handle(s, request).await,
             Function::CheckoutStatus => checkout_status::handle(s, request).await,
             Function::Account => account::handle(s, request).await,
+            Function::Checkout => checkout::handle(s, request).await,
+            Function::Portal => portal::handle(s, request).await,
         };
         match result {
             Ok(resp) => convert(resp),

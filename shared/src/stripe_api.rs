@@ -1,0 +1,368 @@
+//! The Stripe API port and its HTTP adapter (reqwest, rustls).
+//!
+//! Form-encoded requests with Stripe's nested keys, the pinned API version, an
+//! `Idempotency-Key` on every POST (the same key on each retry of one call), bounded
+//! timeouts, and retries only where Stripe says a retry is safe: network errors, 409 (lock),
+//! 429 and 5xx, unless Stripe answers `Stripe-Should-Retry: false`. Errors keep the message
+//! a user may see apart from the one only operators may read.
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The API version the project's types are proven against (see shared/stripe/README.md).
+pub const STRIPE_VERSION: &str = "2026-10-28.endive";
+
+/// Form parameters in order, with Stripe's nested keys spelled out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn push(&mut self, key: impl Into<String>, value: impl ToString) -> &mut Self {
+        self.0.push((key.into(), value.to_string()));
+        self
+    }
+    pub fn encode(&self) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe answered with an error object.
+    #[error("Stripe refused ({status} {kind}): {internal}")]
+    Api {
+        status: u16,
+        kind: String,
+        code: Option<String>,
+        /// Safe to show a user: Stripe's message for card errors, a generic one otherwise.
+        user_message: String,
+        /// For logs only: may name ids and parameters.
+        internal: String,
+    },
+    #[error("Stripe could not be reached: {0}")]
+    Network(String),
+    #[error("Stripe did not answer in time")]
+    Timeout,
+    #[error("Stripe's answer could not be read: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    pub fn user_message(&self) -> &str {
+        match self {
+            StripeError::Api { user_message, .. } => user_message,
+            _ => "the payment provider could not be reached; try again",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorObject,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorObject {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// What our checkout needs back from a created session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedSession {
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PortalSession {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineItemPrice {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineItem {
+    #[serde(default)]
+    pub price: Option<LineItemPrice>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+/// One page of a list (`/v1/events`, line items).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListPage<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+#[async_trait]
+pub trait StripeApi: Send + Sync {
+    /// Opens connections the first request would otherwise wait for (call during init).
+    async fn warm(&self) {}
+    async fn create_checkout_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<CreatedSession, StripeError>;
+    async fn create_portal_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<PortalSession, StripeError>;
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
+    /// One page of `/v1/events` created at or after `since` (Unix seconds), newest first.
+    async fn list_events(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<ListPage<serde_json::Value>, StripeError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Two retries within a 10 s Lambda: 3 × 2.5 s attempts plus 0.25 + 0.5 s of backoff.
+        Self {
+            max_retries: 2,
+            base_delay: Duration::from_millis(250),
+            request_timeout: Duration::from_millis(2500),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpStripe {
+    http: reqwest::Client,
+    base: String,
+    key: SecretString,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for HttpStripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStripe")
+            .field("base", &self.base)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+enum Method {
+    Get,
+    Post,
+}
+
+impl HttpStripe {
+    pub fn new(base: &str, key: SecretString, retry: RetryPolicy) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            retry,
+        }
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        loop {
+            let mut req = match method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+            }
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .timeout(self.retry.request_timeout);
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if let Some(form) = form {
+                req = req
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form.encode());
+            }
+            let (result, retryable) = match req.send().await {
+                Err(e) if e.is_timeout() => (Err(StripeError::Timeout), true),
+                Err(e) => (Err(StripeError::Network(without_url(&e))), true),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let should_retry = resp
+                        .headers()
+                        .get("stripe-should-retry")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v == "true");
+                    match resp.bytes().await {
+                        Err(e) if e.is_timeout() => (Err(StripeError::Timeout), true),
+                        Err(e) => (Err(StripeError::Network(without_url(&e))), true),
+                        Ok(body) if (200..300).contains(&status) => (
+                            serde_json::from_slice(&body)
+                                .map_err(|e| StripeError::Decode(e.to_string())),
+                            false,
+                        ),
+                        Ok(body) => {
+                            let retry = should_retry
+                                .unwrap_or(status == 409 || status == 429 || status >= 500);
+                            (Err(api_error(status, &body)), retry)
+                        }
+                    }
+                }
+            };
+            if result.is_ok() || !retryable || attempt >= self.retry.max_retries {
+                return result;
+            }
+            attempt += 1;
+            tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+        }
+    }
+}
+
+/// reqwest errors name the URL; ours never leave the process, but keep them short anyway.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<stripe>");
+    }
+    msg
+}
+
+fn api_error(status: u16, body: &[u8]) -> StripeError {
+    let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
+        .ok()
+        .map(|e| e.error);
+    let kind = parsed
+        .as_ref()
+        .and_then(|e| e.kind.clone())
+        .unwrap_or_else(|| "api_error".to_owned());
+    let message = parsed
+        .as_ref()
+        .and_then(|e| e.message.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    // Stripe writes card errors for customers; every other message is for developers.
+    let user_message = if kind == "card_error" {
+        message.clone()
+    } else {
+        "the payment provider refused the request".to_owned()
+    };
+    StripeError::Api {
+        status,
+        kind,
+        code: parsed.and_then(|e| e.code),
+        user_message,
+        internal: message,
+    }
+}
+
+#[async_trait]
+impl StripeApi for HttpStripe {
+    /// Opens the TLS connection during init (where Lambda gives full CPU), so the first
+    /// request of a cold start does not pay the handshake. Any answer will do.
+    async fn warm(&self) {
+        let _ = self
+            .http
+            .get(format!("{}/v1/", self.base))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+    }
+
+    async fn create_checkout_session(
+        &self,
+        form: &Form,
+        key: &str,
+    ) -> Result<CreatedSession, StripeError> {
+        self.call(Method::Post, "/v1/checkout/sessions", Some(form), Some(key))
+            .await
+    }
+
+    async fn create_portal_session(
+        &self,
+        form: &Form,
+        key: &str,
+    ) -> Result<PortalSession, StripeError> {
+        self.call(
+            Method::Post,
+            "/v1/billing_portal/sessions",
+            Some(form),
+            Some(key),
+        )
+        .await
+    }
+
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError> {
+        let id: String = session_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let page: ListPage<LineItem> = self
+            .call(
+                Method::Get,
+                &format!("/v1/checkout/sessions/{id}/line_items?limit=100"),
+                None,
+                None,
+            )
+            .await?;
+        Ok(page.data)
+    }
+
+    async fn list_events(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<ListPage<serde_json::Value>, StripeError> {
+        let mut query = Form::new();
+        query.push("limit", 100).push("created[gte]", since);
+        if let Some(after) = starting_after {
+            query.push("starting_after", after);
+        }
+        self.call(
+            Method::Get,
+            &format!("/v1/events?{}", query.encode()),
+            None,
+            None,
+        )
+        .await
+    }
+}
+
+/// A fresh idempotency key for one logical call (reused by its retries).
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
