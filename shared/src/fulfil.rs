@@ -13,6 +13,7 @@ use crate::clock::rfc3339;
 use crate::ids::{CustomerId, EventId, PlanId, SessionId, SubscriptionId, UserId};
 use crate::intake::state;
 use crate::keys::{self, GSI1_PK, GSI1_SK};
+use crate::metrics::{self, Unit, names};
 use crate::runtime::Services;
 use crate::store::{Cond, Item, ItemExt, Op, StoreError, Write};
 use crate::stripe::{CheckoutSession, Event, Subscription};
@@ -81,9 +82,26 @@ pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilEr
     let event: Event =
         serde_json::from_str(raw).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
     let id = EventId::parse(&event.id).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
-    let result = apply(services, &id, &event).await;
-    if let Err(err) = &result {
-        mark_failed(services, &id, &event.kind, err).await;
+    let span = crate::intake::event_span(&event);
+    let result = tracing::Instrument::instrument(apply(services, &id, &event), span.clone()).await;
+    let _entered = span.enter();
+    match &result {
+        Ok(outcome) => {
+            if *outcome == Outcome::Applied {
+                let latency_ms = (services.clock.now().timestamp() - event.created).max(0) * 1000;
+                metrics::emit(
+                    "worker",
+                    names::FULFILMENT_LATENCY,
+                    latency_ms as f64,
+                    Unit::Milliseconds,
+                );
+            }
+            tracing::info!(?outcome, "event fulfilled");
+        }
+        Err(err) => {
+            metrics::emit("worker", names::EVENTS_FAILED, 1.0, Unit::Count);
+            mark_failed(services, &id, &event.kind, err).await;
+        }
     }
     result
 }

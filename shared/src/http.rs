@@ -1,6 +1,7 @@
 //! The HTTP edge shared by every function: identity from the authorizer's claims, JSON
 //! responses, and the one place where an error becomes a status and a public message.
 
+use crate::admin::AdminError;
 use crate::checkout::CheckoutError;
 use crate::fulfil::FulfilError;
 use crate::ids::{InvalidId, UserId};
@@ -221,6 +222,21 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::NoCustomer => Self::new(404, "no_customer", e.to_string()),
             CheckoutError::Stripe(inner) => inner.into(),
             CheckoutError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            AdminError::UnknownEvent(_) => Self::new(404, "unknown_event", e.to_string()),
+            AdminError::NotReplayable(..) => Self::new(409, "not_replayable", e.to_string()),
+            AdminError::StripeUnavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            AdminError::Stripe(inner) => inner.into(),
+            AdminError::Store(inner) => inner.into(),
         }
     }
 }

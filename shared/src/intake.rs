@@ -12,6 +12,7 @@ use crate::config::KeyMode;
 use crate::fulfil;
 use crate::ids::EventId;
 use crate::keys::{self, GSI1_PK, GSI1_SK, TTL_ATTR};
+use crate::metrics::{self, Unit, names};
 use crate::queue::{OutgoingMessage, QueueError};
 use crate::runtime::Services;
 use crate::signature::{self, SignatureError, TOLERANCE_SECS};
@@ -125,7 +126,44 @@ pub async fn receive(
     body: &[u8],
 ) -> Result<IntakeOutcome, IntakeError> {
     let verified = verify(services, signature_header, body)?;
-    record(services, verified).await
+    let span = event_span(&verified.event);
+    let outcome = tracing::Instrument::instrument(record(services, verified), span.clone()).await;
+    let _entered = span.enter();
+    match &outcome {
+        Ok(o) => {
+            metrics::emit("webhook", names::EVENTS_RECEIVED, 1.0, Unit::Count);
+            match o {
+                IntakeOutcome::Duplicate => {
+                    metrics::emit("webhook", names::EVENTS_DUPLICATE, 1.0, Unit::Count)
+                }
+                IntakeOutcome::Ignored => {
+                    metrics::emit("webhook", names::EVENTS_IGNORED, 1.0, Unit::Count)
+                }
+                IntakeOutcome::Queued => {}
+            }
+            tracing::info!(outcome = o.as_str(), "webhook event received");
+        }
+        Err(e) => tracing::warn!(error = %e, "webhook event not accepted"),
+    }
+    outcome
+}
+
+/// The span every log line about one event carries: its id and type, and the user and
+/// checkout session it concerns (from our metadata, when the object has it).
+pub fn event_span(event: &Event) -> tracing::Span {
+    let o = &event.data.object;
+    let user = o
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .or_else(|| o.get("client_reference_id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let session = o
+        .get("id")
+        .and_then(|v| v.as_str())
+        .filter(|id| id.starts_with("cs_"))
+        .unwrap_or("");
+    tracing::info_span!("event", event_id = %event.id, event_type = %event.kind, user = %user, session = %session)
 }
 
 /// Records a verified event and hands it to the queue (also the reconcile path).
@@ -145,7 +183,11 @@ pub async fn record(
     item.insert("received_at".into(), received_at.clone().into());
     item.insert("livemode".into(), event.livemode.into());
     item.insert("group".into(), group.clone().into());
-    item.insert("payload".into(), raw.clone().into());
+    // Stored redacted and capped; the queue message carries the event as Stripe sent it.
+    match crate::redact::storable_payload(&raw) {
+        Some(payload) => item.insert("payload".into(), payload.into()),
+        None => item.insert("payload_omitted".into(), true.into()),
+    };
     item.insert(TTL_ATTR.into(), (now_secs + RECORD_TTL_SECS).into());
     item.insert(GSI1_SK.into(), format!("{received_at}#{id}").into());
 

@@ -5,6 +5,7 @@
 //! something about money lives in this crate and is tested here.
 
 pub mod account;
+pub mod admin;
 pub mod catalog;
 pub mod checkout;
 pub mod checkout_state;
@@ -15,7 +16,9 @@ pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+pub mod metrics;
 pub mod queue;
+pub mod redact;
 pub mod runtime;
 pub mod signature;
 pub mod store;

@@ -130,6 +130,8 @@ pub trait StripeApi: Send + Sync {
         idempotency_key: &str,
     ) -> Result<PortalSession, StripeError>;
     async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
+    /// One event as Stripe stores it (`/v1/events/{id}`).
+    async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError>;
     /// One page of `/v1/events` created at or after `since` (Unix seconds), newest first.
     async fn list_events(
         &self,
@@ -340,6 +342,15 @@ impl StripeApi for HttpStripe {
             )
             .await?;
         Ok(page.data)
+    }
+
+    async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError> {
+        let id: String = event_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        self.call(Method::Get, &format!("/v1/events/{id}"), None, None)
+            .await
     }
 
     async fn list_events(

@@ -1,0 +1,88 @@
+//! CloudWatch Embedded Metric Format: one JSON line per metric on stdout, which Lambda's
+//! log pipeline turns into metrics, so dashboards and alarms need no extra library or call.
+
+use serde_json::json;
+
+pub const NAMESPACE: &str = "Billing";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// The EMF document for one value of `name`, dimensioned by `function`.
+pub fn emf_line(function: &str, name: &str, value: f64, unit: Unit, timestamp_ms: i64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function"]],
+                "Metrics": [{ "Name": name, "Unit": unit.as_str() }],
+            }],
+        },
+        "Function": function,
+        name: value,
+    })
+    .to_string()
+}
+
+/// Emits one metric line (stdout is what CloudWatch Logs reads for EMF).
+pub fn emit(function: &str, name: &str, value: f64, unit: Unit) {
+    println!(
+        "{}",
+        emf_line(
+            function,
+            name,
+            value,
+            unit,
+            chrono::Utc::now().timestamp_millis()
+        )
+    );
+}
+
+/// Metric names, in one place for dashboards and alarms.
+pub mod names {
+    pub const EVENTS_RECEIVED: &str = "EventsReceived";
+    pub const EVENTS_DUPLICATE: &str = "EventsDuplicate";
+    pub const EVENTS_IGNORED: &str = "EventsIgnored";
+    pub const EVENTS_FAILED: &str = "EventsFailed";
+    pub const FULFILMENT_LATENCY: &str = "FulfilmentLatency";
+    pub const USAGE_DENIED: &str = "UsageDenied";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_line_declares_its_metric_and_carries_its_value() {
+        let line: serde_json::Value =
+            serde_json::from_str(&emf_line("webhook", "EventsReceived", 1.0, Unit::Count, 7))
+                .unwrap();
+        assert_eq!(line["_aws"]["Timestamp"], 7);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "EventsReceived"
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Function"
+        );
+        assert_eq!(
+            (line["Function"].as_str(), line["EventsReceived"].as_f64()),
+            (Some("webhook"), Some(1.0))
+        );
+    }
+}
