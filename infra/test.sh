@@ -23,8 +23,17 @@ for _ in $(seq 1 150); do
 done
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 echo "== cargo test (moto on $MOTO_ENDPOINT)"
+set +e
 cargo test --workspace --quiet 2>&1 | tee "${TMPDIR:-/tmp}/billing-test-$$.log"
 status=${PIPESTATUS[0]}
+set -e
+echo "== every sample in events/ through the Lambda runtime emulator (cargo lambda watch)"
+cargo build --quiet -p local-stack
+set +e
+.venv/bin/python infra/invoke_samples.py "$MOTO_ENDPOINT" 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+emulator_status=${PIPESTATUS[0]}
+set -e
+[ "$emulator_status" -eq 0 ] || status=1
 passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"

@@ -23,7 +23,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>"
     );
     ExitCode::from(2)
 }
@@ -35,6 +35,8 @@ async fn main() -> ExitCode {
         None | Some("serve") => serve().await,
         Some("token") => token(&args[1..]),
         Some("send") => send(&args[1..]).await,
+        Some("provision") => provision(&args[1..]).await,
+        Some("resign") => resign(&args[1..]),
         _ => usage(),
     }
 }
@@ -233,4 +235,79 @@ async fn send(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Creates the template's table and queues in a running moto and prints them as
+/// environment lines (for the emulator run of `events/`).
+async fn provision(args: &[String]) -> ExitCode {
+    let (Some(endpoint), Some(prefix)) = (args.first(), args.get(1)) else {
+        return usage();
+    };
+    let sdk = local_stack::stack::moto_sdk_config(endpoint).await;
+    let (dynamo, sqs) = (
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_sqs::Client::new(&sdk),
+    );
+    match local_stack::provision::provision(
+        local_stack::provision::TEMPLATE,
+        prefix,
+        &dynamo,
+        &sqs,
+        None,
+    )
+    .await
+    {
+        Ok(res) => {
+            println!(
+                "BILLING_TABLE={}",
+                res.tables
+                    .get("BillingTable")
+                    .map(|t| t.name.as_str())
+                    .unwrap_or("")
+            );
+            let url = res
+                .queues
+                .get("FulfilmentQueue")
+                .and_then(|q| q.url.as_deref())
+                .unwrap_or("");
+            println!("FULFILMENT_QUEUE_URL={url}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an API Gateway webhook sample with its Stripe-Signature made now with the
+/// local webhook secret (samples carry a placeholder, since a signature expires).
+fn resign(args: &[String]) -> ExitCode {
+    let Some(path) = args.first() else {
+        return usage();
+    };
+    let mut event: serde_json::Value =
+        match std::fs::read_to_string(path).map(|t| serde_json::from_str(&t)) {
+            Ok(Ok(v)) => v,
+            _ => {
+                eprintln!("{path} is not a readable JSON event");
+                return ExitCode::FAILURE;
+            }
+        };
+    let Some(body) = event["body"].as_str().map(str::to_owned) else {
+        eprintln!("{path} has no body");
+        return ExitCode::FAILURE;
+    };
+    let secret = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
+    let secret = secret
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let header =
+        billing_core::signature::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    event["headers"]["stripe-signature"] = header.into();
+    println!("{event}");
+    ExitCode::SUCCESS
 }

@@ -26,6 +26,20 @@ pub enum Function {
     Admin,
 }
 
+impl Function {
+    /// The Lambda binary (and crate) that serves the route, as `template.yaml` names it.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::Webhook => "webhook",
+            Function::CheckoutStatus => "checkout-status",
+            Function::Account => "account",
+            Function::Checkout => "checkout",
+            Function::Portal => "portal",
+            Function::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Public,
