@@ -6,7 +6,7 @@ USER_ID ?= user_demo
 EVENT ?= events/stripe/checkout.session.completed.credits_starter.json
 export PORT
 
-.PHONY: dev test bootstrap send token build lint fmt
+.PHONY: dev test bootstrap send token build lint fmt stripe-bootstrap
 
 ## make dev: moto + every function on http://127.0.0.1:$(PORT); Ctrl-C stops it all.
 dev: bootstrap
@@ -31,6 +31,10 @@ token:
 ## make build: the Lambda binaries, as deployed (cargo lambda, from .venv).
 build: bootstrap
 	.venv/bin/cargo-lambda lambda build --release
+
+## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1]: create the catalog's products/prices in Stripe.
+stripe-bootstrap:
+	@cargo run --quiet -p local-stack -- stripe-bootstrap $(if $(APPLY),--apply,) $(if $(ALLOW_LIVE),--allow-live,)
 
 fmt:
 	cargo fmt --all

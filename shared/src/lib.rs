@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod bootstrap;
 pub mod catalog;
 pub mod checkout;
 pub mod checkout_state;

@@ -130,6 +130,15 @@ pub trait StripeApi: Send + Sync {
         idempotency_key: &str,
     ) -> Result<PortalSession, StripeError>;
     async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
+    /// A generic form POST (for operator tools such as the catalog bootstrap).
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<serde_json::Value, StripeError>;
+    /// A generic GET with a query (for operator tools).
+    async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError>;
     /// One event as Stripe stores it (`/v1/events/{id}`).
     async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError>;
     /// One page of `/v1/events` created at or after `since` (Unix seconds), newest first.
@@ -342,6 +351,25 @@ impl StripeApi for HttpStripe {
             )
             .await?;
         Ok(page.data)
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &Form,
+        key: &str,
+    ) -> Result<serde_json::Value, StripeError> {
+        self.call(Method::Post, path, Some(form), Some(key)).await
+    }
+
+    async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError> {
+        self.call(
+            Method::Get,
+            &format!("{path}?{}", query.encode()),
+            None,
+            None,
+        )
+        .await
     }
 
     async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError> {

@@ -23,7 +23,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live]"
     );
     ExitCode::from(2)
 }
@@ -37,6 +37,7 @@ async fn main() -> ExitCode {
         Some("send") => send(&args[1..]).await,
         Some("provision") => provision(&args[1..]).await,
         Some("resign") => resign(&args[1..]),
+        Some("stripe-bootstrap") => stripe_bootstrap(&args[1..]).await,
         _ => usage(),
     }
 }
@@ -310,4 +311,57 @@ fn resign(args: &[String]) -> ExitCode {
     event["headers"]["stripe-signature"] = header.into();
     println!("{event}");
     ExitCode::SUCCESS
+}
+
+/// Creates the catalog's products and prices in the Stripe account of `STRIPE_SECRET_KEY`
+/// (dry-run unless `--apply`; a live key needs `--allow-live`). Prints price ids only.
+async fn stripe_bootstrap(args: &[String]) -> ExitCode {
+    let apply = args.iter().any(|a| a == "--apply");
+    let allow_live = args.iter().any(|a| a == "--allow-live");
+    let config = match billing_core::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(stripe) = billing_core::runtime::stripe_client(&config) else {
+        eprintln!("STRIPE_SECRET_KEY is not set");
+        return ExitCode::FAILURE;
+    };
+    let live = config.key_mode() == Some(billing_core::config::KeyMode::Live);
+    match billing_core::bootstrap::run(&stripe, &config.catalog, live, apply, allow_live).await {
+        Ok(steps) => {
+            for step in &steps {
+                match step {
+                    billing_core::bootstrap::Step::Exists { plan, price } => {
+                        println!("exists   {plan}: {price}")
+                    }
+                    billing_core::bootstrap::Step::Created { plan, price } => {
+                        println!("created  {plan}: {price}")
+                    }
+                    billing_core::bootstrap::Step::WouldCreate {
+                        plan,
+                        product,
+                        price,
+                    } => {
+                        println!(
+                            "would create {plan}: product {} / price {}",
+                            product.encode(),
+                            price.encode()
+                        )
+                    }
+                }
+            }
+            if !apply {
+                println!("dry run: nothing was created; run again with --apply");
+            }
+            println!("{}", billing_core::bootstrap::prices_line(&steps));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
