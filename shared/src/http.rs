@@ -9,6 +9,7 @@ use crate::intake::IntakeError;
 use crate::signature::SignatureError;
 use crate::store::StoreError;
 use crate::stripe_api::StripeError;
+use crate::usage::UsageError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -71,6 +72,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// A top-level field beside `error`, e.g. a 402's `"purchase": {"plan_id"}`.
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +92,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            extra: None,
         }
     }
     pub fn unauthenticated() -> Self {
@@ -119,7 +123,11 @@ impl ApiError {
                 message: &self.message,
             },
         };
-        json(self.status, &body)
+        let mut value = serde_json::to_value(&body).unwrap_or_default();
+        if let (Some((name, extra)), Some(map)) = (self.extra, value.as_object_mut()) {
+            map.insert(name.to_owned(), extra);
+        }
+        json(self.status, &value)
     }
 }
 
@@ -237,6 +245,20 @@ impl From<AdminError> for ApiError {
             }
             AdminError::Stripe(inner) => inner.into(),
             AdminError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<UsageError> for ApiError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            UsageError::PaymentRequired { ref plan_id, .. } => {
+                let mut err = Self::new(402, "payment_required", e.to_string());
+                err.extra = Some(("purchase", serde_json::json!({ "plan_id": plan_id })));
+                err
+            }
+            UsageError::Store(inner) => inner.into(),
         }
     }
 }

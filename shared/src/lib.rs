@@ -27,3 +27,4 @@ pub mod stripe;
 pub mod stripe_api;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod usage;

@@ -24,6 +24,7 @@ pub enum Function {
     Checkout,
     Portal,
     Admin,
+    Usage,
 }
 
 impl Function {
@@ -36,6 +37,7 @@ impl Function {
             Function::Checkout => "checkout",
             Function::Portal => "portal",
             Function::Admin => "admin",
+            Function::Usage => "usage",
         }
     }
 }
@@ -112,6 +114,7 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Admin,
         Access::Admin,
     ),
+    ("POST", "/api/billing/usage", Function::Usage, Access::User),
 ];
 
 #[derive(Clone)]
@@ -261,6 +264,7 @@ impl Front {
             Function::Checkout => checkout::handle(s, request).await,
             Function::Portal => portal::handle(s, request).await,
             Function::Admin => admin::handle(s, request).await,
+            Function::Usage => usage::handle(s, request).await,
         };
         match result {
             Ok(resp) => convert(resp),
