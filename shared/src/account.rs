@@ -25,6 +25,14 @@ pub struct AccountView {
     pub credit_until: Option<String>,
     pub purchases: Vec<PurchaseView>,
     pub referral: ReferralView,
+    /// The last invoice whose payment failed, until a later invoice is paid.
+    pub payment_problem: Option<PaymentProblemView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaymentProblemView {
+    pub invoice_id: String,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +154,10 @@ pub fn account_view(
             referred_by: text("referred_by"),
             conversions: num("conversions").unwrap_or(0),
         },
+        payment_problem: text("payment_problem_invoice").map(|invoice_id| PaymentProblemView {
+            invoice_id,
+            at: text("payment_problem_at").unwrap_or_default(),
+        }),
     }
 }
 

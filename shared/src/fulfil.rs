@@ -10,13 +10,15 @@
 use crate::catalog::{Grant, Plan};
 use crate::checkout_state::CheckoutState;
 use crate::clock::rfc3339;
-use crate::ids::{CustomerId, EventId, PlanId, SessionId, SubscriptionId, UserId};
+use crate::ids::{
+    CustomerId, EventId, InvoiceId, PaymentIntentId, PlanId, SessionId, SubscriptionId, UserId,
+};
 use crate::intake::state;
 use crate::keys::{self, GSI1_PK, GSI1_SK};
 use crate::metrics::{self, Unit, names};
 use crate::runtime::Services;
 use crate::store::{Cond, Item, ItemExt, Op, StoreError, Write};
-use crate::stripe::{CheckoutSession, Event, Subscription};
+use crate::stripe::{Charge, CheckoutSession, Dispute, Event, Invoice, Subscription};
 use std::time::Duration;
 
 pub const CHECKOUT_COMPLETED: &str = "checkout.session.completed";
@@ -26,6 +28,10 @@ pub const CHECKOUT_EXPIRED: &str = "checkout.session.expired";
 pub const SUB_CREATED: &str = "customer.subscription.created";
 pub const SUB_UPDATED: &str = "customer.subscription.updated";
 pub const SUB_DELETED: &str = "customer.subscription.deleted";
+pub const INVOICE_PAID: &str = "invoice.paid";
+pub const INVOICE_FAILED: &str = "invoice.payment_failed";
+pub const CHARGE_REFUNDED: &str = "charge.refunded";
+pub const DISPUTE_CREATED: &str = "charge.dispute.created";
 
 /// The event types the worker acts on; intake records every other type as `ignored`.
 pub const HANDLED: &[&str] = &[
@@ -36,6 +42,10 @@ pub const HANDLED: &[&str] = &[
     SUB_CREATED,
     SUB_UPDATED,
     SUB_DELETED,
+    INVOICE_PAID,
+    INVOICE_FAILED,
+    CHARGE_REFUNDED,
+    DISPUTE_CREATED,
 ];
 
 pub fn handles(kind: &str) -> bool {
@@ -69,6 +79,8 @@ pub enum FulfilError {
     Store(#[from] StoreError),
     #[error("Stripe could not be asked: {0}")]
     Stripe(String),
+    #[error("no purchase of ours is linked to this charge's payment intent")]
+    NoPurchase,
 }
 
 /// The writes of one event, and which of them is the once-only guard.
@@ -224,6 +236,34 @@ async fn plan(services: &Services, id: &EventId, event: &Event) -> Result<Planne
             let sub: Subscription = event.object().map_err(invalid)?;
             subscription_change(services, event, &sub, record, &now).await
         }
+        INVOICE_PAID | INVOICE_FAILED => {
+            let invoice: Invoice = event.object().map_err(invalid)?;
+            invoice_change(services, event, &invoice, record, &now).await
+        }
+        CHARGE_REFUNDED => {
+            let charge: Charge = event.object().map_err(invalid)?;
+            let pi = charge.payment_intent.as_ref().map(|p| p.id().to_owned());
+            refund(
+                services,
+                pi.as_deref(),
+                Refunded::Cumulative(charge.amount_refunded),
+                record,
+                &now,
+            )
+            .await
+        }
+        DISPUTE_CREATED => {
+            let dispute: Dispute = event.object().map_err(invalid)?;
+            let pi = dispute.payment_intent.as_ref().map(|p| p.id().to_owned());
+            refund(
+                services,
+                pi.as_deref(),
+                Refunded::Disputed(dispute.amount),
+                record,
+                &now,
+            )
+            .await
+        }
         other => Err(FulfilError::Unhandled(other.to_owned())),
     }
 }
@@ -369,6 +409,20 @@ fn fulfil_checkout(
 
     if let Some(c) = &customer {
         writes.push(customer_link(c, &user));
+    }
+    if let Some(pi) = session
+        .payment_intent
+        .as_ref()
+        .and_then(|p| PaymentIntentId::parse(p.id()).ok())
+    {
+        let mut link = Item::new();
+        link.insert("user_id".into(), user.to_string().into());
+        link.insert("session_id".into(), sid.to_string().into());
+        writes.push(Write::Put {
+            key: keys::payment_intent(&pi),
+            item: link,
+            cond: None,
+        });
     }
     writes.push(record);
     Ok(Planned { writes, guard: 0 })
@@ -528,6 +582,194 @@ async fn subscription_change(
         ops: profile,
         cond: None,
     });
+    writes.push(record);
+    Ok(Planned { writes, guard: 0 })
+}
+
+/// The user an invoice bills: our metadata on the subscription, else the customer link.
+async fn user_of(
+    services: &Services,
+    meta_user: Option<&str>,
+    customer: Option<&str>,
+) -> Result<UserId, FulfilError> {
+    if let Some(user) = meta_user.and_then(|u| UserId::parse(u).ok()) {
+        return Ok(user);
+    }
+    let customer = customer
+        .and_then(|c| CustomerId::parse(c).ok())
+        .ok_or(FulfilError::NoUser)?;
+    let link = services.table.get(&keys::customer(&customer)).await?;
+    link.as_ref()
+        .and_then(|i| i.str("user_id"))
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or(FulfilError::NoUser)
+}
+
+/// `invoice.paid` grants a subscription plan's per-period credits once per invoice and
+/// clears a payment problem; `invoice.payment_failed` shows one, unless that invoice has
+/// been paid meanwhile (a late failure changes nothing).
+async fn invoice_change(
+    services: &Services,
+    event: &Event,
+    invoice: &Invoice,
+    record: Write,
+    now: &str,
+) -> Result<Planned, FulfilError> {
+    let id = InvoiceId::parse(&invoice.id).map_err(|e| FulfilError::InvalidEvent(e.to_string()))?;
+    let user = user_of(
+        services,
+        invoice.meta("user_id"),
+        invoice.customer.as_ref().map(|c| c.id()),
+    )
+    .await?;
+    let marker = keys::invoice(&id);
+    if event.kind == INVOICE_FAILED {
+        let profile = vec![
+            Op::set_if_missing("created_at", now.to_owned()),
+            Op::set("payment_problem_invoice", id.to_string()),
+            Op::set("payment_problem_at", now.to_owned()),
+        ];
+        let writes = vec![
+            Write::Check {
+                key: marker,
+                cond: Cond::ItemNotExists,
+            },
+            Write::Update {
+                key: keys::profile(&user),
+                ops: profile,
+                cond: None,
+            },
+            record,
+        ];
+        return Ok(Planned { writes, guard: 0 });
+    }
+    let catalog = &services.config.catalog;
+    let plan = invoice
+        .meta("plan_id")
+        .and_then(|p| PlanId::parse(p).ok())
+        .and_then(|p| catalog.get(&p))
+        .or_else(|| {
+            invoice
+                .price_ids()
+                .find_map(|price| catalog.by_price(price))
+        });
+    let credits = match plan.map(|p| p.grant()) {
+        Some(Grant::Tier { credits_per_period }) => credits_per_period,
+        _ => 0,
+    };
+    let mut mark = Item::new();
+    mark.insert("user_id".into(), user.to_string().into());
+    mark.insert("credits".into(), credits.into());
+    mark.insert("paid_at".into(), now.to_owned().into());
+    let mut profile = vec![
+        Op::set_if_missing("created_at", now.to_owned()),
+        Op::set("updated_at", now.to_owned()),
+        Op::remove("payment_problem_invoice"),
+        Op::remove("payment_problem_at"),
+    ];
+    if credits > 0 {
+        profile.push(Op::add("credits", credits));
+    }
+    let writes = vec![
+        Write::Put {
+            key: marker,
+            item: mark,
+            cond: Some(Cond::ItemNotExists),
+        },
+        Write::Update {
+            key: keys::profile(&user),
+            ops: profile,
+            cond: None,
+        },
+        record,
+    ];
+    Ok(Planned { writes, guard: 0 })
+}
+
+/// How much of a purchase has been paid back.
+enum Refunded {
+    /// `charge.refunded` carries the total refunded so far.
+    Cumulative(i64),
+    /// A dispute takes back the disputed amount, as a refund of it would.
+    Disputed(i64),
+}
+
+/// Marks the purchase refunded and takes back its credits in proportion to the amount
+/// refunded, only the part not taken back before, and never below a zero balance.
+async fn refund(
+    services: &Services,
+    payment_intent: Option<&str>,
+    refunded: Refunded,
+    record: Write,
+    now: &str,
+) -> Result<Planned, FulfilError> {
+    let pi = payment_intent
+        .and_then(|p| PaymentIntentId::parse(p).ok())
+        .ok_or_else(|| FulfilError::InvalidEvent("the charge names no payment intent".into()))?;
+    let link = services.table.get(&keys::payment_intent(&pi)).await?;
+    let (user, session) = link
+        .as_ref()
+        .and_then(|l| {
+            Some((
+                UserId::parse(l.str("user_id")?).ok()?,
+                SessionId::parse(l.str("session_id")?).ok()?,
+            ))
+        })
+        .ok_or(FulfilError::NoPurchase)?;
+    let purchase_key = keys::purchase(&user, &session);
+    let purchase = services
+        .table
+        .get(&purchase_key)
+        .await?
+        .ok_or(FulfilError::NoPurchase)?;
+    let amount = purchase.num("amount").unwrap_or(0).max(1);
+    let granted = purchase.num("credits").unwrap_or(0);
+    let before = purchase.num("amount_refunded").unwrap_or(0);
+    let total = match refunded {
+        Refunded::Cumulative(t) => t,
+        Refunded::Disputed(d) => before.max(d),
+    }
+    .clamp(0, amount);
+    // Credits to have taken back in all, rounded up: a refund never leaves a fraction.
+    let target = (granted * total + amount - 1) / amount;
+    let taken_before = purchase.num("credits_taken_back").unwrap_or(0);
+    let profile = services.table.get(&keys::profile(&user)).await?;
+    let balance = profile.as_ref().and_then(|p| p.num("credits"));
+    let take = (target - taken_before)
+        .max(0)
+        .min(balance.unwrap_or(0).max(0));
+
+    let purchase_ops = vec![
+        Op::set("status", "refunded"),
+        Op::set("amount_refunded", total),
+        Op::set("credits_taken_back", target.max(taken_before)),
+        Op::set("refunded_at", now.to_owned()),
+    ];
+    // The guard: only a larger refunded total than the one applied changes anything.
+    let guard = Cond::Or(vec![
+        Cond::missing("amount_refunded"),
+        Cond::lt("amount_refunded", total),
+    ]);
+    let mut writes = vec![Write::Update {
+        key: purchase_key,
+        ops: purchase_ops,
+        cond: Some(guard),
+    }];
+    if take > 0 {
+        // Pinned to the balance read, so a concurrent spend is planned again, not overdrawn.
+        let pin = match balance {
+            Some(b) => Cond::eq("credits", b),
+            None => Cond::missing("credits"),
+        };
+        writes.push(Write::Update {
+            key: keys::profile(&user),
+            ops: vec![
+                Op::add("credits", -take),
+                Op::set("updated_at", now.to_owned()),
+            ],
+            cond: Some(pin),
+        });
+    }
     writes.push(record);
     Ok(Planned { writes, guard: 0 })
 }
