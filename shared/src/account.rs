@@ -162,6 +162,8 @@ pub fn account_view(
 }
 
 pub async fn account(services: &Services, user: &UserId) -> Result<AccountView, StoreError> {
+    // Every account has a referral code; it is created the first time it is needed.
+    crate::referral::ensure_code(services, user).await?;
     let items = services.table.query(&keys::user_pk(user), "").await?;
     Ok(account_view(
         user,

@@ -222,7 +222,13 @@ async fn plan(services: &Services, id: &EventId, event: &Event) -> Result<Planne
             if event.kind == CHECKOUT_COMPLETED && !paid {
                 return checkout_transition(services, &session, CheckoutState::Paid, record, &now);
             }
-            fulfil_checkout(services, &session, record, &now)
+            let paid = session.payment_status.as_deref() == Some("paid")
+                || session.amount_total.unwrap_or(0) > 0;
+            let reward = match (paid, session_user(&session)) {
+                (true, Ok(user)) => crate::referral::reward(services, &user).await?,
+                _ => crate::referral::Reward::default(),
+            };
+            fulfil_checkout(services, &session, record, &now, reward)
         }
         ASYNC_FAILED => {
             let session: CheckoutSession = event.object().map_err(invalid)?;
@@ -333,6 +339,7 @@ fn fulfil_checkout(
     session: &CheckoutSession,
     record: Write,
     now: &str,
+    reward: crate::referral::Reward,
 ) -> Result<Planned, FulfilError> {
     let sid = session_id(session)?;
     let user = session_user(session)?;
@@ -370,11 +377,15 @@ fn fulfil_checkout(
     if let Some(c) = &customer {
         profile.push(Op::set("customer_id", c.to_string()));
     }
+    profile.extend(reward.buyer_ops);
     writes.push(Write::Update {
         key: keys::profile(&user),
         ops: profile,
-        cond: None,
+        cond: reward.buyer_cond,
     });
+    if let Some(referrer) = reward.referrer {
+        writes.push(referrer);
+    }
 
     let mut purchase = Item::new();
     purchase.insert("plan_id".into(), plan.id.to_string().into());
@@ -577,11 +588,21 @@ async fn subscription_change(
         profile.push(Op::set("customer_id", c.to_string()));
         writes.push(customer_link(c, &user));
     }
+    // A first active subscription is a first payment: the referral reward rides along.
+    let reward = if status == "active" {
+        crate::referral::reward(services, &user).await?
+    } else {
+        crate::referral::Reward::default()
+    };
+    profile.extend(reward.buyer_ops);
     writes.push(Write::Update {
         key: keys::profile(&user),
         ops: profile,
-        cond: None,
+        cond: reward.buyer_cond,
     });
+    if let Some(referrer) = reward.referrer {
+        writes.push(referrer);
+    }
     writes.push(record);
     Ok(Planned { writes, guard: 0 })
 }

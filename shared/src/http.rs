@@ -6,6 +6,7 @@ use crate::checkout::CheckoutError;
 use crate::fulfil::FulfilError;
 use crate::ids::{InvalidId, UserId};
 use crate::intake::IntakeError;
+use crate::referral::ReferralError;
 use crate::signature::SignatureError;
 use crate::store::StoreError;
 use crate::stripe_api::StripeError;
@@ -260,6 +261,20 @@ impl From<UsageError> for ApiError {
             }
             UsageError::Store(inner) => inner.into(),
         }
+    }
+}
+
+impl From<ReferralError> for ApiError {
+    fn from(e: ReferralError) -> Self {
+        let code = match e {
+            ReferralError::InvalidRequest(_) => "invalid_request",
+            ReferralError::SelfReferral => "self_referral",
+            ReferralError::UnknownCode => "unknown_code",
+            ReferralError::AlreadyReferred => "already_referred",
+            ReferralError::AlreadyPaid => "already_paid",
+            ReferralError::Store(inner) => return inner.into(),
+        };
+        Self::bad_request(code, e.to_string())
     }
 }
 

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod metrics;
 pub mod queue;
 pub mod redact;
+pub mod referral;
 pub mod runtime;
 pub mod signature;
 pub mod store;

@@ -82,3 +82,91 @@ async fn a_renewal_grants_once_and_a_partial_then_full_refund_takes_back_in_prop
         .unwrap();
     assert_eq!(purchase["status"], "refunded");
 }
+
+#[tokio::test]
+async fn a_referral_claimed_then_a_first_payment_extends_both_accounts_once() {
+    let app = TestApp::spawn().await;
+    let code = app.account("host_bb").await["referral"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let guest = app.token("guest_bb");
+    let claimed = app
+        .post_json(
+            "/api/billing/referral",
+            Some(&guest),
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(
+        (claimed.status, claimed.body.clone()),
+        (200, json!({ "referred_by": code }))
+    );
+    let again = app
+        .post_json(
+            "/api/billing/referral",
+            Some(&guest),
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["error"]["code"].as_str()),
+        (400, Some("already_referred"))
+    );
+    let own = app
+        .post_json(
+            "/api/billing/referral",
+            Some(&app.token("host_bb")),
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(own.body["error"]["code"], "self_referral");
+    let unknown = app
+        .post_json(
+            "/api/billing/referral",
+            Some(&app.token("x_bb")),
+            &json!({ "code": "ZZZZZZZZZZ" }),
+        )
+        .await;
+    assert_eq!(unknown.body["error"]["code"], "unknown_code");
+
+    let session = checkout_session("cs_test_guest_bb", "guest_bb", "uses_20", "paid", 500);
+    let paid = event(
+        "evt_bb_guest_pay",
+        "checkout.session.completed",
+        T0,
+        session,
+    );
+    app.deliver(&paid).await;
+    app.eventually("host rewarded", || async {
+        app.account("host_bb").await["referral"]["conversions"] == 1
+    })
+    .await;
+    assert_eq!(app.account("guest_bb").await["tier"], "paid");
+    let until = app.account("host_bb").await["credit_until"].clone();
+    // A replay of the triggering event extends nothing again.
+    let ops = local_stack::auth::token(
+        black_box_tests::JWT_SECRET,
+        "ops",
+        None,
+        "openid billing:admin",
+        600,
+    );
+    let replay = app
+        .post_json(
+            "/api/billing/admin/replay",
+            Some(&ops),
+            &json!({ "event_id": "evt_bb_guest_pay" }),
+        )
+        .await;
+    assert_eq!(replay.body["outcome"], "already_applied");
+    assert_eq!(app.account("host_bb").await["credit_until"], until);
+    let late = app
+        .post_json(
+            "/api/billing/referral",
+            Some(&app.token("guest_bb")),
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(late.body["error"]["code"], "already_referred");
+}

@@ -25,6 +25,7 @@ pub enum Function {
     Portal,
     Admin,
     Usage,
+    Referral,
 }
 
 impl Function {
@@ -38,6 +39,7 @@ impl Function {
             Function::Portal => "portal",
             Function::Admin => "admin",
             Function::Usage => "usage",
+            Function::Referral => "referral",
         }
     }
 }
@@ -115,6 +117,12 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Access::Admin,
     ),
     ("POST", "/api/billing/usage", Function::Usage, Access::User),
+    (
+        "POST",
+        "/api/billing/referral",
+        Function::Referral,
+        Access::User,
+    ),
 ];
 
 #[derive(Clone)]
@@ -265,6 +273,7 @@ impl Front {
             Function::Portal => portal::handle(s, request).await,
             Function::Admin => admin::handle(s, request).await,
             Function::Usage => usage::handle(s, request).await,
+            Function::Referral => referral::handle(s, request).await,
         };
         match result {
             Ok(resp) => convert(resp),
