@@ -724,19 +724,28 @@ async fn refund(
     record: Write,
     now: &str,
 ) -> Result<Planned, FulfilError> {
-    let pi = payment_intent
-        .and_then(|p| PaymentIntentId::parse(p).ok())
-        .ok_or_else(|| FulfilError::InvalidEvent("the charge names no payment intent".into()))?;
-    let link = services.table.get(&keys::payment_intent(&pi)).await?;
-    let (user, session) = link
-        .as_ref()
-        .and_then(|l| {
-            Some((
-                UserId::parse(l.str("user_id")?).ok()?,
-                SessionId::parse(l.str("session_id")?).ok()?,
-            ))
+    // A charge we did not sell through checkout (a renewal invoice, a manual charge) has
+    // no purchase of ours to refund: the event is recorded and changes nothing.
+    let nothing = || {
+        Ok(Planned {
+            writes: vec![record.clone()],
+            guard: 0,
         })
-        .ok_or(FulfilError::NoPurchase)?;
+    };
+    let Some(pi) = payment_intent.and_then(|p| PaymentIntentId::parse(p).ok()) else {
+        tracing::info!("refund of a charge without a payment intent of ours: nothing to take back");
+        return nothing();
+    };
+    let link = services.table.get(&keys::payment_intent(&pi)).await?;
+    let Some((user, session)) = link.as_ref().and_then(|l| {
+        Some((
+            UserId::parse(l.str("user_id")?).ok()?,
+            SessionId::parse(l.str("session_id")?).ok()?,
+        ))
+    }) else {
+        tracing::info!(payment_intent = %pi, "refund of a charge we did not sell: nothing to take back");
+        return nothing();
+    };
     let purchase_key = keys::purchase(&user, &session);
     let purchase = services
         .table

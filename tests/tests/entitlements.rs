@@ -170,3 +170,71 @@ async fn a_referral_claimed_then_a_first_payment_extends_both_accounts_once() {
         .await;
     assert_eq!(late.body["error"]["code"], "already_referred");
 }
+
+#[tokio::test]
+async fn a_failed_invoice_shows_a_dispute_takes_back_and_replays_of_both_change_nothing() {
+    let app = TestApp::spawn().await;
+    let ops = local_stack::auth::token(
+        black_box_tests::JWT_SECRET,
+        "ops",
+        None,
+        "openid billing:admin",
+        600,
+    );
+    let mut invoice = object(
+        "invoice",
+        json!({ "id": "in_bb_fail", "customer": "cus_lou" }),
+    );
+    invoice["parent"] = json!({ "subscription_details": { "subscription": "sub_lou", "metadata": { "user_id": "lou", "plan_id": "pro_monthly" } } });
+    app.deliver(&event("evt_bb_fail", "invoice.payment_failed", T0, invoice))
+        .await;
+    app.eventually("problem shown", || async {
+        app.account("lou").await["payment_problem"]["invoice_id"] == "in_bb_fail"
+    })
+    .await;
+
+    let session = checkout_session("cs_test_bb_lou", "lou", "credits_starter", "paid", 1000);
+    app.deliver(&event(
+        "evt_bb_lou_buy",
+        "checkout.session.completed",
+        T0,
+        session,
+    ))
+    .await;
+    app.eventually("credits", || async { balance(&app, "lou").await == 1000 })
+        .await;
+    let dispute = object(
+        "dispute",
+        json!({ "id": "dp_bb", "amount": 1000, "payment_intent": "pi_cs_test_bb_lou" }),
+    );
+    app.deliver(&event(
+        "evt_bb_dispute",
+        "charge.dispute.created",
+        T0 + 5,
+        dispute,
+    ))
+    .await;
+    app.eventually("taken back", || async { balance(&app, "lou").await == 0 })
+        .await;
+
+    for id in ["evt_bb_fail", "evt_bb_lou_buy", "evt_bb_dispute"] {
+        let r = app
+            .post_json(
+                "/api/billing/admin/replay",
+                Some(&ops),
+                &json!({ "event_id": id }),
+            )
+            .await;
+        // A failure re-applies the same fields (the invoice is still unpaid); the others are
+        // held back by their guards. Either way the account below is unchanged.
+        assert_eq!(
+            (r.status, r.body["state"].as_str()),
+            (200, Some("processed")),
+            "{id}: {}",
+            r.body
+        );
+    }
+    let account = app.account("lou").await;
+    assert_eq!(account["credits"]["balance"], 0);
+    assert_eq!(account["payment_problem"]["invoice_id"], "in_bb_fail");
+}
