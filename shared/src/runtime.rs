@@ -163,3 +163,18 @@ pub fn stripe_client(config: &Config) -> Option<HttpStripe> {
         RetryPolicy::default(),
     ))
 }
+
+/// The whole `main` of an HTTP function: tracing, services built once (and kept for the
+/// life of the process), connections warmed, then the Lambda runtime loop.
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static Services, lambda_http::Request) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>,
+        > + Send,
+{
+    init_tracing();
+    let services: &'static Services = Box::leak(Box::new(Services::from_env().await?));
+    services.warm().await;
+    lambda_http::run(lambda_http::service_fn(move |req| handler(services, req))).await
+}

@@ -1,11 +1,4 @@
-use billing_core::runtime::{Services, init_tracing};
-use lambda_http::{Error, run, service_fn};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    init_tracing();
-    let services = Services::from_env().await?;
-    services.warm().await;
-    let services = &services;
-    run(service_fn(move |req| portal::handle(services, req))).await
+async fn main() -> Result<(), lambda_http::Error> {
+    billing_core::runtime::run_http(portal::handle).await
 }
