@@ -6,7 +6,7 @@ USER_ID ?= user_demo
 EVENT ?= events/stripe/checkout.session.completed.credits_starter.json
 export PORT
 
-.PHONY: dev test bootstrap send token build lint fmt stripe-bootstrap
+.PHONY: dev test bench bootstrap send token build lint fmt stripe-bootstrap
 
 ## make dev: moto + every function on http://127.0.0.1:$(PORT); Ctrl-C stops it all.
 dev: bootstrap
@@ -16,6 +16,11 @@ dev: bootstrap
 ## make test: fmt, clippy, cfn-lint, unit, contract (moto) and black-box tests.
 test: bootstrap
 	bash infra/test.sh
+
+## make bench: intake vs the official Stripe SDKs and the floor, cold starts, sizes, memory,
+## cost per event and local-stack throughput, printed as one table (infra/bench/run.py).
+bench: bootstrap
+	.venv/bin/python infra/bench/run.py
 
 bootstrap:
 	@bash infra/bootstrap.sh

@@ -34,6 +34,12 @@ set +e
 emulator_status=${PIPESTATUS[0]}
 set -e
 [ "$emulator_status" -eq 0 ] || status=1
+echo "== openapi.yaml against the local stack (schemathesis), every response and log scanned for secrets"
+set +e
+.venv/bin/python infra/api_contract.py 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+contract_status=${PIPESTATUS[0]}
+set -e
+[ "$contract_status" -eq 0 ] || status=1
 passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"
