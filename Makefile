@@ -33,9 +33,14 @@ send:
 token:
 	@cargo run --quiet -p local-stack -- token $(USER_ID) $(if $(ADMIN),--admin,)
 
-## make build: the Lambda binaries, as deployed (cargo lambda, from .venv).
+## make build [ARCH=arm64|x86-64]: every function for release, zipped (target/lambda/<fn>/bootstrap.zip).
+## arm64 (the template's default) cross-compiles with Zig, installed into .venv here.
+ARCH ?= arm64
 build: bootstrap
-	.venv/bin/cargo-lambda lambda build --release
+	.venv/bin/python -m pip install --quiet --requirement infra/requirements-build.txt
+	$(if $(filter arm64,$(ARCH)),rustup target add aarch64-unknown-linux-gnu,rustup target add x86_64-unknown-linux-gnu)
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --$(ARCH) --output-format zip \
+	  $(foreach f,webhook worker checkout-status account checkout portal admin usage referral,--package $(f))
 
 ## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1]: create the catalog's products/prices in Stripe.
 stripe-bootstrap:

@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from loopback import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -38,23 +39,6 @@ FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json
 PLANS = [p["id"] for p in json.loads((ROOT / "infra" / "catalog.json").read_text())["plans"]]
 MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "25")
 TIME_LIMIT = 240  # seconds for the whole schemathesis run
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def fake_stripe():

@@ -11,7 +11,7 @@ use billing_core::store::Op;
 use billing_core::stripe_api::{
     Form, HttpStripe, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
 };
-use billing_core::testing::{fixture, memory_services, object};
+use billing_core::testing::{fake_stripe, memory_services, object};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,25 +19,6 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const KEY: &str = "sk_test_fake_key_123";
-
-async fn fake_stripe() -> MockServer {
-    let server = MockServer::start().await;
-    let session = object(
-        "checkout.session",
-        json!({ "id": "cs_test_fake_1", "url": "https://checkout.stripe.com/c/pay/cs_test_fake_1", "status": "open" }),
-    );
-    Mock::given(method("POST"))
-        .and(path("/v1/checkout/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(session))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/billing_portal/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("billing_portal.session")))
-        .mount(&server)
-        .await;
-    server
-}
 
 fn services(server: &MockServer, extra: &[(&str, &str)]) -> Services {
     let base = server.uri();
@@ -88,7 +69,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let mut req = request("credits_starter");
     req.quantity = Some(2);
@@ -128,7 +109,7 @@ async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
 
 #[tokio::test]
 async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     checkout::start_checkout(&s, &caller("bob", None), request("retainer"), None)
         .await
@@ -157,7 +138,7 @@ async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
 
 #[tokio::test]
 async fn the_annual_plan_gets_its_fourteen_day_trial() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     checkout::start_checkout(&s, &caller("carol", None), request("pro_annual"), None)
         .await
@@ -176,7 +157,7 @@ async fn the_annual_plan_gets_its_fourteen_day_trial() {
 
 #[tokio::test]
 async fn a_known_customer_is_reused_instead_of_the_email() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let user = UserId::parse("dave").unwrap();
     s.table
@@ -202,7 +183,7 @@ async fn a_known_customer_is_reused_instead_of_the_email() {
 
 #[tokio::test]
 async fn every_post_carries_the_key_the_pinned_version_and_an_idempotency_key() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let who = caller("erin", None);
     checkout::start_checkout(&s, &who, request("credits_starter"), Some("client-key-1"))
@@ -242,7 +223,7 @@ async fn every_post_carries_the_key_the_pinned_version_and_an_idempotency_key() 
 
 #[tokio::test]
 async fn a_new_checkout_reads_as_processing_at_once() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     checkout::start_checkout(&s, &caller("frank", None), request("credits_starter"), None)
         .await
@@ -256,7 +237,7 @@ async fn a_new_checkout_reads_as_processing_at_once() {
 
 #[tokio::test]
 async fn only_relative_redirect_paths_are_accepted_and_nothing_reaches_stripe() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     for bad in [
         "https://evil.example",
@@ -286,7 +267,7 @@ async fn only_relative_redirect_paths_are_accepted_and_nothing_reaches_stripe() 
 
 #[tokio::test]
 async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let who = caller("hank", None);
     let err = checkout::start_checkout(&s, &who, request("gold_bars"), None)
@@ -317,7 +298,7 @@ async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
 
 #[tokio::test]
 async fn a_subscription_already_held_active_is_a_conflict() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let user = UserId::parse("ivy").unwrap();
     let sub = billing_core::store::Key::new(keys::user_pk(&user), "SUB#sub_ivy");
@@ -359,7 +340,7 @@ async fn without_a_key_or_a_price_checkout_is_honestly_unavailable() {
     let api = ApiError::from(err);
     assert_eq!((api.status, api.code), (503, "billing_unavailable"));
     assert!(api.message.contains("manual invoice"), "{}", api.message);
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let no_price = services(&server, &[]);
     let err =
         checkout::start_checkout(&no_price, &caller("jo", None), request("deposit_500"), None)
@@ -559,7 +540,7 @@ async fn a_timeout_and_a_malformed_body_are_typed_errors() {
 
 #[tokio::test]
 async fn the_portal_opens_only_for_the_callers_own_customer() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
     let owner = UserId::parse("lena").unwrap();
     s.table
@@ -604,7 +585,7 @@ async fn the_portal_opens_only_for_the_callers_own_customer() {
 
 #[tokio::test]
 async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_line_items() {
-    let server = fake_stripe().await;
+    let server = fake_stripe("cs_test_fake_1").await;
     let items = json!({ "object": "list", "has_more": false, "data": [
         object("item", json!({ "price": { "id": "price_starter" }, "quantity": 3 }))
     ]});

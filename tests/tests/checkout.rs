@@ -2,34 +2,15 @@
 //! (wiremock, answering with the official fixtures): checkout → the signed completion event
 //! → the account shows the plan → the portal opens for that user and for no other.
 
-use billing_core::testing::{checkout_session, event, fixture, object};
+use billing_core::testing::{checkout_session, event, fake_stripe};
 use black_box_tests::TestApp;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn fake_stripe() -> MockServer {
-    let server = MockServer::start().await;
-    let session = object(
-        "checkout.session",
-        json!({ "id": "cs_test_flow_1", "url": "https://checkout.stripe.com/c/pay/cs_test_flow_1", "status": "open" }),
-    );
-    Mock::given(method("POST"))
-        .and(path("/v1/checkout/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(session))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/billing_portal/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("billing_portal.session")))
-        .mount(&server)
-        .await;
-    server
-}
 
 #[tokio::test]
 async fn checkout_then_completion_then_the_portal_for_the_owner_only() {
-    let stripe = fake_stripe().await;
+    let stripe = fake_stripe("cs_test_flow_1").await;
     let base = stripe.uri();
     let app = TestApp::spawn_with(&[
         ("STRIPE_SECRET_KEY", "sk_test_flow"),

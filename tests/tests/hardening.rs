@@ -11,7 +11,7 @@ use billing_core::runtime::Services;
 use billing_core::signature::{self, SignatureHeader, TOLERANCE_SECS};
 use billing_core::store::memory::MemoryTable;
 use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, fixture, memory_services, object,
+    TEST_WEBHOOK_SECRET, checkout_session, event, fake_stripe, fixture, memory_services,
 };
 use black_box_tests::TestApp;
 use futures::future::join_all;
@@ -19,8 +19,6 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NOW: i64 = 1_795_000_000;
 
@@ -337,37 +335,12 @@ fn webhook_request(body: &[u8], header: Option<&str>) -> lambda_http::Request {
     req
 }
 
-async fn fake_stripe() -> MockServer {
-    let server = MockServer::start().await;
-    let session = object(
-        "checkout.session",
-        json!({ "id": "cs_test_sec_new", "url": "https://checkout.stripe.com/c/pay/cs_test_sec_new", "status": "open" }),
-    );
-    Mock::given(method("POST"))
-        .and(path("/v1/checkout/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(session))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/billing_portal/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("billing_portal.session")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "object": "list", "data": [], "has_more": false, "url": "/v1/events" }),
-        ))
-        .mount(&server)
-        .await;
-    server
-}
-
 const SECRET_KEY: &str = "sk_test_SECURITY_scan_key_42";
 const PRICE: &str = "price_SECURITY_scan_9";
 
 #[tokio::test]
 async fn no_route_shows_one_users_data_to_another_or_a_secret_to_anyone() {
-    let stripe = fake_stripe().await;
+    let stripe = fake_stripe("cs_test_sec_new").await;
     let base = stripe.uri();
     let app = TestApp::spawn_with(&[
         ("STRIPE_SECRET_KEY", SECRET_KEY),
