@@ -129,6 +129,19 @@ impl<T: Table> MeteredTable<T> {
             .max(after.map(item_size).unwrap_or(0));
         (factor * units(size, 1024), gsi_units(before, after))
     }
+    /// Counts one put or update of `key`: billed also when its condition fails; the index is
+    /// written only when the item changed.
+    async fn count_single_write(&self, key: &Key, before: Option<Item>, changed: bool) {
+        let after = self.peek(key).await;
+        let (wru, gsi) = self.write_units(before.as_ref(), after.as_ref(), 1);
+        self.add(|c| {
+            c.ddb_writes += 1;
+            c.wru += wru;
+            if changed {
+                c.gsi_wru += gsi;
+            }
+        });
+    }
 }
 
 #[async_trait]
@@ -169,16 +182,7 @@ impl<T: Table> Table for MeteredTable<T> {
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         let before = self.peek(key).await;
         let result = self.inner.put(key, item, cond).await;
-        let after = self.peek(key).await;
-        let (wru, gsi) = self.write_units(before.as_ref(), after.as_ref(), 1);
-        let changed = result.is_ok();
-        self.add(|c| {
-            c.ddb_writes += 1;
-            c.wru += wru;
-            if changed {
-                c.gsi_wru += gsi;
-            }
-        });
+        self.count_single_write(key, before, result.is_ok()).await;
         result
     }
     async fn update(
@@ -189,16 +193,7 @@ impl<T: Table> Table for MeteredTable<T> {
     ) -> Result<Item, StoreError> {
         let before = self.peek(key).await;
         let result = self.inner.update(key, ops, cond).await;
-        let after = self.peek(key).await;
-        let (wru, gsi) = self.write_units(before.as_ref(), after.as_ref(), 1);
-        let changed = result.is_ok();
-        self.add(|c| {
-            c.ddb_writes += 1;
-            c.wru += wru;
-            if changed {
-                c.gsi_wru += gsi;
-            }
-        });
+        self.count_single_write(key, before, result.is_ok()).await;
         result
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
