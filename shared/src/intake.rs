@@ -151,18 +151,9 @@ pub async fn receive(
 /// The span every log line about one event carries: its id and type, and the user and
 /// checkout session it concerns (from our metadata, when the object has it).
 pub fn event_span(event: &Event) -> tracing::Span {
-    let o = &event.data.object;
-    let user = o
-        .get("metadata")
-        .and_then(|m| m.get("user_id"))
-        .or_else(|| o.get("client_reference_id"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let session = o
-        .get("id")
-        .and_then(|v| v.as_str())
-        .filter(|id| id.starts_with("cs_"))
-        .unwrap_or("");
+    let refs = event.refs();
+    let user = refs.user().unwrap_or("");
+    let session = refs.id().filter(|id| id.starts_with("cs_")).unwrap_or("");
     tracing::info_span!("event", event_id = %event.id, event_type = %event.kind, user = %user, session = %session)
 }
 

@@ -32,39 +32,80 @@ pub struct Event {
     #[serde(default)]
     pub livemode: bool,
     pub data: EventData,
+    /// The object's routing fields, read from `data.object` on first use.
+    #[serde(skip)]
+    refs: std::sync::OnceLock<ObjectRefs>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventData {
-    pub object: serde_json::Value,
+    /// The object as Stripe sent it: validated JSON, parsed into its type only where it is
+    /// acted on (`Event::object`), so the intake never builds what it does not read.
+    pub object: Box<serde_json::value::RawValue>,
+}
+
+/// The few fields of an event's object that order and label the event. Any of them may be
+/// absent or of an unexpected type (then it is ignored), and so may the object itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectRefs {
+    id: Option<serde_json::Value>,
+    customer: Option<serde_json::Value>,
+    metadata: Option<serde_json::Value>,
+    client_reference_id: Option<serde_json::Value>,
+}
+
+impl ObjectRefs {
+    /// The object's own id, when it is a string.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_ref().and_then(|v| v.as_str())
+    }
+
+    /// The Stripe customer the object names, as an id or an expanded object.
+    pub fn customer(&self) -> Option<&str> {
+        match self.customer.as_ref()? {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Object(m) => m.get("id").and_then(|v| v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Our user id: `metadata.user_id`, else `client_reference_id`.
+    pub fn user(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("user_id"))
+            .or(self.client_reference_id.as_ref())
+            .and_then(|v| v.as_str())
+    }
 }
 
 impl Event {
     /// The event's object as `T`.
     pub fn object<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.data.object)
+        serde_json::from_str(self.data.object.get())
+    }
+
+    /// The object's routing fields (parsed once; an object that is not a JSON object has none).
+    pub fn refs(&self) -> &ObjectRefs {
+        self.refs.get_or_init(|| {
+            let raw = self.data.object.get();
+            match raw.starts_with('{') {
+                true => serde_json::from_str(raw).unwrap_or_default(),
+                false => ObjectRefs::default(),
+            }
+        })
     }
 
     /// The key that orders this event among its account's events: the Stripe customer when
     /// the object names one, else our user id, else the event itself.
     pub fn ordering_key(&self) -> String {
-        let o = &self.data.object;
-        let customer = match o.get("customer") {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Object(m)) => {
-                m.get("id").and_then(|v| v.as_str()).map(str::to_owned)
-            }
-            _ => None,
-        };
-        let user = o
-            .get("metadata")
-            .and_then(|m| m.get("user_id"))
-            .or_else(|| o.get("client_reference_id"))
-            .and_then(|v| v.as_str())
-            .map(|u| format!("user:{u}"));
-        customer
-            .or(user)
-            .unwrap_or_else(|| format!("event:{}", self.id))
+        let refs = self.refs();
+        match (refs.customer(), refs.user()) {
+            (Some(customer), _) => customer.to_owned(),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => format!("event:{}", self.id),
+        }
     }
 }
 

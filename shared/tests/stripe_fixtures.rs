@@ -19,7 +19,7 @@ fn the_vendored_fixtures_match_the_shared_copy_when_present() {
 
 #[test]
 fn the_official_event_envelope_parses() {
-    let e: Event = serde_json::from_value(fixture("event")).unwrap();
+    let e: Event = serde_json::from_str(&fixture("event").to_string()).unwrap();
     assert_eq!(e.id, "evt_1Pgc76B7WZ01zgkWwyRHS12y");
     assert_eq!(e.kind, "plan.created");
     assert!(!e.livemode);
