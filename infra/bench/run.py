@@ -66,7 +66,7 @@ def expected_status(function, sample):
 
 
 FUNCTIONS = [(name, sample, expected_status(name, sample)) for name, sample in SAMPLES]
-COLD_RUNS = 5
+COLD_RUNS = 15
 LOAD_INVOCATIONS = 300
 THROUGHPUT_EVENTS = int(os.environ.get("BENCH_EVENTS", "200"))
 THROUGHPUT_CONCURRENCY = 32
