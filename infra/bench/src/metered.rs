@@ -100,23 +100,36 @@ fn gsi_units(before: Option<&Item>, after: Option<&Item>) -> u64 {
     }
 }
 
+/// The running counts of one metered adapter, shared by its calls.
+#[derive(Default)]
+struct Meter(Mutex<Counts>);
+
+impl Meter {
+    fn get(&self) -> Counts {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn add(&self, f: impl FnOnce(&mut Counts)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
 pub struct MeteredTable<T> {
     pub inner: T,
-    counts: Mutex<Counts>,
+    counts: Meter,
 }
 
 impl<T: Table> MeteredTable<T> {
     pub fn new(inner: T) -> Self {
         Self {
             inner,
-            counts: Mutex::new(Counts::default()),
+            counts: Meter::default(),
         }
     }
     pub fn counts(&self) -> Counts {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
+        self.counts.get()
     }
     fn add(&self, f: impl FnOnce(&mut Counts)) {
-        f(&mut self.counts.lock().unwrap_or_else(|p| p.into_inner()));
+        self.counts.add(f)
     }
     /// The item as stored, without counting the read (it only sizes a write).
     async fn peek(&self, key: &Key) -> Option<Item> {
@@ -226,21 +239,21 @@ impl<T: Table> Table for MeteredTable<T> {
 
 pub struct MeteredQueue<Q> {
     pub inner: Q,
-    counts: Mutex<Counts>,
+    counts: Meter,
 }
 
 impl<Q: Queue> MeteredQueue<Q> {
     pub fn new(inner: Q) -> Self {
         Self {
             inner,
-            counts: Mutex::new(Counts::default()),
+            counts: Meter::default(),
         }
     }
     pub fn counts(&self) -> Counts {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
+        self.counts.get()
     }
     fn add(&self, f: impl FnOnce(&mut Counts)) {
-        f(&mut self.counts.lock().unwrap_or_else(|p| p.into_inner()));
+        self.counts.add(f)
     }
 }
 

@@ -192,15 +192,7 @@ async fn send(args: &[String]) -> ExitCode {
         event["id"] = format!("evt_local_{}", uuid::Uuid::new_v4().simple()).into();
     }
     let body = event.to_string();
-    let secret = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
-    let secret = secret
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let header =
-        billing_core::signature::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let header = sign_now(&body);
     let url = format!(
         "{}/api/stripe/webhook",
         env_or(
@@ -299,15 +291,7 @@ fn resign(args: &[String]) -> ExitCode {
         eprintln!("{path} has no body");
         return ExitCode::FAILURE;
     };
-    let secret = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
-    let secret = secret
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let header =
-        billing_core::signature::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let header = sign_now(&body);
     event["headers"]["stripe-signature"] = header.into();
     println!("{event}");
     ExitCode::SUCCESS
@@ -364,4 +348,12 @@ async fn stripe_bootstrap(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A `Stripe-Signature` header for `body`, made now with the first configured webhook secret
+/// (the one Stripe signs with first during a rotation).
+fn sign_now(body: &str) -> String {
+    let secrets = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
+    let secret = secrets.split(',').next().unwrap_or_default().trim();
+    billing_core::signature::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes())
 }
