@@ -4,9 +4,10 @@
 
 use billing_core::keys;
 use black_box_tests::unique_prefix;
+use local_stack::cors::{ALLOW_HEADERS, ALLOW_METHODS, MAX_AGE_SECS};
 use local_stack::moto::shared_endpoint;
 use local_stack::provision::{self, TEMPLATE};
-use local_stack::server::{Access, ROUTES};
+use local_stack::server::{Access, Function, ROUTES, is_cors_target};
 use local_stack::stack::moto_sdk_config;
 use serde_yaml_ng::Value;
 use std::collections::BTreeSet;
@@ -230,7 +231,18 @@ fn every_template_route_is_served_locally_by_the_same_function_with_the_same_acc
                 .as_sequence()
                 .map(|s| s.iter().map(text).collect())
                 .unwrap_or_default();
-            let access = match (text(&auth["Authorizer"]).as_str(), scopes.as_slice()) {
+            // A route without an Auth block gets its API's default authorizer, if any.
+            let authorizer = match auth["Authorizer"].as_str() {
+                Some(a) => a.to_owned(),
+                None => get(
+                    resource(&t, &text(&p["ApiId"])),
+                    &["Properties", "Auth", "DefaultAuthorizer"],
+                )
+                .as_str()
+                .unwrap_or("NONE")
+                .to_owned(),
+            };
+            let access = match (authorizer.as_str(), scopes.as_slice()) {
                 ("NONE", _) => "public",
                 ("JwtAuthorizer", []) => "user",
                 ("JwtAuthorizer", [s]) if s == "billing:admin" => "admin",
@@ -271,4 +283,83 @@ fn every_function_crate_is_a_template_function_and_the_reverse() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
     assert_eq!(in_template, crates);
+}
+
+/// The `HttpApi` events of the template: (API resource id, method, path).
+fn http_routes(t: &Value) -> Vec<(String, String, String)> {
+    let mut routes = Vec::new();
+    for (_, function) in get(t, &["Resources"]).as_mapping().unwrap() {
+        let Some(events) = plain(&function["Properties"]["Events"]).as_mapping() else {
+            continue;
+        };
+        for (_, e) in events {
+            if text(&e["Type"]) == "HttpApi" {
+                let p = plain(&e["Properties"]);
+                routes.push((text(&p["ApiId"]), text(&p["Method"]), text(&p["Path"])));
+            }
+        }
+    }
+    routes
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    plain(v)
+        .as_sequence()
+        .map(|s| s.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_webhook_sits_on_an_api_without_cors_and_every_other_route_on_the_api_with_it() {
+    let t = template();
+    for (api, method, path) in http_routes(&t) {
+        let cors = &get(resource(&t, &api), &["Properties"])["CorsConfiguration"];
+        let is_webhook = path == "/api/stripe/webhook";
+        assert_eq!(
+            cors.is_null(),
+            is_webhook,
+            "{method} {path} on {api}: CORS must apply to every route but the webhook"
+        );
+        assert_eq!(is_cors_target(&path), !is_webhook, "{path} locally");
+    }
+    let local_webhook = ROUTES.iter().find(|r| r.2 == Function::Webhook).unwrap();
+    assert!(!is_cors_target(local_webhook.1));
+}
+
+#[test]
+fn the_template_allows_the_headers_methods_and_max_age_the_local_stack_allows_and_never_any_origin()
+{
+    let t = template();
+    let cors = get(
+        resource(&t, "HttpApi"),
+        &["Properties", "CorsConfiguration"],
+    );
+    // `!If [HasAllowedOrigins, <configured origins>, <PublicBaseUrl>]`: both branches.
+    let branches = cors.as_sequence().expect("CorsConfiguration is an !If");
+    assert_eq!(text(&branches[0]), "HasAllowedOrigins");
+    let route_methods: BTreeSet<String> = http_routes(&t)
+        .into_iter()
+        .filter(|(api, _, _)| api == "HttpApi")
+        .map(|(_, m, _)| m)
+        .collect();
+    for branch in &branches[1..] {
+        let b = plain(branch);
+        assert_eq!(strings(&b["AllowHeaders"]), ALLOW_HEADERS);
+        assert_eq!(strings(&b["AllowMethods"]), ALLOW_METHODS);
+        assert_eq!(
+            ALLOW_METHODS
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<BTreeSet<_>>(),
+            route_methods
+        );
+        assert_eq!(text(&b["MaxAge"]), MAX_AGE_SECS.to_string());
+        assert_eq!(text(&b["AllowCredentials"]), "false");
+        assert!(!format!("{:?}", b["AllowOrigins"]).contains('*'));
+    }
+    let pattern = text(get(&t, &["Parameters", "AllowedOrigins", "AllowedPattern"]));
+    assert!(
+        pattern.contains("*,]"),
+        "the parameter's pattern refuses `*`: {pattern}"
+    );
 }

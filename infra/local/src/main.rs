@@ -75,6 +75,19 @@ async fn serve() -> ExitCode {
             defaults.push(format!("  {name}={value} (default, local only)"));
         }
     }
+    if env
+        .get("ALLOWED_ORIGINS")
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        defaults.push(format!(
+            "  ALLOWED_ORIGINS=http://127.0.0.1:{port},http://localhost:*,http://127.0.0.1:*{} (default, local only)",
+            if env["PUBLIC_BASE_URL"] == format!("http://127.0.0.1:{port}") {
+                ""
+            } else {
+                " and PUBLIC_BASE_URL's origin"
+            }
+        ));
+    }
     let jwt_secret = env["LOCAL_JWT_SECRET"].clone();
     let visibility = std::env::var("LOCAL_VISIBILITY_TIMEOUT")
         .ok()
@@ -115,6 +128,10 @@ async fn serve() -> ExitCode {
     for line in &defaults {
         println!("{line}");
     }
+    println!(
+        "  demo pages (billing.js): {0}/  ({0}/billing/pricing, /billing/account, /billing/success, /billing/cancel)",
+        stack.base_url
+    );
     println!("try:  make send EVENT=events/stripe/checkout.session.completed.credits_starter.json");
     println!(
         "      curl -H \"Authorization: Bearer $(make -s token USER_ID=user_demo)\" {}/api/billing/account",

@@ -3,6 +3,8 @@
 //! deployed function receives, parsed by `lambda_http` itself.
 
 use crate::auth;
+use crate::cors::{self, AllowedOrigins};
+use crate::pages;
 use base64::Engine;
 use billing_core::http::ApiError;
 use billing_core::runtime::Services;
@@ -129,6 +131,15 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
 pub struct Front {
     pub services: Services,
     pub jwt_secret: String,
+    /// `ALLOWED_ORIGINS`, or the local default (see `cors`).
+    pub allowed_origins: AllowedOrigins,
+}
+
+/// A route browsers may call from another origin: every API route but Stripe's webhook.
+pub fn is_cors_target(path: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.1 == path && r.2 != Function::Webhook)
 }
 
 fn error(e: ApiError) -> Response<Full<Bytes>> {
@@ -218,6 +229,25 @@ pub fn api_gateway_event(
 
 impl Front {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        if !is_cors_target(&path) {
+            if let Some(page) = pages::serve(req.method().as_str(), &path).await {
+                return page;
+            }
+            return self.route(req).await;
+        }
+        // As API Gateway with a CORS configuration: it answers preflights itself, before
+        // any authorizer, and adds the allowed origin to whatever the route answers.
+        if cors::is_preflight(req.method().as_str(), req.headers()) {
+            return cors::preflight(req.headers(), &self.allowed_origins);
+        }
+        let request_headers = req.headers().clone();
+        let mut resp = self.route(req).await;
+        cors::decorate(&mut resp, &request_headers, &self.allowed_origins);
+        resp
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();

@@ -1,6 +1,7 @@
 //! Assembles and starts a local stack: resources in moto from the template, the HTTP
 //! front on a loopback port, and the queue → worker mapping.
 
+use crate::cors::{AllowedOrigins, CorsError};
 use crate::provision::{self, ProvisionError, Resources};
 use crate::server::Front;
 use billing_core::config::{Config, ConfigError};
@@ -35,6 +36,8 @@ pub enum StackError {
     Config(#[from] ConfigError),
     #[error("cannot listen on 127.0.0.1:{0}: {1}")]
     Listen(u16, std::io::Error),
+    #[error(transparent)]
+    Cors(#[from] CorsError),
 }
 
 pub struct LocalStack {
@@ -109,9 +112,16 @@ impl LocalStack {
             .local_addr()
             .map_err(|e| StackError::Listen(opts.port, e))?
             .port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let allowed_origins = AllowedOrigins::from_env(
+            env.get("ALLOWED_ORIGINS").map(String::as_str),
+            &base_url,
+            env.get("PUBLIC_BASE_URL").map(String::as_str),
+        )?;
         let front = Arc::new(Front {
             services: services.clone(),
             jwt_secret: opts.jwt_secret.clone(),
+            allowed_origins,
         });
         let server = tokio::spawn(async move {
             loop {
@@ -133,7 +143,7 @@ impl LocalStack {
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
         let mapping = tokio::spawn(crate::esm::run(services.clone(), queue, queue_arn));
         Ok(Self {
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url,
             services,
             resources,
             tasks: vec![server, mapping],

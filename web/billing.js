@@ -1,0 +1,607 @@
+// billing.js: the browser side of the billing API (../shared/API.md, "Browsers").
+//
+// A dependency-free ES module with no build step: copy it next to your pages (or serve it
+// from your own origin) and import it from a <script type="module">. It renders with the
+// DOM API only (never innerHTML), so nothing the API returns is interpreted as markup.
+//
+//   import { createBilling } from "/billing.js";
+//   const billing = createBilling({ apiBase: "https://api.example.com", getToken: () => auth.token() });
+//   billing.renderPlans(document.querySelector("#plans"));      // pricing page
+//   billing.renderReturn(document.querySelector("#notice"));    // /billing/success and /billing/cancel
+//   billing.renderAccount(document.querySelector("#account"));  // account page
+//
+// What it promises the user, and why:
+// - A pay button only where the API says the plan can be bought online; other plans show
+//   the manual-invoice copy, never a button that can only fail.
+// - Each click sends a fresh Idempotency-Key: a double click is one disabled button, and a
+//   deliberate second try is a new checkout rather than a replay of a failed one.
+// - The return page never says "paid" on the strength of a redirect: only checkout-status
+//   `fulfilled` (the webhook has been applied) is shown as done. It polls with backoff for
+//   about two minutes and then says, honestly, that it is still processing.
+
+/**
+ * @typedef {object} BillingOptions
+ * @property {string} [apiBase] Origin (and optional path prefix) of the billing API, no
+ *   trailing slash; "" (the default) means the page's own origin.
+ * @property {() => (string | null | undefined | Promise<string | null | undefined>)} [getToken]
+ *   The signed-in user's bearer token (JWT), or null when nobody is signed in.
+ * @property {string} [successPath] Where Stripe returns after paying, relative to the API's
+ *   PUBLIC_BASE_URL. Default "/billing/success?checkout=success".
+ * @property {string} [cancelPath] Where Stripe returns after cancelling. Default
+ *   "/billing/cancel?checkout=cancel".
+ * @property {string} [portalReturnPath] Where the billing portal returns. Default "/billing/account".
+ * @property {string} [pricingHref] Link to the pricing page, shown after a failed or
+ *   cancelled checkout. Default "/billing/pricing".
+ * @property {string} [accountHref] Link to the account page, shown after a fulfilled
+ *   checkout. Default "/billing/account".
+ * @property {string} [manualInvoiceHref] Where a buyer asks for a manual invoice (a mailto:
+ *   or contact page); without it the copy says to contact you.
+ * @property {string} [locale] For numbers, money and dates; default the browser's.
+ * @property {number[]} [pollDelaysMs] Waits between checkout-status polls; the last repeats.
+ * @property {number} [pollBudgetMs] How long the return page polls before it says "still
+ *   processing". Default 120000 (two minutes).
+ * @property {(url: string) => void} [navigate] How to leave for Stripe; default
+ *   `location.assign`.
+ * @property {typeof fetch} [fetch] The fetch to use (tests, instrumentation).
+ */
+
+/**
+ * @typedef {object} PlanStatus
+ * @property {string} name
+ * @property {"payment" | "subscription"} mode
+ * @property {number} amount Minor units (cents).
+ * @property {string} currency
+ * @property {string} [interval] "month" | "year" for subscriptions.
+ * @property {boolean} available
+ * @property {"checkout_session" | "payment_link" | "manual"} via
+ */
+
+/**
+ * @typedef {object} BillingStatus
+ * @property {boolean} stripe_configured
+ * @property {boolean} checkout_enabled
+ * @property {boolean} portal_enabled
+ * @property {Record<string, PlanStatus>} plans
+ */
+
+/**
+ * @typedef {"processing" | "paid" | "fulfilled" | "failed" | "expired" | "unknown" | "canceled"} ReturnState
+ */
+
+/**
+ * @typedef {object} Account
+ * @property {string} user_id
+ * @property {"free" | "paid"} tier
+ * @property {string | null} plan_id
+ * @property {null | {id: string, status: string, plan_id: string | null, current_period_end: string | null,
+ *   cancel_at_period_end: boolean, cancel_at?: string | null, trial_end: string | null}} subscription
+ * @property {{balance: number, free_uses_remaining: number}} credits
+ * @property {string | null} credit_until
+ * @property {{plan_id: string, session_id: string, amount: number, currency: string,
+ *   status: "paid" | "refunded", at: string}[]} purchases
+ * @property {{code: string | null, referred_by: string | null, conversions: number}} referral
+ * @property {{invoice_id: string, at: string} | null} [payment_problem]
+ */
+
+/** An error answered by the API (`{"error": {"code", "message"}}`) or a network failure. */
+export class BillingError extends Error {
+  /**
+   * @param {number} status HTTP status, 0 when the API could not be reached.
+   * @param {string} code The API's error code, or "network_error".
+   * @param {string} message Human-readable, safe to show.
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = "BillingError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const NETWORK_MESSAGE =
+  "Could not reach the billing service. Check your connection and try again.";
+const TERMINAL = new Set(["fulfilled", "failed", "expired"]);
+const DEFAULT_DELAYS = [1000, 1000, 2000, 2000, 3000, 5000, 8000, 10000];
+
+/** A fresh idempotency key; randomUUID needs a secure context, getRandomValues does not. */
+export function newIdempotencyKey() {
+  if (globalThis.crypto && typeof crypto.randomUUID === "function") {
+    try {
+      return crypto.randomUUID();
+    } catch (_) {
+      // Not a secure context: fall through.
+    }
+  }
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Creates a client bound to one API and one way of getting the user's token.
+ * @param {BillingOptions} [options]
+ */
+export function createBilling(options = {}) {
+  const apiBase = (options.apiBase || "").replace(/\/+$/, "");
+  const getToken = options.getToken || (() => null);
+  const doFetch = options.fetch || globalThis.fetch.bind(globalThis);
+  const navigate = options.navigate || ((url) => window.location.assign(url));
+  const successPath = options.successPath || "/billing/success?checkout=success";
+  const cancelPath = options.cancelPath || "/billing/cancel?checkout=cancel";
+  const portalReturnPath = options.portalReturnPath || "/billing/account";
+  const pricingHref = options.pricingHref || "/billing/pricing";
+  const accountHref = options.accountHref || "/billing/account";
+  const delays = options.pollDelaysMs && options.pollDelaysMs.length ? options.pollDelaysMs : DEFAULT_DELAYS;
+  const budgetMs = options.pollBudgetMs ?? 120000;
+  const fmt = formatters(options.locale);
+  /** @type {Promise<BillingStatus> | null} */
+  let statusOnce = null;
+
+  /**
+   * One API call; resolves with the JSON body or rejects with a BillingError.
+   * @param {string} method
+   * @param {string} path
+   * @param {{body?: unknown, auth?: boolean, headers?: Record<string, string>}} [opts]
+   */
+  async function call(method, path, opts = {}) {
+    /** @type {Record<string, string>} */
+    const headers = { Accept: "application/json", ...(opts.headers || {}) };
+    if (opts.auth) {
+      const token = await getToken();
+      if (!token) throw new BillingError(401, "unauthenticated", "Sign in to continue.");
+      headers.Authorization = `Bearer ${token}`;
+    }
+    /** @type {RequestInit} */
+    const init = { method, headers, credentials: "omit", cache: "no-store" };
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(opts.body);
+    }
+    let response;
+    try {
+      response = await doFetch(apiBase + path, init);
+    } catch (_) {
+      // A blocked CORS request looks exactly like this too: the browser hides which it was.
+      throw new BillingError(0, "network_error", NETWORK_MESSAGE);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      const err = body && body.error;
+      const message =
+        (err && typeof err.message === "string" && err.message) ||
+        (response.status === 401 ? "Sign in to continue." : `The billing service answered ${response.status}.`);
+      throw new BillingError(response.status, (err && err.code) || "http_error", message);
+    }
+    return body;
+  }
+
+  /**
+   * Readiness and the plan catalog (`GET /api/billing/status`); fetched once per client.
+   * @returns {Promise<BillingStatus>}
+   */
+  function loadStatus() {
+    if (!statusOnce) {
+      statusOnce = call("GET", "/api/billing/status");
+      statusOnce.catch(() => {
+        statusOnce = null; // a failed read may be retried by the next caller
+      });
+    }
+    return statusOnce;
+  }
+
+  /** @returns {Promise<Account>} */
+  function loadAccount() {
+    return call("GET", "/api/billing/account", { auth: true });
+  }
+
+  /**
+   * @param {string} sessionId
+   * @returns {Promise<{session_id: string, state: ReturnState}>}
+   */
+  function checkoutStatus(sessionId) {
+    return call("GET", `/api/billing/checkout-status?session_id=${encodeURIComponent(sessionId)}`);
+  }
+
+  /**
+   * Starts checkout for one plan and leaves for Stripe.
+   * @param {string} planId
+   * @param {{quantity?: number}} [opts]
+   * @returns {Promise<{url: string, session_id: string | null, via: string}>}
+   */
+  async function startCheckout(planId, opts = {}) {
+    /** @type {Record<string, unknown>} */
+    const body = { plan_id: planId, success_path: successPath, cancel_path: cancelPath };
+    if (opts.quantity && opts.quantity !== 1) body.quantity = opts.quantity;
+    const started = await call("POST", "/api/billing/checkout", {
+      auth: true,
+      body,
+      headers: { "Idempotency-Key": newIdempotencyKey() },
+    });
+    if (started.session_id) {
+      try {
+        // The cancel URL carries no session id; the cancel page may still want it.
+        sessionStorage.setItem("billing:last_session_id", started.session_id);
+      } catch (_) {
+        // Storage disabled: nothing depends on it.
+      }
+    }
+    navigate(started.url);
+    return started;
+  }
+
+  /** Opens the Stripe billing portal for the signed-in user. */
+  async function openPortal() {
+    const { url } = await call("POST", "/api/billing/portal", {
+      auth: true,
+      body: { return_path: portalReturnPath },
+    });
+    navigate(url);
+    return url;
+  }
+
+  /**
+   * One card per plan. Available plans get a pay button; the others the manual-invoice copy.
+   * @param {HTMLElement} el
+   * @param {{only?: string[]}} [opts] Plan ids to show, in this order (default: all).
+   */
+  async function renderPlans(el, opts = {}) {
+    el.setAttribute("aria-busy", "true");
+    el.replaceChildren(h("p", { class: "billing-loading" }, "Loading plans…"));
+    let status;
+    try {
+      status = await loadStatus();
+    } catch (e) {
+      el.replaceChildren(h("p", { class: "billing-error", role: "alert" }, messageOf(e)));
+      el.removeAttribute("aria-busy");
+      return;
+    }
+    const ids = opts.only || sortedPlanIds(status.plans);
+    const cards = ids.filter((id) => status.plans[id]).map((id) => planCard(id, status.plans[id]));
+    el.replaceChildren(...cards);
+    el.removeAttribute("aria-busy");
+    // Back from Stripe through the back button: the page may come from the bfcache with
+    // the button still disabled.
+    window.addEventListener("pageshow", (ev) => {
+      if (ev.persisted) el.querySelectorAll("button.billing-pay").forEach((b) => resetButton(b));
+    });
+  }
+
+  /**
+   * @param {string} id
+   * @param {PlanStatus} plan
+   */
+  function planCard(id, plan) {
+    const price = fmt.money(plan.amount, plan.currency);
+    const per = plan.mode === "subscription" && plan.interval ? ` / ${plan.interval}` : "";
+    const card = h(
+      "article",
+      { class: "billing-plan", "data-plan-id": id, "data-billing-via": plan.available ? plan.via : "manual" },
+      h("h3", { class: "billing-plan-name" }, plan.name),
+      h("p", { class: "billing-price" }, price, per ? h("span", { class: "billing-interval" }, per) : ""),
+    );
+    if (plan.available && plan.via !== "manual") {
+      const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
+      const label = plan.mode === "subscription" ? "Subscribe" : `Pay ${price}`;
+      const button = h("button", { type: "button", class: "billing-pay", "data-label": label }, label);
+      button.addEventListener("click", async () => {
+        if (button.disabled) return;
+        button.disabled = true;
+        button.setAttribute("aria-busy", "true");
+        button.textContent = "Redirecting to checkout…";
+        error.hidden = true;
+        try {
+          await startCheckout(id);
+        } catch (e) {
+          error.textContent = messageOf(e);
+          error.hidden = false;
+          resetButton(button);
+        }
+      });
+      card.append(button, error);
+    } else {
+      const ask = options.manualInvoiceHref
+        ? h("a", { href: options.manualInvoiceHref, class: "billing-manual-link" }, "Ask for an invoice")
+        : "Contact us and we will send you an invoice.";
+      card.append(
+        h("p", { class: "billing-manual" }, "Online payment is not available for this plan right now. ", ask),
+      );
+    }
+    return card;
+  }
+
+  /**
+   * The return page's notice: reads `checkout=success|cancel` and `session_id` from the URL,
+   * shows a baseline state at once, then follows checkout-status until it is final or about
+   * two minutes have passed. Resolves with the last state shown.
+   * @param {HTMLElement} el
+   * @param {{search?: string}} [opts] The query string to read (default the page's).
+   * @returns {Promise<ReturnState>}
+   */
+  async function renderReturn(el, opts = {}) {
+    const params = new URLSearchParams(opts.search ?? window.location.search);
+    const sessionId = params.get("session_id") || "";
+    const outcome = params.get("checkout") || (sessionId ? "success" : el.dataset.checkout || "");
+    el.classList.add("billing-notice");
+    el.setAttribute("role", "status");
+    el.setAttribute("aria-live", "polite");
+
+    if (outcome === "cancel") {
+      showReturn(el, "canceled", sessionId);
+      return "canceled";
+    }
+    if (!sessionId || !/^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
+      showReturn(el, "unknown", sessionId);
+      return "unknown";
+    }
+    /** @type {ReturnState} */
+    let state = "processing";
+    showReturn(el, state, sessionId);
+    el.dataset.billingPolling = "on";
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await checkoutStatus(sessionId);
+        if (answer && typeof answer.state === "string") state = /** @type {ReturnState} */ (answer.state);
+      } catch (e) {
+        if (e instanceof BillingError && e.status === 400) {
+          state = "unknown";
+          showReturn(el, state, sessionId);
+          break;
+        }
+        // Network or 5xx: keep the state we had and try again after the next wait.
+      }
+      showReturn(el, state, sessionId);
+      if (TERMINAL.has(state)) break;
+      const wait = delays[Math.min(attempt, delays.length - 1)];
+      if (Date.now() - started + wait > budgetMs) {
+        showStillProcessing(el, state);
+        break;
+      }
+      await sleep(wait);
+    }
+    el.dataset.billingPolling = "stopped";
+    return state;
+  }
+
+  /**
+   * @param {HTMLElement} el
+   * @param {ReturnState} state
+   * @param {string} sessionId
+   */
+  function showReturn(el, state, sessionId) {
+    el.dataset.billingState = state;
+    const copy = {
+      processing: ["Confirming your payment…", "Stripe is confirming your payment. This page updates by itself; please keep it open for a moment."],
+      paid: ["Payment under way", "Stripe has your checkout and the payment is still being confirmed by your bank or payment method. We will add your purchase as soon as it clears."],
+      fulfilled: ["Payment confirmed", "Thank you! Your purchase is on your account."],
+      failed: ["Payment failed", "The payment did not go through and nothing was added. You can try again with another payment method."],
+      expired: ["Checkout expired", "This checkout expired before it was completed. Nothing was charged."],
+      unknown: ["We can't find this checkout", sessionId
+        ? "We have no record of this checkout yet. If you paid, your account is updated as soon as Stripe confirms it, and we will email you."
+        : "This page was opened without a checkout to look up. If you paid, your account is updated as soon as Stripe confirms it."],
+      canceled: ["Checkout canceled", "You left checkout before paying. Nothing was charged."],
+    }[state] || ["Checking your payment…", ""];
+    /** @type {(Node | string)[]} */
+    const children = [h("strong", { class: "billing-notice-title" }, copy[0]), h("p", {}, copy[1])];
+    if (state === "fulfilled") children.push(h("p", {}, h("a", { href: accountHref }, "See your account")));
+    if (state === "failed" || state === "expired" || state === "canceled") {
+      children.push(h("p", {}, h("a", { href: pricingHref }, "Back to plans")));
+    }
+    el.replaceChildren(...children);
+  }
+
+  /**
+   * @param {HTMLElement} el
+   * @param {ReturnState} state
+   */
+  function showStillProcessing(el, state) {
+    el.dataset.billingState = state;
+    el.replaceChildren(
+      h("strong", { class: "billing-notice-title" }, "Still processing"),
+      h("p", {}, "Your payment is taking longer than usual to confirm. You can close this page: we'll email you as soon as it is done, and your account will show it."),
+      h("p", {}, h("a", { href: accountHref }, "See your account")),
+    );
+  }
+
+  /**
+   * The signed-in user's billing: tier, credits, subscription, purchases, referral code,
+   * payment problem, and a "Manage billing" button that opens the Stripe billing portal.
+   * @param {HTMLElement} el
+   */
+  async function renderAccount(el) {
+    el.setAttribute("aria-busy", "true");
+    el.replaceChildren(h("p", { class: "billing-loading" }, "Loading your account…"));
+    let account;
+    /** @type {BillingStatus | null} */
+    let status = null;
+    try {
+      [account, status] = await Promise.all([loadAccount(), loadStatus().catch(() => null)]);
+    } catch (e) {
+      el.replaceChildren(h("p", { class: "billing-error", role: "alert" }, messageOf(e)));
+      el.removeAttribute("aria-busy");
+      return;
+    }
+    const planName = (/** @type {string | null | undefined} */ id) =>
+      (id && status && status.plans[id] && status.plans[id].name) || id || "";
+    const rows = [
+      row("tier", "Plan", account.tier === "paid" ? `Paid${account.plan_id ? ` (${planName(account.plan_id)})` : ""}` : "Free"),
+      row("balance", "Credits", fmt.number(account.credits.balance)),
+      row("free_uses_remaining", "Free uses left", fmt.number(account.credits.free_uses_remaining)),
+    ];
+    if (account.credit_until) rows.push(row("credit_until", "Paid access until", fmt.date(account.credit_until)));
+    const sub = account.subscription;
+    if (sub) {
+      const ends = sub.cancel_at || (sub.cancel_at_period_end ? sub.current_period_end : null);
+      let text = `${planName(sub.plan_id) || "Subscription"}: ${sub.status.replace(/_/g, " ")}`;
+      if (sub.status === "trialing" && sub.trial_end) text += `, trial ends ${fmt.date(sub.trial_end)}`;
+      else if (ends) text += `, ends ${fmt.date(ends)}`;
+      else if (sub.current_period_end) text += `, renews ${fmt.date(sub.current_period_end)}`;
+      rows.push(row("subscription", "Subscription", text));
+    } else {
+      rows.push(row("subscription", "Subscription", "None"));
+    }
+    rows.push(row("referral", "Your referral code", account.referral.code || "—"));
+    if (account.referral.referred_by) rows.push(row("referred_by", "Referred by", account.referral.referred_by));
+    rows.push(row("conversions", "Friends who paid", fmt.number(account.referral.conversions)));
+
+    /** @type {(Node | string)[]} */
+    const children = [];
+    if (account.payment_problem) {
+      children.push(
+        h("p", { class: "billing-problem", role: "alert", "data-billing-field": "payment_problem" },
+          `Your last payment failed (${fmt.date(account.payment_problem.at)}). `,
+          "Update your payment method under Manage billing to keep your subscription."),
+      );
+    }
+    children.push(h("dl", { class: "billing-account-facts" }, ...rows.flat()));
+    children.push(purchasesTable(account.purchases, planName));
+
+    const portalError = h("p", { class: "billing-error", role: "alert", hidden: "" });
+    if (!status || status.portal_enabled) {
+      const button = h("button", { type: "button", class: "billing-portal", "data-label": "Manage billing" }, "Manage billing");
+      button.addEventListener("click", async () => {
+        if (button.disabled) return;
+        button.disabled = true;
+        button.setAttribute("aria-busy", "true");
+        button.textContent = "Opening billing portal…";
+        portalError.hidden = true;
+        try {
+          await openPortal();
+        } catch (e) {
+          portalError.textContent =
+            e instanceof BillingError && e.code === "no_customer"
+              ? "There is nothing to manage yet: your billing details appear here after your first purchase."
+              : messageOf(e);
+          portalError.hidden = false;
+          resetButton(button);
+        }
+      });
+      children.push(h("p", { class: "billing-actions" }, button), portalError);
+    } else {
+      children.push(h("p", { class: "billing-manual" }, "Online billing management is not available right now. Contact us for changes to your billing."));
+    }
+    el.replaceChildren(...children);
+    el.removeAttribute("aria-busy");
+    el.dataset.billingUser = account.user_id;
+  }
+
+  /**
+   * @param {Account["purchases"]} purchases
+   * @param {(id: string) => string} planName
+   */
+  function purchasesTable(purchases, planName) {
+    if (!purchases.length) return h("p", { class: "billing-purchases-empty", "data-billing-field": "purchases" }, "No purchases yet.");
+    return h(
+      "table",
+      { class: "billing-purchases", "data-billing-field": "purchases" },
+      h("caption", {}, "Purchases"),
+      h("thead", {}, h("tr", {}, h("th", {}, "Date"), h("th", {}, "Plan"), h("th", {}, "Amount"), h("th", {}, "Status"))),
+      h(
+        "tbody",
+        {},
+        ...purchases.map((p) =>
+          h("tr", { "data-session-id": p.session_id },
+            h("td", {}, fmt.date(p.at)),
+            h("td", {}, planName(p.plan_id)),
+            h("td", {}, fmt.money(p.amount, p.currency)),
+            h("td", {}, p.status)),
+        ),
+      ),
+    );
+  }
+
+  return {
+    loadStatus,
+    loadAccount,
+    checkoutStatus,
+    startCheckout,
+    openPortal,
+    renderPlans,
+    renderReturn,
+    renderAccount,
+  };
+}
+
+/** Subscriptions first, then one-time plans, each cheapest first. */
+function sortedPlanIds(/** @type {Record<string, PlanStatus>} */ plans) {
+  return Object.keys(plans).sort((a, b) => {
+    const pa = plans[a];
+    const pb = plans[b];
+    if (pa.mode !== pb.mode) return pa.mode === "subscription" ? -1 : 1;
+    return pa.amount - pb.amount || a.localeCompare(b);
+  });
+}
+
+/**
+ * @param {string} field
+ * @param {string} label
+ * @param {string} value
+ */
+function row(field, label, value) {
+  return [h("dt", {}, label), h("dd", { "data-billing-field": field }, value)];
+}
+
+/** @param {unknown} e */
+function messageOf(e) {
+  return e instanceof BillingError ? e.message : NETWORK_MESSAGE;
+}
+
+/** @param {HTMLButtonElement} button */
+function resetButton(button) {
+  button.disabled = false;
+  button.removeAttribute("aria-busy");
+  button.textContent = button.dataset.label || button.textContent;
+}
+
+/** @param {number} ms */
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** @param {string | undefined} locale */
+function formatters(locale) {
+  return {
+    /**
+     * Minor units to money, with the currency's own number of decimals (JPY has none).
+     * @param {number} amount
+     * @param {string} currency
+     */
+    money(amount, currency) {
+      try {
+        const f = new Intl.NumberFormat(locale, { style: "currency", currency: currency.toUpperCase() });
+        const digits = f.resolvedOptions().maximumFractionDigits ?? 2;
+        return f.format(amount / 10 ** digits);
+      } catch (_) {
+        return `${(amount / 100).toFixed(2)} ${currency.toUpperCase()}`;
+      }
+    },
+    /** @param {number} n */
+    number(n) {
+      return new Intl.NumberFormat(locale).format(n);
+    },
+    /** @param {string} iso */
+    date(iso) {
+      const d = new Date(iso);
+      return Number.isNaN(d.getTime()) ? iso : d.toLocaleDateString(locale, { year: "numeric", month: "short", day: "numeric" });
+    },
+  };
+}
+
+/**
+ * A tiny element builder: attributes, then children (strings become text nodes).
+ * @param {string} tag
+ * @param {Record<string, string>} attrs
+ * @param {...(Node | string)} children
+ * @returns {any}
+ */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) if (c !== "") el.append(c);
+  return el;
+}
