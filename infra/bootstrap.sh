@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need into a project-local virtualenv (.venv)
 # and node_modules under infra/peers. Idempotent: a stamp file records what was installed.
+# `bootstrap.sh browser` (what infra/test.sh runs) also installs Debian's chromium for the
+# browser tests when /usr/bin/chromium is missing; `make dev` does not need it.
 set -euo pipefail
+# Playwright (requirements.txt) drives Debian's chromium; it must never fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.requirements.sha"
@@ -19,4 +23,15 @@ peers="$root/infra/peers"
 if [ -f "$peers/package.json" ] && [ ! -d "$peers/node_modules/stripe" ]; then
   echo "bootstrap: installing Node peers (npm ci)" >&2
   (cd "$peers" && npm ci --silent --no-audit --no-fund >&2)
+fi
+if [ "${1:-}" = "browser" ] && [ ! -x /usr/bin/chromium ]; then
+  # Debian's build, driven by Playwright through executable_path: Playwright's own browser
+  # downloads are never used (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD, no `playwright install`).
+  echo "bootstrap: installing chromium (apt-get) for the browser tests" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: chromium is missing and installing it needs root: apt-get install chromium" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi

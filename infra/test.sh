@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite (README: `make test`): static checks, then every test against one
-# moto_server started here on a free loopback port and stopped on exit.
+# moto_server started here on a free loopback port and stopped on exit, then the browser
+# tests (Debian's chromium, installed by `bootstrap.sh browser` when missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-bash infra/bootstrap.sh
+bash infra/bootstrap.sh browser
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
+echo "== sam validate --lint"
+# Telemetry off: the SAM CLI would otherwise try to report the run.
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
@@ -40,6 +44,12 @@ set +e
 contract_status=${PIPESTATUS[0]}
 set -e
 [ "$contract_status" -eq 0 ] || status=1
+echo "== billing.js and the demo pages in headless chromium (infra/browser_test.py)"
+set +e
+.venv/bin/python infra/browser_test.py 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+browser_status=${PIPESTATUS[0]}
+set -e
+[ "$browser_status" -eq 0 ] || status=1
 passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"

@@ -1,0 +1,654 @@
+"""billing.js and its demo pages in a real browser: Debian's chromium, headless, driven by
+Playwright (pinned in infra/requirements.txt; it never downloads a browser of its own).
+
+usage: python infra/browser_test.py   (make test runs it; needs `cargo build -p local-stack`
+and /usr/bin/chromium, which `infra/bootstrap.sh browser` installs)
+
+Starts, all on loopback and all stopped before it returns:
+- a fake Stripe answering with the official fixtures (shared/testdata/stripe/fixtures3.json),
+  whose checkout, portal and payment-link URLs point at itself and answer with small pages
+  (so the browser lands somewhere real), recording what the stack sent it;
+- a configured local stack: a Stripe key, prices for most plans, a payment link for one,
+  nothing for two (manual), PUBLIC_BASE_URL its own origin (so Stripe's redirects come back
+  to the demo pages) and ALLOWED_ORIGINS its own origin plus the second origin below;
+- a degraded local stack: no Stripe key, ALLOWED_ORIGINS left to the local default;
+- a second origin, a team's app on another loopback port (127.0.0.1 and 127.0.0.2) serving
+  its own copy of billing.js and a page that calls a stack's API from there.
+
+Each test is a sentence; a screenshot of every page is saved under
+$CARGO_TARGET_DIR/browser-screenshots/ (target/ without it). Prints `browser: N passed, M
+failed` and exits 1 on any failure.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from loopback import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+SHOTS = TARGET / "browser-screenshots"
+FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json").read_text())["resources"]
+PLANS = [p["id"] for p in json.loads((ROOT / "infra" / "catalog.json").read_text())["plans"]]
+SAMPLE_COMPLETED = ROOT / "events" / "stripe" / "checkout.session.completed.credits_starter.json"
+CHROMIUM = "/usr/bin/chromium"
+# What works for Debian's chromium on this kind of machine (no GPU, no network, root).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LINKED_PLAN = "hourly_1h"                  # sold through a Payment Link
+MANUAL_PLANS = {"deposit_500", "retainer"}  # no price, no link: manual invoice
+CHECKOUT_DELAY = 1.0                        # seconds the fake Stripe takes, to see the button wait
+
+
+class FakeStripe:
+    """Stripe's API for the calls the functions make, plus the pages its URLs lead to."""
+
+    def __init__(self):
+        self.sessions = {}   # id → the form the stack sent
+        self.checkout_calls = []  # (idempotency key, form)
+        self.portal_calls = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def send(self, status, body, content_type="application/json"):
+                data = body if isinstance(body, bytes) else (
+                    json.dumps(body).encode() if content_type == "application/json" else body.encode())
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def page(self, title, *lines):
+                body = "".join(f"<p>{line}</p>" for line in lines)
+                self.send(200, f"<!doctype html><meta charset=utf-8><title>{title}</title>"
+                               f"<body style='font-family:sans-serif;margin:3rem'><h1>{title}</h1>{body}</body>",
+                          "text/html; charset=utf-8")
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                if url.path.startswith("/c/pay/"):
+                    sid = url.path.rsplit("/", 1)[1]
+                    form = fake.sessions.get(sid)
+                    if not form:
+                        return self.send(404, "no such session", "text/plain")
+                    success = form["success_url"].replace("{CHECKOUT_SESSION_ID}", sid)
+                    return self.page("Fake Stripe Checkout", f"Session <code>{sid}</code>",
+                                     f"Price <code>{form['line_items[0][price]']}</code>",
+                                     f"<a id=pay href='{success}'>Pay</a>",
+                                     f"<a id=cancel href='{form['cancel_url']}'>Cancel and go back</a>")
+                if url.path.startswith("/p/session/"):
+                    form = fake.portal_calls[-1] if fake.portal_calls else {}
+                    return self.page("Fake billing portal", f"Customer <code>{form.get('customer', '')}</code>",
+                                     f"<a id=return href='{form.get('return_url', '')}'>Return</a>")
+                if url.path.startswith("/l/"):
+                    return self.page("Fake Payment Link", f"Link <code>{url.path}</code>",
+                                     f"Query <code>{url.query}</code>")
+                if url.path == "/v1/events" or url.path.endswith("/line_items"):
+                    return self.send(200, {"object": "list", "data": [], "has_more": False, "url": url.path})
+                self.send(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                if self.path == "/v1/checkout/sessions":
+                    time.sleep(CHECKOUT_DELAY)
+                    sid = f"cs_test_browser_{len(fake.checkout_calls) + 1}_{secrets.token_hex(4)}"
+                    fake.checkout_calls.append((self.headers.get("Idempotency-Key"), form))
+                    fake.sessions[sid] = form
+                    session = dict(FIXTURES["checkout.session"])
+                    session.update(id=sid, status="open", url=f"{fake.base}/c/pay/{sid}",
+                                   success_url=form.get("success_url"), cancel_url=form.get("cancel_url"))
+                    return self.send(200, session)
+                if self.path == "/v1/billing_portal/sessions":
+                    fake.portal_calls.append(form)
+                    portal = dict(FIXTURES["billing_portal.session"])
+                    portal.update(url=f"{fake.base}/p/session/{secrets.token_hex(6)}",
+                                  customer=form.get("customer"), return_url=form.get("return_url"))
+                    return self.send(200, portal)
+                self.send(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SecondOrigin:
+    """A team's web app on another origin: its own copy of billing.js and one page that
+    renders a stack's plans from there (`/?api=<stack>&token=<jwt>`)."""
+
+    PAGE = """<!doctype html><html lang=en><head><meta charset=utf-8><title>Team app</title>
+<link rel=stylesheet href=/style.css></head><body><main><h1>Team app on another origin</h1>
+<p id=origin></p><section id=plans class=plans></section></main>
+<script type=module>
+  import { createBilling } from "/billing.js";
+  const q = new URLSearchParams(location.search);
+  document.getElementById("origin").textContent = `This page: ${location.origin}. API: ${q.get("api")}`;
+  const billing = createBilling({ apiBase: q.get("api"), getToken: () => q.get("token") });
+  billing.renderPlans(document.getElementById("plans"));
+</script></body></html>"""
+
+    def __init__(self, port, hosts):
+        files = {"/billing.js": ((ROOT / "web" / "billing.js").read_bytes(), "text/javascript"),
+                 "/style.css": ((ROOT / "web" / "demo" / "style.css").read_bytes(), "text/css"),
+                 "/": (self.PAGE.encode(), "text/html; charset=utf-8")}
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body, ctype = files.get(urllib.parse.urlsplit(self.path).path, (b"not found", "text/plain"))
+                self.send_response(200 if ctype != "text/plain" else 404)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.servers = []
+        for host in hosts:
+            server = ThreadingHTTPServer((host, port), Handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+
+    def stop(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+
+
+class Stack:
+    """`local-stack serve` (with its own moto) on a free port, stopped by stop()."""
+
+    def __init__(self, name, work, env):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = work / f"{name}.log"
+        base_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("STRIPE_") and k not in ("MOTO_ENDPOINT", "ALLOWED_ORIGINS", "PUBLIC_BASE_URL")}
+        self.env = dict(base_env, PORT=str(self.port), RUST_LOG="info", **{k: v.replace("{base}", self.base)
+                                                                              for k, v in env.items()})
+        self.binary = TARGET / "debug" / "local-stack"
+        self.proc = subprocess.Popen([str(self.binary), "serve"], cwd=ROOT, env=self.env, stdout=open(self.log, "w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def ready(self):
+        return wait_for(self.port, 90)
+
+    def token(self, user):
+        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com"], env=self.env,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def request(self, method, path, headers=None, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+    def send_webhook(self, event):
+        body = json.dumps(event)
+        t = int(time.time())
+        secret = self.env["STRIPE_WEBHOOK_SECRET"]
+        v1 = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+        return self.request("POST", "/api/stripe/webhook", {"Content-Type": "application/json",
+                                                            "Stripe-Signature": f"t={t},v1={v1}"}, body)
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+def completed_event(session_id, user, plan_id, customer):
+    """checkout.session.completed for one session, from the repository's sample event."""
+    event = json.loads(SAMPLE_COMPLETED.read_text())
+    obj = event["data"]["object"]
+    obj.update(id=session_id, client_reference_id=user, customer=customer,
+               payment_intent=f"pi_browser_{secrets.token_hex(6)}",
+               metadata={"user_id": user, "plan_id": plan_id, "quantity": "1"})
+    event.update(id=f"evt_browser_{secrets.token_hex(8)}", created=int(time.time()))
+    return event
+
+
+# An observer installed before any page script: records each data-billing-state the notice
+# takes, with the text it showed then, so a test can prove "paid" was never claimed early.
+STATE_RECORDER = """
+window.__states = [];
+new MutationObserver((records) => {
+  for (const r of records) {
+    const el = r.target;
+    if (el.dataset && el.dataset.billingState) {
+      queueMicrotask(() => window.__states.push([el.dataset.billingState, el.textContent]));
+    }
+  }
+}).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-billing-state"] });
+"""
+
+
+class Suite:
+    def __init__(self, ctx, configured, degraded, stripe, second_port):
+        self.ctx, self.configured, self.degraded, self.stripe = ctx, configured, degraded, stripe
+        self.second_port = second_port
+        self.user = f"user_browser_{secrets.token_hex(4)}"
+        self.token = configured.token(self.user)
+        self.paid_session = None
+        self.spare_session = None
+        self.customer = f"cus_browser_{secrets.token_hex(4)}"
+        self.seen = {}  # test → what it saw, for the report
+
+    def page(self):
+        page = self.ctx.new_page()
+        page.set_default_timeout(20000)
+        return page
+
+    def shot(self, page, name):
+        path = SHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path.name
+
+    def sign_in(self, page, token):
+        page.fill(".token-box input[name=token]", token)
+        page.click(".token-box button[type=submit]")
+
+    # -- the tests, in the order they run (later ones use what earlier ones bought) --
+
+    def the_index_page_links_every_demo_page_and_reports_the_api(self):
+        page = self.page()
+        page.goto(self.configured.base + "/")
+        hrefs = page.eval_on_selector_all("main a", "as => as.map(a => new URL(a.href).pathname)")
+        for path in ("/billing/pricing", "/billing/success", "/billing/cancel", "/billing/account", "/web/billing.js"):
+            assert path in hrefs, f"{path} not linked from /: {hrefs}"
+        # Selectors, not wait_for_function: the pages' CSP forbids the eval that would need.
+        page.locator("#status", has_text="API up").wait_for()
+        status = page.text_content("#status")
+        assert "Stripe configured" in status, status
+        self.seen["index"] = f"{status!r}; {self.shot(page, '01-index')}"
+        page.close()
+
+    def pricing_cards_offer_checkout_a_payment_link_or_manual_invoice_as_configured(self):
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        page.wait_for_selector(".billing-plan")
+        cards = page.eval_on_selector_all(".billing-plan", """cs => cs.map(c => ({id: c.dataset.planId,
+            via: c.dataset.billingVia, button: c.querySelectorAll('button').length, text: c.textContent}))""")
+        assert sorted(c["id"] for c in cards) == sorted(PLANS), cards
+        for c in cards:
+            want = "manual" if c["id"] in MANUAL_PLANS else "payment_link" if c["id"] == LINKED_PLAN else "checkout_session"
+            assert c["via"] == want, c
+            assert c["button"] == (0 if want == "manual" else 1), c
+            if want == "manual":
+                assert "invoice" in c["text"], c
+        starter = next(c for c in cards if c["id"] == "credits_starter")
+        assert "$10.00" in starter["text"], starter
+        self.seen["pricing (configured)"] = (f"{len(cards)} cards: {sum(c['via'] == 'checkout_session' for c in cards)} "
+                                             f"checkout, 1 payment link, {len(MANUAL_PLANS)} manual with no button; "
+                                             f"{self.shot(page, '02-pricing-configured')}")
+        page.close()
+
+    def pricing_without_a_stripe_key_shows_every_plan_as_a_manual_invoice_and_no_button(self):
+        page = self.page()
+        page.goto(self.degraded.base + "/billing/pricing")
+        page.wait_for_selector(".billing-plan")
+        cards = page.eval_on_selector_all(".billing-plan", """cs => cs.map(c => ({id: c.dataset.planId,
+            via: c.dataset.billingVia, button: c.querySelectorAll('button').length, text: c.textContent}))""")
+        assert sorted(c["id"] for c in cards) == sorted(PLANS), cards
+        assert all(c["via"] == "manual" and c["button"] == 0 and "invoice" in c["text"] for c in cards), cards
+        assert page.locator("button.billing-pay").count() == 0
+        self.seen["pricing (no Stripe key)"] = (f"{len(cards)} cards, all data-billing-via=manual, 0 pay buttons; "
+                                                f"{self.shot(page, '03-pricing-degraded')}")
+        page.close()
+
+    def a_refused_pay_click_shows_the_api_message_and_gives_the_button_back(self):
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        self.sign_in(page, "not-a-valid-token")
+        button = page.locator("[data-plan-id=credits_starter] button.billing-pay")
+        label = button.text_content()
+        button.click()
+        error = page.locator("[data-plan-id=credits_starter] .billing-error")
+        error.wait_for(state="visible")
+        _, _, body = self.configured.request("POST", "/api/billing/checkout", {
+            "Authorization": "Bearer not-a-valid-token", "Content-Type": "application/json"},
+            json.dumps({"plan_id": "credits_starter"}))
+        api_message = json.loads(body)["error"]["message"]
+        assert error.text_content() == api_message, (error.text_content(), api_message)
+        assert button.is_enabled() and button.text_content() == label
+        self.seen["refused pay click"] = f"shown {api_message!r} (the API's error.message); {self.shot(page, '04-pricing-refused')}"
+        page.close()
+
+    def a_pay_click_waits_disabled_then_lands_on_stripe_checkout_with_a_fresh_key_per_click(self):
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        self.sign_in(page, self.token)
+        assert page.text_content(".token-who") == f"Signed in as {self.user}"
+        calls_before = len(self.stripe.checkout_calls)
+        button = page.locator("[data-plan-id=credits_starter] button.billing-pay")
+        button.click()
+        # The fake Stripe takes a second: the button must be disabled meanwhile.
+        assert button.is_disabled(), "the pay button is clickable while checkout starts"
+        assert "Redirecting" in button.text_content()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        first_sid = page.url.rsplit("/", 1)[1]
+        first_key, form = self.stripe.checkout_calls[-1]
+        assert form["client_reference_id"] == self.user and form["metadata[plan_id]"] == "credits_starter", form
+        assert form["success_url"] == f"{self.configured.base}/billing/success?checkout=success&session_id={{CHECKOUT_SESSION_ID}}", form
+        assert form["cancel_url"] == f"{self.configured.base}/billing/cancel?checkout=cancel", form
+        checkout_shot = self.shot(page, "05-stripe-checkout")
+        # A second click after coming back is a new checkout with a new key.
+        page.go_back()
+        button = page.locator("[data-plan-id=credits_starter] button.billing-pay")
+        button.wait_for()
+        assert button.is_enabled(), "coming back, the pay button is still disabled"
+        button.click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        second_sid = page.url.rsplit("/", 1)[1]
+        second_key, _ = self.stripe.checkout_calls[-1]
+        assert len(self.stripe.checkout_calls) == calls_before + 2
+        # The stack derives Stripe's key from the caller's Idempotency-Key ("checkout-…"),
+        # and uses a bare UUID when the caller sent none.
+        assert first_key.startswith("checkout-") and second_key.startswith("checkout-"), (first_key, second_key)
+        assert first_key != second_key and first_sid != second_sid
+        self.paid_session, self.spare_session = first_sid, second_sid
+        self.seen["pay click"] = (f"button disabled with 'Redirecting to checkout…' while the fake Stripe answered; "
+                                  f"landed on {page.url.split('/c/')[0]}/c/pay/<session>; two clicks → two sessions, "
+                                  f"Stripe keys {first_key[:17]}… ≠ {second_key[:17]}…; {checkout_shot}")
+        page.close()
+
+    def a_payment_link_plan_lands_on_its_link_with_the_user_as_client_reference(self):
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        page.locator(f"[data-plan-id={LINKED_PLAN}] button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/l/test_hourly"))
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
+        assert query["client_reference_id"] == [self.user], page.url
+        self.seen["payment link"] = f"landed on /l/test_hourly with client_reference_id={self.user}; {self.shot(page, '06-payment-link')}"
+        page.close()
+
+    def the_return_page_says_processing_until_the_webhook_is_applied_then_fulfilled(self):
+        assert self.paid_session, "needs the pay click test"
+        page = self.page()
+        page.add_init_script(STATE_RECORDER)
+        page.goto(f"{self.stripe.base}/c/pay/{self.paid_session}")
+        page.click("#pay")  # Stripe redirects to our success URL
+        page.wait_for_url(re.compile(r"/billing/success\?checkout=success&session_id="))
+        notice = page.locator("#notice")
+        page.wait_for_selector("#notice[data-billing-state]")
+        time.sleep(2.5)  # a few polls: nothing may change without the webhook
+        assert notice.get_attribute("data-billing-state") == "processing", notice.get_attribute("data-billing-state")
+        assert "confirmed" not in notice.text_content().lower()
+        processing_shot = self.shot(page, "07-success-processing")
+        status, _, body = self.configured.send_webhook(
+            completed_event(self.paid_session, self.user, "credits_starter", self.customer))
+        assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
+        started = time.time()
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        took = time.time() - started
+        states = page.evaluate("window.__states")
+        assert states[0][0] == "processing", states
+        for state, text in states:
+            if state != "fulfilled":
+                assert not re.search(r"\bpaid\b|confirmed", text, re.I), (state, text)
+        assert "Payment confirmed" in notice.text_content()
+        assert page.locator("#notice a[href='/billing/account']").count() == 1
+        distinct = [s for i, (s, _) in enumerate(states) if i == 0 or states[i - 1][0] != s]
+        self.seen["return page"] = (f"states {' → '.join(distinct)}; fulfilled {took:.1f} s after the signed webhook; "
+                                    f"{processing_shot}, {self.shot(page, '08-success-fulfilled')}")
+        page.close()
+
+    def the_cancel_page_says_canceled_and_nothing_was_charged(self):
+        assert self.spare_session, "needs the pay click test"
+        page = self.page()
+        page.goto(f"{self.stripe.base}/c/pay/{self.spare_session}")
+        page.click("#cancel")
+        page.wait_for_url(re.compile(r"/billing/cancel\?checkout=cancel$"))
+        page.wait_for_selector("#notice[data-billing-state=canceled]")
+        text = page.text_content("#notice")
+        assert "Nothing was charged" in text and "paid" not in text.lower(), text
+        assert page.locator("#notice a[href='/billing/pricing']").count() == 1
+        self.seen["cancel page"] = f"data-billing-state=canceled, {text!r}; {self.shot(page, '09-cancel')}"
+        page.close()
+
+    def the_return_page_stops_after_about_two_minutes_and_says_we_will_email(self):
+        assert self.spare_session, "needs the pay click test"
+        page = self.page()
+        page.clock.install()
+        polls = []
+        page.on("request", lambda r: polls.append(r.url) if "/api/billing/checkout-status" in r.url else None)
+        page.goto(f"{self.configured.base}/billing/success?checkout=success&session_id={self.spare_session}")
+        page.wait_for_selector("#notice[data-billing-polling=on]")
+        started = page.evaluate("Date.now()")
+        for _ in range(80):
+            if page.get_attribute("#notice", "data-billing-polling") == "stopped":
+                break
+            page.clock.fast_forward(5000)
+            time.sleep(0.15)
+        elapsed = (page.evaluate("Date.now()") - started) / 1000
+        assert page.get_attribute("#notice", "data-billing-polling") == "stopped", "still polling"
+        text = page.text_content("#notice")
+        assert page.get_attribute("#notice", "data-billing-state") == "processing"
+        assert "Still processing" in text and "email" in text, text
+        assert 90 <= elapsed <= 150, f"gave up after {elapsed:.0f} s"
+        assert 8 <= len(polls) <= 30, f"{len(polls)} polls"
+        count = len(polls)
+        page.clock.fast_forward(60000)
+        time.sleep(0.5)
+        assert len(polls) == count, "polled again after giving up"
+        self.seen["return page timeout"] = (f"{count} polls with backoff, gave up after {elapsed:.0f} s (browser clock), "
+                                            f"still data-billing-state=processing: {text[:60]!r}…; "
+                                            f"{self.shot(page, '10-success-still-processing')}")
+        page.close()
+
+    def the_account_page_shows_the_purchase_and_its_button_opens_the_billing_portal(self):
+        page = self.page()
+        page.goto(self.configured.base + "/billing/account")
+        page.evaluate("localStorage.clear()")
+        page.reload()
+        page.wait_for_selector("#account .billing-error")
+        assert page.text_content("#account .billing-error") == "Sign in to continue."
+        self.sign_in(page, self.token)
+        page.wait_for_selector("#account dl")
+        field = lambda name: page.text_content(f"#account [data-billing-field={name}]")
+        assert field("tier") == "Free", field("tier")
+        assert field("balance") == "1,000", field("balance")
+        assert field("free_uses_remaining") == "3", field("free_uses_remaining")
+        assert re.fullmatch(r"[A-Z0-9]{10}", field("referral")), field("referral")
+        assert field("subscription") == "None"
+        row = page.locator(f"#account tr[data-session-id='{self.paid_session}']")
+        assert row.count() == 1 and "$10.00" in row.text_content() and "Starter credits" in row.text_content()
+        assert page.locator("[data-billing-field=payment_problem]").count() == 0
+        code = field("referral")
+        account_shot = self.shot(page, "11-account")
+        page.click("button.billing-portal")
+        page.wait_for_url(re.compile(r"/p/session/"))
+        form = self.stripe.portal_calls[-1]
+        assert form["customer"] == self.customer, form
+        assert form["return_url"] == f"{self.configured.base}/billing/account", form
+        self.seen["account page"] = (f"Free, 1,000 credits, 3 free uses, referral code {code}, "
+                                     f"the $10.00 Starter credits purchase; Manage billing → fake portal for "
+                                     f"{self.customer}; {account_shot}, {self.shot(page, '12-portal')}")
+        page.close()
+
+    def a_page_of_an_allowed_origin_uses_the_api_and_a_foreign_one_is_refused(self):
+        results = []
+        for stack, origin, allowed in ((self.configured, f"http://127.0.0.1:{self.second_port}", True),
+                                       (self.configured, f"http://localhost:{self.second_port}", False),
+                                       (self.degraded, f"http://127.0.0.1:{self.second_port}", True),
+                                       (self.degraded, f"http://127.0.0.2:{self.second_port}", False)):
+            page = self.page()
+            token = self.token if stack is self.configured else ""
+            page.goto(f"{origin}/?api={urllib.parse.quote(stack.base)}&token={token}")
+            page.wait_for_selector("#plans .billing-plan, #plans .billing-error")
+            cards = page.locator("#plans .billing-plan").count()
+            name = f"13-second-origin-{'configured' if stack is self.configured else 'degraded'}-{'allowed' if allowed else 'foreign'}"
+            shot = self.shot(page, name)
+            if allowed:
+                assert cards == len(PLANS), f"{origin} → {stack.base}: {cards} cards"
+            else:
+                assert cards == 0, f"{origin} read the API of {stack.base}"
+                assert "Could not reach the billing service" in page.text_content("#plans .billing-error")
+            # The webhook is never a CORS target, whatever the origin.
+            webhook = page.evaluate("""api => fetch(api + '/api/stripe/webhook', {method: 'POST', body: '{}'})
+                .then(r => 'read ' + r.status, e => 'blocked')""", stack.base)
+            assert webhook == "blocked", f"{origin} read the webhook's answer: {webhook}"
+            if allowed and stack is self.configured:
+                # A preflighted POST (Authorization, Content-Type, Idempotency-Key) goes through.
+                before = len(self.stripe.checkout_calls)
+                page.locator("[data-plan-id=credits_starter] button.billing-pay").click()
+                page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+                assert len(self.stripe.checkout_calls) == before + 1
+            results.append(f"{origin} → {'configured' if stack is self.configured else 'degraded'} stack: "
+                           f"{cards} cards{', pay click reached Stripe' if allowed and stack is self.configured else ''}, "
+                           f"webhook blocked; {shot}")
+            page.close()
+        self.seen["CORS in the browser"] = "; ".join(results)
+
+    def preflights_answer_an_allowed_origin_with_it_and_a_foreign_one_or_the_webhook_without(self):
+        allowed = f"http://127.0.0.1:{self.second_port}"
+        pre = lambda stack, path, origin: stack.request("OPTIONS", path, {
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+        status, h, _ = pre(self.configured, "/api/billing/checkout", allowed)
+        assert status == 204 and h.get("access-control-allow-origin") == allowed, (status, h)
+        assert set(h["access-control-allow-headers"].split(",")) == {"authorization", "content-type", "idempotency-key"}, h
+        assert set(h["access-control-allow-methods"].split(",")) == {"GET", "POST"}, h
+        assert h["access-control-max-age"] == "600" and "origin" in h.get("vary", "").lower(), h
+        assert "access-control-allow-credentials" not in h, h
+        for stack, path, origin in ((self.configured, "/api/billing/checkout", f"http://localhost:{self.second_port}"),
+                                    (self.configured, "/api/billing/checkout", "https://evil.example"),
+                                    (self.degraded, "/api/billing/checkout", f"http://127.0.0.2:{self.second_port}"),
+                                    (self.configured, "/api/stripe/webhook", allowed)):
+            status, h, _ = pre(stack, path, origin)
+            assert "access-control-allow-origin" not in h, (path, origin, status, h)
+        status, h, _ = pre(self.degraded, "/api/billing/status", f"http://localhost:{self.second_port}")
+        assert h.get("access-control-allow-origin") == f"http://localhost:{self.second_port}", h
+        status, h, _ = self.configured.request("GET", "/api/billing/status", {"Origin": allowed})
+        assert status == 200 and h.get("access-control-allow-origin") == allowed, h
+        status, h, _ = self.configured.request("POST", "/api/stripe/webhook", {"Origin": allowed}, "{}")
+        assert status == 400 and "access-control-allow-origin" not in h, (status, h)
+        self.seen["preflights"] = (f"{allowed} → 204 with its origin, headers authorization,content-type,"
+                                   f"idempotency-key, methods GET,POST, max-age 600; localhost/127.0.0.2/evil.example "
+                                   f"and the webhook → no Access-Control-Allow-Origin")
+
+
+def main():
+    local_stack = TARGET / "debug" / "local-stack"
+    if not local_stack.exists():
+        print(f"FAIL {local_stack} is missing: run cargo build -p local-stack")
+        print("browser: 0 passed, 1 failed")
+        return 1
+    if not os.access(CHROMIUM, os.X_OK):
+        print(f"FAIL {CHROMIUM} is missing: run bash infra/bootstrap.sh browser")
+        print("browser: 0 passed, 1 failed")
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="billing-browser-"))
+    second_port = free_port()
+    stripe = FakeStripe()
+    second = None
+    stacks = []
+    results = []
+    playwright = ctx = None
+    try:
+        second = SecondOrigin(second_port, ["127.0.0.1", "127.0.0.2"])
+        priced = [p for p in PLANS if p not in MANUAL_PLANS and p != LINKED_PLAN]
+        common = {"STRIPE_WEBHOOK_SECRET": f"whsec_browser{secrets.token_hex(12)}",
+                  "LOCAL_JWT_SECRET": f"jwt-browser-{secrets.token_hex(12)}"}
+        configured = Stack("configured", work, dict(
+            common, STRIPE_SECRET_KEY=f"sk_test_browser{secrets.token_hex(12)}", STRIPE_API_BASE=stripe.base,
+            STRIPE_PRICES=",".join(f"{p}=price_browser_{p}" for p in priced),
+            **{f"STRIPE_LINK_{LINKED_PLAN.upper()}": f"{stripe.base}/l/test_hourly"},
+            PUBLIC_BASE_URL="{base}", ALLOWED_ORIGINS=f"{{base}},http://127.0.0.1:{second_port}"))
+        stacks.append(configured)
+        degraded = Stack("degraded", work, dict(common))
+        stacks.append(degraded)
+        for s in stacks:
+            if not s.ready():
+                raise RuntimeError(f"a local stack did not start:\n{s.log.read_text()[-2000:]}")
+        playwright = sync_playwright().start()
+        profile = work / "chromium-profile"
+        ctx = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1200, "height": 900}, locale="en-US", timezone_id="UTC")
+        suite = Suite(ctx, configured, degraded, stripe, second_port)
+        tests = [m for m in Suite.__dict__ if not m.startswith("_") and m not in
+                 ("page", "shot", "sign_in") and callable(Suite.__dict__[m])]
+        for name in tests:
+            started = time.time()
+            try:
+                getattr(suite, name)()
+                results.append(True)
+                print(f"ok   {name.replace('_', ' ')} ({time.time() - started:.1f} s)")
+            except Exception as e:  # noqa: BLE001 - a failed test is reported, the rest still run
+                results.append(False)
+                print(f"FAIL {name.replace('_', ' ')}: {type(e).__name__}: {e}")
+                if os.environ.get("BROWSER_VERBOSE"):
+                    traceback.print_exc()
+                for i, p in enumerate(ctx.pages):
+                    try:
+                        p.screenshot(path=str(SHOTS / f"FAILED-{name}-{i}.png"))
+                        p.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+        for what, saw in suite.seen.items():
+            print(f"     | {what}: {saw}")
+    except Exception as e:  # noqa: BLE001
+        results.append(False)
+        print(f"FAIL the browser suite could not run: {type(e).__name__}: {e}")
+    finally:
+        if ctx:
+            ctx.close()
+        if playwright:
+            playwright.stop()
+        for s in stacks:
+            s.stop()
+        if second:
+            second.stop()
+        stripe.stop()
+    passed = sum(results)
+    if passed == len(results):
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"     (stack logs kept in {work})")
+    print(f"     (screenshots in {SHOTS})")
+    print(f"browser: {passed} passed, {len(results) - passed} failed")
+    return 0 if results and passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
