@@ -267,7 +267,7 @@ export function createBilling(options = {}) {
     // Back from Stripe through the back button: the page may come from the bfcache with
     // the button still disabled.
     window.addEventListener("pageshow", (ev) => {
-      if (ev.persisted) el.querySelectorAll("button.billing-pay").forEach((b) => resetButton(b));
+      if (ev.persisted) el.querySelectorAll("button.billing-pay").forEach((b) => resetButton(/** @type {HTMLButtonElement} */ (b)));
     });
   }
 

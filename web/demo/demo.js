@@ -15,7 +15,11 @@ export function demoToken() {
   }
 }
 
-/** The `sub` of a JWT, read without verifying it (display only; the API verifies). */
+/**
+ * The `sub` of a JWT, read without verifying it (display only; the API verifies).
+ * @param {string} token
+ * @returns {string | null}
+ */
 function subject(token) {
   try {
     const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
