@@ -24,7 +24,7 @@ pub fn default_binary() -> PathBuf {
     std::env::var_os("MOTO_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../moto_server")
         })
 }
 

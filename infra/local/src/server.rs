@@ -4,8 +4,8 @@
 
 use crate::auth;
 use base64::Engine;
-use billing_core::http::ApiError;
-use billing_core::runtime::Services;
+use billing_core::edge::http::ApiError;
+use billing_core::edge::runtime::Services;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
