@@ -10,7 +10,6 @@
 
 use crate::domain::ids::EventId;
 use crate::edge::config::KeyMode;
-use crate::edge::logging::event_span;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
 use crate::queue::{OutgoingMessage, QueueError};
@@ -115,7 +114,7 @@ pub async fn receive(
     body: &[u8],
 ) -> Result<IntakeOutcome, IntakeError> {
     let verified = verify(services, signature_header, body)?;
-    let span = event_span(&verified.event);
+    let span = record::span(&verified.event);
     let outcome = tracing::Instrument::instrument(record(services, verified), span.clone()).await;
     let _entered = span.enter();
     match &outcome {

@@ -1,5 +1,6 @@
 //! The webhook event record: intake claims it, the worker settles it, admin lists and
-//! replays it. Its whole lifecycle is here, after the Powertools idempotency record:
+//! replays it. Its whole lifecycle is here (states, writes, reads and the log span), after
+//! the Powertools idempotency record:
 //! `in_progress` (claimed, with a lock that expires so a crashed delivery can be claimed
 //! again) → `queued` → `processed` | `failed`; or `ignored` at once. A TTL removes it.
 
@@ -8,6 +9,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::ids::EventId;
 use crate::store::schema::{GSI1_PK, GSI1_SK, PK, TTL_ATTR};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
+use crate::stripe::Event;
 use chrono::{DateTime, Utc};
 
 /// How long event records are kept (Stripe keeps events 30 days; replays need them).
@@ -223,4 +225,13 @@ pub async fn list(
         items.iter().filter_map(EventRecord::from_item).collect(),
         next,
     ))
+}
+
+/// The span every log line about one event carries: its id and type, and the user and
+/// checkout session it concerns (from our metadata, when the object has it).
+pub fn span(event: &Event) -> tracing::Span {
+    let refs = event.refs();
+    let user = refs.user().unwrap_or("");
+    let session = refs.id().filter(|id| id.starts_with("cs_")).unwrap_or("");
+    tracing::info_span!("event", event_id = %event.id, event_type = %event.kind, user = %user, session = %session)
 }

@@ -19,7 +19,6 @@ pub use subscription::subscription_version;
 use crate::domain::catalog::Plan;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
-use crate::edge::logging::event_span;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
 use crate::store::records::{customer, event as record};
@@ -115,7 +114,7 @@ impl Ctx<'_> {
 pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilError> {
     let event: Event = serde_json::from_str(raw).map_err(FulfilError::invalid)?;
     let id = EventId::parse(&event.id).map_err(FulfilError::invalid)?;
-    let span = event_span(&event);
+    let span = record::span(&event);
     let result = tracing::Instrument::instrument(apply(services, &id, &event), span.clone()).await;
     let _entered = span.enter();
     match &result {
