@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json").read_text())["resources"]
-PLANS = [p["id"] for p in json.loads((ROOT / "infra" / "catalog.json").read_text())["plans"]]
+PLANS = [p["id"] for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]]
 MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "25")
 TIME_LIMIT = 240  # seconds for the whole schemathesis run
 

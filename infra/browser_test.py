@@ -44,10 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 SHOTS = TARGET / "browser-screenshots"
 FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json").read_text())["resources"]
-# The catalog moves to shared/src/domain/ with the core's restructuring; either place works.
-CATALOG = next(p for p in (ROOT / "shared" / "src" / "domain" / "catalog.json", ROOT / "infra" / "catalog.json")
-               if p.exists())
-PLANS = [p["id"] for p in json.loads(CATALOG.read_text())["plans"]]
+PLANS = [p["id"] for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]]
 SAMPLE_COMPLETED = ROOT / "events" / "stripe" / "checkout.session.completed.credits_starter.json"
 CHROMIUM = "/usr/bin/chromium"
 # What works for Debian's chromium on this kind of machine (no GPU, no network, root).

@@ -95,7 +95,7 @@ def checkout_session(fixtures, *, session_id, plan_id, amount, status, payment_s
 def subscription(fixtures, *, status, canceled_at=None):
     sub = copy.deepcopy(fixtures["subscription"])
     sub_id, start, period_end = "sub_demo_pro", 1_795_000_000, 1_797_592_000
-    price_id, amount = "price_demo_pro_monthly", 2900  # pro_monthly in infra/catalog.json
+    price_id, amount = "price_demo_pro_monthly", 2900  # pro_monthly in shared/src/domain/catalog.json
     sub.update(
         id=sub_id,
         customer=CUSTOMER,

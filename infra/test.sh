@@ -9,6 +9,9 @@ bash infra/bootstrap.sh browser
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== the core's layout rules (infra/layout_check.py)"
+layout_out="$(.venv/bin/python infra/layout_check.py)" || { echo "$layout_out"; exit 1; }
+echo "$layout_out"
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 echo "== sam validate --lint"
@@ -18,7 +21,7 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/billing-moto-$port.log" 2>&1 &
+infra/moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/billing-moto-$port.log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 150); do
@@ -28,7 +31,8 @@ done
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 echo "== cargo test (moto on $MOTO_ENDPOINT)"
 set +e
-cargo test --workspace --quiet 2>&1 | tee "${TMPDIR:-/tmp}/billing-test-$$.log"
+echo "$layout_out" > "${TMPDIR:-/tmp}/billing-test-$$.log"
+cargo test --workspace --quiet 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "== every sample in events/ through the Lambda runtime emulator (cargo lambda watch)"

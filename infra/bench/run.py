@@ -275,7 +275,7 @@ def check_answer(function, expected, kind, body):
 def start_moto():
     port = free_port()
     log_file = open(OUT / "moto.log", "w")
-    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([str(ROOT / "infra" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log_file, stderr=subprocess.STDOUT)
     if wait_for(port, 30):
         return proc, f"http://127.0.0.1:{port}"
@@ -386,7 +386,7 @@ def throughput():
     out = OUT / "throughput.json"
     log(f"local stack: {THROUGHPUT_EVENTS} events at concurrency {THROUGHPUT_CONCURRENCY} against moto")
     env = {k: v for k, v in os.environ.items() if k != "MOTO_ENDPOINT"}
-    env["MOTO_SERVER"] = str(VENV_BIN / "moto_server")
+    env["MOTO_SERVER"] = str(ROOT / "infra" / "moto_server")
     run([str(RELEASE / "bench"), "throughput", str(out), str(THROUGHPUT_EVENTS), str(THROUGHPUT_CONCURRENCY)],
         stdout=subprocess.DEVNULL, env=env)
     return json.loads(out.read_text())

@@ -1,31 +1,25 @@
-//! The billing core: domain types, use cases and the ports/adapters they run on.
+//! The billing core, in folders by role (the contract it implements: `../shared/API.md`).
+//!
+//! - [`domain`]: ids that parse, the plan catalog, the caller's identity, entitlement rules,
+//!   checkout states, time. No I/O.
+//! - [`stripe`]: Stripe's objects and events, the webhook signature, the API port and its
+//!   HTTP adapter.
+//! - [`usecases`]: the billing rules, one module per family; each composes record writes
+//!   into one transaction.
+//! - [`store`]: the table port, its schema, the typed records layer (keys, attribute names
+//!   and conditions of every item) and the DynamoDB and memory adapters.
+//! - [`queue`]: the queue port and its SQS and memory adapters.
+//! - [`edge`]: what a Lambda function needs around a use case: config, runtime wiring,
+//!   error → status, metrics, redaction.
 //!
 //! Lambda handlers in `functions/` are thin: they parse a request, call one use case from
-//! here and map its outcome to a response through [`http`]. Everything that decides
-//! something about money lives in this crate and is tested here.
+//! here and map its outcome to a response through [`edge::http`].
 
-pub mod account;
-pub mod admin;
-pub mod bootstrap;
-pub mod catalog;
-pub mod checkout;
-pub mod checkout_state;
-pub mod clock;
-pub mod config;
-pub mod fulfil;
-pub mod http;
-pub mod ids;
-pub mod intake;
-pub mod keys;
-pub mod metrics;
+pub mod domain;
+pub mod edge;
 pub mod queue;
-pub mod redact;
-pub mod referral;
-pub mod runtime;
-pub mod signature;
 pub mod store;
 pub mod stripe;
-pub mod stripe_api;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod usage;
+pub mod usecases;

@@ -1,8 +1,8 @@
 //! `GET /api/billing/account`: the caller's own entitlements.
 
-use billing_core::account;
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::account;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

@@ -1,8 +1,8 @@
 //! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant.
 
-use billing_core::admin::{self, AdminError};
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::admin::{self, AdminError};
 use lambda_http::{Body, Error, Request, Response};
 use serde::de::DeserializeOwned;
 

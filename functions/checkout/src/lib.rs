@@ -1,8 +1,8 @@
 //! `POST /api/billing/checkout`: start a Stripe Checkout Session (or a Payment Link).
 
-use billing_core::checkout::{self, CheckoutError, CheckoutRequest, CheckoutResponse};
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, CheckoutResponse};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

@@ -1,8 +1,8 @@
 //! `POST /api/billing/portal`: a Billing Portal session for the caller's own customer.
 
-use billing_core::checkout::{self, CheckoutError, PortalRequest, PortalResponse};
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::checkout::{self, CheckoutError, PortalRequest, PortalResponse};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

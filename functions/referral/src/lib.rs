@@ -1,8 +1,8 @@
 //! `POST /api/billing/referral`: claim someone's referral code before the first payment.
 
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::referral::{self, ClaimOutcome, ClaimRequest, ReferralError};
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::referral::{self, ClaimOutcome, ClaimRequest, ReferralError};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

@@ -1,8 +1,8 @@
 //! `POST /api/billing/usage`: consume usage units, free uses first, then credits.
 
-use billing_core::http::{self, ApiError, Identity};
-use billing_core::runtime::Services;
-use billing_core::usage::{self, UsageAllowed, UsageError, UsageRequest};
+use billing_core::edge::http::{self, ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::usage::{self, UsageAllowed, UsageError, UsageRequest};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

@@ -1,8 +1,8 @@
-//! `POST /api/stripe/webhook`: verify, record once, queue, answer (API.md).
+//! `POST /api/stripe/webhook`: verify, record once, queue, answer (`../shared/API.md`).
 
-use billing_core::http::{self, ApiError};
-use billing_core::intake;
-use billing_core::runtime::Services;
+use billing_core::edge::http::{self, ApiError};
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::intake;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {

@@ -1,12 +1,12 @@
-//! The queue worker: applies each Stripe event of an SQS batch (API.md, Fulfilment).
+//! The queue worker: applies each Stripe event of an SQS batch (`../shared/API.md`, "Fulfilment semantics").
 //!
 //! Reports partial batch failures, so only failed messages return to the queue. The queue
 //! is FIFO: once a message of a group fails, the group's later messages in the batch are
 //! handed back unprocessed, so one account's events still apply in order.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use billing_core::fulfil;
-use billing_core::runtime::Services;
+use billing_core::edge::runtime::Services;
+use billing_core::usecases::fulfil;
 use lambda_runtime::{Error, LambdaEvent};
 use std::collections::HashSet;
 
@@ -53,9 +53,9 @@ pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use billing_core::account::account;
-    use billing_core::ids::UserId;
+    use billing_core::domain::ids::UserId;
     use billing_core::testing::memory_services;
+    use billing_core::usecases::account::account;
 
     const SAMPLE: &str = include_str!("../../../events/worker-sqs.json");
 

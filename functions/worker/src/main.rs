@@ -1,10 +1,4 @@
-use billing_core::runtime::{Services, init_tracing};
-use lambda_runtime::{Error, run, service_fn};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    init_tracing();
-    let services = Services::from_env().await?;
-    let services = &services;
-    run(service_fn(move |event| worker::handle(services, event))).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    billing_core::edge::runtime::run_sqs(worker::handle).await
 }

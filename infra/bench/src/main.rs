@@ -13,15 +13,15 @@
 
 use bench::metered::{Counts, MeteredQueue, MeteredTable};
 use bench::{SIZES, payload, quantile};
-use billing_core::clock::SystemClock;
-use billing_core::fulfil;
-use billing_core::intake::{self, IntakeOutcome};
+use billing_core::domain::clock::SystemClock;
+use billing_core::edge::runtime::Services;
 use billing_core::queue::memory::MemoryQueue;
-use billing_core::runtime::Services;
 use billing_core::store::memory::MemoryTable;
 use billing_core::testing::{
     self, TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription,
 };
+use billing_core::usecases::fulfil;
+use billing_core::usecases::intake::{self, IntakeOutcome};
 use futures::StreamExt;
 use local_stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};

@@ -13,8 +13,8 @@
 //! - an SQS request carries up to 64 KB: a larger message is billed as several requests.
 
 use async_trait::async_trait;
-use billing_core::keys::{GSI1_PK, GSI1_SK};
 use billing_core::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use billing_core::store::schema::{GSI1_PK, GSI1_SK};
 use billing_core::store::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write};
 use serde_json::json;
 use std::sync::Mutex;

@@ -4,8 +4,8 @@
 //! to the dead-letter queue), as Lambda's mapping does with `ReportBatchItemFailures`.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use billing_core::edge::runtime::Services;
 use billing_core::queue::{Queue, ReceivedMessage};
-use billing_core::runtime::Services;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;

@@ -319,29 +319,37 @@ fn resign(args: &[String]) -> ExitCode {
 async fn stripe_bootstrap(args: &[String]) -> ExitCode {
     let apply = args.iter().any(|a| a == "--apply");
     let allow_live = args.iter().any(|a| a == "--allow-live");
-    let config = match billing_core::config::Config::from_env() {
+    let config = match billing_core::edge::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let Some(stripe) = billing_core::runtime::stripe_client(&config) else {
+    let Some(stripe) = billing_core::edge::runtime::stripe_client(&config) else {
         eprintln!("STRIPE_SECRET_KEY is not set");
         return ExitCode::FAILURE;
     };
-    let live = config.key_mode() == Some(billing_core::config::KeyMode::Live);
-    match billing_core::bootstrap::run(&stripe, &config.catalog, live, apply, allow_live).await {
+    let live = config.key_mode() == Some(billing_core::edge::config::KeyMode::Live);
+    match billing_core::usecases::catalog_bootstrap::run(
+        &stripe,
+        &config.catalog,
+        live,
+        apply,
+        allow_live,
+    )
+    .await
+    {
         Ok(steps) => {
             for step in &steps {
                 match step {
-                    billing_core::bootstrap::Step::Exists { plan, price } => {
+                    billing_core::usecases::catalog_bootstrap::Step::Exists { plan, price } => {
                         println!("exists   {plan}: {price}")
                     }
-                    billing_core::bootstrap::Step::Created { plan, price } => {
+                    billing_core::usecases::catalog_bootstrap::Step::Created { plan, price } => {
                         println!("created  {plan}: {price}")
                     }
-                    billing_core::bootstrap::Step::WouldCreate {
+                    billing_core::usecases::catalog_bootstrap::Step::WouldCreate {
                         plan,
                         product,
                         price,
@@ -357,7 +365,10 @@ async fn stripe_bootstrap(args: &[String]) -> ExitCode {
             if !apply {
                 println!("dry run: nothing was created; run again with --apply");
             }
-            println!("{}", billing_core::bootstrap::prices_line(&steps));
+            println!(
+                "{}",
+                billing_core::usecases::catalog_bootstrap::prices_line(&steps)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -372,5 +383,5 @@ async fn stripe_bootstrap(args: &[String]) -> ExitCode {
 fn sign_now(body: &str) -> String {
     let secrets = env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET);
     let secret = secrets.split(',').next().unwrap_or_default().trim();
-    billing_core::signature::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes())
+    billing_core::stripe::signature::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes())
 }

@@ -4,10 +4,10 @@
 use crate::cors::{AllowedOrigins, CorsError};
 use crate::provision::{self, ProvisionError, Resources};
 use crate::server::Front;
-use billing_core::config::{Config, ConfigError};
+use billing_core::edge::config::{Config, ConfigError};
+use billing_core::edge::runtime::Services;
 use billing_core::queue::Queue;
 use billing_core::queue::sqs::SqsQueue;
-use billing_core::runtime::Services;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;

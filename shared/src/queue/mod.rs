@@ -3,7 +3,7 @@
 //! visibility timeout and a dead-letter queue after too many receives.
 //!
 //! Adapters: [`sqs::SqsQueue`] (AWS, moto) and [`memory::MemoryQueue`]; the contract
-//! suite in `tests/queue_contract.rs` runs against both.
+//! suite in `tests/tests/contracts/queue.rs` runs against both.
 
 pub mod memory;
 pub mod sqs;

@@ -3,7 +3,7 @@
 //! consistent, and a cancelled transaction reports which writes' conditions failed.
 
 use super::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction};
-use crate::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use crate::store::schema::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -3,7 +3,7 @@
 //! contract suite keeps the two in step.
 
 use super::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction};
-use crate::keys::{GSI1_PK, GSI1_SK, PK, SK};
+use crate::store::schema::{GSI1_PK, GSI1_SK, PK, SK};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -3,11 +3,14 @@
 //!
 //! The port is deliberately small and DynamoDB-shaped so that every adapter can honour it
 //! exactly: [`memory::MemoryTable`] for unit tests and [`dynamo::DynamoTable`] for AWS (and
-//! moto). `tests/store_contract.rs` runs one suite against both. Business rules live above
-//! this port and are written as [`Write`]s with [`Cond`]itions, never as read-modify-write.
+//! moto). The contract suite (`tests/tests/contracts/store.rs`) runs against both. Use cases
+//! never build [`Write`]s or [`Cond`]itions themselves: [`records`] owns every item's key,
+//! attribute names and conditions, and use cases compose its writes into transactions.
 
 pub mod dynamo;
 pub mod memory;
+pub mod records;
+pub mod schema;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -248,6 +251,19 @@ pub trait Table: Send + Sync {
     -> Result<Item, StoreError>;
     /// Applies every write, or none: all conditions are checked before anything changes.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Applies one write on its own: a put or an update directly, anything else as a
+    /// transaction of one. A failed condition is always [`StoreError::ConditionFailed`].
+    async fn apply(&self, write: Write) -> Result<(), StoreError> {
+        match write {
+            Write::Put { key, item, cond } => self.put(&key, item, cond).await,
+            Write::Update { key, ops, cond } => self.update(&key, ops, cond).await.map(|_| ()),
+            other => match self.transact(vec![other]).await {
+                Err(StoreError::TransactionConditionFailed(_)) => Err(StoreError::ConditionFailed),
+                done => done,
+            },
+        }
+    }
 }
 
 /// Checks the shape rules DynamoDB enforces on a transaction, so both adapters refuse alike.

@@ -1,0 +1,246 @@
+//! The plan catalog: what can be bought and what it grants.
+//!
+//! The offers live in `catalog.json` beside this file (compiled in, overridable with `CATALOG_PATH`);
+//! each plan's Stripe price id or Payment Link comes from the environment
+//! (`STRIPE_PRICE_<PLAN_ID>`, `STRIPE_LINK_<PLAN_ID>`), so one catalog serves test and live.
+
+use crate::domain::ids::PlanId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_CATALOG: &str = include_str!("catalog.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Payment,
+    Subscription,
+}
+
+/// What a plan gives its buyer, derived from its mode and credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// A subscription: the paid tier while it lasts, plus credits per paid period.
+    Tier { credits_per_period: i64 },
+    /// A credit pack: credits per unit bought.
+    Credits(i64),
+    /// A service: a recorded purchase and nothing else.
+    Purchase,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub mode: Mode,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub trial_days: Option<u32>,
+    /// Credit packs: credits per unit; subscriptions: credits per paid period.
+    #[serde(default)]
+    pub credits: i64,
+    /// Filled from the environment, never from the file.
+    #[serde(skip)]
+    pub price_id: Option<String>,
+    #[serde(skip)]
+    pub payment_link: Option<String>,
+}
+
+impl Plan {
+    pub fn grant(&self) -> Grant {
+        match self.mode {
+            Mode::Subscription => Grant::Tier {
+                credits_per_period: self.credits,
+            },
+            Mode::Payment if self.credits > 0 => Grant::Credits(self.credits),
+            Mode::Payment => Grant::Purchase,
+        }
+    }
+
+    /// `credits_starter` → `CREDITS_STARTER`, the suffix of its environment variables.
+    pub fn env_suffix(&self) -> String {
+        self.id.as_str().to_ascii_uppercase()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the catalog is not valid: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("the catalog names plan {0} twice")]
+    Duplicate(String),
+    #[error("plan {0}: {1}")]
+    Inconsistent(String, &'static str),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    plans: BTreeMap<PlanId, Plan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    plans: Vec<Plan>,
+}
+
+impl Catalog {
+    /// Parses a catalog and fills price ids and links through `env` (a lookup by name).
+    pub fn parse(json: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, CatalogError> {
+        let file: CatalogFile = serde_json::from_str(json)?;
+        let mut plans = BTreeMap::new();
+        for mut plan in file.plans {
+            if plan.amount <= 0 {
+                return Err(CatalogError::Inconsistent(
+                    plan.id.to_string(),
+                    "amount must be positive",
+                ));
+            }
+            if (plan.mode == Mode::Subscription) != plan.interval.is_some() {
+                return Err(CatalogError::Inconsistent(
+                    plan.id.to_string(),
+                    "subscriptions, and only they, have an interval",
+                ));
+            }
+            let suffix = plan.env_suffix();
+            let non_empty = |name: String| env(&name).filter(|v| !v.trim().is_empty());
+            plan.price_id = non_empty(format!("STRIPE_PRICE_{suffix}"));
+            plan.payment_link = non_empty(format!("STRIPE_LINK_{suffix}"));
+            let id = plan.id.clone();
+            if plans.insert(id.clone(), plan).is_some() {
+                return Err(CatalogError::Duplicate(id.to_string()));
+            }
+        }
+        Ok(Self { plans })
+    }
+
+    pub fn get(&self, id: &PlanId) -> Option<&Plan> {
+        self.plans.get(id)
+    }
+
+    pub fn plans(&self) -> impl Iterator<Item = &Plan> {
+        self.plans.values()
+    }
+
+    /// The plan whose configured Stripe price is `price_id` (for events without our metadata).
+    pub fn by_price(&self, price_id: &str) -> Option<&Plan> {
+        self.plans
+            .values()
+            .find(|p| p.price_id.as_deref() == Some(price_id))
+    }
+
+    /// The cheapest credit pack that covers `units` credits, for a 402's purchase hint.
+    pub fn cheapest_covering(&self, units: i64) -> Option<&Plan> {
+        self.plans
+            .values()
+            .filter(|p| matches!(p.grant(), Grant::Credits(c) if c >= units))
+            .min_by_key(|p| p.amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_catalog() -> Catalog {
+        Catalog::parse(DEFAULT_CATALOG, |_| None).unwrap()
+    }
+
+    #[test]
+    fn the_default_catalog_holds_the_seed_offers() {
+        let catalog = default_catalog();
+        let expect = [
+            ("deposit_500", 50000, Grant::Purchase),
+            ("hourly_1h", 12500, Grant::Purchase),
+            (
+                "retainer",
+                99900,
+                Grant::Tier {
+                    credits_per_period: 0,
+                },
+            ),
+            ("credits_starter", 1000, Grant::Credits(1000)),
+            ("credits_basic", 4500, Grant::Credits(5500)),
+            ("credits_pro", 10000, Grant::Credits(13500)),
+            ("credits_business", 22500, Grant::Credits(35000)),
+            ("credits_enterprise", 70000, Grant::Credits(120000)),
+            ("uses_20", 500, Grant::Credits(20)),
+        ];
+        for (id, amount, grant) in expect {
+            let plan = catalog.get(&PlanId::parse(id).unwrap()).unwrap();
+            assert_eq!((plan.amount, plan.grant()), (amount, grant), "{id}");
+        }
+        let annual = catalog.get(&PlanId::parse("pro_annual").unwrap()).unwrap();
+        assert_eq!(
+            (annual.trial_days, annual.interval.as_deref()),
+            (Some(14), Some("year"))
+        );
+        assert!(
+            catalog
+                .get(&PlanId::parse("pro_monthly").unwrap())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn price_ids_and_links_come_from_the_environment() {
+        let catalog = Catalog::parse(DEFAULT_CATALOG, |name| match name {
+            "STRIPE_PRICE_CREDITS_STARTER" => Some("price_123".into()),
+            "STRIPE_LINK_DEPOSIT_500" => Some("https://buy.stripe.com/x".into()),
+            "STRIPE_PRICE_HOURLY_1H" => Some("  ".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            catalog.by_price("price_123").unwrap().id.as_str(),
+            "credits_starter"
+        );
+        let deposit = catalog.get(&PlanId::parse("deposit_500").unwrap()).unwrap();
+        assert_eq!(
+            deposit.payment_link.as_deref(),
+            Some("https://buy.stripe.com/x")
+        );
+        let hourly = catalog.get(&PlanId::parse("hourly_1h").unwrap()).unwrap();
+        assert_eq!(hourly.price_id, None, "a blank variable configures nothing");
+    }
+
+    #[test]
+    fn a_catalog_with_a_duplicate_or_inconsistent_plan_is_refused() {
+        let dup = r#"{"plans":[{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd"},
+                               {"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd"}]}"#;
+        assert!(matches!(
+            Catalog::parse(dup, |_| None),
+            Err(CatalogError::Duplicate(_))
+        ));
+        let no_interval = r#"{"plans":[{"id":"a","name":"A","mode":"subscription","amount":1,"currency":"usd"}]}"#;
+        assert!(matches!(
+            Catalog::parse(no_interval, |_| None),
+            Err(CatalogError::Inconsistent(..))
+        ));
+        let typo = r#"{"plans":[{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","credit":5}]}"#;
+        assert!(matches!(
+            Catalog::parse(typo, |_| None),
+            Err(CatalogError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn the_cheapest_covering_pack_is_suggested() {
+        let catalog = default_catalog();
+        assert_eq!(catalog.cheapest_covering(1).unwrap().id.as_str(), "uses_20");
+        assert_eq!(
+            catalog.cheapest_covering(21).unwrap().id.as_str(),
+            "credits_starter"
+        );
+        assert_eq!(
+            catalog.cheapest_covering(6000).unwrap().id.as_str(),
+            "credits_pro"
+        );
+        assert!(catalog.cheapest_covering(1_000_000).is_none());
+    }
+}

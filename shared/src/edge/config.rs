@@ -1,0 +1,237 @@
+//! Configuration, read once per cold start from the environment (`../shared/API.md`, "Configuration").
+//!
+//! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a config can be logged.
+
+use crate::domain::catalog::{Catalog, CatalogError, DEFAULT_CATALOG};
+use secrecy::ExposeSecret;
+pub use secrecy::SecretString;
+
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+pub const DEFAULT_FREE_USES: i64 = 3;
+/// How long an intake that crashed after its claim blocks a retry of the same event.
+pub const DEFAULT_IN_PROGRESS_SECS: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not a valid number")]
+    NotANumber(&'static str),
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("cannot read the catalog at {path}: {source}")]
+    CatalogFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Which Stripe mode a key belongs to; events of the other mode are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    Test,
+    Live,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub stripe_secret_key: Option<SecretString>,
+    pub webhook_secrets: Vec<SecretString>,
+    pub stripe_api_base: String,
+    pub public_base_url: String,
+    pub free_uses: i64,
+    pub table_name: String,
+    pub queue_url: Option<String>,
+    pub in_progress_secs: i64,
+    pub catalog: Catalog,
+}
+
+/// `STRIPE_PRICE_<ID>` / `STRIPE_LINK_<ID>` from the compact lists `STRIPE_PRICES` /
+/// `STRIPE_LINKS` (`plan_id=value,…`), which a deployment sets from one template parameter.
+fn from_list(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    let (list, plan) = if let Some(plan) = name.strip_prefix("STRIPE_PRICE_") {
+        ("STRIPE_PRICES", plan)
+    } else {
+        ("STRIPE_LINKS", name.strip_prefix("STRIPE_LINK_")?)
+    };
+    get(list)?.split(',').find_map(|pair| {
+        let (id, value) = pair.split_once('=')?;
+        (id.trim().eq_ignore_ascii_case(plan) && !value.trim().is_empty())
+            .then(|| value.trim().to_owned())
+    })
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a config from any name → value lookup (the environment, or a test's map).
+    pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or(ConfigError::NotANumber(name)),
+            }
+        };
+        let catalog_json = match get("CATALOG_PATH") {
+            None => DEFAULT_CATALOG.to_owned(),
+            Some(path) => std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::CatalogFile { path, source })?,
+        };
+        Ok(Self {
+            stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
+            webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| SecretString::from(s.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            stripe_api_base: get("STRIPE_API_BASE")
+                .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            public_base_url: get("PUBLIC_BASE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            free_uses: number("FREE_USES", DEFAULT_FREE_USES)?,
+            table_name: get("BILLING_TABLE").unwrap_or_else(|| "billing".to_owned()),
+            queue_url: get("FULFILMENT_QUEUE_URL"),
+            in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
+            catalog: Catalog::parse(&catalog_json, |name| {
+                get(name).or_else(|| from_list(&get, name))
+            })?,
+        })
+    }
+
+    /// The mode of the configured secret key, if one is configured.
+    pub fn key_mode(&self) -> Option<KeyMode> {
+        let key = self.stripe_secret_key.as_ref()?.expose_secret();
+        if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
+            Some(KeyMode::Live)
+        } else {
+            Some(KeyMode::Test)
+        }
+    }
+
+    pub fn stripe_configured(&self) -> bool {
+        self.stripe_secret_key.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.stripe_api_base, DEFAULT_STRIPE_API_BASE);
+        assert_eq!(c.free_uses, 3);
+        assert!(c.webhook_secrets.is_empty());
+        assert!(!c.stripe_configured());
+        assert_eq!(c.key_mode(), None);
+    }
+
+    #[test]
+    fn webhook_secrets_are_comma_separated_for_rotation() {
+        let c = config(&[("STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new,")]).unwrap();
+        let secrets: Vec<&str> = c
+            .webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, ["whsec_old", "whsec_new"]);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = config(&[
+            ("STRIPE_SECRET_KEY", "sk_test_supersecret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_hidden"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("supersecret") && !printed.contains("whsec_hidden"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn the_key_prefix_decides_the_mode() {
+        assert_eq!(
+            config(&[("STRIPE_SECRET_KEY", "sk_live_x")])
+                .unwrap()
+                .key_mode(),
+            Some(KeyMode::Live)
+        );
+        assert_eq!(
+            config(&[("STRIPE_SECRET_KEY", "rk_test_x")])
+                .unwrap()
+                .key_mode(),
+            Some(KeyMode::Test)
+        );
+    }
+
+    #[test]
+    fn price_ids_may_come_from_the_compact_list_and_single_variables_win() {
+        let c = config(&[
+            (
+                "STRIPE_PRICES",
+                "credits_starter=price_list_1, pro_monthly = price_list_2",
+            ),
+            ("STRIPE_PRICE_PRO_MONTHLY", "price_single"),
+            ("STRIPE_LINKS", "deposit_500=https://buy.stripe.com/x"),
+        ])
+        .unwrap();
+        let plan = |id: &str| {
+            c.catalog
+                .get(&crate::domain::ids::PlanId::parse(id).unwrap())
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            plan("credits_starter").price_id.as_deref(),
+            Some("price_list_1")
+        );
+        assert_eq!(
+            plan("pro_monthly").price_id.as_deref(),
+            Some("price_single")
+        );
+        assert_eq!(
+            plan("deposit_500").payment_link.as_deref(),
+            Some("https://buy.stripe.com/x")
+        );
+        assert_eq!(plan("uses_20").price_id, None);
+    }
+
+    #[test]
+    fn a_bad_number_is_a_clear_error() {
+        let err = config(&[("FREE_USES", "three")]).unwrap_err();
+        assert_eq!(err.to_string(), "FREE_USES is not a valid number");
+        assert!(config(&[("FREE_USES", "-1")]).is_err());
+    }
+}

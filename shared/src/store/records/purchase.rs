@@ -1,0 +1,122 @@
+//! A purchase of an account (one paid checkout): what was bought, for how much, and how
+//! much of it has been refunded or disputed since.
+
+use super::item;
+use crate::domain::ids::{SessionId, UserId};
+use crate::store::schema::{SK, user_pk};
+use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+
+const PREFIX: &str = "PURCHASE#";
+
+pub fn key(user: &UserId, session: &SessionId) -> Key {
+    Key::new(user_pk(user), format!("{PREFIX}{session}"))
+}
+
+/// A paid checkout, as fulfilment records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paid {
+    pub plan_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credits: i64,
+    pub quantity: i64,
+    pub payment_intent: Option<String>,
+    pub at: String,
+}
+
+/// Records the purchase (inside the checkout's transaction, behind its guard).
+pub fn paid(user: &UserId, session: &SessionId, p: &Paid) -> Write {
+    let mut item = item([
+        ("plan_id", p.plan_id.clone().into()),
+        ("session_id", session.to_string().into()),
+        ("amount", p.amount.into()),
+        ("currency", p.currency.clone().into()),
+        ("status", "paid".into()),
+        ("at", p.at.clone().into()),
+        ("credits", p.credits.into()),
+        ("quantity", p.quantity.into()),
+    ]);
+    if let Some(pi) = &p.payment_intent {
+        item.insert("payment_intent".into(), pi.clone().into());
+    }
+    Write::Put {
+        key: key(user, session),
+        item,
+        cond: None,
+    }
+}
+
+/// Marks `total` refunded so far and `taken_back` credits taken back in all. The guard:
+/// only a larger refunded total than the one applied changes anything.
+pub fn refunded(
+    user: &UserId,
+    session: &SessionId,
+    total: i64,
+    taken_back: i64,
+    now: &str,
+) -> Write {
+    Write::Update {
+        key: key(user, session),
+        ops: vec![
+            Op::set("status", "refunded"),
+            Op::set("amount_refunded", total),
+            Op::set("credits_taken_back", taken_back),
+            Op::set("refunded_at", now.to_owned()),
+        ],
+        cond: Some(Cond::Or(vec![
+            Cond::missing("amount_refunded"),
+            Cond::lt("amount_refunded", total),
+        ])),
+    }
+}
+
+/// A stored purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseRow {
+    pub plan_id: String,
+    pub session_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub at: String,
+    pub credits: i64,
+    pub amount_refunded: i64,
+    pub credits_taken_back: i64,
+}
+
+impl PurchaseRow {
+    pub fn from_item(item: &Item) -> Option<Self> {
+        item.str(SK)?.strip_prefix(PREFIX)?;
+        Some(Self {
+            plan_id: item.str("plan_id")?.to_owned(),
+            session_id: item.str("session_id")?.to_owned(),
+            amount: item.num("amount")?,
+            currency: item.str("currency")?.to_owned(),
+            status: item.str("status")?.to_owned(),
+            at: item.str("at")?.to_owned(),
+            credits: item.num("credits").unwrap_or(0),
+            amount_refunded: item.num("amount_refunded").unwrap_or(0),
+            credits_taken_back: item.num("credits_taken_back").unwrap_or(0),
+        })
+    }
+}
+
+pub async fn load(
+    table: &dyn Table,
+    user: &UserId,
+    session: &SessionId,
+) -> Result<Option<PurchaseRow>, StoreError> {
+    Ok(table
+        .get(&key(user, session))
+        .await?
+        .as_ref()
+        .and_then(PurchaseRow::from_item))
+}
+
+/// Every purchase of the account, newest first.
+pub async fn list(table: &dyn Table, user: &UserId) -> Result<Vec<PurchaseRow>, StoreError> {
+    let items = table.query(&user_pk(user), PREFIX).await?;
+    let mut rows: Vec<PurchaseRow> = items.iter().filter_map(PurchaseRow::from_item).collect();
+    rows.sort_by(|a, b| b.at.cmp(&a.at));
+    Ok(rows)
+}

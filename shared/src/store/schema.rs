@@ -1,0 +1,46 @@
+//! The single table's shape: key and index attribute names and the layout of every item.
+//! Each item type's key, attributes and conditions live in its module under [`records`].
+//!
+//! | item | pk | sk | module |
+//! | --- | --- | --- | --- |
+//! | webhook event record | `EVENT#evt_…` | `EVENT` | [`records::event`] |
+//! | account profile (credits, credit_until, customer) | `USER#<sub>` | `PROFILE` | [`records::profile`] |
+//! | subscription of an account | `USER#<sub>` | `SUB#sub_…` | [`records::subscription`] |
+//! | purchase of an account | `USER#<sub>` | `PURCHASE#cs_…` | [`records::purchase`] |
+//! | usage call by the caller's idempotency key (TTL) | `USER#<sub>` | `USAGE#<key>` | [`records::usage`] |
+//! | operator grant (audit) | `USER#<sub>` | `GRANT#<at>#<id>` | [`records::grant`] |
+//! | checkout (state for the return page) | `CHECKOUT#cs_…` | `CHECKOUT` | [`records::checkout`] |
+//! | Stripe customer → user | `CUSTOMER#cus_…` | `CUSTOMER` | [`records::customer`] |
+//! | referral code → its owner | `REFERRAL#<code>` | `REFERRAL` | [`records::referral_code`] |
+//! | invoice (once-only marker of its per-period grant) | `INVOICE#in_…` | `INVOICE` | [`records::invoice`] |
+//! | PaymentIntent → user and checkout | `PAYMENT_INTENT#pi_…` | `PAYMENT_INTENT` | [`records::payment_intent`] |
+//!
+//! Event records are also indexed by state (`gsi1pk` = `EVENTS#<state>`, `gsi1sk` =
+//! `<received_at>#<id>`) for the admin list, and items with `expires_at` expire by TTL.
+//!
+//! [`records`]: super::records
+//! [`records::event`]: super::records::event
+//! [`records::profile`]: super::records::profile
+//! [`records::subscription`]: super::records::subscription
+//! [`records::purchase`]: super::records::purchase
+//! [`records::usage`]: super::records::usage
+//! [`records::grant`]: super::records::grant
+//! [`records::checkout`]: super::records::checkout
+//! [`records::customer`]: super::records::customer
+//! [`records::referral_code`]: super::records::referral_code
+//! [`records::invoice`]: super::records::invoice
+//! [`records::payment_intent`]: super::records::payment_intent
+
+use crate::domain::ids::UserId;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const TTL_ATTR: &str = "expires_at";
+
+/// The partition of everything that belongs to one account.
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}

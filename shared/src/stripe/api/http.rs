@@ -1,0 +1,233 @@
+//! The HTTP adapter of the Stripe port: reqwest with rustls, retries where Stripe says a
+//! retry is safe, the key never printed.
+
+use super::error::{StripeError, api_error};
+use super::{CreatedSession, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Two retries within a 10 s Lambda: 3 × 2.5 s attempts plus 0.25 + 0.5 s of backoff.
+        Self {
+            max_retries: 2,
+            base_delay: Duration::from_millis(250),
+            request_timeout: Duration::from_millis(2500),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpStripe {
+    http: reqwest::Client,
+    base: String,
+    key: SecretString,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for HttpStripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStripe")
+            .field("base", &self.base)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+enum Method {
+    Get,
+    Post,
+}
+
+impl HttpStripe {
+    pub fn new(base: &str, key: SecretString, retry: RetryPolicy) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            retry,
+        }
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        loop {
+            let mut req = match method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+            }
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .timeout(self.retry.request_timeout);
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if let Some(form) = form {
+                req = req
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form.encode());
+            }
+            let (result, retryable) = match req.send().await {
+                Err(e) if e.is_timeout() => (Err(StripeError::Timeout), true),
+                Err(e) => (Err(StripeError::Network(without_url(&e))), true),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let should_retry = resp
+                        .headers()
+                        .get("stripe-should-retry")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v == "true");
+                    match resp.bytes().await {
+                        Err(e) if e.is_timeout() => (Err(StripeError::Timeout), true),
+                        Err(e) => (Err(StripeError::Network(without_url(&e))), true),
+                        Ok(body) if (200..300).contains(&status) => (
+                            serde_json::from_slice(&body)
+                                .map_err(|e| StripeError::Decode(e.to_string())),
+                            false,
+                        ),
+                        Ok(body) => {
+                            let retry = should_retry
+                                .unwrap_or(status == 409 || status == 429 || status >= 500);
+                            (Err(api_error(status, &body)), retry)
+                        }
+                    }
+                }
+            };
+            if result.is_ok() || !retryable || attempt >= self.retry.max_retries {
+                return result;
+            }
+            attempt += 1;
+            tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+        }
+    }
+}
+
+/// reqwest errors name the URL; ours never leave the process, but keep them short anyway.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<stripe>");
+    }
+    msg
+}
+
+#[async_trait]
+impl StripeApi for HttpStripe {
+    /// Opens the TLS connection during init (where Lambda gives full CPU), so the first
+    /// request of a cold start does not pay the handshake. Any answer will do.
+    async fn warm(&self) {
+        let _ = self
+            .http
+            .get(format!("{}/v1/", self.base))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+    }
+
+    async fn create_checkout_session(
+        &self,
+        form: &Form,
+        key: &str,
+    ) -> Result<CreatedSession, StripeError> {
+        self.call(Method::Post, "/v1/checkout/sessions", Some(form), Some(key))
+            .await
+    }
+
+    async fn create_portal_session(
+        &self,
+        form: &Form,
+        key: &str,
+    ) -> Result<PortalSession, StripeError> {
+        self.call(
+            Method::Post,
+            "/v1/billing_portal/sessions",
+            Some(form),
+            Some(key),
+        )
+        .await
+    }
+
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError> {
+        let id: String = session_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let page: ListPage<LineItem> = self
+            .call(
+                Method::Get,
+                &format!("/v1/checkout/sessions/{id}/line_items?limit=100"),
+                None,
+                None,
+            )
+            .await?;
+        Ok(page.data)
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &Form,
+        key: &str,
+    ) -> Result<serde_json::Value, StripeError> {
+        self.call(Method::Post, path, Some(form), Some(key)).await
+    }
+
+    async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError> {
+        self.call(
+            Method::Get,
+            &format!("{path}?{}", query.encode()),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError> {
+        let id: String = event_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        self.call(Method::Get, &format!("/v1/events/{id}"), None, None)
+            .await
+    }
+
+    async fn list_events(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<ListPage<serde_json::Value>, StripeError> {
+        let mut query = Form::new();
+        query.push("limit", 100).push("created[gte]", since);
+        if let Some(after) = starting_after {
+            query.push("starting_after", after);
+        }
+        self.call(
+            Method::Get,
+            &format!("/v1/events?{}", query.encode()),
+            None,
+            None,
+        )
+        .await
+    }
+}

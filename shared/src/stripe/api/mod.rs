@@ -1,0 +1,95 @@
+//! The Stripe API port ([`StripeApi`]) and its HTTP adapter ([`HttpStripe`]).
+//!
+//! Form-encoded requests with Stripe's nested keys, the pinned API version, an
+//! `Idempotency-Key` on every POST (the same key on each retry of one call), bounded
+//! timeouts, and retries only where Stripe says a retry is safe: network errors, 409 (lock),
+//! 429 and 5xx, unless Stripe answers `Stripe-Should-Retry: false`. Errors keep the message
+//! a user may see apart from the one only operators may read.
+
+mod error;
+mod form;
+mod http;
+
+pub use error::StripeError;
+pub use form::Form;
+pub use http::{HttpStripe, RetryPolicy};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+/// The API version the project's types are proven against (see shared/stripe/README.md).
+pub const STRIPE_VERSION: &str = "2026-10-28.endive";
+
+/// What our checkout needs back from a created session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedSession {
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PortalSession {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineItemPrice {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineItem {
+    #[serde(default)]
+    pub price: Option<LineItemPrice>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+/// One page of a list (`/v1/events`, line items).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListPage<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+#[async_trait]
+pub trait StripeApi: Send + Sync {
+    /// Opens connections the first request would otherwise wait for (call during init).
+    async fn warm(&self) {}
+    async fn create_checkout_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<CreatedSession, StripeError>;
+    async fn create_portal_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<PortalSession, StripeError>;
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
+    /// A generic form POST (for operator tools such as the catalog bootstrap).
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<serde_json::Value, StripeError>;
+    /// A generic GET with a query (for operator tools).
+    async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError>;
+    /// One event as Stripe stores it (`/v1/events/{id}`).
+    async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError>;
+    /// One page of `/v1/events` created at or after `since` (Unix seconds), newest first.
+    async fn list_events(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<ListPage<serde_json::Value>, StripeError>;
+}
+
+/// A fresh idempotency key for one logical call (reused by its retries).
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

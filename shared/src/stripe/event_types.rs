@@ -1,0 +1,33 @@
+//! The Stripe event types this project acts on, by Stripe's names. Intake records every
+//! other type as `ignored`; the worker dispatches these by family (`usecases::fulfil`).
+
+pub const CHECKOUT_COMPLETED: &str = "checkout.session.completed";
+pub const ASYNC_SUCCEEDED: &str = "checkout.session.async_payment_succeeded";
+pub const ASYNC_FAILED: &str = "checkout.session.async_payment_failed";
+pub const CHECKOUT_EXPIRED: &str = "checkout.session.expired";
+pub const SUB_CREATED: &str = "customer.subscription.created";
+pub const SUB_UPDATED: &str = "customer.subscription.updated";
+pub const SUB_DELETED: &str = "customer.subscription.deleted";
+pub const INVOICE_PAID: &str = "invoice.paid";
+pub const INVOICE_FAILED: &str = "invoice.payment_failed";
+pub const CHARGE_REFUNDED: &str = "charge.refunded";
+pub const DISPUTE_CREATED: &str = "charge.dispute.created";
+
+/// Every type the worker acts on.
+pub const HANDLED: &[&str] = &[
+    CHECKOUT_COMPLETED,
+    ASYNC_SUCCEEDED,
+    ASYNC_FAILED,
+    CHECKOUT_EXPIRED,
+    SUB_CREATED,
+    SUB_UPDATED,
+    SUB_DELETED,
+    INVOICE_PAID,
+    INVOICE_FAILED,
+    CHARGE_REFUNDED,
+    DISPUTE_CREATED,
+];
+
+pub fn handles(kind: &str) -> bool {
+    HANDLED.contains(&kind)
+}

@@ -1,0 +1,334 @@
+//! Serde types for the Stripe objects the project reads: only the fields it uses, every
+//! unknown field ignored, every nullable field optional. Proven against Stripe's official
+//! fixtures (`shared/tests/core/stripe_fixtures.rs`).
+
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// A field Stripe sends either as an id or, when expanded, as the object with that id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) | Expandable::Object { id } => id,
+        }
+    }
+}
+
+pub type Metadata = HashMap<String, String>;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    #[serde(default)]
+    pub livemode: bool,
+    pub data: EventData,
+    /// The object's routing fields, read from `data.object` on first use.
+    #[serde(skip)]
+    refs: std::sync::OnceLock<ObjectRefs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    /// The object as Stripe sent it: validated JSON, parsed into its type only where it is
+    /// acted on (`Event::object`), so the intake never builds what it does not read.
+    pub object: Box<serde_json::value::RawValue>,
+}
+
+/// The few fields of an event's object that order and label the event. Any of them may be
+/// absent or of an unexpected type (then it is ignored), and so may the object itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectRefs {
+    id: Option<serde_json::Value>,
+    customer: Option<serde_json::Value>,
+    metadata: Option<serde_json::Value>,
+    client_reference_id: Option<serde_json::Value>,
+}
+
+impl ObjectRefs {
+    /// The object's own id, when it is a string.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_ref().and_then(|v| v.as_str())
+    }
+
+    /// The Stripe customer the object names, as an id or an expanded object.
+    pub fn customer(&self) -> Option<&str> {
+        match self.customer.as_ref()? {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Object(m) => m.get("id").and_then(|v| v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Our user id: `metadata.user_id`, else `client_reference_id`.
+    pub fn user(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("user_id"))
+            .or(self.client_reference_id.as_ref())
+            .and_then(|v| v.as_str())
+    }
+}
+
+impl Event {
+    /// The event's object as `T`.
+    pub fn object<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.data.object.get())
+    }
+
+    /// The object's routing fields (parsed once; an object that is not a JSON object has none).
+    pub fn refs(&self) -> &ObjectRefs {
+        self.refs.get_or_init(|| {
+            let raw = self.data.object.get();
+            match raw.starts_with('{') {
+                true => serde_json::from_str(raw).unwrap_or_default(),
+                false => ObjectRefs::default(),
+            }
+        })
+    }
+
+    /// The key that orders this event among its account's events: the Stripe customer when
+    /// the object names one, else our user id, else the event itself.
+    pub fn ordering_key(&self) -> String {
+        let refs = self.refs();
+        match (refs.customer(), refs.user()) {
+            (Some(customer), _) => customer.to_owned(),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => format!("event:{}", self.id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerDetails {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    #[serde(default)]
+    pub client_reference_id: Option<String>,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub customer_details: Option<CustomerDetails>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub payment_status: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub amount_total: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub payment_link: Option<Expandable>,
+}
+
+impl CheckoutSession {
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Price {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionItem {
+    #[serde(default)]
+    pub current_period_end: Option<i64>,
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct List<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: Expandable,
+    pub status: String,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+    #[serde(default)]
+    pub trial_end: Option<i64>,
+    pub items: List<SubscriptionItem>,
+}
+
+impl Subscription {
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+    /// Since API version 2025-03-31 the period lives on the items; the latest end wins.
+    pub fn current_period_end(&self) -> Option<i64> {
+        self.items
+            .data
+            .iter()
+            .filter_map(|i| i.current_period_end)
+            .max()
+    }
+    pub fn price_ids(&self) -> impl Iterator<Item = &str> {
+        self.items
+            .data
+            .iter()
+            .filter_map(|i| i.price.as_ref().map(|p| p.id.as_str()))
+    }
+}
+
+/// Where an invoice comes from (API 2025-03-31 and later): for a subscription's invoice,
+/// the subscription and a snapshot of its metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SubscriptionDetails {
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+/// An invoice line's price: `pricing.price_details.price` now, `price` before 2025-03-31.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinePricing {
+    #[serde(default)]
+    pub price_details: Option<PriceDetails>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PriceDetails {
+    #[serde(default)]
+    pub price: Option<Expandable>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceLine {
+    #[serde(default)]
+    pub pricing: Option<LinePricing>,
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+impl InvoiceLine {
+    pub fn price_id(&self) -> Option<&str> {
+        self.pricing
+            .as_ref()
+            .and_then(|p| p.price_details.as_ref())
+            .and_then(|d| d.price.as_ref())
+            .map(Expandable::id)
+            .or_else(|| self.price.as_ref().map(|p| p.id.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+    /// Before API 2025-03-31 the subscription sat on the invoice itself.
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub lines: Option<List<InvoiceLine>>,
+    #[serde(default)]
+    pub amount_paid: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+impl Invoice {
+    fn details(&self) -> Option<&SubscriptionDetails> {
+        self.parent.as_ref()?.subscription_details.as_ref()
+    }
+    /// The subscription this invoice bills, if it bills one.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.details()
+            .and_then(|d| d.subscription.as_ref())
+            .or(self.subscription.as_ref())
+            .map(Expandable::id)
+    }
+    /// A metadata value: the subscription's snapshot first, then the invoice's own.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        fn from<'m>(m: Option<&'m Metadata>, key: &str) -> Option<&'m str> {
+            m?.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        }
+        from(self.details().and_then(|d| d.metadata.as_ref()), key)
+            .or(from(self.metadata.as_ref(), key))
+    }
+    pub fn price_ids(&self) -> impl Iterator<Item = &str> {
+        self.lines
+            .iter()
+            .flat_map(|l| l.data.iter())
+            .filter_map(InvoiceLine::price_id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    /// Cumulative: every `charge.refunded` carries the total refunded so far.
+    #[serde(default)]
+    pub amount_refunded: i64,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}

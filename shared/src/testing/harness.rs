@@ -1,0 +1,48 @@
+//! The in-memory harness of the core's tests: the use cases' services over the memory
+//! adapters, wrapped in one [`Faults`] controller, with a clock the test moves.
+
+use super::faults::{Faults, FaultyQueue, FaultyTable};
+use crate::domain::clock::ManualClock;
+use crate::edge::runtime::Services;
+use crate::queue::memory::MemoryQueue;
+use crate::store::memory::MemoryTable;
+use chrono::{TimeZone, Utc};
+use std::sync::Arc;
+
+pub struct Harness {
+    pub services: Services,
+    pub table: Arc<FaultyTable<MemoryTable>>,
+    pub queue: Arc<FaultyQueue<MemoryQueue>>,
+    pub clock: ManualClock,
+    pub faults: Arc<Faults>,
+}
+
+impl Harness {
+    /// Services at Unix time `now` with the test config plus `extra` variables, no Stripe.
+    pub fn new(extra: &[(&str, &str)], queue: MemoryQueue, now: i64) -> Self {
+        let faults = Faults::new();
+        let table = Arc::new(FaultyTable {
+            inner: MemoryTable::new(),
+            faults: faults.clone(),
+        });
+        let queue = Arc::new(FaultyQueue {
+            inner: queue,
+            faults: faults.clone(),
+        });
+        let clock = ManualClock::at(Utc.timestamp_opt(now, 0).unwrap());
+        let services = Services {
+            config: Arc::new(super::config(extra)),
+            table: table.clone(),
+            queue: queue.clone(),
+            clock: Arc::new(clock.clone()),
+            stripe: None,
+        };
+        Self {
+            services,
+            table,
+            queue,
+            clock,
+            faults,
+        }
+    }
+}

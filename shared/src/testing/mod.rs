@@ -1,0 +1,140 @@
+//! Test support, only in test builds and behind the `testing` feature: Stripe's official
+//! fixture objects and events built from them, a fake Stripe API ([`fake_stripe`]), one
+//! fault wrapper for the store and the queue ([`faults`]) and one in-memory harness
+//! ([`harness`]).
+//!
+//! Every event a test sends starts from `testdata/stripe/fixtures3.json` and overrides
+//! only ids, metadata, amounts and states, so our types are proven against real shapes.
+
+mod fake_stripe;
+pub mod faults;
+pub mod harness;
+
+pub use fake_stripe::fake_stripe;
+
+use crate::edge::config::Config;
+use crate::edge::runtime::Services;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub const FIXTURES: &str = include_str!("../../testdata/stripe/fixtures3.json");
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";
+
+pub fn fixtures() -> &'static Value {
+    static PARSED: OnceLock<Value> = OnceLock::new();
+    PARSED.get_or_init(|| serde_json::from_str(FIXTURES).expect("the vendored fixtures are JSON"))
+}
+
+/// One official example object, e.g. `fixture("checkout.session")`.
+pub fn fixture(resource: &str) -> Value {
+    fixtures()["resources"][resource].clone()
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                match t.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// The fixture `resource` with `patch` merged in (objects merge, other values replace).
+pub fn object(resource: &str, patch: Value) -> Value {
+    let mut o = fixture(resource);
+    merge(&mut o, patch);
+    o
+}
+
+/// A webhook event envelope from the fixture, carrying `object`.
+pub fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+    let mut e = fixture("event");
+    merge(
+        &mut e,
+        json!({ "id": id, "type": kind, "created": created, "livemode": false,
+                "api_version": "2026-10-28.endive", "data": { "object": Value::Null } }),
+    );
+    e["data"]["object"] = object;
+    e
+}
+
+/// A Checkout Session as our checkout creates it: metadata names the user and plan.
+pub fn checkout_session(
+    session_id: &str,
+    user: &str,
+    plan: &str,
+    payment_status: &str,
+    amount: i64,
+) -> Value {
+    let mode = if plan.starts_with("pro_") || plan == "retainer" {
+        "subscription"
+    } else {
+        "payment"
+    };
+    // `metadata` replaces rather than merges: the fixture's own keys must not leak in.
+    let mut s = object(
+        "checkout.session",
+        json!({
+            "id": session_id,
+            "client_reference_id": user,
+            "mode": mode,
+            "payment_status": payment_status,
+            "status": "complete",
+            "amount_total": amount,
+            "currency": "usd",
+            "customer": format!("cus_{user}"),
+            "payment_intent": format!("pi_{session_id}"),
+        }),
+    );
+    s["metadata"] = json!({ "user_id": user, "plan_id": plan });
+    s
+}
+
+/// A subscription with the current API's shape (period on the items).
+pub fn subscription(sub_id: &str, user: &str, plan: &str, status: &str, period_end: i64) -> Value {
+    let mut s = object(
+        "subscription",
+        json!({
+            "id": sub_id,
+            "customer": format!("cus_{user}"),
+            "status": status,
+            "cancel_at_period_end": false,
+            "trial_end": Value::Null,
+        }),
+    );
+    s["metadata"] = json!({ "user_id": user, "plan_id": plan });
+    if let Some(item) = s["items"]["data"].get_mut(0) {
+        item["current_period_end"] = period_end.into();
+    }
+    s
+}
+
+/// A `Stripe-Signature` header for `body` at `timestamp` with `secret`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    crate::stripe::signature::sign(secret, timestamp, body.as_bytes())
+}
+
+/// A config for tests: the test webhook secret, default catalog, plus `extra` variables.
+pub fn config(extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([(
+        "STRIPE_WEBHOOK_SECRET".to_owned(),
+        TEST_WEBHOOK_SECRET.to_owned(),
+    )]);
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("test config is valid")
+}
+
+/// In-memory services with the test config.
+pub fn memory_services(extra: &[(&str, &str)]) -> Services {
+    Services::in_memory(config(extra))
+}

@@ -1,0 +1,222 @@
+//! The account read model (`GET /api/billing/account`) and the public billing status
+//! (`../shared/API.md`, "GET /api/billing/account" and "GET /api/billing/status").
+//!
+//! `tier` is derived at read time, never stored: `paid` while a subscription keeps it
+//! (`trialing`, `active`, `past_due`) or while `credit_until` is in the future.
+
+use crate::domain::catalog::Mode;
+use crate::domain::clock::rfc3339;
+use crate::domain::entitlement::keeps_tier;
+use crate::domain::ids::UserId;
+use crate::edge::config::Config;
+use crate::edge::runtime::Services;
+use crate::store::StoreError;
+use crate::store::records::profile::{self, Profile};
+use crate::store::records::purchase::{self, PurchaseRow};
+use crate::store::records::subscription::{self, SubscriptionRow};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    pub user_id: String,
+    pub tier: &'static str,
+    pub plan_id: Option<String>,
+    pub subscription: Option<SubscriptionView>,
+    pub credits: CreditsView,
+    pub credit_until: Option<String>,
+    pub purchases: Vec<PurchaseView>,
+    pub referral: ReferralView,
+    /// The last invoice whose payment failed, until a later invoice is paid.
+    pub payment_problem: Option<PaymentProblemView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaymentProblemView {
+    pub invoice_id: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub status: String,
+    pub plan_id: Option<String>,
+    pub current_period_end: Option<String>,
+    pub cancel_at_period_end: bool,
+    pub trial_end: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreditsView {
+    pub balance: i64,
+    pub free_uses_remaining: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PurchaseView {
+    pub plan_id: String,
+    pub session_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReferralView {
+    pub code: Option<String>,
+    pub referred_by: Option<String>,
+    pub conversions: i64,
+}
+
+fn epoch_rfc3339(secs: Option<i64>) -> Option<String> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(rfc3339)
+}
+
+fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
+    SubscriptionView {
+        id: row.id.clone(),
+        status: row.status.clone(),
+        plan_id: row.plan_id.clone(),
+        current_period_end: epoch_rfc3339(row.current_period_end),
+        cancel_at_period_end: row.cancel_at_period_end,
+        trial_end: epoch_rfc3339(row.trial_end),
+    }
+}
+
+fn purchase_view(row: &PurchaseRow) -> PurchaseView {
+    PurchaseView {
+        plan_id: row.plan_id.clone(),
+        session_id: row.session_id.clone(),
+        amount: row.amount,
+        currency: row.currency.clone(),
+        status: row.status.clone(),
+        at: row.at.clone(),
+    }
+}
+
+/// Builds the view from the account's records. Pure, so its rules are unit-tested.
+pub fn account_view(
+    user: &UserId,
+    profile: &Profile,
+    subscriptions: &[SubscriptionRow],
+    purchases: &[PurchaseRow],
+    free_uses: i64,
+    now: DateTime<Utc>,
+) -> AccountView {
+    // The subscription that matters: one that keeps the tier, else the latest by version.
+    let subscription = subscriptions
+        .iter()
+        .max_by_key(|s| (keeps_tier(&s.status), s.version.clone()));
+    let sub_keeps_tier = subscription.is_some_and(|s| keeps_tier(&s.status));
+    let credit_until = profile
+        .credit_until
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let credit_active = credit_until.is_some_and(|t| t > now);
+
+    AccountView {
+        user_id: user.to_string(),
+        tier: if sub_keeps_tier || credit_active {
+            "paid"
+        } else {
+            "free"
+        },
+        plan_id: subscription
+            .filter(|_| sub_keeps_tier)
+            .and_then(|s| s.plan_id.clone()),
+        subscription: subscription.map(subscription_view),
+        credits: CreditsView {
+            balance: profile.balance(),
+            free_uses_remaining: (free_uses - profile.free_uses_used.unwrap_or(0)).max(0),
+        },
+        credit_until: credit_until.map(rfc3339),
+        purchases: purchases.iter().map(purchase_view).collect(),
+        referral: ReferralView {
+            code: profile.referral_code.clone(),
+            referred_by: profile.referred_by.clone(),
+            conversions: profile.conversions.unwrap_or(0),
+        },
+        payment_problem: profile.payment_problem_invoice.clone().map(|invoice_id| {
+            PaymentProblemView {
+                invoice_id,
+                at: profile.payment_problem_at.clone().unwrap_or_default(),
+            }
+        }),
+    }
+}
+
+pub async fn account(services: &Services, user: &UserId) -> Result<AccountView, StoreError> {
+    // Every account has a referral code; it is created the first time it is needed.
+    crate::usecases::referral::ensure_code(services, user).await?;
+    let table = services.table.as_ref();
+    let (profile, subscriptions, purchases) = tokio::try_join!(
+        profile::load(table, user),
+        subscription::list(table, user),
+        purchase::list(table, user),
+    )?;
+    Ok(account_view(
+        user,
+        &profile.unwrap_or_default(),
+        &subscriptions,
+        &purchases,
+        services.config.free_uses,
+        services.clock.now(),
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanStatus {
+    pub name: String,
+    pub mode: Mode,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    pub available: bool,
+    pub via: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BillingStatus {
+    pub stripe_configured: bool,
+    pub checkout_enabled: bool,
+    pub portal_enabled: bool,
+    pub plans: BTreeMap<String, PlanStatus>,
+}
+
+/// `GET /api/billing/status`: what can be bought and how, with no id, key or link target.
+pub fn billing_status(config: &Config) -> BillingStatus {
+    let configured = config.stripe_configured();
+    let plans: BTreeMap<String, PlanStatus> = config
+        .catalog
+        .plans()
+        .map(|p| {
+            let via = match (configured, &p.price_id, &p.payment_link) {
+                (true, Some(_), _) => "checkout_session",
+                (_, _, Some(_)) => "payment_link",
+                _ => "manual",
+            };
+            let status = PlanStatus {
+                name: p.name.clone(),
+                mode: p.mode,
+                amount: p.amount,
+                currency: p.currency.clone(),
+                interval: p.interval.clone(),
+                available: via != "manual",
+                via,
+            };
+            (p.id.to_string(), status)
+        })
+        .collect();
+    BillingStatus {
+        stripe_configured: configured,
+        checkout_enabled: plans.values().any(|p| p.available),
+        portal_enabled: configured,
+        plans,
+    }
+}

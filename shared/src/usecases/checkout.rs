@@ -1,0 +1,303 @@
+//! Taking money: Checkout Sessions (or a Payment Link) and Billing Portal sessions
+//! (`../shared/API.md`, "POST /api/billing/checkout" and "POST /api/billing/portal").
+//!
+//! Fulfilment never happens here: a checkout only records that it started
+//! (`processing`), and the webhook's completion event grants the plan.
+
+use crate::domain::catalog::{Mode, Plan};
+use crate::domain::clock::rfc3339;
+use crate::domain::entitlement::keeps_tier;
+use crate::domain::identity::Identity;
+use crate::domain::ids::{PlanId, SessionId};
+use crate::edge::runtime::Services;
+use crate::store::StoreError;
+use crate::store::records::{checkout, profile, subscription};
+use crate::stripe::api::{Form, StripeError, new_idempotency_key};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const DEFAULT_SUCCESS_PATH: &str = "/billing/success";
+pub const DEFAULT_CANCEL_PATH: &str = "/billing/cancel";
+pub const DEFAULT_RETURN_PATH: &str = "/billing";
+pub const MAX_QUANTITY: i64 = 100;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub plan_id: String,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    #[serde(default)]
+    pub success_path: Option<String>,
+    #[serde(default)]
+    pub cancel_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutResponse {
+    pub url: String,
+    pub session_id: Option<String>,
+    pub via: &'static str,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalRequest {
+    #[serde(default)]
+    pub return_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortalResponse {
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("the request body is not valid: {0}")]
+    InvalidBody(String),
+    #[error("there is no plan {0:?}")]
+    UnknownPlan(String),
+    #[error("quantity must be 1 to {MAX_QUANTITY}, and 1 for this plan")]
+    InvalidQuantity,
+    #[error("redirect paths must be relative: start with a single '/', no scheme, no '//'")]
+    InvalidRedirect,
+    #[error("you already hold an active subscription to {0}")]
+    AlreadySubscribed(String),
+    #[error("online payment is not available for {0}")]
+    Unavailable(String),
+    #[error("there is no Stripe customer for this account yet")]
+    NoCustomer,
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A redirect path the caller may choose: relative to `PUBLIC_BASE_URL`, one leading `/`,
+/// no scheme, no backslash or control character, so no redirect can leave our origin.
+pub fn relative_path(raw: Option<&str>, default: &str) -> Result<String, CheckoutError> {
+    let path = raw.unwrap_or(default);
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains("://")
+        && !path.contains('\\')
+        && path.len() <= 512
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(path.to_owned())
+    } else {
+        Err(CheckoutError::InvalidRedirect)
+    }
+}
+
+fn with_session_placeholder(url: String) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}session_id={{CHECKOUT_SESSION_ID}}")
+}
+
+/// The idempotency key for one checkout: derived from the caller's own key when they send
+/// one (so their retry returns the same session), else fresh for this call.
+fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
+    match caller_key.filter(|k| !k.is_empty() && k.len() <= 255) {
+        Some(k) => {
+            let digest = Sha256::digest(format!("{user}\n{k}").as_bytes());
+            format!("checkout-{}", hex::encode(&digest[..16]))
+        }
+        None => new_idempotency_key(),
+    }
+}
+
+async fn holds_active(
+    services: &Services,
+    caller: &Identity,
+    plan: &Plan,
+) -> Result<bool, StoreError> {
+    let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
+    Ok(subs
+        .iter()
+        .any(|s| s.plan_id.as_deref() == Some(plan.id.as_str()) && keeps_tier(&s.status)))
+}
+
+async fn known_customer(
+    services: &Services,
+    caller: &Identity,
+) -> Result<Option<String>, StoreError> {
+    let found = profile::load(services.table.as_ref(), &caller.user).await?;
+    Ok(found.and_then(|p| p.customer_id))
+}
+
+/// What one Checkout Session is for.
+#[derive(Debug, Clone)]
+pub struct SessionSpec<'a> {
+    pub plan: &'a Plan,
+    pub price_id: &'a str,
+    pub quantity: i64,
+    pub success_path: &'a str,
+    pub cancel_path: &'a str,
+    pub customer: Option<&'a str>,
+}
+
+/// The form of a Checkout Session, exactly as Stripe receives it.
+pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'_>) -> Form {
+    let SessionSpec {
+        plan,
+        price_id,
+        quantity,
+        success_path,
+        cancel_path,
+        customer,
+    } = *spec;
+    let base = &services.config.public_base_url;
+    let user = caller.user.as_str();
+    let mut f = Form::new();
+    f.push(
+        "mode",
+        if plan.mode == Mode::Subscription {
+            "subscription"
+        } else {
+            "payment"
+        },
+    )
+    .push("line_items[0][price]", price_id)
+    .push("line_items[0][quantity]", quantity)
+    .push(
+        "success_url",
+        with_session_placeholder(format!("{base}{success_path}")),
+    )
+    .push("cancel_url", format!("{base}{cancel_path}"))
+    .push("client_reference_id", user)
+    .push("allow_promotion_codes", "true")
+    .push("metadata[user_id]", user)
+    .push("metadata[plan_id]", plan.id.as_str())
+    .push("metadata[quantity]", quantity);
+    match plan.mode {
+        Mode::Subscription => {
+            f.push("subscription_data[metadata][user_id]", user)
+                .push("subscription_data[metadata][plan_id]", plan.id.as_str());
+            if let Some(days) = plan.trial_days {
+                f.push("subscription_data[trial_period_days]", days);
+            }
+        }
+        Mode::Payment => {
+            // The payment intent carries the owner too, so refunds and disputes find it.
+            f.push("payment_intent_data[metadata][user_id]", user)
+                .push("payment_intent_data[metadata][plan_id]", plan.id.as_str());
+            if customer.is_none() {
+                // A customer for every buyer, so the portal and later checkouts can reuse it.
+                f.push("customer_creation", "always");
+            }
+        }
+    }
+    match (customer, &caller.email) {
+        (Some(c), _) => {
+            f.push("customer", c);
+        }
+        (None, Some(email)) => {
+            f.push("customer_email", email);
+        }
+        (None, None) => {}
+    }
+    f
+}
+
+/// `POST /api/billing/checkout`.
+pub async fn start_checkout(
+    services: &Services,
+    caller: &Identity,
+    req: CheckoutRequest,
+    caller_key: Option<&str>,
+) -> Result<CheckoutResponse, CheckoutError> {
+    let plan = PlanId::parse(&req.plan_id)
+        .ok()
+        .and_then(|id| services.config.catalog.get(&id))
+        .ok_or_else(|| CheckoutError::UnknownPlan(req.plan_id.clone()))?;
+    let quantity = req.quantity.unwrap_or(1);
+    let multi_ok = matches!(plan.grant(), crate::domain::catalog::Grant::Credits(_));
+    if !(1..=MAX_QUANTITY).contains(&quantity) || (quantity > 1 && !multi_ok) {
+        return Err(CheckoutError::InvalidQuantity);
+    }
+    let success_path = relative_path(req.success_path.as_deref(), DEFAULT_SUCCESS_PATH)?;
+    let cancel_path = relative_path(req.cancel_path.as_deref(), DEFAULT_CANCEL_PATH)?;
+    if plan.mode == Mode::Subscription && holds_active(services, caller, plan).await? {
+        return Err(CheckoutError::AlreadySubscribed(plan.id.to_string()));
+    }
+
+    let stripe = services.stripe.as_ref();
+    match (stripe, &plan.price_id, &plan.payment_link) {
+        (Some(stripe), Some(price), _) => {
+            let customer = known_customer(services, caller).await?;
+            let spec = SessionSpec {
+                plan,
+                price_id: price,
+                quantity,
+                success_path: &success_path,
+                cancel_path: &cancel_path,
+                customer: customer.as_deref(),
+            };
+            let form = session_form(services, caller, &spec);
+            let key = idempotency_key(caller.user.as_str(), caller_key);
+            let session = stripe.create_checkout_session(&form, &key).await?;
+            let sid = SessionId::parse(&session.id).map_err(|_| {
+                StripeError::Decode(format!("unexpected session id {:?}", session.id))
+            })?;
+            let url = session
+                .url
+                .ok_or_else(|| StripeError::Decode("the session has no url".into()))?;
+            let now = rfc3339(services.clock.now());
+            let started = checkout::started(&sid, &caller.user, &plan.id, quantity, &now);
+            services.table.apply(started).await?;
+            Ok(CheckoutResponse {
+                url,
+                session_id: Some(sid.to_string()),
+                via: "checkout_session",
+            })
+        }
+        (_, _, Some(link)) => {
+            // The link carries the user, so the completion still reaches the right account.
+            let sep = if link.contains('?') { '&' } else { '?' };
+            let mut url = format!(
+                "{link}{sep}client_reference_id={}",
+                form_urlencoded::byte_serialize(caller.user.as_str().as_bytes())
+                    .collect::<String>()
+            );
+            if let Some(email) = &caller.email {
+                url.push_str(&format!(
+                    "&prefilled_email={}",
+                    form_urlencoded::byte_serialize(email.as_bytes()).collect::<String>()
+                ));
+            }
+            Ok(CheckoutResponse {
+                url,
+                session_id: None,
+                via: "payment_link",
+            })
+        }
+        _ => Err(CheckoutError::Unavailable(plan.id.to_string())),
+    }
+}
+
+/// `POST /api/billing/portal`: a Billing Portal session for the caller's own customer only.
+pub async fn open_portal(
+    services: &Services,
+    caller: &Identity,
+    req: PortalRequest,
+) -> Result<PortalResponse, CheckoutError> {
+    let return_path = relative_path(req.return_path.as_deref(), DEFAULT_RETURN_PATH)?;
+    let stripe = services
+        .stripe
+        .as_ref()
+        .ok_or_else(|| CheckoutError::Unavailable("the billing portal".into()))?;
+    let customer = known_customer(services, caller)
+        .await?
+        .ok_or(CheckoutError::NoCustomer)?;
+    let mut form = Form::new();
+    form.push("customer", customer).push(
+        "return_url",
+        format!("{}{return_path}", services.config.public_base_url),
+    );
+    let session = stripe
+        .create_portal_session(&form, &new_idempotency_key())
+        .await?;
+    Ok(PortalResponse { url: session.url })
+}

@@ -1,0 +1,171 @@
+//! The checkout family: a paid session grants its plan once, whichever of `completed` and
+//! `async_payment_succeeded` arrives first; an unpaid, failed or expired one only moves the
+//! return page's state.
+
+use super::{Ctx, FulfilError, Planned};
+use crate::domain::catalog::{Grant, Plan};
+use crate::domain::checkout_state::CheckoutState;
+use crate::domain::ids::{CustomerId, PaymentIntentId, SessionId, UserId};
+use crate::store::records::profile::ProfileChange;
+use crate::store::records::purchase::{self, Paid};
+use crate::store::records::{checkout, customer, payment_intent};
+use crate::stripe::CheckoutSession;
+use crate::stripe::event_types::{ASYNC_FAILED, CHECKOUT_COMPLETED};
+use crate::usecases::referral;
+
+fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
+    SessionId::parse(&session.id).map_err(FulfilError::invalid)
+}
+
+fn session_user(session: &CheckoutSession) -> Result<UserId, FulfilError> {
+    session
+        .meta("user_id")
+        .or(session.client_reference_id.as_deref())
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or(FulfilError::NoUser)
+}
+
+fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
+    session
+        .customer
+        .as_ref()
+        .and_then(|c| CustomerId::parse(c.id()).ok())
+}
+
+/// `completed` or `async_payment_succeeded`.
+pub(super) async fn completed(
+    ctx: &Ctx<'_>,
+    mut session: CheckoutSession,
+) -> Result<Planned, FulfilError> {
+    resolve_plan_from_line_items(ctx, &mut session).await?;
+    let settled = matches!(
+        session.payment_status.as_deref(),
+        Some("paid" | "no_payment_required")
+    );
+    if ctx.event.kind == CHECKOUT_COMPLETED && !settled {
+        return moved(ctx, &session, CheckoutState::Paid);
+    }
+    let paid =
+        session.payment_status.as_deref() == Some("paid") || session.amount_total.unwrap_or(0) > 0;
+    let reward = match (paid, session_user(&session)) {
+        (true, Ok(user)) => referral::reward(ctx.services, &user).await?,
+        _ => referral::Reward::default(),
+    };
+    fulfil(ctx, &session, reward)
+}
+
+/// `async_payment_failed` or `expired`.
+pub(super) fn ended(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<Planned, FulfilError> {
+    let to = if ctx.event.kind == ASYNC_FAILED {
+        CheckoutState::Failed
+    } else {
+        CheckoutState::Expired
+    };
+    moved(ctx, session, to)
+}
+
+/// A Payment Link checkout carries no metadata of ours: the plan is the one whose
+/// configured price the session's line items bought (fetched from Stripe, never guessed).
+async fn resolve_plan_from_line_items(
+    ctx: &Ctx<'_>,
+    session: &mut CheckoutSession,
+) -> Result<(), FulfilError> {
+    if session.meta("plan_id").is_some() {
+        return Ok(());
+    }
+    let stripe = ctx
+        .services
+        .stripe
+        .as_ref()
+        .ok_or(FulfilError::UnknownPlan(None))?;
+    let items = stripe
+        .checkout_line_items(&session.id)
+        .await
+        .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+    let catalog = &ctx.services.config.catalog;
+    let found = items.iter().find_map(|item| {
+        let plan = catalog.by_price(&item.price.as_ref()?.id)?;
+        Some((plan.id.to_string(), item.quantity.unwrap_or(1)))
+    });
+    let (plan_id, quantity) = found.ok_or(FulfilError::UnknownPlan(None))?;
+    let metadata = session.metadata.get_or_insert_with(Default::default);
+    metadata.insert("plan_id".into(), plan_id);
+    metadata.insert("quantity".into(), quantity.to_string());
+    Ok(())
+}
+
+fn session_plan<'a>(ctx: &'a Ctx<'_>, session: &CheckoutSession) -> Result<&'a Plan, FulfilError> {
+    let named = session.meta("plan_id");
+    ctx.plan_of(named, std::iter::empty())
+        .ok_or_else(|| FulfilError::UnknownPlan(named.map(str::to_owned)))
+}
+
+/// Grants a paid checkout's plan, records the purchase and links the customer and the
+/// payment intent (so refunds and disputes find the purchase), with the referral reward
+/// of a first payment, behind the checkout's once-only guard.
+fn fulfil(
+    ctx: &Ctx<'_>,
+    session: &CheckoutSession,
+    reward: referral::Reward,
+) -> Result<Planned, FulfilError> {
+    let now = ctx.now.as_str();
+    let sid = session_id(session)?;
+    let user = session_user(session)?;
+    let plan = session_plan(ctx, session)?;
+    let quantity = session
+        .meta("quantity")
+        .and_then(|q| q.parse::<i64>().ok())
+        .filter(|q| *q >= 1)
+        .unwrap_or(1);
+    let credits = match plan.grant() {
+        Grant::Credits(per_unit) => per_unit * quantity,
+        Grant::Tier { .. } | Grant::Purchase => 0,
+    };
+    let customer = customer_of(session);
+    let pi = session.payment_intent.as_ref().map(|p| p.id().to_owned());
+
+    let mut writes = vec![checkout::fulfilled(&sid, &user, &plan.id, now)];
+    let mut profile = ProfileChange::new(&user, now).touched(now);
+    if credits > 0 {
+        profile = profile.add_credits(credits);
+    }
+    if let Some(c) = &customer {
+        profile = profile.link_customer(c);
+    }
+    let (profile, referrer) = reward.applied_to(profile, now);
+    writes.push(profile.write());
+    writes.extend(referrer);
+    let paid = Paid {
+        plan_id: plan.id.to_string(),
+        amount: session.amount_total.unwrap_or(plan.amount * quantity),
+        currency: session
+            .currency
+            .clone()
+            .unwrap_or_else(|| plan.currency.clone()),
+        credits,
+        quantity,
+        payment_intent: pi.clone(),
+        at: now.to_owned(),
+    };
+    writes.push(purchase::paid(&user, &sid, &paid));
+    if let Some(c) = &customer {
+        writes.push(customer::link(c, &user));
+    }
+    if let Some(pi) = pi.as_deref().and_then(|p| PaymentIntentId::parse(p).ok()) {
+        writes.push(payment_intent::link(&pi, &user, &sid));
+    }
+    Ok(ctx.plan(writes))
+}
+
+/// Moves a checkout's state forward without granting anything; never backwards, and
+/// never away from `fulfilled`.
+fn moved(
+    ctx: &Ctx<'_>,
+    session: &CheckoutSession,
+    to: CheckoutState,
+) -> Result<Planned, FulfilError> {
+    let sid = session_id(session)?;
+    let user = session_user(session).ok();
+    let write = checkout::moved(&sid, to, user.as_ref(), session.meta("plan_id"), &ctx.now);
+    Ok(ctx.plan(vec![write]))
+}

@@ -1,0 +1,42 @@
+//! The invoice family: `invoice.paid` grants a subscription plan's per-period credits once
+//! per invoice and clears a payment problem; `invoice.payment_failed` shows one, unless
+//! that invoice has been paid meanwhile (a late failure changes nothing).
+
+use super::{Ctx, FulfilError, Planned};
+use crate::domain::catalog::Grant;
+use crate::domain::ids::{CustomerId, InvoiceId};
+use crate::store::records::invoice as marker;
+use crate::store::records::profile::ProfileChange;
+use crate::stripe::Invoice;
+use crate::stripe::event_types::INVOICE_FAILED;
+
+pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned, FulfilError> {
+    let now = ctx.now.as_str();
+    let id = InvoiceId::parse(&invoice.id).map_err(FulfilError::invalid)?;
+    let customer = invoice
+        .customer
+        .as_ref()
+        .and_then(|c| CustomerId::parse(c.id()).ok());
+    let user = ctx
+        .user_of(invoice.meta("user_id"), customer.as_ref())
+        .await?;
+    if ctx.event.kind == INVOICE_FAILED {
+        let profile = ProfileChange::new(&user, now).payment_problem(&id, now);
+        return Ok(ctx.plan(vec![marker::not_paid(&id), profile.write()]));
+    }
+    let plan = ctx.plan_of(invoice.meta("plan_id"), invoice.price_ids());
+    let credits = match plan.map(|p| p.grant()) {
+        Some(Grant::Tier { credits_per_period }) => credits_per_period,
+        _ => 0,
+    };
+    let mut profile = ProfileChange::new(&user, now)
+        .touched(now)
+        .payment_problem_cleared();
+    if credits > 0 {
+        profile = profile.add_credits(credits);
+    }
+    Ok(ctx.plan(vec![
+        marker::paid_once(&id, &user, credits, now),
+        profile.write(),
+    ]))
+}

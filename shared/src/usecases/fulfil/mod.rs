@@ -1,0 +1,206 @@
+//! Fulfilment: what the queue worker does with one Stripe event (`../shared/API.md`,
+//! "Fulfilment semantics"). One module per event family: [`checkout`], [`subscription`],
+//! [`invoice`], [`refund`]; this one dispatches and runs the plan.
+//!
+//! Each event becomes one plan of writes executed as one transaction: all of its effects
+//! and the event record's `processed` state land together, or nothing does. Each plan's
+//! first write is its *guard*, the condition that makes it apply at most once (the
+//! checkout's `fulfilled_at` is missing; the subscription's stored version is older). When
+//! the guard fails, the event has already been applied, or is older than what was applied:
+//! nothing changes and the event is recorded as processed.
+
+mod checkout;
+mod invoice;
+mod refund;
+mod subscription;
+
+pub use subscription::subscription_version;
+
+use crate::domain::catalog::Plan;
+use crate::domain::clock::rfc3339;
+use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
+use crate::edge::metrics::{self, Unit, names};
+use crate::edge::runtime::Services;
+use crate::store::records::{customer, event as record};
+use crate::store::{StoreError, Write};
+use crate::stripe::Event;
+use crate::stripe::event_types::*;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event's effects landed now.
+    Applied,
+    /// The guard held it back: applied before, or older than what was applied.
+    AlreadyApplied,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FulfilError {
+    #[error("the message is not a Stripe event: {0}")]
+    InvalidEvent(String),
+    #[error("the event type {0} is not handled")]
+    Unhandled(String),
+    #[error(
+        "the event names no user we know (metadata.user_id, client_reference_id or a known customer)"
+    )]
+    NoUser,
+    #[error("the event names plan {0:?}, which is not in the catalog")]
+    UnknownPlan(Option<String>),
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("Stripe could not be asked: {0}")]
+    Stripe(String),
+    #[error("no purchase of ours is linked to this charge's payment intent")]
+    NoPurchase,
+}
+
+impl FulfilError {
+    fn invalid(e: impl std::fmt::Display) -> Self {
+        Self::InvalidEvent(e.to_string())
+    }
+}
+
+/// The writes of one event, its guard first, the event record last.
+struct Planned {
+    writes: Vec<Write>,
+}
+
+/// Where one event's plan is made: the ports, the event and the time it is applied.
+struct Ctx<'a> {
+    services: &'a Services,
+    id: &'a EventId,
+    event: &'a Event,
+    now: String,
+}
+
+impl Ctx<'_> {
+    /// A plan of `effects`, completed by the event record's `processed` state.
+    fn plan(&self, mut effects: Vec<Write>) -> Planned {
+        effects.push(record::processed(self.id, &self.event.kind, &self.now));
+        Planned { writes: effects }
+    }
+
+    /// The user our metadata names, else the one the customer is linked to.
+    async fn user_of(
+        &self,
+        named: Option<&str>,
+        customer: Option<&CustomerId>,
+    ) -> Result<UserId, FulfilError> {
+        if let Some(user) = named.and_then(|u| UserId::parse(u).ok()) {
+            return Ok(user);
+        }
+        let customer = customer.ok_or(FulfilError::NoUser)?;
+        customer::user_of(self.services.table.as_ref(), customer)
+            .await?
+            .ok_or(FulfilError::NoUser)
+    }
+
+    /// The plan our metadata names, else the one whose configured price was bought.
+    fn plan_of<'p>(
+        &self,
+        named: Option<&str>,
+        mut prices: impl Iterator<Item = &'p str>,
+    ) -> Option<&Plan> {
+        let catalog = &self.services.config.catalog;
+        named
+            .and_then(|p| PlanId::parse(p).ok())
+            .and_then(|p| catalog.get(&p))
+            .or_else(|| prices.find_map(|price| catalog.by_price(price)))
+    }
+}
+
+/// Processes one event given as its raw JSON (a queue message or a stored payload).
+pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilError> {
+    let event: Event = serde_json::from_str(raw).map_err(FulfilError::invalid)?;
+    let id = EventId::parse(&event.id).map_err(FulfilError::invalid)?;
+    let span = record::span(&event);
+    let result = tracing::Instrument::instrument(apply(services, &id, &event), span.clone()).await;
+    let _entered = span.enter();
+    match &result {
+        Ok(outcome) => {
+            if *outcome == Outcome::Applied {
+                let latency_ms = (services.clock.now().timestamp() - event.created).max(0) * 1000;
+                metrics::emit(
+                    "worker",
+                    names::FULFILMENT_LATENCY,
+                    latency_ms as f64,
+                    Unit::Milliseconds,
+                );
+            }
+            tracing::info!(?outcome, "event fulfilled");
+        }
+        Err(err) => {
+            metrics::emit("worker", names::EVENTS_FAILED, 1.0, Unit::Count);
+            mark_failed(services, &id, &event.kind, err).await;
+        }
+    }
+    result
+}
+
+async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outcome, FulfilError> {
+    // A conflict means another transaction touched the same items at the same instant:
+    // plan again from fresh reads, a few times, before handing the message back to SQS.
+    let mut attempt = 0;
+    loop {
+        let ctx = Ctx {
+            services,
+            id,
+            event,
+            now: rfc3339(services.clock.now()),
+        };
+        let plan = plan(&ctx).await?;
+        match services.table.transact(plan.writes).await {
+            Ok(()) => return Ok(Outcome::Applied),
+            Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&0) => {
+                let done = record::processed(id, &event.kind, &ctx.now);
+                services.table.apply(done).await?;
+                return Ok(Outcome::AlreadyApplied);
+            }
+            Err(StoreError::Conflict) | Err(StoreError::TransactionConditionFailed(_))
+                if attempt < 3 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn mark_failed(services: &Services, id: &EventId, kind: &str, err: &FulfilError) {
+    let now = rfc3339(services.clock.now());
+    let write = record::failed(id, kind, &now, &err.to_string());
+    if let Err(e) = services.table.apply(write).await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not record the failure");
+    }
+    tracing::error!(event_id = %id, event_type = kind, error = %err, "fulfilment failed");
+}
+
+/// The event's plan, by family.
+async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
+    let event = ctx.event;
+    match event.kind.as_str() {
+        CHECKOUT_COMPLETED | ASYNC_SUCCEEDED => {
+            checkout::completed(ctx, event.object().map_err(FulfilError::invalid)?).await
+        }
+        ASYNC_FAILED | CHECKOUT_EXPIRED => {
+            checkout::ended(ctx, &event.object().map_err(FulfilError::invalid)?)
+        }
+        SUB_CREATED | SUB_UPDATED | SUB_DELETED => {
+            subscription::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        INVOICE_PAID | INVOICE_FAILED => {
+            invoice::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        CHARGE_REFUNDED => {
+            refund::refunded(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        DISPUTE_CREATED => {
+            refund::disputed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        other => Err(FulfilError::Unhandled(other.to_owned())),
+    }
+}

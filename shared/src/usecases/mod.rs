@@ -1,0 +1,13 @@
+//! The use cases: each module is a family of billing rules (`../shared/API.md` names them).
+//! A use case reads through the records layer, composes the records' writes into one
+//! transaction and maps what went wrong to its own error enum.
+
+pub mod account;
+pub mod admin;
+pub mod catalog_bootstrap;
+pub mod checkout;
+pub mod checkout_status;
+pub mod fulfil;
+pub mod intake;
+pub mod referral;
+pub mod usage;

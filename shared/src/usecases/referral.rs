@@ -1,0 +1,199 @@
+//! Referrals: every account has a code; a new user may claim someone's code before paying;
+//! on the referred user's first paid checkout or first active subscription, both get
+//! `credit_until` extended by 45 days from the later of now and its current value, once,
+//! in the same transaction as the fulfilment that triggered it (`../shared/API.md`,
+//! "POST /api/billing/referral").
+
+use crate::domain::clock::rfc3339;
+use crate::domain::ids::UserId;
+use crate::edge::runtime::Services;
+use crate::store::records::profile::{self, ProfileChange};
+use crate::store::records::referral_code;
+use crate::store::{StoreError, Write};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const REWARD_DAYS: i64 = 45;
+/// No 0/O, 1/I/L: read aloud and typed without mistakes. 31^10 ≈ 8×10^14 codes.
+const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+pub const CODE_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferralError {
+    #[error("the body is not valid: {0}")]
+    InvalidRequest(String),
+    #[error("you cannot refer yourself")]
+    SelfReferral,
+    #[error("no account has this referral code")]
+    UnknownCode,
+    #[error("this account was already referred")]
+    AlreadyReferred,
+    #[error("referral codes can only be claimed before the first payment")]
+    AlreadyPaid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimOutcome {
+    pub referred_by: String,
+}
+
+fn new_code() -> String {
+    // uuid v4 is 122 bits from the OS's random source; ten symbols use 50 of them.
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .take(CODE_LEN)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn normalise(raw: &str) -> Option<String> {
+    let code = raw.trim().to_ascii_uppercase();
+    (code.len() == CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
+}
+
+/// The account's referral code, created (unique, by a conditional put) on first need.
+pub async fn ensure_code(services: &Services, user: &UserId) -> Result<String, StoreError> {
+    for _ in 0..5 {
+        let found = profile::load(services.table.as_ref(), user).await?;
+        if let Some(code) = found.and_then(|p| p.referral_code) {
+            return Ok(code);
+        }
+        let code = new_code();
+        let now = rfc3339(services.clock.now());
+        let writes = vec![
+            referral_code::taken(&code, user),
+            ProfileChange::new(user, &now).referral_code(&code).write(),
+        ];
+        match services.table.transact(writes).await {
+            Ok(()) => return Ok(code),
+            // A code collision, or a concurrent first read: read again.
+            Err(StoreError::TransactionConditionFailed(_) | StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict)
+}
+
+/// `POST /api/billing/referral`.
+pub async fn claim(
+    services: &Services,
+    user: &UserId,
+    req: ClaimRequest,
+) -> Result<ClaimOutcome, ReferralError> {
+    let code = normalise(&req.code).ok_or(ReferralError::UnknownCode)?;
+    let table = services.table.as_ref();
+    let owner = referral_code::owner(table, &code)
+        .await?
+        .ok_or(ReferralError::UnknownCode)?;
+    if &owner == user {
+        return Err(ReferralError::SelfReferral);
+    }
+    let mine = profile::load(table, user).await?.unwrap_or_default();
+    if mine.referred_by.is_some() {
+        return Err(ReferralError::AlreadyReferred);
+    }
+    if mine.first_paid_at.is_some() {
+        return Err(ReferralError::AlreadyPaid);
+    }
+    let now = rfc3339(services.clock.now());
+    let change = ProfileChange::new(user, &now).referred(&code, &owner);
+    match table.apply(change.write()).await {
+        Ok(()) => Ok(ClaimOutcome { referred_by: code }),
+        // Raced with another claim or a first payment: say which, from a fresh read.
+        Err(StoreError::ConditionFailed) => {
+            let now = profile::load(table, user).await?.unwrap_or_default();
+            if now.referred_by.is_some() {
+                Err(ReferralError::AlreadyReferred)
+            } else {
+                Err(ReferralError::AlreadyPaid)
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a first payment adds to its fulfilment transaction: the stamp that closes
+/// referral claims, and the referral's reward, if any. The default adds nothing.
+#[derive(Debug, Default)]
+pub struct Reward {
+    first_payment: bool,
+    /// The buyer's new `credit_until`, and the value it replaces, when the buyer was
+    /// referred and not yet rewarded.
+    buyer: Option<(String, Option<String>)>,
+    /// The referrer's extension, when the referrer still exists.
+    referrer: Option<Write>,
+}
+
+impl Reward {
+    /// Adds the reward to the buyer's profile change; returns the referrer's write too.
+    pub fn applied_to(self, buyer: ProfileChange, now: &str) -> (ProfileChange, Option<Write>) {
+        let mut change = buyer;
+        if self.first_payment {
+            change = change.first_payment(now);
+        }
+        if let Some((until, read)) = self.buyer {
+            change = change
+                .referral_rewarded(now)
+                .extend_credit_until(until, read.as_deref());
+        }
+        (change, self.referrer)
+    }
+}
+
+fn extended(current: Option<&str>, now: DateTime<Utc>) -> String {
+    let base = current
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| *t > now)
+        .unwrap_or(now);
+    rfc3339(base + Duration::days(REWARD_DAYS))
+}
+
+/// Plans the reward of `buyer`'s first payment from fresh reads. The conditions pin what
+/// was read, so a concurrent change makes the fulfilment plan again rather than lose days.
+pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, StoreError> {
+    let now = services.clock.now();
+    let table = services.table.as_ref();
+    let stamp_only = Reward {
+        first_payment: true,
+        ..Reward::default()
+    };
+    let Some(p) = profile::load(table, buyer).await? else {
+        return Ok(stamp_only);
+    };
+    if p.referral_rewarded_at.is_some() || p.referred_by.is_none() {
+        return Ok(stamp_only);
+    }
+    let mut reward = Reward {
+        first_payment: true,
+        buyer: Some((
+            extended(p.credit_until.as_deref(), now),
+            p.credit_until.clone(),
+        )),
+        referrer: None,
+    };
+    let referrer = p
+        .referrer_user_id
+        .as_deref()
+        .and_then(|u| UserId::parse(u).ok());
+    if let Some(referrer) = referrer.filter(|r| r != buyer) {
+        // A deleted or missing referrer does not block the buyer's own reward.
+        if let Some(r) = profile::load(table, &referrer).await? {
+            let theirs = r.credit_until.as_deref();
+            let change = ProfileChange::existing(&referrer)
+                .extend_credit_until(extended(theirs, now), theirs)
+                .referral_conversion();
+            reward.referrer = Some(change.write());
+        }
+    }
+    Ok(reward)
+}

@@ -1,0 +1,437 @@
+//! The operator use cases, on in-memory adapters and a fake Stripe (wiremock).
+
+use billing_core::domain::ids::{EventId, UserId};
+use billing_core::edge::http::Identity;
+use billing_core::edge::runtime::Services;
+use billing_core::store::ItemExt;
+use billing_core::store::{records, schema};
+use billing_core::testing::{
+    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
+};
+use billing_core::usecases::account::account;
+use billing_core::usecases::admin::{
+    self, AdminError, GrantRequest, ReconcileRequest, ReplayRequest,
+};
+use billing_core::usecases::intake;
+use serde_json::json;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const T0: i64 = 1_795_000_000;
+
+async fn deliver(s: &Services, e: &serde_json::Value) -> intake::IntakeOutcome {
+    let body = e.to_string();
+    let header = signature(TEST_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &body);
+    intake::receive(s, Some(&header), body.as_bytes())
+        .await
+        .unwrap()
+}
+
+fn operator() -> Identity {
+    Identity {
+        user: UserId::parse("ops_1").unwrap(),
+        email: None,
+        admin: true,
+    }
+}
+
+fn credits(id: &str, session: &str, user: &str) -> serde_json::Value {
+    event(
+        id,
+        "checkout.session.completed",
+        T0,
+        checkout_session(session, user, "credits_starter", "paid", 1000),
+    )
+}
+
+async fn balance(s: &Services, user: &str) -> i64 {
+    account(s, &UserId::parse(user).unwrap())
+        .await
+        .unwrap()
+        .credits
+        .balance
+}
+
+#[tokio::test]
+async fn the_event_list_filters_by_state_newest_first_and_pages() {
+    let s = memory_services(&[]);
+    for i in 0..3 {
+        deliver(
+            &s,
+            &credits(&format!("evt_l{i}"), &format!("cs_test_l{i}"), "u"),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    deliver(
+        &s,
+        &event(
+            "evt_ign",
+            "plan.created",
+            T0,
+            billing_core::testing::fixture("plan"),
+        ),
+    )
+    .await;
+    billing_core::usecases::fulfil::process(&s, &credits("evt_l0", "cs_test_l0", "u").to_string())
+        .await
+        .unwrap();
+
+    let all = admin::list_events(&s, None, None, None).await.unwrap();
+    let ids: Vec<&str> = all.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["evt_ign", "evt_l2", "evt_l1", "evt_l0"]);
+    assert_eq!(all.events[0].state, "ignored");
+    assert_eq!(
+        (
+            all.events[3].state.as_str(),
+            all.events[3].processed_at.is_some()
+        ),
+        ("processed", true)
+    );
+
+    let queued = admin::list_events(&s, Some("queued"), Some("1"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["evt_l2"]
+    );
+    let next = admin::list_events(&s, Some("queued"), Some("1"), queued.next.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(next.events[0].id, "evt_l1");
+    assert_eq!(
+        next.next, None,
+        "evt_l0 was processed, so no queued event is older"
+    );
+
+    for (state, limit) in [
+        (Some("done"), None),
+        (None, Some("0")),
+        (None, Some("201")),
+        (None, Some("ten")),
+    ] {
+        assert!(matches!(
+            admin::list_events(&s, state, limit, None).await,
+            Err(AdminError::InvalidRequest(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn replaying_an_applied_event_applies_nothing_twice() {
+    let s = memory_services(&[]);
+    let e = credits("evt_r1", "cs_test_r1", "rita");
+    deliver(&s, &e).await;
+    billing_core::usecases::fulfil::process(&s, &e.to_string())
+        .await
+        .unwrap();
+    let out = admin::replay(
+        &s,
+        ReplayRequest {
+            event_id: "evt_r1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out.state, out.outcome),
+        ("processed", Some("already_applied"))
+    );
+    assert_eq!(balance(&s, "rita").await, 1000);
+}
+
+#[tokio::test]
+async fn replaying_a_failed_event_that_now_succeeds_shows_processed() {
+    let s = memory_services(&[]);
+    // A subscription for a customer we do not know yet fails...
+    let mut sub = subscription("sub_r2", "sam", "pro_monthly", "active", T0 + 1000);
+    sub["metadata"] = json!({});
+    let e = event("evt_r2", "customer.subscription.created", T0, sub);
+    deliver(&s, &e).await;
+    assert!(
+        billing_core::usecases::fulfil::process(&s, &e.to_string())
+            .await
+            .is_err()
+    );
+    let failed = admin::list_events(&s, Some("failed"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(failed.events[0].id, "evt_r2");
+    assert!(failed.events[0].error.as_deref().unwrap().contains("user"));
+    // ...until the customer's checkout is processed; the replay then applies it.
+    billing_core::usecases::fulfil::process(
+        &s,
+        &credits("evt_r2c", "cs_test_r2", "sam").to_string(),
+    )
+    .await
+    .unwrap();
+    let out = admin::replay(
+        &s,
+        ReplayRequest {
+            event_id: "evt_r2".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.state, out.outcome), ("processed", Some("applied")));
+    let listed = admin::list_events(&s, Some("processed"), None, None)
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .events
+            .iter()
+            .any(|e| e.id == "evt_r2" && e.error.is_none())
+    );
+    assert_eq!(
+        account(&s, &UserId::parse("sam").unwrap())
+            .await
+            .unwrap()
+            .tier,
+        "paid"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_of_an_unknown_or_ignored_event_is_refused() {
+    let s = memory_services(&[]);
+    assert!(matches!(
+        admin::replay(
+            &s,
+            ReplayRequest {
+                event_id: "evt_none".into()
+            }
+        )
+        .await,
+        Err(AdminError::UnknownEvent(_))
+    ));
+    assert!(matches!(
+        admin::replay(
+            &s,
+            ReplayRequest {
+                event_id: "bad id".into()
+            }
+        )
+        .await,
+        Err(AdminError::InvalidRequest(_))
+    ));
+    deliver(
+        &s,
+        &event(
+            "evt_ig",
+            "plan.created",
+            T0,
+            billing_core::testing::fixture("plan"),
+        ),
+    )
+    .await;
+    assert!(matches!(
+        admin::replay(
+            &s,
+            ReplayRequest {
+                event_id: "evt_ig".into()
+            }
+        )
+        .await,
+        Err(AdminError::NotReplayable(..))
+    ));
+}
+
+#[tokio::test]
+async fn secrets_in_a_payload_are_redacted_before_it_is_stored() {
+    let s = memory_services(&[]);
+    let mut session = checkout_session("cs_test_red", "rae", "credits_starter", "paid", 1000);
+    session["metadata"]["note"] = json!("pasted sk_live_51SECRETabc and whsec_leaky1 by mistake");
+    deliver(
+        &s,
+        &event("evt_red", "checkout.session.completed", T0, session),
+    )
+    .await;
+    let record = s
+        .table
+        .get(&records::event::key(&EventId::parse("evt_red").unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = record.str("payload").unwrap();
+    assert!(
+        !stored.contains("sk_live_51SECRETabc") && !stored.contains("whsec_leaky1"),
+        "{stored}"
+    );
+    assert!(stored.contains("[REDACTED]"));
+    // The stored (redacted) payload still replays.
+    let out = admin::replay(
+        &s,
+        ReplayRequest {
+            event_id: "evt_red".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.state, "processed");
+    assert_eq!(balance(&s, "rae").await, 1000);
+}
+
+#[tokio::test]
+async fn reconcile_ingests_only_the_events_never_recorded() {
+    let stripe = MockServer::start().await;
+    let listed = |ids: &[&str]| -> Vec<serde_json::Value> {
+        ids.iter()
+            .map(|id| credits(id, &format!("cs_test_{id}"), "ola"))
+            .collect()
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("starting_after", "evt_rc2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "object": "list", "has_more": false, "data": listed(&["evt_rc3"]) }),
+        ))
+        .mount(&stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "object": "list", "has_more": true, "data": listed(&["evt_rc1", "evt_rc2"]) }),
+        ))
+        .mount(&stripe)
+        .await;
+    let base = stripe.uri();
+    let s = memory_services(&[
+        ("STRIPE_SECRET_KEY", "sk_test_rc"),
+        ("STRIPE_API_BASE", &base),
+    ]);
+    deliver(&s, &credits("evt_rc2", "cs_test_evt_rc2", "ola")).await;
+
+    let out = admin::reconcile(&s, ReconcileRequest::default())
+        .await
+        .unwrap();
+    assert_eq!((out.fetched, out.ingested), (3, 2));
+    for id in ["evt_rc1", "evt_rc3"] {
+        let record = s
+            .table
+            .get(&records::event::key(&EventId::parse(id).unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.str("status"), Some("queued"), "{id}");
+    }
+    let again = admin::reconcile(&s, ReconcileRequest::default())
+        .await
+        .unwrap();
+    assert_eq!((again.fetched, again.ingested), (3, 0));
+    // The window never reaches past Stripe's 30 days.
+    let first = &stripe.received_requests().await.unwrap()[0];
+    let gte: i64 = first
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "created[gte]")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!(gte >= chrono::Utc::now().timestamp() - 30 * 86400 - 5);
+}
+
+#[tokio::test]
+async fn reconcile_refuses_a_future_window_and_needs_stripe() {
+    let s = memory_services(&[]);
+    assert!(matches!(
+        admin::reconcile(&s, ReconcileRequest::default()).await,
+        Err(AdminError::StripeUnavailable)
+    ));
+    let future = ReconcileRequest {
+        since: Some(json!("2999-01-01T00:00:00Z")),
+    };
+    assert!(matches!(
+        admin::reconcile(&s, future).await,
+        Err(AdminError::InvalidRequest(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_grant_adds_days_and_credits_with_an_audit_record() {
+    let s = memory_services(&[]);
+    let req = |days, credits| GrantRequest {
+        user_id: "gus".into(),
+        days,
+        credits,
+        reason: "support ticket 42".into(),
+    };
+    let first = admin::grant(&s, &operator(), req(Some(10), Some(50)))
+        .await
+        .unwrap();
+    let a = account(&s, &UserId::parse("gus").unwrap()).await.unwrap();
+    assert_eq!((a.tier, a.credits.balance), ("paid", 50));
+    let second = admin::grant(&s, &operator(), req(Some(5), None))
+        .await
+        .unwrap();
+    let (u1, u2) = (first.credit_until.unwrap(), second.credit_until.unwrap());
+    let gap = chrono::DateTime::parse_from_rfc3339(&u2).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(&u1).unwrap();
+    assert_eq!(gap.num_days(), 5, "days stack on a future credit_until");
+    let audits = s
+        .table
+        .query(&schema::user_pk(&UserId::parse("gus").unwrap()), "GRANT#")
+        .await
+        .unwrap();
+    assert_eq!(audits.len(), 2);
+    assert_eq!(
+        (audits[0].str("operator"), audits[0].str("reason")),
+        (Some("ops_1"), Some("support ticket 42"))
+    );
+}
+
+#[tokio::test]
+async fn a_bad_grant_is_refused_and_changes_nothing() {
+    let s = memory_services(&[]);
+    let bad = [
+        GrantRequest {
+            user_id: "gil".into(),
+            days: None,
+            credits: None,
+            reason: "x".into(),
+        },
+        GrantRequest {
+            user_id: "gil".into(),
+            days: Some(-1),
+            credits: None,
+            reason: "x".into(),
+        },
+        GrantRequest {
+            user_id: "gil".into(),
+            days: None,
+            credits: Some(20_000_000),
+            reason: "x".into(),
+        },
+        GrantRequest {
+            user_id: "gil".into(),
+            days: Some(1),
+            credits: None,
+            reason: "  ".into(),
+        },
+        GrantRequest {
+            user_id: "g#l".into(),
+            days: Some(1),
+            credits: None,
+            reason: "x".into(),
+        },
+    ];
+    for req in bad {
+        assert!(matches!(
+            admin::grant(&s, &operator(), req).await,
+            Err(AdminError::InvalidRequest(_))
+        ));
+    }
+    assert!(
+        s.table
+            .query(&schema::user_pk(&UserId::parse("gil").unwrap()), "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,620 @@
+//! Checkout and portal against a local fake Stripe (wiremock) that answers with Stripe's
+//! official fixture objects; each test asserts the exact form Stripe receives.
+
+use billing_core::domain::checkout_state::CheckoutState;
+use billing_core::domain::ids::{SessionId, UserId};
+use billing_core::edge::http::{ApiError, Identity};
+use billing_core::edge::runtime::Services;
+use billing_core::store::Op;
+use billing_core::store::{records, schema};
+use billing_core::stripe::api::{
+    Form, HttpStripe, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
+};
+use billing_core::testing::{fake_stripe, memory_services, object};
+use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, PortalRequest};
+use billing_core::usecases::checkout_status::checkout_status;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = "sk_test_fake_key_123";
+
+fn services(server: &MockServer, extra: &[(&str, &str)]) -> Services {
+    let base = server.uri();
+    let mut vars = vec![
+        ("STRIPE_SECRET_KEY", KEY),
+        ("STRIPE_API_BASE", base.as_str()),
+        ("PUBLIC_BASE_URL", "https://app.example.com"),
+        ("STRIPE_PRICE_CREDITS_STARTER", "price_starter"),
+        ("STRIPE_PRICE_RETAINER", "price_retainer"),
+        ("STRIPE_PRICE_PRO_ANNUAL", "price_annual"),
+        ("STRIPE_PRICE_HOURLY_1H", "price_hourly"),
+    ];
+    vars.extend_from_slice(extra);
+    memory_services(&vars)
+}
+
+fn caller(user: &str, email: Option<&str>) -> Identity {
+    Identity {
+        user: UserId::parse(user).unwrap(),
+        email: email.map(str::to_owned),
+        admin: false,
+    }
+}
+
+fn request(plan: &str) -> CheckoutRequest {
+    CheckoutRequest {
+        plan_id: plan.into(),
+        quantity: None,
+        success_path: None,
+        cancel_path: None,
+    }
+}
+
+async fn sent(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+fn form_of(req: &Request) -> BTreeMap<String, String> {
+    form_urlencoded::parse(&req.body).into_owned().collect()
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let mut req = request("credits_starter");
+    req.quantity = Some(2);
+    req.success_path = Some("/done?tab=credits".into());
+    let out = checkout::start_checkout(&s, &caller("alice", Some("alice@example.com")), req, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.session_id.as_deref(), out.via),
+        (Some("cs_test_fake_1"), "checkout_session")
+    );
+    let reqs = sent(&server).await;
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        form_of(&reqs[0]),
+        expect(&[
+            ("mode", "payment"),
+            ("line_items[0][price]", "price_starter"),
+            ("line_items[0][quantity]", "2"),
+            (
+                "success_url",
+                "https://app.example.com/done?tab=credits&session_id={CHECKOUT_SESSION_ID}"
+            ),
+            ("cancel_url", "https://app.example.com/billing/cancel"),
+            ("client_reference_id", "alice"),
+            ("allow_promotion_codes", "true"),
+            ("metadata[user_id]", "alice"),
+            ("metadata[plan_id]", "credits_starter"),
+            ("metadata[quantity]", "2"),
+            ("payment_intent_data[metadata][user_id]", "alice"),
+            ("payment_intent_data[metadata][plan_id]", "credits_starter"),
+            ("customer_creation", "always"),
+            ("customer_email", "alice@example.com"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    checkout::start_checkout(&s, &caller("bob", None), request("retainer"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        form_of(&sent(&server).await[0]),
+        expect(&[
+            ("mode", "subscription"),
+            ("line_items[0][price]", "price_retainer"),
+            ("line_items[0][quantity]", "1"),
+            (
+                "success_url",
+                "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
+            ),
+            ("cancel_url", "https://app.example.com/billing/cancel"),
+            ("client_reference_id", "bob"),
+            ("allow_promotion_codes", "true"),
+            ("metadata[user_id]", "bob"),
+            ("metadata[plan_id]", "retainer"),
+            ("metadata[quantity]", "1"),
+            ("subscription_data[metadata][user_id]", "bob"),
+            ("subscription_data[metadata][plan_id]", "retainer"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn the_annual_plan_gets_its_fourteen_day_trial() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    checkout::start_checkout(&s, &caller("carol", None), request("pro_annual"), None)
+        .await
+        .unwrap();
+    let form = form_of(&sent(&server).await[0]);
+    assert_eq!(
+        form.get("subscription_data[trial_period_days]")
+            .map(String::as_str),
+        Some("14")
+    );
+    assert_eq!(
+        form.get("line_items[0][price]").map(String::as_str),
+        Some("price_annual")
+    );
+}
+
+#[tokio::test]
+async fn a_known_customer_is_reused_instead_of_the_email() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let user = UserId::parse("dave").unwrap();
+    s.table
+        .update(
+            &records::profile::key(&user),
+            vec![Op::set("customer_id", "cus_dave")],
+            None,
+        )
+        .await
+        .unwrap();
+    checkout::start_checkout(
+        &s,
+        &caller("dave", Some("dave@example.com")),
+        request("hourly_1h"),
+        None,
+    )
+    .await
+    .unwrap();
+    let form = form_of(&sent(&server).await[0]);
+    assert_eq!(form.get("customer").map(String::as_str), Some("cus_dave"));
+    assert!(!form.contains_key("customer_email") && !form.contains_key("customer_creation"));
+}
+
+#[tokio::test]
+async fn every_post_carries_the_key_the_pinned_version_and_an_idempotency_key() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let who = caller("erin", None);
+    checkout::start_checkout(&s, &who, request("credits_starter"), Some("client-key-1"))
+        .await
+        .unwrap();
+    checkout::start_checkout(&s, &who, request("credits_starter"), Some("client-key-1"))
+        .await
+        .unwrap();
+    checkout::start_checkout(&s, &who, request("credits_starter"), None)
+        .await
+        .unwrap();
+    let reqs = sent(&server).await;
+    let header = |r: &Request, n: &str| {
+        r.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    for r in &reqs {
+        assert_eq!(header(r, "authorization"), Some(format!("Bearer {KEY}")));
+        assert_eq!(header(r, "stripe-version").as_deref(), Some(STRIPE_VERSION));
+        assert_eq!(
+            header(r, "content-type").as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+    }
+    let keys: Vec<String> = reqs
+        .iter()
+        .map(|r| header(r, "idempotency-key").unwrap())
+        .collect();
+    assert_eq!(
+        keys[0], keys[1],
+        "the caller's own key makes the same Stripe key"
+    );
+    assert_ne!(keys[0], keys[2]);
+}
+
+#[tokio::test]
+async fn a_new_checkout_reads_as_processing_at_once() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    checkout::start_checkout(&s, &caller("frank", None), request("credits_starter"), None)
+        .await
+        .unwrap();
+    let state = checkout_status(&s, &SessionId::parse("cs_test_fake_1").unwrap())
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(state, CheckoutState::Processing);
+}
+
+#[tokio::test]
+async fn only_relative_redirect_paths_are_accepted_and_nothing_reaches_stripe() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    for bad in [
+        "https://evil.example",
+        "//evil.example/x",
+        "evil",
+        "/\\evil",
+        "/a b",
+        "javascript:alert(1)",
+        "/x\n",
+    ] {
+        let mut req = request("credits_starter");
+        req.success_path = Some(bad.into());
+        let err = checkout::start_checkout(&s, &caller("gina", None), req, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CheckoutError::InvalidRedirect), "{bad}");
+        assert_eq!(ApiError::from(err).code, "invalid_redirect");
+        let mut req = request("credits_starter");
+        req.cancel_path = Some(bad.into());
+        assert!(matches!(
+            checkout::start_checkout(&s, &caller("gina", None), req, None).await,
+            Err(CheckoutError::InvalidRedirect)
+        ));
+    }
+    assert!(sent(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let who = caller("hank", None);
+    let err = checkout::start_checkout(&s, &who, request("gold_bars"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ApiError::from(err),
+        ApiError::new(400, "unknown_plan", "there is no plan \"gold_bars\"")
+    );
+    for (plan, q) in [
+        ("credits_starter", 0),
+        ("credits_starter", 101),
+        ("retainer", 2),
+        ("hourly_1h", 3),
+    ] {
+        let mut req = request(plan);
+        req.quantity = Some(q);
+        assert!(
+            matches!(
+                checkout::start_checkout(&s, &who, req, None).await,
+                Err(CheckoutError::InvalidQuantity)
+            ),
+            "{plan} x{q}"
+        );
+    }
+    assert!(sent(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_subscription_already_held_active_is_a_conflict() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let user = UserId::parse("ivy").unwrap();
+    let sub = billing_core::store::Key::new(schema::user_pk(&user), "SUB#sub_ivy");
+    s.table
+        .update(
+            &sub,
+            vec![Op::set("plan_id", "retainer"), Op::set("status", "active")],
+            None,
+        )
+        .await
+        .unwrap();
+    let err = checkout::start_checkout(&s, &caller("ivy", None), request("retainer"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::from(err).status, 409);
+    // A canceled one does not block a new checkout.
+    s.table
+        .update(&sub, vec![Op::set("status", "canceled")], None)
+        .await
+        .unwrap();
+    assert!(
+        checkout::start_checkout(&s, &caller("ivy", None), request("retainer"), None)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn without_a_key_or_a_price_checkout_is_honestly_unavailable() {
+    let no_key = memory_services(&[("STRIPE_PRICE_CREDITS_STARTER", "price_starter")]);
+    let err = checkout::start_checkout(
+        &no_key,
+        &caller("jo", None),
+        request("credits_starter"),
+        None,
+    )
+    .await
+    .unwrap_err();
+    let api = ApiError::from(err);
+    assert_eq!((api.status, api.code), (503, "billing_unavailable"));
+    assert!(api.message.contains("manual invoice"), "{}", api.message);
+    let server = fake_stripe("cs_test_fake_1").await;
+    let no_price = services(&server, &[]);
+    let err =
+        checkout::start_checkout(&no_price, &caller("jo", None), request("deposit_500"), None)
+            .await
+            .unwrap_err();
+    assert_eq!(ApiError::from(err).status, 503);
+    assert!(sent(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_with_only_a_payment_link_checks_out_through_the_link_carrying_the_user() {
+    let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
+    let out = checkout::start_checkout(
+        &s,
+        &caller("kim", Some("k+m@example.com")),
+        request("deposit_500"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.via, "payment_link");
+    assert_eq!(out.session_id, None);
+    assert_eq!(
+        out.url,
+        "https://buy.stripe.com/test_abc?client_reference_id=kim&prefilled_email=k%2Bm%40example.com"
+    );
+}
+
+async fn failing_stripe(
+    status: u16,
+    body: serde_json::Value,
+    extra: Option<(&str, &str)>,
+) -> (MockServer, HttpStripe) {
+    let server = MockServer::start().await;
+    let mut resp = ResponseTemplate::new(status).set_body_json(body);
+    if let Some((k, v)) = extra {
+        resp = resp.insert_header(k, v);
+    }
+    Mock::given(method("POST"))
+        .respond_with(resp)
+        .mount(&server)
+        .await;
+    let policy = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(10),
+        request_timeout: Duration::from_millis(300),
+    };
+    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
+    (server, client)
+}
+
+fn stripe_error(kind: &str, message: &str) -> serde_json::Value {
+    json!({ "error": { "type": kind, "code": "resource_missing", "message": message } })
+}
+
+#[tokio::test]
+async fn a_stripe_400_is_not_retried_and_its_internal_message_is_not_shown() {
+    let (server, client) = failing_stripe(
+        400,
+        stripe_error("invalid_request_error", "No such price: 'price_secret_123'"),
+        None,
+    )
+    .await;
+    let err = client
+        .create_checkout_session(&Form::new(), "k")
+        .await
+        .unwrap_err();
+    assert_eq!(sent(&server).await.len(), 1);
+    let api = ApiError::from(err);
+    assert_eq!((api.status, api.code), (502, "stripe_error"));
+    assert!(!api.message.contains("price_secret_123"), "{}", api.message);
+}
+
+#[tokio::test]
+async fn a_card_error_passes_stripes_user_facing_message() {
+    let (_server, client) = failing_stripe(
+        402,
+        stripe_error("card_error", "Your card was declined."),
+        None,
+    )
+    .await;
+    let api = ApiError::from(
+        client
+            .create_checkout_session(&Form::new(), "k")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (api.status, api.message.as_str()),
+        (502, "Your card was declined.")
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_with_the_same_idempotency_key() {
+    for status in [429, 500, 409] {
+        let (server, client) =
+            failing_stripe(status, stripe_error("api_error", "try later"), None).await;
+        assert!(
+            client
+                .create_checkout_session(&Form::new(), "same-key")
+                .await
+                .is_err()
+        );
+        let reqs = sent(&server).await;
+        assert_eq!(reqs.len(), 3, "{status}: one try and two retries");
+        assert!(
+            reqs.iter()
+                .all(|r| r.headers.get("idempotency-key").unwrap() == "same-key")
+        );
+    }
+}
+
+#[tokio::test]
+async fn stripe_should_retry_false_stops_retries() {
+    let (server, client) = failing_stripe(
+        500,
+        stripe_error("api_error", "x"),
+        Some(("Stripe-Should-Retry", "false")),
+    )
+    .await;
+    assert!(
+        client
+            .create_checkout_session(&Form::new(), "k")
+            .await
+            .is_err()
+    );
+    assert_eq!(sent(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_that_succeeds_returns_the_session() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(stripe_error("api_error", "x")))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "cs_test_r", "url": "https://x"})),
+        )
+        .mount(&server)
+        .await;
+    let policy = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(10),
+        request_timeout: Duration::from_secs(2),
+    };
+    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
+    assert_eq!(
+        client
+            .create_checkout_session(&Form::new(), "k")
+            .await
+            .unwrap()
+            .id,
+        "cs_test_r"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_and_a_malformed_body_are_typed_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "cs_test_slow"}))
+                .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing_portal/sessions"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>not json</html>"))
+        .mount(&server)
+        .await;
+    let policy = RetryPolicy {
+        max_retries: 1,
+        base_delay: Duration::from_millis(10),
+        request_timeout: Duration::from_millis(200),
+    };
+    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
+    assert_eq!(
+        client
+            .create_checkout_session(&Form::new(), "k")
+            .await
+            .unwrap_err(),
+        StripeError::Timeout
+    );
+    assert!(matches!(
+        client.create_portal_session(&Form::new(), "k").await,
+        Err(StripeError::Decode(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_portal_opens_only_for_the_callers_own_customer() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let owner = UserId::parse("lena").unwrap();
+    s.table
+        .update(
+            &records::profile::key(&owner),
+            vec![Op::set("customer_id", "cus_lena")],
+            None,
+        )
+        .await
+        .unwrap();
+    let out = checkout::open_portal(
+        &s,
+        &caller("lena", None),
+        PortalRequest {
+            return_path: Some("/account".into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(out.url.starts_with("https://"));
+    assert_eq!(
+        form_of(&sent(&server).await[0]),
+        expect(&[
+            ("customer", "cus_lena"),
+            ("return_url", "https://app.example.com/account")
+        ])
+    );
+    let other = checkout::open_portal(&s, &caller("mallory", None), PortalRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::from(other).code, "no_customer");
+    let bad = checkout::open_portal(
+        &s,
+        &caller("lena", None),
+        PortalRequest {
+            return_path: Some("//evil".into()),
+        },
+    )
+    .await;
+    assert!(matches!(bad, Err(CheckoutError::InvalidRedirect)));
+}
+
+#[tokio::test]
+async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_line_items() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let items = json!({ "object": "list", "has_more": false, "data": [
+        object("item", json!({ "price": { "id": "price_starter" }, "quantity": 3 }))
+    ]});
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_link_1/line_items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(items))
+        .mount(&server)
+        .await;
+    let s = services(&server, &[]);
+    let mut session = billing_core::testing::checkout_session(
+        "cs_test_link_1",
+        "nina",
+        "credits_starter",
+        "paid",
+        3000,
+    );
+    session["metadata"] = json!({});
+    let e = billing_core::testing::event(
+        "evt_link_1",
+        "checkout.session.completed",
+        1_795_000_000,
+        session,
+    );
+    billing_core::usecases::fulfil::process(&s, &e.to_string())
+        .await
+        .unwrap();
+    let account = billing_core::usecases::account::account(&s, &UserId::parse("nina").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(account.credits.balance, 3000);
+}

@@ -1,0 +1,16 @@
+//! The core's use-case tests, one binary: each module is a family of billing rules run
+//! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
+
+mod admin;
+mod bootstrap;
+mod checkout;
+mod crash_points;
+mod fulfilment;
+mod intake;
+mod log_scan;
+mod referral;
+mod reliability;
+mod renewals_refunds;
+mod replay_every_type;
+mod stripe_fixtures;
+mod usage;

@@ -1,0 +1,264 @@
+//! Renewals, dunning, refunds and disputes (API.md, Fulfilment), with events built from
+//! Stripe's official invoice, charge and dispute fixtures.
+
+use billing_core::domain::ids::UserId;
+use billing_core::edge::runtime::Services;
+use billing_core::testing::{checkout_session, event, memory_services, object};
+use billing_core::usecases::account::{AccountView, account};
+use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
+use serde_json::{Value, json};
+
+const T0: i64 = 1_795_000_000;
+
+async fn apply(s: &Services, e: &Value) -> Result<Outcome, FulfilError> {
+    fulfil::process(s, &e.to_string()).await
+}
+
+async fn account_of(s: &Services, u: &str) -> AccountView {
+    account(s, &UserId::parse(u).unwrap()).await.unwrap()
+}
+
+fn invoice(id: &str, user: &str, plan: &str) -> Value {
+    let mut i = object(
+        "invoice",
+        json!({ "id": id, "customer": format!("cus_{user}"), "status": "paid" }),
+    );
+    i["parent"] = json!({ "type": "subscription_details", "subscription_details": {
+        "subscription": format!("sub_{user}"), "metadata": { "user_id": user, "plan_id": plan } } });
+    i
+}
+
+fn charge(pi: &str, amount: i64, refunded: i64) -> Value {
+    object(
+        "charge",
+        json!({ "id": format!("ch_{pi}"), "payment_intent": pi, "amount": amount, "amount_refunded": refunded, "refunded": refunded == amount }),
+    )
+}
+
+/// A paid credit pack of `credits_starter` (1,000 credits for 1,000 cents) for `user`.
+async fn bought_starter(s: &Services, user: &str) {
+    let session = checkout_session(
+        &format!("cs_test_{user}"),
+        user,
+        "credits_starter",
+        "paid",
+        1000,
+    );
+    apply(
+        s,
+        &event(
+            &format!("evt_buy_{user}"),
+            "checkout.session.completed",
+            T0,
+            session,
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_paid_invoice_grants_the_plans_period_credits_once() {
+    let s = memory_services(&[]);
+    let e = event(
+        "evt_inv_1",
+        "invoice.paid",
+        T0,
+        invoice("in_1", "ren", "pro_credits_monthly"),
+    );
+    assert_eq!(apply(&s, &e).await.unwrap(), Outcome::Applied);
+    assert_eq!(apply(&s, &e).await.unwrap(), Outcome::AlreadyApplied);
+    let again = event(
+        "evt_inv_1b",
+        "invoice.paid",
+        T0 + 5,
+        invoice("in_1", "ren", "pro_credits_monthly"),
+    );
+    assert_eq!(
+        apply(&s, &again).await.unwrap(),
+        Outcome::AlreadyApplied,
+        "another event for the same invoice"
+    );
+    assert_eq!(account_of(&s, "ren").await.credits.balance, 2000);
+    let next = event(
+        "evt_inv_2",
+        "invoice.paid",
+        T0 + 2_600_000,
+        invoice("in_2", "ren", "pro_credits_monthly"),
+    );
+    apply(&s, &next).await.unwrap();
+    assert_eq!(account_of(&s, "ren").await.credits.balance, 4000);
+}
+
+#[tokio::test]
+async fn a_failed_payment_shows_until_an_invoice_is_paid_and_a_late_failure_changes_nothing() {
+    let s = memory_services(&[]);
+    apply(
+        &s,
+        &event(
+            "evt_f1",
+            "invoice.payment_failed",
+            T0,
+            invoice("in_f", "dun", "pro_monthly"),
+        ),
+    )
+    .await
+    .unwrap();
+    let problem = account_of(&s, "dun").await.payment_problem.unwrap();
+    assert_eq!(problem.invoice_id, "in_f");
+    apply(
+        &s,
+        &event(
+            "evt_f2",
+            "invoice.paid",
+            T0 + 100,
+            invoice("in_f", "dun", "pro_monthly"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(account_of(&s, "dun").await.payment_problem.is_none());
+    let late = apply(
+        &s,
+        &event(
+            "evt_f0",
+            "invoice.payment_failed",
+            T0 - 100,
+            invoice("in_f", "dun", "pro_monthly"),
+        ),
+    )
+    .await;
+    assert_eq!(late.unwrap(), Outcome::AlreadyApplied);
+    assert!(account_of(&s, "dun").await.payment_problem.is_none());
+}
+
+#[tokio::test]
+async fn a_partial_then_a_full_refund_take_back_credits_in_proportion_and_only_the_new_part() {
+    let s = memory_services(&[]);
+    bought_starter(&s, "ref").await;
+    apply(
+        &s,
+        &event(
+            "evt_r1",
+            "charge.refunded",
+            T0 + 10,
+            charge("pi_cs_test_ref", 1000, 250),
+        ),
+    )
+    .await
+    .unwrap();
+    let a = account_of(&s, "ref").await;
+    assert_eq!(
+        (a.credits.balance, a.purchases[0].status.as_str()),
+        (750, "refunded")
+    );
+    // The same refund again (redelivery or a replay) takes nothing more.
+    assert_eq!(
+        apply(
+            &s,
+            &event(
+                "evt_r1",
+                "charge.refunded",
+                T0 + 10,
+                charge("pi_cs_test_ref", 1000, 250)
+            )
+        )
+        .await
+        .unwrap(),
+        Outcome::AlreadyApplied
+    );
+    apply(
+        &s,
+        &event(
+            "evt_r2",
+            "charge.refunded",
+            T0 + 20,
+            charge("pi_cs_test_ref", 1000, 1000),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(account_of(&s, "ref").await.credits.balance, 0);
+    // An older partial refund arriving late changes nothing.
+    let late = apply(
+        &s,
+        &event(
+            "evt_r0",
+            "charge.refunded",
+            T0 + 5,
+            charge("pi_cs_test_ref", 1000, 100),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(late, Outcome::AlreadyApplied);
+    assert_eq!(account_of(&s, "ref").await.credits.balance, 0);
+}
+
+#[tokio::test]
+async fn a_refund_never_takes_the_balance_below_zero() {
+    let s = memory_services(&[]);
+    bought_starter(&s, "spent").await;
+    billing_core::usecases::usage::consume(
+        &s,
+        &UserId::parse("spent").unwrap(),
+        billing_core::usecases::usage::UsageRequest {
+            units: 903,
+            idempotency_key: "k".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(account_of(&s, "spent").await.credits.balance, 100);
+    apply(
+        &s,
+        &event(
+            "evt_rs",
+            "charge.refunded",
+            T0 + 10,
+            charge("pi_cs_test_spent", 1000, 1000),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(account_of(&s, "spent").await.credits.balance, 0);
+}
+
+#[tokio::test]
+async fn a_dispute_takes_back_the_disputed_part_once() {
+    let s = memory_services(&[]);
+    bought_starter(&s, "dis").await;
+    let dispute = object(
+        "dispute",
+        json!({ "id": "dp_1", "amount": 1000, "payment_intent": "pi_cs_test_dis", "charge": "ch_x" }),
+    );
+    let e = event("evt_dp", "charge.dispute.created", T0 + 10, dispute);
+    apply(&s, &e).await.unwrap();
+    assert_eq!(apply(&s, &e).await.unwrap(), Outcome::AlreadyApplied);
+    let a = account_of(&s, "dis").await;
+    assert_eq!(
+        (a.credits.balance, a.purchases[0].status.as_str()),
+        (0, "refunded")
+    );
+}
+
+#[tokio::test]
+async fn a_refund_of_a_charge_we_never_sold_is_recorded_and_changes_nothing() {
+    let s = memory_services(&[]);
+    bought_starter(&s, "bystander").await;
+    let renewal_refund = event(
+        "evt_rx",
+        "charge.refunded",
+        T0,
+        charge("pi_renewal_invoice", 1000, 1000),
+    );
+    assert_eq!(apply(&s, &renewal_refund).await.unwrap(), Outcome::Applied);
+    let mut no_pi = charge("pi_x", 1000, 1000);
+    no_pi["payment_intent"] = Value::Null;
+    assert!(
+        apply(&s, &event("evt_rx2", "charge.refunded", T0, no_pi))
+            .await
+            .is_ok()
+    );
+    assert_eq!(account_of(&s, "bystander").await.credits.balance, 1000);
+}

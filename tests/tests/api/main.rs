@@ -1,0 +1,10 @@
+//! Black-box tests of the HTTP API, one binary: each module drives a real local stack
+//! (moto and every function behind the HTTP front) like a client would.
+
+mod admin;
+mod checkout;
+mod entitlements;
+mod hardening;
+mod sdk_peers;
+mod spine;
+mod usage;

@@ -1,0 +1,368 @@
+//! `template.yaml` and the local stack must not diverge: the tables and queues the local
+//! stack creates come from the template, and these tests fail if the template, the code's
+//! key layout, the created resources or the local routes disagree.
+
+use billing_core::store::schema;
+use black_box_tests::unique_prefix;
+use local_stack::cors::{ALLOW_HEADERS, ALLOW_METHODS, MAX_AGE_SECS};
+use local_stack::moto::shared_endpoint;
+use local_stack::provision::{self, TEMPLATE};
+use local_stack::server::{Access, Function, ROUTES, is_cors_target};
+use local_stack::stack::moto_sdk_config;
+use serde_yaml_ng::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    provision::parse(TEMPLATE).unwrap()
+}
+
+/// A value with CloudFormation's short-form tags stripped.
+fn plain(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => plain(&t.value),
+        other => other,
+    }
+}
+
+fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(plain(v), |v, k| plain(&v[*k]))
+}
+
+fn text(v: &Value) -> String {
+    match plain(v) {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    get(t, &["Resources", id])
+}
+
+#[test]
+fn the_table_in_the_template_has_the_key_layout_the_code_uses() {
+    let t = template();
+    let props = get(resource(&t, "BillingTable"), &["Properties"]);
+    let schema: Vec<(String, String)> = props["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+        .collect();
+    assert_eq!(
+        schema,
+        [
+            (schema::PK.to_owned(), "HASH".to_owned()),
+            (schema::SK.to_owned(), "RANGE".to_owned())
+        ]
+    );
+    let gsi = &props["GlobalSecondaryIndexes"].as_sequence().unwrap()[0];
+    assert_eq!(text(&gsi["IndexName"]), schema::GSI1);
+    let gsi_keys: Vec<String> = gsi["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| text(&k["AttributeName"]))
+        .collect();
+    assert_eq!(gsi_keys, [schema::GSI1_PK, schema::GSI1_SK]);
+    assert_eq!(
+        text(&props["TimeToLiveSpecification"]["AttributeName"]),
+        schema::TTL_ATTR
+    );
+    assert_eq!(text(&props["TimeToLiveSpecification"]["Enabled"]), "true");
+}
+
+#[test]
+fn the_queue_outlasts_the_worker_and_dead_letters_after_five_receives() {
+    let t = template();
+    let queue = get(resource(&t, "FulfilmentQueue"), &["Properties"]);
+    let worker_timeout: i64 = text(get(
+        resource(&t, "WorkerFunction"),
+        &["Properties", "Timeout"],
+    ))
+    .parse()
+    .unwrap();
+    let visibility: i64 = text(&queue["VisibilityTimeout"]).parse().unwrap();
+    assert!(
+        visibility >= 6 * worker_timeout,
+        "visibility {visibility} < 6 × worker timeout {worker_timeout}"
+    );
+    let max_receives: i64 = text(get(queue, &["RedrivePolicy", "maxReceiveCount"]))
+        .parse()
+        .unwrap();
+    assert!(max_receives >= 5);
+    assert_eq!(text(&queue["FifoQueue"]), "true");
+    assert_eq!(
+        text(get(
+            resource(&t, "FulfilmentDeadLetterQueue"),
+            &["Properties", "FifoQueue"]
+        )),
+        "true"
+    );
+    let events = get(resource(&t, "WorkerFunction"), &["Properties", "Events"]);
+    let mapping = events.as_mapping().unwrap().values().next().unwrap();
+    let responses: Vec<String> = mapping["Properties"]["FunctionResponseTypes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(responses, ["ReportBatchItemFailures"]);
+}
+
+#[tokio::test]
+async fn the_local_stack_creates_exactly_what_the_template_declares() {
+    let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
+    let (dynamo, sqs) = (
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_sqs::Client::new(&sdk),
+    );
+    let created = provision::provision(TEMPLATE, &unique_prefix(), &dynamo, &sqs, None)
+        .await
+        .unwrap();
+    let t = template();
+
+    let declared_tables: BTreeSet<String> = provision::resources_of(&t, "AWS::DynamoDB::Table")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        created.tables.keys().cloned().collect::<BTreeSet<_>>(),
+        declared_tables
+    );
+    let table = dynamo
+        .describe_table()
+        .table_name(&created.tables["BillingTable"].name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let schema: Vec<String> = table
+        .key_schema()
+        .iter()
+        .map(|k| format!("{}:{}", k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(
+        schema,
+        [
+            format!("{}:HASH", schema::PK),
+            format!("{}:RANGE", schema::SK)
+        ]
+    );
+    let gsis: Vec<&str> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|g| g.index_name())
+        .collect();
+    assert_eq!(gsis, [schema::GSI1]);
+    let ttl = dynamo
+        .describe_time_to_live()
+        .table_name(&created.tables["BillingTable"].name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description()
+            .and_then(|d| d.attribute_name()),
+        Some(schema::TTL_ATTR)
+    );
+
+    let declared_queues: BTreeSet<String> = provision::resources_of(&t, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        created.queues.keys().cloned().collect::<BTreeSet<_>>(),
+        declared_queues
+    );
+    let url = created.queues["FulfilmentQueue"].url.clone().unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let attr = |n: &str| {
+        attrs
+            .get(&aws_sdk_sqs::types::QueueAttributeName::from(n))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let props = get(resource(&t, "FulfilmentQueue"), &["Properties"]);
+    assert_eq!(attr("VisibilityTimeout"), text(&props["VisibilityTimeout"]));
+    assert_eq!(attr("FifoQueue"), "true");
+    assert_eq!(
+        attr("ContentBasedDeduplication"),
+        text(&props["ContentBasedDeduplication"])
+    );
+    let redrive: serde_json::Value = serde_json::from_str(&attr("RedrivePolicy")).unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        text(get(props, &["RedrivePolicy", "maxReceiveCount"]))
+    );
+    assert_eq!(
+        redrive["deadLetterTargetArn"].as_str(),
+        created.queues["FulfilmentDeadLetterQueue"].arn.as_deref()
+    );
+}
+
+#[test]
+fn every_template_route_is_served_locally_by_the_same_function_with_the_same_access() {
+    let t = template();
+    let mut declared = BTreeSet::new();
+    for (_, function) in get(&t, &["Resources"]).as_mapping().unwrap() {
+        if text(&function["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
+        let Some(events) = plain(&function["Properties"]["Events"]).as_mapping() else {
+            continue;
+        };
+        for (_, e) in events {
+            if text(&e["Type"]) != "HttpApi" {
+                continue;
+            }
+            let p = plain(&e["Properties"]);
+            let auth = plain(&p["Auth"]);
+            let scopes: Vec<String> = auth["AuthorizationScopes"]
+                .as_sequence()
+                .map(|s| s.iter().map(text).collect())
+                .unwrap_or_default();
+            // A route without an Auth block gets its API's default authorizer, if any.
+            let authorizer = match auth["Authorizer"].as_str() {
+                Some(a) => a.to_owned(),
+                None => get(
+                    resource(&t, &text(&p["ApiId"])),
+                    &["Properties", "Auth", "DefaultAuthorizer"],
+                )
+                .as_str()
+                .unwrap_or("NONE")
+                .to_owned(),
+            };
+            let access = match (authorizer.as_str(), scopes.as_slice()) {
+                ("NONE", _) => "public",
+                ("JwtAuthorizer", []) => "user",
+                ("JwtAuthorizer", [s]) if s == "billing:admin" => "admin",
+                other => panic!("unexpected auth {other:?}"),
+            };
+            declared.insert((text(&p["Method"]), text(&p["Path"]), binary.clone(), access));
+        }
+    }
+    let local: BTreeSet<(String, String, String, &str)> = ROUTES
+        .iter()
+        .map(|(m, p, f, a)| {
+            let access = match a {
+                Access::Public => "public",
+                Access::User => "user",
+                Access::Admin => "admin",
+            };
+            (m.to_string(), p.to_string(), f.binary().to_owned(), access)
+        })
+        .collect();
+    assert_eq!(declared, local);
+}
+
+#[test]
+fn every_function_crate_is_a_template_function_and_the_reverse() {
+    let t = template();
+    let in_template: BTreeSet<String> = get(&t, &["Resources"])
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| text(&r["Type"]) == "AWS::Serverless::Function")
+        .map(|r| text(&r["Metadata"]["BuildProperties"]["Binary"]))
+        .collect();
+    let crates: BTreeSet<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("src/main.rs").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(in_template, crates);
+}
+
+/// The `HttpApi` events of the template: (API resource id, method, path).
+fn http_routes(t: &Value) -> Vec<(String, String, String)> {
+    let mut routes = Vec::new();
+    for (_, function) in get(t, &["Resources"]).as_mapping().unwrap() {
+        let Some(events) = plain(&function["Properties"]["Events"]).as_mapping() else {
+            continue;
+        };
+        for (_, e) in events {
+            if text(&e["Type"]) == "HttpApi" {
+                let p = plain(&e["Properties"]);
+                routes.push((text(&p["ApiId"]), text(&p["Method"]), text(&p["Path"])));
+            }
+        }
+    }
+    routes
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    plain(v)
+        .as_sequence()
+        .map(|s| s.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_webhook_sits_on_an_api_without_cors_and_every_other_route_on_the_api_with_it() {
+    let t = template();
+    for (api, method, path) in http_routes(&t) {
+        let cors = &get(resource(&t, &api), &["Properties"])["CorsConfiguration"];
+        let is_webhook = path == "/api/stripe/webhook";
+        assert_eq!(
+            cors.is_null(),
+            is_webhook,
+            "{method} {path} on {api}: CORS must apply to every route but the webhook"
+        );
+        assert_eq!(is_cors_target(&path), !is_webhook, "{path} locally");
+    }
+    let local_webhook = ROUTES.iter().find(|r| r.2 == Function::Webhook).unwrap();
+    assert!(!is_cors_target(local_webhook.1));
+}
+
+#[test]
+fn the_template_allows_the_headers_methods_and_max_age_the_local_stack_allows_and_never_any_origin()
+{
+    let t = template();
+    let cors = get(
+        resource(&t, "HttpApi"),
+        &["Properties", "CorsConfiguration"],
+    );
+    // `!If [HasAllowedOrigins, <configured origins>, <PublicBaseUrl>]`: both branches.
+    let branches = cors.as_sequence().expect("CorsConfiguration is an !If");
+    assert_eq!(text(&branches[0]), "HasAllowedOrigins");
+    let route_methods: BTreeSet<String> = http_routes(&t)
+        .into_iter()
+        .filter(|(api, _, _)| api == "HttpApi")
+        .map(|(_, m, _)| m)
+        .collect();
+    for branch in &branches[1..] {
+        let b = plain(branch);
+        assert_eq!(strings(&b["AllowHeaders"]), ALLOW_HEADERS);
+        assert_eq!(strings(&b["AllowMethods"]), ALLOW_METHODS);
+        assert_eq!(
+            ALLOW_METHODS
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<BTreeSet<_>>(),
+            route_methods
+        );
+        assert_eq!(text(&b["MaxAge"]), MAX_AGE_SECS.to_string());
+        assert_eq!(text(&b["AllowCredentials"]), "false");
+        assert!(!format!("{:?}", b["AllowOrigins"]).contains('*'));
+    }
+    let pattern = text(get(&t, &["Parameters", "AllowedOrigins", "AllowedPattern"]));
+    assert!(
+        pattern.contains("*,]"),
+        "the parameter's pattern refuses `*`: {pattern}"
+    );
+}
