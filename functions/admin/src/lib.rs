@@ -1,4 +1,5 @@
-//! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant.
+//! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant,
+//! refund.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
@@ -10,6 +11,7 @@ pub const EVENTS_PATH: &str = "/api/billing/admin/events";
 pub const REPLAY_PATH: &str = "/api/billing/admin/replay";
 pub const RECONCILE_PATH: &str = "/api/billing/admin/reconcile";
 pub const GRANT_PATH: &str = "/api/billing/admin/grant";
+pub const REFUND_PATH: &str = "/api/billing/admin/refund";
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(run(services, &req).await))
@@ -58,6 +60,13 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
         GRANT_PATH => {
             let outcome = admin::grant(services, &operator, required(req)?).await;
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
+        }
+        REFUND_PATH => {
+            let req = serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+                admin::RefundError::InvalidRequest(format!("the body is not valid: {e}"))
+            })?;
+            let outcome = admin::refund(services, &operator, req).await?;
+            Ok((200, serde_json::to_value(outcome).unwrap_or_default()))
         }
         _ => Err(ApiError::not_found()),
     }

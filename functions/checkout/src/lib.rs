@@ -1,21 +1,36 @@
-//! `POST /api/billing/checkout`: start a Stripe Checkout Session (or a Payment Link).
+//! `POST /api/billing/checkout`: start a Stripe Checkout Session (or a Payment Link);
+//! `POST /api/billing/purchases`: create a PaymentIntent for Stripe Elements. One function
+//! for both: they take the same secret and read the same account items.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
-use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, CheckoutResponse};
+use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest};
+use billing_core::usecases::purchases::{self, PurchaseError, PurchaseRequest};
 use lambda_http::{Body, Error, Request, Response};
+
+pub const CHECKOUT_PATH: &str = "/api/billing/checkout";
+pub const PURCHASES_PATH: &str = "/api/billing/purchases";
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(run(services, &req).await))
 }
 
-async fn run(services: &Services, req: &Request) -> Result<(u16, CheckoutResponse), ApiError> {
+async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
     let caller = Identity::from_request(req)?;
-    let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())
-        .map_err(|e| CheckoutError::InvalidBody(e.to_string()))?;
     let key = http::header(req, "idempotency-key");
-    Ok((
-        200,
-        checkout::start_checkout(services, &caller, body, key).await?,
-    ))
+    let value = match req.uri().path() {
+        PURCHASES_PATH => {
+            let body: PurchaseRequest = serde_json::from_slice(req.body().as_ref())
+                .map_err(|e| PurchaseError::InvalidBody(e.to_string()))?;
+            let bought = purchases::start_purchase(services, &caller, body, key).await?;
+            serde_json::to_value(bought)
+        }
+        _ => {
+            let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())
+                .map_err(|e| CheckoutError::InvalidBody(e.to_string()))?;
+            let started = checkout::start_checkout(services, &caller, body, key).await?;
+            serde_json::to_value(started)
+        }
+    };
+    Ok((200, value.unwrap_or_default()))
 }

@@ -119,6 +119,19 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Access::Admin,
     ),
     ("POST", "/api/billing/usage", Function::Usage, Access::User),
+    ("GET", "/api/billing/usage", Function::Usage, Access::User),
+    (
+        "POST",
+        "/api/billing/purchases",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/admin/refund",
+        Function::Admin,
+        Access::Admin,
+    ),
     (
         "POST",
         "/api/billing/referral",

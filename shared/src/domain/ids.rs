@@ -69,6 +69,24 @@ stripe_id!(
     PaymentIntentId, "payment intent id", ["pi_"]
 );
 
+stripe_id!(
+    /// What a purchase is keyed by: the Checkout Session that sold it (`cs_…`), or the
+    /// PaymentIntent of a purchase made without Checkout (`pi_…`, Stripe Elements).
+    PurchaseId, "purchase id", ["cs_", "pi_"]
+);
+
+impl From<&SessionId> for PurchaseId {
+    fn from(s: &SessionId) -> Self {
+        Self(s.0.clone())
+    }
+}
+
+impl From<&PaymentIntentId> for PurchaseId {
+    fn from(pi: &PaymentIntentId) -> Self {
+        Self(pi.0.clone())
+    }
+}
+
 /// The caller's user id: the token's `sub` claim. Opaque to us, but bounded and printable,
 /// because it becomes part of storage keys and Stripe metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,10 +6,11 @@ use crate::domain::ids::InvalidId;
 use crate::store::StoreError;
 use crate::stripe::api::StripeError;
 use crate::stripe::signature::SignatureError;
-use crate::usecases::admin::AdminError;
+use crate::usecases::admin::{AdminError, RefundError};
 use crate::usecases::checkout::CheckoutError;
 use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
+use crate::usecases::purchases::PurchaseError;
 use crate::usecases::referral::ReferralError;
 use crate::usecases::usage::UsageError;
 use lambda_http::request::RequestContext;
@@ -224,6 +225,41 @@ impl From<AdminError> for ApiError {
             }
             AdminError::Stripe(inner) => inner.into(),
             AdminError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<PurchaseError> for ApiError {
+    fn from(e: PurchaseError) -> Self {
+        match e {
+            PurchaseError::InvalidBody(_) | PurchaseError::InvalidQuantity => {
+                Self::bad_request("invalid_request", e.to_string())
+            }
+            PurchaseError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
+            PurchaseError::UnsupportedPlan(_) => {
+                Self::bad_request("unsupported_plan", e.to_string())
+            }
+            PurchaseError::Unavailable(_) => Self::new(503, "billing_unavailable", e.to_string()),
+            PurchaseError::Stripe(inner) => inner.into(),
+            PurchaseError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<RefundError> for ApiError {
+    fn from(e: RefundError) -> Self {
+        match e {
+            RefundError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            RefundError::UnknownPurchase(_) => Self::new(404, "unknown_purchase", e.to_string()),
+            RefundError::AlreadyRefunded(_) => Self::new(409, "already_refunded", e.to_string()),
+            RefundError::AmountTooLarge { .. } => {
+                Self::bad_request("invalid_amount", e.to_string())
+            }
+            RefundError::StripeUnavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            RefundError::Stripe(inner) => inner.into(),
+            RefundError::Store(inner) => inner.into(),
         }
     }
 }

@@ -332,3 +332,40 @@ pub struct Dispute {
     #[serde(default)]
     pub currency: Option<String>,
 }
+
+/// A PaymentIntent: ours (created by `POST /api/billing/purchases`) carries `user_id`,
+/// `plan_id` and `quantity` in its metadata; Checkout's carries `user_id` and `plan_id`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_received: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+impl PaymentIntent {
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A refund as `POST /v1/refunds` answers it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+}

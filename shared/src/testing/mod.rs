@@ -10,7 +10,7 @@ mod fake_stripe;
 pub mod faults;
 pub mod harness;
 
-pub use fake_stripe::fake_stripe;
+pub use fake_stripe::{fake_stripe, payment_intent_for, refund_for};
 
 use crate::edge::config::Config;
 use crate::edge::runtime::Services;
@@ -96,6 +96,30 @@ pub fn checkout_session(
     );
     s["metadata"] = json!({ "user_id": user, "plan_id": plan });
     s
+}
+
+/// A PaymentIntent as our purchases route creates it, in the state `status`.
+pub fn payment_intent(
+    pi: &str,
+    user: &str,
+    plan: &str,
+    quantity: i64,
+    amount: i64,
+    status: &str,
+) -> Value {
+    let mut o = object(
+        "payment_intent",
+        json!({
+            "id": pi,
+            "amount": amount,
+            "amount_received": if status == "succeeded" { amount } else { 0 },
+            "currency": "usd",
+            "status": status,
+            "client_secret": format!("{pi}_secret_test"),
+        }),
+    );
+    o["metadata"] = json!({ "user_id": user, "plan_id": plan, "quantity": quantity.to_string() });
+    o
 }
 
 /// A subscription with the current API's shape (period on the items).

@@ -57,7 +57,11 @@ pub struct CreditsView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PurchaseView {
     pub plan_id: String,
-    pub session_id: String,
+    /// The Checkout Session that sold it; `null` for a purchase made with Stripe Elements.
+    pub session_id: Option<String>,
+    /// Set for a purchase made with Stripe Elements (keyed by its PaymentIntent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<String>,
     pub amount: i64,
     pub currency: String,
     pub status: String,
@@ -90,7 +94,8 @@ fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
 fn purchase_view(row: &PurchaseRow) -> PurchaseView {
     PurchaseView {
         plan_id: row.plan_id.clone(),
-        session_id: row.session_id.clone(),
+        session_id: Some(row.session_id.clone()).filter(|s| s.starts_with("cs_")),
+        payment_intent_id: Some(row.session_id.clone()).filter(|s| s.starts_with("pi_")),
         amount: row.amount,
         currency: row.currency.clone(),
         status: row.status.clone(),

@@ -180,9 +180,11 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
             }
         }
         Mode::Payment => {
-            // The payment intent carries the owner too, so refunds and disputes find it.
+            // The quantity too: `payment_intent.succeeded` may arrive before the session's
+            // completion and is then the one that grants.
             f.push("payment_intent_data[metadata][user_id]", user)
-                .push("payment_intent_data[metadata][plan_id]", plan.id.as_str());
+                .push("payment_intent_data[metadata][plan_id]", plan.id.as_str())
+                .push("payment_intent_data[metadata][quantity]", quantity);
             if customer.is_none() {
                 // A customer for every buyer, so the portal and later checkouts can reuse it.
                 f.push("customer_creation", "always");

@@ -9,5 +9,6 @@ pub mod checkout;
 pub mod checkout_status;
 pub mod fulfil;
 pub mod intake;
+pub mod purchases;
 pub mod referral;
 pub mod usage;

@@ -102,6 +102,7 @@ async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
             ("metadata[quantity]", "2"),
             ("payment_intent_data[metadata][user_id]", "alice"),
             ("payment_intent_data[metadata][plan_id]", "credits_starter"),
+            ("payment_intent_data[metadata][quantity]", "2"),
             ("customer_creation", "always"),
             ("customer_email", "alice@example.com"),
         ])

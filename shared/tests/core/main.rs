@@ -8,6 +8,7 @@ mod crash_points;
 mod fulfilment;
 mod intake;
 mod log_scan;
+mod purchases;
 mod referral;
 mod reliability;
 mod renewals_refunds;

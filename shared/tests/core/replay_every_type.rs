@@ -4,7 +4,9 @@
 use billing_core::domain::ids::{SessionId, UserId};
 use billing_core::edge::runtime::Services;
 use billing_core::stripe::event_types::HANDLED;
-use billing_core::testing::{checkout_session, event, memory_services, object, subscription};
+use billing_core::testing::{
+    checkout_session, event, memory_services, object, payment_intent, subscription,
+};
 use billing_core::usecases::account::account;
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_core::usecases::fulfil;
@@ -87,6 +89,40 @@ fn every_type() -> Vec<Value> {
             T0 + 11,
             sub("canceled"),
         ),
+        // A pack bought with Stripe Elements, and the checkout pack's own PaymentIntent
+        // (already fulfilled through its session).
+        event(
+            "evt_rp13",
+            "payment_intent.succeeded",
+            T0 + 12,
+            payment_intent("pi_rp_elements", "rp", "uses_20", 1, 500, "succeeded"),
+        ),
+        event(
+            "evt_rp14",
+            "payment_intent.succeeded",
+            T0 + 13,
+            payment_intent(
+                "pi_cs_test_rp_pack",
+                "rp",
+                "credits_starter",
+                1,
+                1000,
+                "succeeded",
+            ),
+        ),
+        event(
+            "evt_rp15",
+            "payment_intent.payment_failed",
+            T0 + 14,
+            payment_intent(
+                "pi_rp_declined",
+                "rp",
+                "uses_20",
+                1,
+                500,
+                "requires_payment_method",
+            ),
+        ),
     ]
 }
 
@@ -131,7 +167,7 @@ async fn replaying_every_event_type_changes_nothing() {
     let before = snapshot(&s).await;
     assert_eq!(
         before["credits"]["balance"],
-        1000 - 400 + 2000 + 20 + 20 - 20,
+        1000 - 400 + 2000 + 20 + 20 - 20 + 20,
         "{before}"
     );
     for e in every_type().iter().rev() {

@@ -86,3 +86,12 @@ pub async fn state(table: &dyn Table, session: &SessionId) -> Result<CheckoutSta
         .and_then(|i| i.str("state"))
         .map_or(CheckoutState::Unknown, CheckoutState::parse))
 }
+
+/// The account a checkout was for, when we recorded one.
+pub async fn owner(table: &dyn Table, session: &SessionId) -> Result<Option<UserId>, StoreError> {
+    let item = table.get(&key(session)).await?;
+    Ok(item
+        .as_ref()
+        .and_then(|i| i.str("user_id"))
+        .and_then(|u| UserId::parse(u).ok()))
+}

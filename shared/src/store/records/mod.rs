@@ -14,6 +14,7 @@ pub mod payment_intent;
 pub mod profile;
 pub mod purchase;
 pub mod referral_code;
+pub mod refund;
 pub mod subscription;
 pub mod usage;
 

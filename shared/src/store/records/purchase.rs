@@ -1,14 +1,15 @@
-//! A purchase of an account (one paid checkout): what was bought, for how much, and how
-//! much of it has been refunded or disputed since.
+//! A purchase of an account (one paid checkout, or one PaymentIntent bought without
+//! Checkout): what was bought, for how much, and how much of it has been refunded or
+//! disputed since.
 
 use super::item;
-use crate::domain::ids::{SessionId, UserId};
+use crate::domain::ids::{PurchaseId, UserId};
 use crate::store::schema::{SK, user_pk};
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
 
 const PREFIX: &str = "PURCHASE#";
 
-pub fn key(user: &UserId, session: &SessionId) -> Key {
+pub fn key(user: &UserId, session: &PurchaseId) -> Key {
     Key::new(user_pk(user), format!("{PREFIX}{session}"))
 }
 
@@ -25,7 +26,7 @@ pub struct Paid {
 }
 
 /// Records the purchase (inside the checkout's transaction, behind its guard).
-pub fn paid(user: &UserId, session: &SessionId, p: &Paid) -> Write {
+pub fn paid(user: &UserId, session: &PurchaseId, p: &Paid) -> Write {
     let mut item = item([
         ("plan_id", p.plan_id.clone().into()),
         ("session_id", session.to_string().into()),
@@ -50,7 +51,7 @@ pub fn paid(user: &UserId, session: &SessionId, p: &Paid) -> Write {
 /// only a larger refunded total than the one applied changes anything.
 pub fn refunded(
     user: &UserId,
-    session: &SessionId,
+    session: &PurchaseId,
     total: i64,
     taken_back: i64,
     now: &str,
@@ -70,6 +71,22 @@ pub fn refunded(
     }
 }
 
+/// A PaymentIntent's payment failed: recorded as `failed`, granting nothing, and only
+/// while nothing better is recorded (a later success overwrites it; a late failure never
+/// overwrites a success).
+pub fn failed(user: &UserId, purchase: &PurchaseId, p: &Paid) -> Write {
+    let mut write = paid(user, purchase, p);
+    if let Write::Put { item, cond, .. } = &mut write {
+        item.insert("status".into(), "failed".into());
+        item.insert("credits".into(), 0.into());
+        *cond = Some(Cond::Or(vec![
+            Cond::missing("status"),
+            Cond::eq("status", "failed"),
+        ]));
+    }
+    write
+}
+
 /// A stored purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseRow {
@@ -82,6 +99,7 @@ pub struct PurchaseRow {
     pub credits: i64,
     pub amount_refunded: i64,
     pub credits_taken_back: i64,
+    pub payment_intent: Option<String>,
 }
 
 impl PurchaseRow {
@@ -97,6 +115,7 @@ impl PurchaseRow {
             credits: item.num("credits").unwrap_or(0),
             amount_refunded: item.num("amount_refunded").unwrap_or(0),
             credits_taken_back: item.num("credits_taken_back").unwrap_or(0),
+            payment_intent: item.str("payment_intent").map(str::to_owned),
         })
     }
 }
@@ -104,7 +123,7 @@ impl PurchaseRow {
 pub async fn load(
     table: &dyn Table,
     user: &UserId,
-    session: &SessionId,
+    session: &PurchaseId,
 ) -> Result<Option<PurchaseRow>, StoreError> {
     Ok(table
         .get(&key(user, session))

@@ -5,11 +5,13 @@
 mod events;
 mod grant;
 mod reconcile;
+mod refund;
 mod replay;
 
 pub use events::{EventSummary, EventsPage, list_events};
 pub use grant::{GrantOutcome, GrantRequest, grant};
 pub use reconcile::{ReconcileOutcome, ReconcileRequest, reconcile};
+pub use refund::{RefundError, RefundOutcome, RefundRequest, refund};
 pub use replay::{ReplayOutcome, ReplayRequest, replay};
 
 use crate::store::StoreError;

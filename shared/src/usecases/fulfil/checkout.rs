@@ -5,7 +5,7 @@
 use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::{Grant, Plan};
 use crate::domain::checkout_state::CheckoutState;
-use crate::domain::ids::{CustomerId, PaymentIntentId, SessionId, UserId};
+use crate::domain::ids::{CustomerId, PaymentIntentId, PurchaseId, SessionId, UserId};
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
 use crate::store::records::{checkout, customer, payment_intent};
@@ -45,6 +45,14 @@ pub(super) async fn completed(
     if ctx.event.kind == CHECKOUT_COMPLETED && !settled {
         return moved(ctx, &session, CheckoutState::Paid);
     }
+    if intent_fulfilled(ctx, &session).await? {
+        // `payment_intent.succeeded` came first and granted the purchase: the session
+        // only shows as fulfilled (one grant in all, one purchase record).
+        let sid = session_id(&session)?;
+        let user = session_user(&session)?;
+        let plan = session_plan(ctx, &session)?;
+        return Ok(ctx.plan(vec![checkout::fulfilled(&sid, &user, &plan.id, &ctx.now)]));
+    }
     let paid =
         session.payment_status.as_deref() == Some("paid") || session.amount_total.unwrap_or(0) > 0;
     let reward = match (paid, session_user(&session)) {
@@ -52,6 +60,19 @@ pub(super) async fn completed(
         _ => referral::Reward::default(),
     };
     fulfil(ctx, &session, reward)
+}
+
+/// Whether the session's PaymentIntent was fulfilled by its own event already.
+async fn intent_fulfilled(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<bool, FulfilError> {
+    let Some(pi) = session
+        .payment_intent
+        .as_ref()
+        .and_then(|p| PaymentIntentId::parse(p.id()).ok())
+    else {
+        return Ok(false);
+    };
+    let row = payment_intent::load(ctx.services.table.as_ref(), &pi).await?;
+    Ok(row.is_some_and(|r| r.fulfilled && r.purchase.as_str() == pi.as_str()))
 }
 
 /// `async_payment_failed` or `expired`.
@@ -147,12 +168,15 @@ fn fulfil(
         payment_intent: pi.clone(),
         at: now.to_owned(),
     };
-    writes.push(purchase::paid(&user, &sid, &paid));
+    let bought = PurchaseId::from(&sid);
+    writes.push(purchase::paid(&user, &bought, &paid));
     if let Some(c) = &customer {
         writes.push(customer::link(c, &user));
     }
     if let Some(pi) = pi.as_deref().and_then(|p| PaymentIntentId::parse(p).ok()) {
-        writes.push(payment_intent::link(&pi, &user, &sid));
+        // Claims the PaymentIntent too; if its own event fulfilled it meanwhile, this
+        // fails and the plan is made again (and then grants nothing).
+        writes.push(payment_intent::link(&pi, &user, &bought, now));
     }
     Ok(ctx.plan(writes))
 }

@@ -1,6 +1,6 @@
 //! Fulfilment: what the queue worker does with one Stripe event (`../shared/API.md`,
 //! "Fulfilment semantics"). One module per event family: [`checkout`], [`subscription`],
-//! [`invoice`], [`refund`]; this one dispatches and runs the plan.
+//! [`invoice`], [`refund`], [`payment_intent`]; this one dispatches and runs the plan.
 //!
 //! Each event becomes one plan of writes executed as one transaction: all of its effects
 //! and the event record's `processed` state land together, or nothing does. Each plan's
@@ -11,6 +11,7 @@
 
 mod checkout;
 mod invoice;
+mod payment_intent;
 mod refund;
 mod subscription;
 
@@ -200,6 +201,12 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         }
         DISPUTE_CREATED => {
             refund::disputed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        PI_SUCCEEDED => {
+            payment_intent::succeeded(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        PI_FAILED => {
+            payment_intent::failed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         other => Err(FulfilError::Unhandled(other.to_owned())),
     }

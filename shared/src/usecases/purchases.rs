@@ -1,0 +1,127 @@
+//! Buying a credit pack without Checkout (`POST /api/billing/purchases`, `../shared/API.md`):
+//! a Stripe PaymentIntent the browser confirms with Stripe Elements.
+//!
+//! Nothing is granted here: `payment_intent.succeeded` fulfils it (`fulfil::payment_intent`).
+//! The PaymentIntent's link is recorded so that a failed payment shows on the purchase.
+
+use crate::domain::catalog::Grant;
+use crate::domain::clock::rfc3339;
+use crate::domain::identity::Identity;
+use crate::domain::ids::{PaymentIntentId, PlanId};
+use crate::edge::runtime::Services;
+use crate::store::StoreError;
+use crate::store::records::{payment_intent, profile};
+use crate::stripe::PaymentIntent;
+use crate::stripe::api::{Form, StripeError, new_idempotency_key};
+use crate::usecases::checkout::MAX_QUANTITY;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    pub plan_id: String,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurchaseResponse {
+    pub payment_intent_id: String,
+    pub client_secret: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credits: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    #[error("the request body is not valid: {0}")]
+    InvalidBody(String),
+    #[error("there is no plan {0:?}")]
+    UnknownPlan(String),
+    #[error("only credit packs can be bought here; {0} is not one")]
+    UnsupportedPlan(String),
+    #[error("quantity must be 1 to {MAX_QUANTITY}")]
+    InvalidQuantity,
+    #[error("online payment is not available for {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The Stripe idempotency key of one purchase: derived from the caller's own key when
+/// sent (a retried click gets the same PaymentIntent), else fresh.
+fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
+    match caller_key.filter(|k| !k.is_empty() && k.len() <= 255) {
+        Some(k) => {
+            let digest = Sha256::digest(format!("purchase\n{user}\n{k}").as_bytes());
+            format!("purchase-{}", hex::encode(&digest[..16]))
+        }
+        None => new_idempotency_key(),
+    }
+}
+
+/// `POST /api/billing/purchases`.
+pub async fn start_purchase(
+    services: &Services,
+    caller: &Identity,
+    req: PurchaseRequest,
+    caller_key: Option<&str>,
+) -> Result<PurchaseResponse, PurchaseError> {
+    let plan = PlanId::parse(&req.plan_id)
+        .ok()
+        .and_then(|id| services.config.catalog.get(&id))
+        .ok_or_else(|| PurchaseError::UnknownPlan(req.plan_id.clone()))?;
+    let Grant::Credits(per_unit) = plan.grant() else {
+        return Err(PurchaseError::UnsupportedPlan(plan.id.to_string()));
+    };
+    let quantity = req.quantity.unwrap_or(1);
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
+        return Err(PurchaseError::InvalidQuantity);
+    }
+    let stripe = services
+        .stripe
+        .as_ref()
+        .ok_or_else(|| PurchaseError::Unavailable(plan.id.to_string()))?;
+    let table = services.table.as_ref();
+    // The customer the account already has, never a new one per click.
+    let customer = profile::load(table, &caller.user)
+        .await?
+        .and_then(|p| p.customer_id);
+    let user = caller.user.as_str();
+    let amount = plan.amount * quantity;
+    let mut form = Form::new();
+    form.push("amount", amount)
+        .push("currency", plan.currency.as_str())
+        .push("automatic_payment_methods[enabled]", "true")
+        .push("metadata[user_id]", user)
+        .push("metadata[plan_id]", plan.id.as_str())
+        .push("metadata[quantity]", quantity);
+    if let Some(c) = &customer {
+        form.push("customer", c.as_str());
+    }
+    let key = idempotency_key(user, caller_key);
+    let created = stripe.post_form("/v1/payment_intents", &form, &key).await?;
+    let intent: PaymentIntent = serde_json::from_value(created)
+        .map_err(|e| StripeError::Decode(format!("not a PaymentIntent: {e}")))?;
+    let pi = PaymentIntentId::parse(&intent.id)
+        .map_err(|_| StripeError::Decode(format!("unexpected PaymentIntent id {:?}", intent.id)))?;
+    let client_secret = intent
+        .client_secret
+        .clone()
+        .ok_or_else(|| StripeError::Decode("the PaymentIntent has no client secret".into()))?;
+    let now = rfc3339(services.clock.now());
+    table
+        .apply(payment_intent::created(&pi, &caller.user, &now))
+        .await?;
+    Ok(PurchaseResponse {
+        payment_intent_id: pi.to_string(),
+        client_secret,
+        amount: intent.amount,
+        currency: intent.currency.unwrap_or_else(|| plan.currency.clone()),
+        credits: per_unit * quantity,
+    })
+}
