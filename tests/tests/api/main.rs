@@ -5,6 +5,7 @@ mod admin;
 mod checkout;
 mod entitlements;
 mod hardening;
+mod purchases;
 mod sdk_peers;
 mod spine;
 mod usage;
