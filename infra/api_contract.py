@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def fake_stripe():
             self.answer(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
 
         def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
             counter["n"] += 1
             if self.path == "/v1/checkout/sessions":
                 session = dict(FIXTURES["checkout.session"])
@@ -77,6 +79,18 @@ def fake_stripe():
                 return self.answer(200, session)
             if self.path == "/v1/billing_portal/sessions":
                 return self.answer(200, FIXTURES["billing_portal.session"])
+            if self.path == "/v1/payment_intents":
+                intent = dict(FIXTURES["payment_intent"])
+                pi = f"pi_test_contract_{counter['n']}"
+                intent.update(id=pi, amount=int(form.get("amount", "0")), currency=form.get("currency", "usd"),
+                              client_secret=f"{pi}_secret_contract", status="requires_payment_method",
+                              metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
+                return self.answer(200, intent)
+            if self.path == "/v1/refunds":
+                refund = dict(FIXTURES["refund"])
+                refund.update(id=f"re_test_contract_{counter['n']}", amount=int(form.get("amount", "0")),
+                              payment_intent=form.get("payment_intent"))
+                return self.answer(200, refund)
             self.answer(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

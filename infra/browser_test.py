@@ -62,6 +62,7 @@ class FakeStripe:
         self.sessions = {}   # id → the form the stack sent
         self.checkout_calls = []  # (idempotency key, form)
         self.portal_calls = []
+        self.payment_intent_calls = []  # (idempotency key, form)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,6 +121,14 @@ class FakeStripe:
                     session.update(id=sid, status="open", url=f"{fake.base}/c/pay/{sid}",
                                    success_url=form.get("success_url"), cancel_url=form.get("cancel_url"))
                     return self.send(200, session)
+                if self.path == "/v1/payment_intents":
+                    fake.payment_intent_calls.append((self.headers.get("Idempotency-Key"), form))
+                    pi = f"pi_test_browser_{len(fake.payment_intent_calls)}_{secrets.token_hex(4)}"
+                    intent = dict(FIXTURES["payment_intent"])
+                    intent.update(id=pi, amount=int(form.get("amount", "0")), currency=form.get("currency", "usd"),
+                                  client_secret=f"{pi}_secret_browser", status="requires_payment_method",
+                                  metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
+                    return self.send(200, intent)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
                     portal = dict(FIXTURES["billing_portal.session"])
@@ -153,8 +162,23 @@ class SecondOrigin:
   billing.renderPlans(document.getElementById("plans"));
 </script></body></html>"""
 
+    # Stripe Elements: buyWithElements in a page of the team's app.
+    ELEMENTS = """<!doctype html><html lang=en><head><meta charset=utf-8><title>Buy with Elements</title>
+<link rel=stylesheet href=/style.css></head><body><main><h1>Buy 20 uses</h1><section id=pay></section>
+<p id=outcome></p></main>
+<script type=module>
+  import { createBilling } from "/billing.js";
+  const q = new URLSearchParams(location.search);
+  const billing = createBilling({ apiBase: q.get("api"), getToken: () => q.get("token"),
+                                  publishableKey: "pk_test_browser" });
+  billing.buyWithElements("uses_20", document.getElementById("pay"))
+    .then(p => { document.getElementById("outcome").dataset.result = "mounted " + p.payment_intent_id; },
+          e => { document.getElementById("outcome").dataset.result = `${e.status} ${e.code}`; });
+</script></body></html>"""
+
     def __init__(self, port, hosts):
         files = {"/billing.js": ((ROOT / "web" / "billing.js").read_bytes(), "text/javascript"),
+                 "/elements": (self.ELEMENTS.encode(), "text/html; charset=utf-8"),
                  "/style.css": ((ROOT / "web" / "demo" / "style.css").read_bytes(), "text/css"),
                  "/": (self.PAGE.encode(), "text/html; charset=utf-8")}
 
@@ -549,6 +573,30 @@ class Suite:
                            f"webhook blocked; {shot}")
             page.close()
         self.seen["CORS in the browser"] = "; ".join(results)
+
+    def buy_with_elements_creates_the_payment_intent_then_loads_stripe_js_from_stripe(self):
+        # Stripe.js needs the network: the test stops at the server's answer and checks
+        # that the page then asked Stripe's own URL for Stripe.js (answered offline here).
+        page = self.page()
+        asked = []
+        page.route("https://js.stripe.com/**", lambda route: (asked.append(route.request.url), route.abort()))
+        before = len(self.stripe.payment_intent_calls)
+        origin = f"http://127.0.0.1:{self.second_port}"
+        page.goto(f"{origin}/elements?api={urllib.parse.quote(self.configured.base)}&token={self.token}")
+        page.wait_for_selector("#outcome[data-result]")
+        result = page.get_attribute("#outcome", "data-result")
+        assert len(self.stripe.payment_intent_calls) == before + 1, self.stripe.payment_intent_calls
+        key, form = self.stripe.payment_intent_calls[-1]
+        assert key and form["metadata[plan_id]"] == "uses_20" and form["metadata[user_id]"] == self.user, form
+        assert form["amount"] == "500" and form["automatic_payment_methods[enabled]"] == "true", form
+        pi = page.get_attribute("#pay", "data-payment-intent")
+        assert pi and pi.startswith("pi_test_browser_"), pi
+        assert asked == ["https://js.stripe.com/v3/"], asked
+        assert result == "0 stripe_js_unavailable", result
+        assert page.get_attribute("#pay", "data-billing-state") == "unavailable"
+        self.seen["Stripe Elements"] = (f"PaymentIntent {pi} created with a fresh key, then Stripe.js asked from "
+                                        f"{asked[0]}; offline: {result}; {self.shot(page, '15-elements')}")
+        page.close()
 
     def preflights_answer_an_allowed_origin_with_it_and_a_foreign_one_or_the_webhook_without(self):
         allowed = f"http://127.0.0.1:{self.second_port}"

@@ -132,6 +132,30 @@ def subscription(fixtures, *, status, canceled_at=None):
     return sub
 
 
+def payment_intent(fixtures, *, pi_id, plan_id, amount, quantity, status, created):
+    """A PaymentIntent as POST /api/billing/purchases creates it (Stripe Elements)."""
+    pi = copy.deepcopy(fixtures["payment_intent"])
+    succeeded = status == "succeeded"
+    pi.update(
+        id=pi_id,
+        amount=amount,
+        amount_capturable=0,
+        amount_received=amount if succeeded else 0,
+        currency="usd",
+        customer=CUSTOMER,
+        metadata={"user_id": USER, "plan_id": plan_id, "quantity": str(quantity)},
+        status=status,
+        created=created,
+        client_secret=f"{pi_id}_secret_demo",
+        latest_charge=f"ch_{pi_id[3:]}" if succeeded else None,
+        # The fixture's error describes an idempotency failure; a declined card says so.
+        last_payment_error=None if succeeded else {
+            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "message": "Your card was declined."},
+    )
+    return pi
+
+
 def stripe_samples(fixtures):
     """File name -> Stripe event."""
     starter_created = 1_795_000_000
@@ -180,6 +204,15 @@ def stripe_samples(fixtures):
         "customer.subscription.deleted.json": ev(
             "customer.subscription.deleted", "evt_demo_sub_deleted", 1_795_000_200,
             subscription(fixtures, status="canceled", canceled_at=1_795_000_200)),
+        "payment_intent.succeeded.json": ev(
+            "payment_intent.succeeded", "evt_demo_pi_succeeded", 1_795_000_300,
+            payment_intent(fixtures, pi_id="pi_demo_elements", plan_id="uses_20", amount=500,
+                           quantity=1, status="succeeded", created=1_795_000_240)),
+        "payment_intent.payment_failed.json": ev(
+            "payment_intent.payment_failed", "evt_demo_pi_failed", 1_795_000_300,
+            payment_intent(fixtures, pi_id="pi_demo_declined", plan_id="uses_20", amount=500,
+                           quantity=1, status="requires_payment_method",
+                           created=1_795_000_240)),
     }
 
 
@@ -310,6 +343,37 @@ def gateway_samples(webhook_event):
     }
 
 
+def derived_samples(pi_event):
+    """Requests of the PaymentIntent routes, shaped like `account.json`, and the worker's
+    record of a PaymentIntent purchase."""
+    ops = {"sub": "ops_demo", "email": "ops@example.com", "scope": "openid billing:admin"}
+
+    def request(method, path, *, query=None, body=None, claims=CLAIMS, headers=None):
+        h = {"accept": "application/json"}
+        if body is not None:
+            h["content-type"] = "application/json"
+        h.update(headers or {})
+        e = http_event(method, path, at=1_795_000_300, query=query,
+                       body=None if body is None else compact(body), headers=h, claims=claims)
+        if claims is ops:
+            e["requestContext"]["authorizer"]["jwt"]["scopes"] = ["billing:admin"]
+        return e
+
+    body = compact(pi_event)
+    return {
+        "purchases.json": request(
+            "POST", "/api/billing/purchases", body={"plan_id": "uses_20", "quantity": 1},
+            headers={"idempotency-key": "demo-click-1"}),
+        "usage-check.json": request("GET", "/api/billing/usage", query={"units": "5"}),
+        "admin-refund.json": request(
+            "POST", "/api/billing/admin/refund",
+            body={"payment_intent_id": "pi_demo_never_sold", "reason": "duplicate order"},
+            claims=ops),
+        "worker-sqs-payment-intent.json": sqs_event(
+            body, group=CUSTOMER, dedup_id=pi_event["id"], sent_at=pi_event["created"] + 1),
+    }
+
+
 def write(path, value):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2) + "\n")
@@ -324,6 +388,8 @@ def main():
         write(EVENTS / "stripe" / name, event)
     for name, event in gateway_samples(
             samples["checkout.session.completed.credits_starter.json"]).items():
+        write(EVENTS / name, event)
+    for name, event in derived_samples(samples["payment_intent.succeeded.json"]).items():
         write(EVENTS / name, event)
 
 

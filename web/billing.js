@@ -9,6 +9,7 @@
 //   billing.renderPlans(document.querySelector("#plans"));      // pricing page
 //   billing.renderReturn(document.querySelector("#notice"));    // /billing/success and /billing/cancel
 //   billing.renderAccount(document.querySelector("#account"));  // account page
+//   billing.buyWithElements("uses_20", document.querySelector("#pay"));  // Stripe Elements
 //
 // What it promises the user, and why:
 // - A pay button only where the API says the plan can be bought online; other plans show
@@ -43,6 +44,21 @@
  * @property {(url: string) => void} [navigate] How to leave for Stripe; default
  *   `location.assign`.
  * @property {typeof fetch} [fetch] The fetch to use (tests, instrumentation).
+ * @property {string} [publishableKey] Your Stripe publishable key (`pk_…`), for
+ *   `buyWithElements`; it is public by design, and the API never hands it out.
+ * @property {string} [stripeJsUrl] Where Stripe.js is loaded from at run time (never bundled:
+ *   Stripe requires its own copy). Default "https://js.stripe.com/v3/".
+ * @property {string} [elementsReturnPath] Where Stripe returns after a payment method that
+ *   leaves the page (3-D Secure, bank redirects). Default "/billing/account".
+ */
+
+/**
+ * @typedef {object} Purchase
+ * @property {string} payment_intent_id
+ * @property {string} client_secret
+ * @property {number} amount Minor units.
+ * @property {string} currency
+ * @property {number} credits
  */
 
 /**
@@ -77,8 +93,8 @@
  *   cancel_at_period_end: boolean, cancel_at?: string | null, trial_end: string | null}} subscription
  * @property {{balance: number, free_uses_remaining: number}} credits
  * @property {string | null} credit_until
- * @property {{plan_id: string, session_id: string, amount: number, currency: string,
- *   status: "paid" | "refunded", at: string}[]} purchases
+ * @property {{plan_id: string, session_id: string | null, payment_intent_id?: string, amount: number,
+ *   currency: string, status: "paid" | "refunded" | "failed", at: string}[]} purchases
  * @property {{code: string | null, referred_by: string | null, conversions: number}} referral
  * @property {{invoice_id: string, at: string} | null} [payment_problem]
  */
@@ -102,6 +118,35 @@ const NETWORK_MESSAGE =
   "Could not reach the billing service. Check your connection and try again.";
 const TERMINAL = new Set(["fulfilled", "failed", "expired"]);
 const DEFAULT_DELAYS = [1000, 1000, 2000, 2000, 3000, 5000, 8000, 10000];
+const STRIPE_JS_URL = "https://js.stripe.com/v3/";
+/** @type {Map<string, Promise<any>>} Stripe.js, loaded once per page and URL. */
+const stripeJsLoads = new Map();
+
+/**
+ * Loads Stripe.js from Stripe's own URL (Stripe forbids bundling or self-hosting it).
+ * @param {string} url
+ * @returns {Promise<any>} the global `Stripe` constructor
+ */
+function loadStripeJs(url) {
+  const g = /** @type {any} */ (globalThis);
+  if (typeof g.Stripe === "function") return Promise.resolve(g.Stripe);
+  let loading = stripeJsLoads.get(url);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.async = true;
+      script.addEventListener("load", () =>
+        typeof g.Stripe === "function" ? resolve(g.Stripe) : reject(new Error("no Stripe global")));
+      script.addEventListener("error", () => reject(new Error("Stripe.js did not load")));
+      document.head.append(script);
+    });
+    // A failed load (offline, blocked) may be retried by the next purchase.
+    loading.catch(() => stripeJsLoads.delete(url));
+    stripeJsLoads.set(url, loading);
+  }
+  return loading;
+}
 
 /** A fresh idempotency key; randomUUID needs a secure context, getRandomValues does not. */
 export function newIdempotencyKey() {
@@ -242,6 +287,87 @@ export function createBilling(options = {}) {
     });
     navigate(url);
     return url;
+  }
+
+  /**
+   * Buys a credit pack without leaving the page: creates the PaymentIntent on the server
+   * (`POST /api/billing/purchases`, a fresh Idempotency-Key), loads Stripe.js from Stripe at
+   * run time, mounts the Payment Element and a pay button in `mountEl`, and confirms the
+   * PaymentIntent when the buyer clicks. Credits land when Stripe's webhook has been applied
+   * (read them with `loadAccount()`); a confirmed payment is not yet a granted one.
+   * `data-billing-state` on `mountEl`: `creating`, `ready`, `confirming`, then `succeeded`,
+   * `processing`, `failed`, or `unavailable` (Stripe.js could not load).
+   * Resolves with the server's purchase once the form is mounted; rejects with a BillingError.
+   * @param {string} planId A credit pack.
+   * @param {HTMLElement} mountEl
+   * @param {{quantity?: number}} [opts]
+   * @returns {Promise<Purchase>}
+   */
+  async function buyWithElements(planId, mountEl, opts = {}) {
+    const state = (/** @type {string} */ s) => mountEl.setAttribute("data-billing-state", s);
+    const notice = h("p", { class: "billing-notice", role: "status" });
+    mountEl.replaceChildren(notice);
+    state("creating");
+    /** @type {Record<string, unknown>} */
+    const body = { plan_id: planId };
+    if (opts.quantity && opts.quantity !== 1) body.quantity = opts.quantity;
+    /** @type {Purchase} */
+    let purchase;
+    try {
+      purchase = await call("POST", "/api/billing/purchases", {
+        auth: true,
+        body,
+        headers: { "Idempotency-Key": newIdempotencyKey() },
+      });
+    } catch (e) {
+      state("failed");
+      notice.textContent = messageOf(e);
+      throw e;
+    }
+    mountEl.setAttribute("data-payment-intent", purchase.payment_intent_id);
+    /** @type {any} */
+    let stripe;
+    try {
+      if (!options.publishableKey) throw new Error("no publishable key");
+      const Stripe = await loadStripeJs(options.stripeJsUrl || STRIPE_JS_URL);
+      stripe = Stripe(options.publishableKey);
+    } catch (_) {
+      state("unavailable");
+      notice.textContent = "The payment form could not be loaded. Check your connection and try again.";
+      throw new BillingError(0, "stripe_js_unavailable", notice.textContent);
+    }
+    const elements = stripe.elements({ clientSecret: purchase.client_secret });
+    const form = h("div", { class: "billing-elements" });
+    const pay = h("button", { type: "button", class: "billing-pay" },
+      `Pay ${fmt.money(purchase.amount, purchase.currency)}`);
+    pay.dataset.label = pay.textContent;
+    mountEl.replaceChildren(form, pay, notice);
+    elements.create("payment").mount(form);
+    state("ready");
+    pay.addEventListener("click", async () => {
+      pay.disabled = true;
+      pay.setAttribute("aria-busy", "true");
+      state("confirming");
+      notice.textContent = "";
+      const returnUrl = new URL(options.elementsReturnPath || "/billing/account", location.href).href;
+      const result = await stripe.confirmPayment({
+        elements,
+        confirmParams: { return_url: returnUrl },
+        redirect: "if_required",
+      });
+      if (result.error) {
+        state("failed");
+        notice.textContent = result.error.message || "The payment did not go through.";
+        resetButton(pay);
+        return;
+      }
+      const status = result.paymentIntent && result.paymentIntent.status;
+      state(status === "succeeded" ? "succeeded" : "processing");
+      notice.textContent = status === "succeeded"
+        ? `Paid. ${fmt.number(purchase.credits)} credits arrive in your account in a moment.`
+        : "Your payment is processing; the credits arrive when it completes.";
+    });
+    return purchase;
   }
 
   /**
@@ -520,6 +646,7 @@ export function createBilling(options = {}) {
     loadAccount,
     checkoutStatus,
     startCheckout,
+    buyWithElements,
     openPortal,
     renderPlans,
     renderReturn,
