@@ -583,7 +583,7 @@ class Suite:
         before = len(self.stripe.payment_intent_calls)
         origin = f"http://127.0.0.1:{self.second_port}"
         page.goto(f"{origin}/elements?api={urllib.parse.quote(self.configured.base)}&token={self.token}")
-        page.wait_for_selector("#outcome[data-result]")
+        page.wait_for_selector("#outcome[data-result]", state="attached")
         result = page.get_attribute("#outcome", "data-result")
         assert len(self.stripe.payment_intent_calls) == before + 1, self.stripe.payment_intent_calls
         key, form = self.stripe.payment_intent_calls[-1]

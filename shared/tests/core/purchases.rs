@@ -189,6 +189,18 @@ async fn a_checkout_payment_intent_is_fulfilled_once_in_all_whichever_event_come
             .await
             .unwrap();
         assert_eq!(serde_json::to_value(state).unwrap()["state"], "fulfilled");
+        let profile = billing_core::store::records::profile::load(
+            s.table.as_ref(),
+            &UserId::parse(user).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            profile.customer_id.as_deref(),
+            Some(format!("cus_{user}").as_str()),
+            "the customer Checkout created is linked either way"
+        );
 
         // The purchase refunds find is that one: a full refund takes the credits back.
         let ch = object(

@@ -47,11 +47,18 @@ pub(super) async fn completed(
     }
     if intent_fulfilled(ctx, &session).await? {
         // `payment_intent.succeeded` came first and granted the purchase: the session
-        // only shows as fulfilled (one grant in all, one purchase record).
+        // only shows as fulfilled (one grant in all, one purchase record), and links the
+        // customer Checkout created, as a grant would, for the portal and later checkouts.
         let sid = session_id(&session)?;
         let user = session_user(&session)?;
         let plan = session_plan(ctx, &session)?;
-        return Ok(ctx.plan(vec![checkout::fulfilled(&sid, &user, &plan.id, &ctx.now)]));
+        let mut writes = vec![checkout::fulfilled(&sid, &user, &plan.id, &ctx.now)];
+        if let Some(c) = customer_of(&session) {
+            let profile = ProfileChange::new(&user, &ctx.now).link_customer(&c);
+            writes.push(profile.touched(&ctx.now).write());
+            writes.push(customer::link(&c, &user));
+        }
+        return Ok(ctx.plan(writes));
     }
     let paid =
         session.payment_status.as_deref() == Some("paid") || session.amount_total.unwrap_or(0) > 0;
