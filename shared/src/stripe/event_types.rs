@@ -12,6 +12,8 @@ pub const INVOICE_PAID: &str = "invoice.paid";
 pub const INVOICE_FAILED: &str = "invoice.payment_failed";
 pub const CHARGE_REFUNDED: &str = "charge.refunded";
 pub const DISPUTE_CREATED: &str = "charge.dispute.created";
+pub const DISPUTE_CLOSED: &str = "charge.dispute.closed";
+pub const DISPUTE_REINSTATED: &str = "charge.dispute.funds_reinstated";
 
 /// Every type the worker acts on.
 pub const HANDLED: &[&str] = &[
@@ -26,6 +28,8 @@ pub const HANDLED: &[&str] = &[
     INVOICE_FAILED,
     CHARGE_REFUNDED,
     DISPUTE_CREATED,
+    DISPUTE_CLOSED,
+    DISPUTE_REINSTATED,
 ];
 
 pub fn handles(kind: &str) -> bool {

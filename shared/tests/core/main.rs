@@ -2,6 +2,7 @@
 //! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
 
 mod admin;
+mod bad_faith;
 mod bootstrap;
 mod checkout;
 mod crash_points;

@@ -114,8 +114,10 @@ impl ProfileChange {
             .when(pinned("credits", balance.map(Into::into)))
     }
 
+    /// Links the account's Stripe customer once: a later session naming this account with
+    /// another customer (a gift, or someone else's Payment Link) never relinks it.
     pub fn link_customer(self, customer: &CustomerId) -> Self {
-        self.op(Op::set("customer_id", customer.to_string()))
+        self.op(Op::set_if_missing("customer_id", customer.to_string()))
     }
 
     pub fn payment_problem(self, invoice: &InvoiceId, at: &str) -> Self {
@@ -149,6 +151,11 @@ impl ProfileChange {
     /// One more referred account has paid.
     pub fn referral_conversion(self) -> Self {
         self.op(Op::add("conversions", 1))
+    }
+
+    /// A conversion counted again (`true`) or taken back with its payment (`false`).
+    pub fn referral_conversion_counted(self, counted: bool) -> Self {
+        self.op(Op::add("conversions", if counted { 1 } else { -1 }))
     }
 
     /// The account's referral code, set only once.
