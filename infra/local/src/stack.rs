@@ -11,6 +11,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -41,6 +42,7 @@ pub struct LocalStack {
     pub base_url: String,
     pub services: Services,
     pub resources: Resources,
+    worker_paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -131,12 +133,25 @@ impl LocalStack {
             }
         });
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
-        let mapping = tokio::spawn(crate::esm::run(services.clone(), queue, queue_arn));
+        let worker_paused = Arc::new(AtomicBool::new(false));
+        let mapping = tokio::spawn(crate::esm::run(
+            services.clone(),
+            queue,
+            queue_arn,
+            worker_paused.clone(),
+        ));
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),
             services,
             resources,
+            worker_paused,
             tasks: vec![server, mapping],
         })
+    }
+
+    /// Stops (`true`) or restarts the queue → worker mapping; a test uses it to let several
+    /// messages gather into one batch.
+    pub fn pause_worker(&self, paused: bool) {
+        self.worker_paused.store(paused, Ordering::SeqCst);
     }
 }

@@ -92,6 +92,11 @@ fn the_queue_outlasts_the_worker_and_dead_letters_after_five_receives() {
         .parse()
         .unwrap();
     assert!(max_receives >= 5);
+    assert_eq!(
+        max_receives,
+        i64::from(billing_core::queue::MAX_RECEIVES),
+        "the worker marks what it holds back on the receive SQS dead-letters it after"
+    );
     assert_eq!(text(&queue["FifoQueue"]), "true");
     assert_eq!(
         text(get(

@@ -201,6 +201,54 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
     }
 }
 
+/// A message handed back unprocessed because an earlier event of its FIFO group failed
+/// in the same batch. SQS counts that receive too, so after [`MAX_RECEIVES`] it moves the
+/// message to the dead-letter queue although its event never failed itself: on that last
+/// receive the event is recorded `failed`, naming the event that held it back, so the
+/// admin list shows it and replay brings it back (API.md: no record stays `queued` once
+/// its message has left the queue). Earlier receives change nothing: the message returns.
+///
+/// The worker marks what it holds back (rather than a consumer on the dead-letter queue)
+/// because it is the one place that knows why, sees the receive count, and already has
+/// the table; a timed-out batch, which the worker never sees end, is left to the alarm on
+/// the dead-letter queue's depth.
+///
+/// [`MAX_RECEIVES`]: crate::queue::MAX_RECEIVES
+pub async fn held_back(services: &Services, raw: &str, receive_count: u32, behind: &str) {
+    if receive_count < crate::queue::MAX_RECEIVES {
+        return;
+    }
+    let Ok(event) = serde_json::from_str::<Event>(raw) else {
+        return;
+    };
+    let Ok(id) = EventId::parse(&event.id) else {
+        return;
+    };
+    let reason = format!(
+        "held back behind failing event {behind} of its group for {receive_count} receives; \
+         its message went to the dead-letter queue (replay it once that event is fixed)"
+    );
+    let now = rfc3339(services.clock.now());
+    let write = record::failed(&id, &event.kind, &now, &reason);
+    if let Err(e) = services.table.apply(write).await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not record the held-back event");
+    }
+    tracing::error!(event_id = %id, behind, "event held back into the dead-letter queue");
+}
+
+/// The event id of a message body, for naming it; the message id when it is not an event.
+pub fn event_id_of(raw: &str, message_id: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_str::<Id>(raw)
+        .map(|e| e.id)
+        .unwrap_or_else(|_| message_id.to_owned())
+}
+
 async fn mark_failed(services: &Services, id: &EventId, kind: &str, err: &FulfilError) {
     let now = rfc3339(services.clock.now());
     let write = record::failed(id, kind, &now, &err.to_string());
