@@ -4,6 +4,7 @@
 //! source mapping that feeds the worker.
 
 pub mod auth;
+pub mod environment;
 pub mod esm;
 pub mod moto;
 pub mod provision;

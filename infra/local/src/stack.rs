@@ -26,6 +26,8 @@ pub struct StackOptions {
     pub env: HashMap<String, String>,
     pub jwt_secret: String,
     pub visibility_override: Option<u32>,
+    /// The template to deploy; `None` is the repository's `template.yaml`.
+    pub template: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +42,10 @@ pub enum StackError {
 
 pub struct LocalStack {
     pub base_url: String,
+    /// The webhook function's services (it holds the queue), for tests that reach past HTTP.
     pub services: Services,
+    /// Every function's services, by binary, each built from its template environment.
+    pub functions: HashMap<String, Services>,
     pub resources: Resources,
     worker_paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
@@ -75,8 +80,9 @@ impl LocalStack {
         let sdk = moto_sdk_config(&opts.moto_endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let template = opts.template.as_deref().unwrap_or(provision::TEMPLATE);
         let resources = provision::provision(
-            provision::TEMPLATE,
+            template,
             &opts.prefix,
             &dynamo,
             &sqs,
@@ -101,8 +107,21 @@ impl LocalStack {
         let mut env = opts.env.clone();
         env.insert("BILLING_TABLE".into(), table);
         env.insert("FULFILMENT_QUEUE_URL".into(), queue_url.clone());
-        let config = Config::from_lookup(|name| env.get(name).cloned())?;
-        let services = Services::on_aws(config, &sdk);
+        let mut functions = HashMap::new();
+        for (binary, names) in crate::environment::declared(template)? {
+            let own = crate::environment::for_function(&names, &env);
+            let config = Config::from_lookup(|name| own.get(name).cloned())?;
+            functions.insert(binary, Services::on_aws(config, &sdk));
+        }
+        let function = |binary: &str| {
+            functions.get(binary).cloned().ok_or_else(|| {
+                StackError::Provision(ProvisionError::Template(format!(
+                    "template.yaml has no {binary} function"
+                )))
+            })
+        };
+        let services = function("webhook")?;
+        let worker = function("worker")?;
 
         let listener = TcpListener::bind(("127.0.0.1", opts.port))
             .await
@@ -112,7 +131,7 @@ impl LocalStack {
             .map_err(|e| StackError::Listen(opts.port, e))?
             .port();
         let front = Arc::new(Front {
-            services: services.clone(),
+            functions: functions.clone(),
             jwt_secret: opts.jwt_secret.clone(),
         });
         let server = tokio::spawn(async move {
@@ -135,7 +154,7 @@ impl LocalStack {
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
         let worker_paused = Arc::new(AtomicBool::new(false));
         let mapping = tokio::spawn(crate::esm::run(
-            services.clone(),
+            worker,
             queue,
             queue_arn,
             worker_paused.clone(),
@@ -143,6 +162,7 @@ impl LocalStack {
         Ok(Self {
             base_url: format!("http://127.0.0.1:{port}"),
             services,
+            functions,
             resources,
             worker_paused,
             tasks: vec![server, mapping],
