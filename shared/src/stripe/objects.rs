@@ -287,6 +287,9 @@ pub struct Invoice {
     pub amount_paid: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// `subscription_create` for a subscription's first invoice, `subscription_cycle` after.
+    #[serde(default)]
+    pub billing_reason: Option<String>,
     /// Before API 2025-03-31 the invoice named the PaymentIntent that paid it.
     #[serde(default)]
     pub payment_intent: Option<Expandable>,

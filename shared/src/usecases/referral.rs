@@ -142,18 +142,30 @@ impl Reward {
     }
 
     /// Adds the reward to the buyer's profile change; returns the referrer's write too.
-    pub fn applied_to(self, buyer: ProfileChange, now: &str) -> (ProfileChange, Option<Write>) {
+    /// `source` names a subscription that earned it (see [`subscription_source`]).
+    pub fn applied_to(
+        self,
+        buyer: ProfileChange,
+        now: &str,
+        source: Option<&str>,
+    ) -> (ProfileChange, Option<Write>) {
         let mut change = buyer;
         if self.first_payment {
             change = change.first_payment(now);
         }
         if let Some((until, read)) = self.buyer {
             change = change
-                .referral_rewarded(now)
+                .referral_rewarded(now, source)
                 .extend_credit_until(until, read.as_deref());
         }
         (change, self.referrer)
     }
+}
+
+/// What a subscription's reward is recorded as on the buyer: its first invoice, fully
+/// refunded or disputed, takes the reward back.
+pub fn subscription_source(subscription: &str) -> String {
+    format!("subscription:{subscription}")
 }
 
 fn extended(current: Option<&str>, now: DateTime<Utc>) -> String {

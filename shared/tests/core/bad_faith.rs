@@ -368,3 +368,54 @@ async fn a_user_id_too_long_for_sqs_still_gets_a_stable_message_group() {
     .unwrap();
     assert_eq!(again.ordering_key(), group, "one account, one group");
 }
+
+#[tokio::test]
+async fn a_fully_refunded_first_subscription_invoice_takes_back_the_referral_reward() {
+    let s = memory_services(&[]);
+    let code = view(&s, "sub_farmer").await.referral.code.unwrap();
+    referral::claim(&s, &user("sub_sock"), ClaimRequest { code })
+        .await
+        .unwrap();
+    let active = billing_core::testing::subscription(
+        "sub_farm",
+        "sub_sock",
+        "pro_monthly",
+        "active",
+        T0 + 2_600_000,
+    );
+    apply(
+        &s,
+        &event("evt_sf_sub", "customer.subscription.created", T0, active),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view(&s, "sub_farmer").await.referral.conversions, 1);
+    let mut first = object(
+        "invoice",
+        json!({ "id": "in_farm_1", "customer": "cus_sub_sock",
+        "status": "paid", "amount_paid": 1000, "billing_reason": "subscription_create",
+        "payment_intent": "pi_farm_1" }),
+    );
+    first["parent"] = json!({ "type": "subscription_details", "subscription_details": {
+        "subscription": "sub_farm", "metadata": { "user_id": "sub_sock", "plan_id": "pro_monthly" } } });
+    apply(&s, &event("evt_sf_inv", "invoice.paid", T0 + 1, first))
+        .await
+        .unwrap();
+    let charge = object(
+        "charge",
+        json!({ "id": "ch_farm", "payment_intent": "pi_farm_1",
+        "amount": 1000, "amount_refunded": 1000 }),
+    );
+    apply(&s, &event("evt_sf_ref", "charge.refunded", T0 + 10, charge))
+        .await
+        .unwrap();
+    assert_eq!(view(&s, "sub_farmer").await.referral.conversions, 0);
+    let now = Utc::now();
+    let referrer = view(&s, "sub_farmer").await;
+    assert!(
+        referrer
+            .credit_until
+            .as_deref()
+            .is_none_or(|u| until(u) <= now)
+    );
+}

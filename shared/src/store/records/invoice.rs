@@ -9,16 +9,30 @@ pub fn key(invoice: &InvoiceId) -> Key {
     Key::new(format!("INVOICE#{invoice}"), "INVOICE")
 }
 
-/// The invoice's grant of `credits` for `amount` paid: only once.
-pub fn paid_once(invoice: &InvoiceId, user: &UserId, credits: i64, amount: i64, at: &str) -> Write {
+/// A paid invoice as its marker records it: whose, how many credits, for how much, and,
+/// for a subscription's first invoice, which subscription it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidInvoice {
+    pub user: UserId,
+    pub credits: i64,
+    pub amount: i64,
+    pub started: Option<String>,
+}
+
+/// The invoice's grant: only once.
+pub fn paid_once(invoice: &InvoiceId, paid: &PaidInvoice, at: &str) -> Write {
+    let mut it = item([
+        ("user_id", paid.user.to_string().into()),
+        ("credits", paid.credits.into()),
+        ("amount", paid.amount.into()),
+        ("paid_at", at.into()),
+    ]);
+    if let Some(sub) = &paid.started {
+        it.insert("started_subscription".into(), sub.clone().into());
+    }
     Write::Put {
         key: key(invoice),
-        item: item([
-            ("user_id", user.to_string().into()),
-            ("credits", credits.into()),
-            ("amount", amount.into()),
-            ("paid_at", at.into()),
-        ]),
+        item: it,
         cond: Some(Cond::ItemNotExists),
     }
 }
@@ -29,14 +43,6 @@ pub fn not_paid(invoice: &InvoiceId) -> Write {
         key: key(invoice),
         cond: Cond::ItemNotExists,
     }
-}
-
-/// A paid invoice as its marker records it: whose, how many credits, for how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaidInvoice {
-    pub user: UserId,
-    pub credits: i64,
-    pub amount: i64,
 }
 
 /// The invoice's grant, once `invoice.paid` has been applied.
@@ -50,6 +56,7 @@ pub async fn load(
             user: UserId::parse(i.str("user_id")?).ok()?,
             credits: i.num("credits").unwrap_or(0),
             amount: i.num("amount").unwrap_or(0),
+            started: i.str("started_subscription").map(str::to_owned),
         })
     }))
 }

@@ -22,6 +22,9 @@ pub struct Profile {
     pub referred_by: Option<String>,
     pub referrer_user_id: Option<String>,
     pub referral_rewarded_at: Option<String>,
+    /// What earned the reward: `subscription:<sub_id>` when a first active subscription did
+    /// (a checkout's reward is recorded on its payment's ledger instead).
+    pub referral_reward_source: Option<String>,
     pub first_paid_at: Option<String>,
     pub conversions: Option<i64>,
     pub payment_problem_invoice: Option<String>,
@@ -40,6 +43,7 @@ impl Profile {
             referred_by: text("referred_by"),
             referrer_user_id: text("referrer_user_id"),
             referral_rewarded_at: text("referral_rewarded_at"),
+            referral_reward_source: text("referral_reward_source"),
             first_paid_at: text("first_paid_at"),
             conversions: item.num("conversions"),
             payment_problem_invoice: text("payment_problem_invoice"),
@@ -142,10 +146,15 @@ impl ProfileChange {
             .when(pinned("credit_until", read.map(Into::into)))
     }
 
-    /// The referred buyer's reward, once per account.
-    pub fn referral_rewarded(self, at: &str) -> Self {
-        self.op(Op::set("referral_rewarded_at", at.to_owned()))
-            .when(Cond::missing("referral_rewarded_at"))
+    /// The referred buyer's reward, once per account, and what earned it.
+    pub fn referral_rewarded(self, at: &str, source: Option<&str>) -> Self {
+        let change = self
+            .op(Op::set("referral_rewarded_at", at.to_owned()))
+            .when(Cond::missing("referral_rewarded_at"));
+        match source {
+            Some(s) => change.op(Op::set("referral_reward_source", s.to_owned())),
+            None => change,
+        }
     }
 
     /// One more referred account has paid.

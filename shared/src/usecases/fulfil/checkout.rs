@@ -141,7 +141,7 @@ fn fulfil(
         profile = profile.link_customer(c);
     }
     let earned = reward.earned();
-    let (profile, referrer) = reward.applied_to(profile, now);
+    let (profile, referrer) = reward.applied_to(profile, now, None);
     writes.push(profile.write());
     writes.extend(referrer);
     let paid = Paid {

@@ -37,10 +37,18 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         profile = profile.add_credits(credits);
     }
     let amount = invoice.amount_paid.unwrap_or(0);
-    let mut writes = vec![
-        marker::paid_once(&id, &user, credits, amount, now),
-        profile.write(),
-    ];
+    // A subscription's first invoice is the payment that earned a subscription's referral
+    // reward: refunded or disputed in full, it takes the reward back.
+    let started = (invoice.billing_reason.as_deref() == Some("subscription_create"))
+        .then(|| invoice.subscription_id().map(str::to_owned))
+        .flatten();
+    let paid = marker::PaidInvoice {
+        user: user.clone(),
+        credits,
+        amount,
+        started,
+    };
+    let mut writes = vec![marker::paid_once(&id, &paid, now), profile.write()];
     // The period's credits are linked to the payment, so a refund or dispute of it takes
     // them back like a pack's. Where the event does not carry the payment (2025-03-31 and
     // later, unless `payments` is included), the refund finds the invoice through Stripe.

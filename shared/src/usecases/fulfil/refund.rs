@@ -5,14 +5,15 @@
 //! merchant still keeps: what is taken back beyond that is taken from the balance (never
 //! below zero), and what a won dispute gives back is returned. An inquiry (`warning_*`)
 //! withdraws no money and takes nothing. A payment fully taken back also takes back the
-//! referral reward it earned, from both sides.
+//! referral reward it earned (a first checkout, or a subscription's first invoice), from
+//! both sides.
 //!
 //! A payment we do not know yet may simply not be fulfilled yet (a dispute carries no
 //! customer, so it runs in its own FIFO group and can overtake its checkout): when Stripe
 //! says the payment is ours, the event fails and its message comes back later.
 
 use super::{Ctx, FulfilError, Planned};
-use crate::domain::ids::{InvoiceId, PaymentIntentId};
+use crate::domain::ids::{InvoiceId, PaymentIntentId, UserId};
 use crate::store::Write;
 use crate::store::records::payment_intent::{self, DisputeState, Ledger, Source};
 use crate::store::records::profile::{self, ProfileChange};
@@ -142,7 +143,12 @@ async fn settle(
 
     // The referral reward goes with a payment fully taken back, and comes back with it.
     let fully = after.money_taken_back() >= ledger.amount;
-    let referral_move = match (&ledger.referral, fully, ledger.referral_taken_back) {
+    let earned = match (&ledger.referral, &ledger.source) {
+        (Some(referrer), _) => Some(referrer.clone()),
+        (None, Source::Invoice(invoice)) => subscription_reward(ctx, &ledger.user, invoice).await?,
+        (None, Source::Checkout(_)) => None,
+    };
+    let referral_move = match (&earned, fully, ledger.referral_taken_back) {
         (Some(referrer), true, false) => Some((referrer.as_ref(), true)),
         (Some(referrer), false, true) => Some((referrer.as_ref(), false)),
         _ => None,
@@ -172,6 +178,30 @@ async fn settle(
         ));
     }
     Ok(ctx.plan(writes).guard_is_a_pin())
+}
+
+/// The referral reward a subscription's first invoice earned, if this invoice is that one:
+/// the buyer's reward names the subscription the invoice started.
+async fn subscription_reward(
+    ctx: &Ctx<'_>,
+    buyer: &UserId,
+    invoice: &InvoiceId,
+) -> Result<Option<Option<UserId>>, FulfilError> {
+    let table = ctx.services.table.as_ref();
+    let Some(started) = invoice::load(table, invoice).await?.and_then(|i| i.started) else {
+        return Ok(None);
+    };
+    let Some(p) = profile::load(table, buyer).await? else {
+        return Ok(None);
+    };
+    if p.referral_reward_source.as_deref() != Some(&referral::subscription_source(&started)) {
+        return Ok(None);
+    }
+    Ok(Some(
+        p.referrer_user_id
+            .as_deref()
+            .and_then(|u| UserId::parse(u).ok()),
+    ))
 }
 
 /// A ledger written before ledgers held amounts: its purchase has them.
