@@ -14,6 +14,7 @@ pub const CHARGE_REFUNDED: &str = "charge.refunded";
 pub const DISPUTE_CREATED: &str = "charge.dispute.created";
 pub const DISPUTE_CLOSED: &str = "charge.dispute.closed";
 pub const DISPUTE_REINSTATED: &str = "charge.dispute.funds_reinstated";
+pub const DISPUTE_WITHDRAWN: &str = "charge.dispute.funds_withdrawn";
 
 /// Every type the worker acts on.
 pub const HANDLED: &[&str] = &[
@@ -30,6 +31,7 @@ pub const HANDLED: &[&str] = &[
     DISPUTE_CREATED,
     DISPUTE_CLOSED,
     DISPUTE_REINSTATED,
+    DISPUTE_WITHDRAWN,
 ];
 
 pub fn handles(kind: &str) -> bool {

@@ -133,6 +133,42 @@ async fn an_inquiry_withdraws_no_money_and_takes_no_credits() {
 }
 
 #[tokio::test]
+async fn an_inquiry_escalated_into_a_chargeback_takes_back_when_the_funds_are_withdrawn() {
+    let s = memory_services(&[]);
+    bought_starter(&s, "esc").await;
+    let inquiry = dispute(
+        "esc",
+        "evt_i",
+        "charge.dispute.created",
+        "warning_needs_response",
+        1000,
+    );
+    apply(&s, &inquiry).await.unwrap();
+    assert_eq!(balance(&s, "esc").await, 1000);
+    let withdrawn = dispute(
+        "esc",
+        "evt_w",
+        "charge.dispute.funds_withdrawn",
+        "needs_response",
+        1000,
+    );
+    apply(&s, &withdrawn).await.unwrap();
+    assert_eq!(balance(&s, "esc").await, 0);
+    let won = dispute("esc", "evt_won", "charge.dispute.closed", "won", 1000);
+    apply(&s, &won).await.unwrap();
+    assert_eq!(balance(&s, "esc").await, 1000);
+    assert_eq!(
+        apply(&s, &withdrawn).await.unwrap(),
+        Outcome::AlreadyApplied
+    );
+    assert_eq!(
+        balance(&s, "esc").await,
+        1000,
+        "a late withdrawal never reopens a won dispute"
+    );
+}
+
+#[tokio::test]
 async fn a_won_dispute_gives_back_what_it_took_once_whichever_event_says_so() {
     let s = memory_services(&[]);
     bought_starter(&s, "won").await;

@@ -54,14 +54,14 @@ const PAYMENTS: [Payment; 4] = [
 struct History {
     /// Refund steps in per-mille of the amount; their running sum is what Stripe reports.
     refunds: Vec<u16>,
-    /// 0 none, 1 inquiry, 2 open chargeback, 3 won, 4 lost.
+    /// 0 none, 1 inquiry, 2 open chargeback, 3 won, 4 lost, 5 inquiry escalated and lost.
     dispute: u8,
     /// The disputed share of what is not refunded, in per-mille.
     disputed: u16,
 }
 
 fn history() -> impl Strategy<Value = History> {
-    (prop::collection::vec(0u16..=600, 0..4), 0u8..5, 1u16..=1000).prop_map(
+    (prop::collection::vec(0u16..=600, 0..4), 0u8..6, 1u16..=1000).prop_map(
         |(refunds, dispute, disputed)| History {
             refunds,
             dispute,
@@ -165,6 +165,12 @@ fn events_of(i: usize, h: &History) -> (Vec<Value>, i64) {
         }
         4 => {
             d("open", "charge.dispute.created", "needs_response");
+            d("lost", "charge.dispute.closed", "lost");
+            disputed
+        }
+        5 => {
+            d("inq", "charge.dispute.created", "warning_needs_response");
+            d("wd", "charge.dispute.funds_withdrawn", "needs_response");
             d("lost", "charge.dispute.closed", "lost");
             disputed
         }

@@ -40,6 +40,8 @@ fn every_type() -> Vec<Value> {
     );
     let mut lost = dispute.clone();
     lost["status"] = json!("lost");
+    let mut withdrawn = dispute.clone();
+    withdrawn["status"] = json!("needs_response");
     let won = object(
         "dispute",
         json!({ "id": "dp_rp_won", "amount": 500, "status": "won", "payment_intent": "pi_cs_test_rp_async" }),
@@ -89,6 +91,12 @@ fn every_type() -> Vec<Value> {
         event("evt_rp11", "charge.dispute.created", T0 + 10, dispute),
         event("evt_rp11b", "charge.dispute.closed", T0 + 10, lost),
         event("evt_rp11c", "charge.dispute.funds_reinstated", T0 + 10, won),
+        event(
+            "evt_rp11d",
+            "charge.dispute.funds_withdrawn",
+            T0 + 10,
+            withdrawn,
+        ),
         event(
             "evt_rp12",
             "customer.subscription.deleted",

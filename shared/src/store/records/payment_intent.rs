@@ -29,7 +29,8 @@ pub enum Source {
 /// A dispute's effect on the money: how much it withholds, and how settled that is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisputeState {
-    /// 1 while open (an inquiry or a chargeback under way), 2 once closed or reinstated.
+    /// 1 for an inquiry, 2 for a chargeback (or an inquiry escalated into one), 3 once
+    /// closed or reinstated.
     pub rank: u8,
     /// Money the dispute keeps from the merchant now (0 for an inquiry or a won dispute).
     pub withheld: i64,

@@ -279,7 +279,7 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         CHARGE_REFUNDED => {
             refund::refunded(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
-        DISPUTE_CREATED | DISPUTE_CLOSED | DISPUTE_REINSTATED => {
+        DISPUTE_CREATED | DISPUTE_CLOSED | DISPUTE_REINSTATED | DISPUTE_WITHDRAWN => {
             refund::disputed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         other => Err(FulfilError::Unhandled(other.to_owned())),

@@ -1,5 +1,5 @@
-//! The refund family: `charge.refunded`, `charge.dispute.created`, `charge.dispute.closed`
-//! and `charge.dispute.funds_reinstated` settle one payment's ledger
+//! The refund family: `charge.refunded` and `charge.dispute.created`, `.funds_withdrawn`,
+//! `.closed` and `.funds_reinstated` settle one payment's ledger
 //! ([`payment_intent::Ledger`]): refunds and disputes of one charge add up, never beyond
 //! what was paid. The credits the payment brought are held in proportion to the money the
 //! merchant still keeps: what is taken back beyond that is taken from the balance (never
@@ -19,7 +19,9 @@ use crate::store::records::payment_intent::{self, DisputeState, Ledger, Source};
 use crate::store::records::profile::{self, ProfileChange};
 use crate::store::records::{invoice, purchase};
 use crate::stripe::api::Form;
-use crate::stripe::event_types::{DISPUTE_CLOSED, DISPUTE_CREATED};
+use crate::stripe::event_types::{
+    DISPUTE_CLOSED, DISPUTE_CREATED, DISPUTE_REINSTATED, DISPUTE_WITHDRAWN,
+};
 use crate::stripe::{Charge, Dispute, Expandable};
 use crate::usecases::referral;
 
@@ -43,21 +45,22 @@ pub(super) async fn disputed(ctx: &Ctx<'_>, dispute: &Dispute) -> Result<Planned
     settle(ctx, pi, None, Fact::Disputed(dispute.id.clone(), state)).await
 }
 
-/// A dispute's effect on the money, by event and status. An inquiry withdraws nothing; a
-/// chargeback withholds the disputed amount until it is won (or the funds reinstated).
+/// A dispute's effect on the money, by event and status, ranked by its lifecycle: an
+/// inquiry (`warning_*`, rank 1) withdraws nothing; a chargeback, or an inquiry escalated
+/// into one (`funds_withdrawn`), withholds the disputed amount (rank 2); once closed or
+/// reinstated (rank 3) only a lost dispute keeps it (a `charge_refunded` close leaves the
+/// money to the refund's own event).
 fn dispute_state(kind: &str, d: &Dispute) -> DisputeState {
     let inquiry = d.status.starts_with("warning_");
-    let closed = kind != DISPUTE_CREATED;
-    let withheld = match (kind, d.status.as_str()) {
-        _ if inquiry => 0,
-        (DISPUTE_CLOSED, "lost") => d.amount,
-        (DISPUTE_CLOSED, _) => 0,
-        (DISPUTE_CREATED, _) => d.amount,
-        // funds_reinstated
-        _ => 0,
+    let (rank, withheld) = match (kind, d.status.as_str()) {
+        (DISPUTE_CREATED, _) if inquiry => (1, 0),
+        (DISPUTE_CREATED | DISPUTE_WITHDRAWN, _) => (2, d.amount),
+        (DISPUTE_CLOSED, "lost") => (3, d.amount),
+        (DISPUTE_CLOSED | DISPUTE_REINSTATED, _) => (3, 0),
+        _ => (0, 0),
     };
     DisputeState {
-        rank: if closed { 2 } else { 1 },
+        rank,
         withheld: withheld.max(0),
     }
 }
