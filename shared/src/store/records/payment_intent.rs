@@ -1,35 +1,216 @@
-//! Which purchase a PaymentIntent paid for: how refunds and disputes, which carry only
-//! the charge's PaymentIntent, find the purchase and the account.
+//! One payment's ledger, keyed by its PaymentIntent (the one id that refunds, disputes and
+//! both shapes of invoice payments share): whom it paid for (a checkout's purchase or a
+//! subscription invoice), how much money and how many credits it brought, and what has
+//! been taken back of it since. Refunds and disputes of one charge add up here, so they
+//! never double-count nor under-count (`usecases::fulfil::refund`).
+//!
+//! Refunds are stored as Stripe's cumulative `amount_refunded` (the largest seen); each
+//! dispute as its own attribute `dispute:<dp_id>` = `"<rank>:<withheld>"`, where the rank
+//! orders a dispute's states (open before closed) so a late `created` never undoes a `won`.
 
 use super::item;
-use crate::domain::ids::{PaymentIntentId, SessionId, UserId};
-use crate::store::{ItemExt, Key, StoreError, Table, Write};
+use crate::domain::ids::{InvoiceId, PaymentIntentId, SessionId, UserId};
+use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+use std::collections::BTreeMap;
+
+const DISPUTE: &str = "dispute:";
 
 pub fn key(pi: &PaymentIntentId) -> Key {
     Key::new(format!("PAYMENT_INTENT#{pi}"), "PAYMENT_INTENT")
 }
 
-pub fn link(pi: &PaymentIntentId, user: &UserId, session: &SessionId) -> Write {
+/// What a payment paid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Checkout(SessionId),
+    Invoice(InvoiceId),
+}
+
+/// A dispute's effect on the money: how much it withholds, and how settled that is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisputeState {
+    /// 1 for an inquiry, 2 for a chargeback (or an inquiry escalated into one), 3 once
+    /// closed or reinstated.
+    pub rank: u8,
+    /// Money the dispute keeps from the merchant now (0 for an inquiry or a won dispute).
+    pub withheld: i64,
+}
+
+/// The ledger of one payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    pub user: UserId,
+    pub source: Source,
+    pub amount: i64,
+    pub credits: i64,
+    /// Stripe's cumulative refunded amount, the largest seen.
+    pub refunded: i64,
+    pub disputes: BTreeMap<String, DisputeState>,
+    /// Credits due back by the money taken back (what the rule says).
+    pub credits_due_back: i64,
+    /// Credits actually taken from the balance (spent credits are not clawed back).
+    pub credits_taken: i64,
+    /// The referral reward this payment earned, if any: the referrer, when one was rewarded.
+    pub referral: Option<Option<UserId>>,
+    pub referral_taken_back: bool,
+    pub version: i64,
+}
+
+impl Ledger {
+    /// A new ledger of a payment, before anything was taken back.
+    pub fn new(user: UserId, source: Source, amount: i64, credits: i64) -> Self {
+        Self {
+            user,
+            source,
+            amount,
+            credits,
+            refunded: 0,
+            disputes: BTreeMap::new(),
+            credits_due_back: 0,
+            credits_taken: 0,
+            referral: None,
+            referral_taken_back: false,
+            version: 0,
+        }
+    }
+
+    /// Money the merchant no longer keeps: refunds plus what open or lost disputes
+    /// withhold, never more than was paid.
+    pub fn money_taken_back(&self) -> i64 {
+        let disputed: i64 = self.disputes.values().map(|d| d.withheld).sum();
+        (self.refunded + disputed).clamp(0, self.amount.max(0))
+    }
+
+    fn from_item(item: &Item) -> Option<Self> {
+        let user = UserId::parse(item.str("user_id")?).ok()?;
+        let source = match (item.str("session_id"), item.str("invoice_id")) {
+            (Some(s), _) => Source::Checkout(SessionId::parse(s).ok()?),
+            (None, Some(i)) => Source::Invoice(InvoiceId::parse(i).ok()?),
+            _ => return None,
+        };
+        let disputes = item
+            .iter()
+            .filter_map(|(name, v)| {
+                let id = name.strip_prefix(DISPUTE)?;
+                let (rank, withheld) = v.as_str()?.split_once(':')?;
+                Some((
+                    id.to_owned(),
+                    DisputeState {
+                        rank: rank.parse().ok()?,
+                        withheld: withheld.parse().ok()?,
+                    },
+                ))
+            })
+            .collect();
+        let referral = item.boolean("referral_rewarded").filter(|r| *r).map(|_| {
+            item.str("referral_referrer")
+                .and_then(|u| UserId::parse(u).ok())
+        });
+        Some(Self {
+            user,
+            source,
+            amount: item.num("amount").unwrap_or(0),
+            credits: item.num("credits").unwrap_or(0),
+            refunded: item.num("refunded").unwrap_or(0),
+            disputes,
+            credits_due_back: item.num("credits_due_back").unwrap_or(0),
+            credits_taken: item.num("credits_taken").unwrap_or(0),
+            referral,
+            referral_taken_back: item.boolean("referral_taken_back").unwrap_or(false),
+            version: item.num("version").unwrap_or(0),
+        })
+    }
+
+    /// Whether the item was written before ledgers held amounts (only a link to a purchase).
+    pub fn lacks_amounts(&self) -> bool {
+        self.amount == 0 && self.credits == 0
+    }
+}
+
+fn base_item(l: &Ledger) -> Item {
+    let mut it = item([
+        ("user_id", l.user.to_string().into()),
+        ("amount", l.amount.into()),
+        ("credits", l.credits.into()),
+        ("version", 0.into()),
+    ]);
+    match &l.source {
+        Source::Checkout(s) => it.insert("session_id".into(), s.to_string().into()),
+        Source::Invoice(i) => it.insert("invoice_id".into(), i.to_string().into()),
+    };
+    if let Some(referrer) = &l.referral {
+        it.insert("referral_rewarded".into(), true.into());
+        if let Some(r) = referrer {
+            it.insert("referral_referrer".into(), r.to_string().into());
+        }
+    }
+    it
+}
+
+/// Records a new payment (inside its fulfilment's transaction, behind that guard).
+pub fn link(pi: &PaymentIntentId, ledger: &Ledger) -> Write {
     Write::Put {
         key: key(pi),
-        item: item([
-            ("user_id", user.to_string().into()),
-            ("session_id", session.to_string().into()),
-        ]),
+        item: base_item(ledger),
         cond: None,
     }
 }
 
-/// The account and checkout `pi` paid for, if it is one of ours.
-pub async fn purchase_of(
-    table: &dyn Table,
-    pi: &PaymentIntentId,
-) -> Result<Option<(UserId, SessionId)>, StoreError> {
-    let link = table.get(&key(pi)).await?;
-    Ok(link.as_ref().and_then(|l| {
-        Some((
-            UserId::parse(l.str("user_id")?).ok()?,
-            SessionId::parse(l.str("session_id")?).ok()?,
-        ))
-    }))
+/// Writes `after`, the ledger as a refund or dispute leaves it, over `before` as read:
+/// pinned to the version read, so two events of one payment at once never both count
+/// (the second plans again). `before` is `None` when the ledger is created now (a
+/// subscription invoice's payment found through Stripe): then it must still be missing.
+pub fn settled(pi: &PaymentIntentId, before: Option<&Ledger>, after: &Ledger) -> Write {
+    let mut ops = vec![
+        Op::set("refunded", after.refunded),
+        Op::set("credits_due_back", after.credits_due_back),
+        Op::set("credits_taken", after.credits_taken),
+        Op::set("referral_taken_back", after.referral_taken_back),
+        Op::add("version", 1),
+    ];
+    for (id, d) in &after.disputes {
+        ops.push(Op::set(
+            &format!("{DISPUTE}{id}"),
+            format!("{}:{}", d.rank, d.withheld),
+        ));
+    }
+    match before {
+        Some(b) => Write::Update {
+            key: key(pi),
+            ops,
+            cond: Some(if b.version == 0 {
+                Cond::Or(vec![Cond::missing("version"), Cond::eq("version", 0)])
+            } else {
+                Cond::eq("version", b.version)
+            }),
+        },
+        None => {
+            let mut it = base_item(after);
+            for op in ops {
+                match op {
+                    Op::Set(name, v) => {
+                        it.insert(name, v);
+                    }
+                    Op::Add(name, n) => {
+                        it.insert(name, n.into());
+                    }
+                    _ => {}
+                }
+            }
+            Write::Put {
+                key: key(pi),
+                item: it,
+                cond: Some(Cond::ItemNotExists),
+            }
+        }
+    }
+}
+
+/// The ledger of `pi`, if it is a payment of ours.
+pub async fn load(table: &dyn Table, pi: &PaymentIntentId) -> Result<Option<Ledger>, StoreError> {
+    Ok(table
+        .get(&key(pi))
+        .await?
+        .as_ref()
+        .and_then(Ledger::from_item))
 }

@@ -6,9 +6,10 @@ use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::{Grant, Plan};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::ids::{CustomerId, PaymentIntentId, SessionId, UserId};
+use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
-use crate::store::records::{checkout, customer, payment_intent};
+use crate::store::records::{checkout, customer};
 use crate::stripe::CheckoutSession;
 use crate::stripe::event_types::{ASYNC_FAILED, CHECKOUT_COMPLETED};
 use crate::usecases::referral;
@@ -17,12 +18,17 @@ fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
     SessionId::parse(&session.id).map_err(FulfilError::invalid)
 }
 
+/// Our metadata's user (our own sessions), else the one `client_reference_id` encodes
+/// (a Payment Link's, [`UserId::to_reference`]).
 fn session_user(session: &CheckoutSession) -> Result<UserId, FulfilError> {
-    session
-        .meta("user_id")
-        .or(session.client_reference_id.as_deref())
-        .and_then(|u| UserId::parse(u).ok())
-        .ok_or(FulfilError::NoUser)
+    let named = session.meta("user_id").and_then(|u| UserId::parse(u).ok());
+    let referenced = || {
+        session
+            .client_reference_id
+            .as_deref()
+            .and_then(|r| UserId::from_reference(r).ok())
+    };
+    named.or_else(referenced).ok_or(FulfilError::NoUser)
 }
 
 fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
@@ -77,7 +83,7 @@ async fn resolve_plan_from_line_items(
         .services
         .stripe
         .as_ref()
-        .ok_or(FulfilError::UnknownPlan(None))?;
+        .ok_or_else(|| FulfilError::UnknownPlan("none; Stripe is not configured".into()))?;
     let items = stripe
         .checkout_line_items(&session.id)
         .await
@@ -87,7 +93,9 @@ async fn resolve_plan_from_line_items(
         let plan = catalog.by_price(&item.price.as_ref()?.id)?;
         Some((plan.id.to_string(), item.quantity.unwrap_or(1)))
     });
-    let (plan_id, quantity) = found.ok_or(FulfilError::UnknownPlan(None))?;
+    let (plan_id, quantity) = found.ok_or_else(|| {
+        FulfilError::UnknownPlan("none; no line item has a configured price".into())
+    })?;
     let metadata = session.metadata.get_or_insert_with(Default::default);
     metadata.insert("plan_id".into(), plan_id);
     metadata.insert("quantity".into(), quantity.to_string());
@@ -97,7 +105,7 @@ async fn resolve_plan_from_line_items(
 fn session_plan<'a>(ctx: &'a Ctx<'_>, session: &CheckoutSession) -> Result<&'a Plan, FulfilError> {
     let named = session.meta("plan_id");
     ctx.plan_of(named, std::iter::empty())
-        .ok_or_else(|| FulfilError::UnknownPlan(named.map(str::to_owned)))
+        .ok_or_else(|| FulfilError::UnknownPlan(named.unwrap_or("none").to_owned()))
 }
 
 /// Grants a paid checkout's plan, records the purchase and links the customer and the
@@ -132,7 +140,8 @@ fn fulfil(
     if let Some(c) = &customer {
         profile = profile.link_customer(c);
     }
-    let (profile, referrer) = reward.applied_to(profile, now);
+    let earned = reward.earned();
+    let (profile, referrer) = reward.applied_to(profile, now, None);
     writes.push(profile.write());
     writes.extend(referrer);
     let paid = Paid {
@@ -152,7 +161,14 @@ fn fulfil(
         writes.push(customer::link(c, &user));
     }
     if let Some(pi) = pi.as_deref().and_then(|p| PaymentIntentId::parse(p).ok()) {
-        writes.push(payment_intent::link(&pi, &user, &sid));
+        let mut ledger = Ledger::new(
+            user.clone(),
+            Source::Checkout(sid.clone()),
+            paid.amount,
+            credits,
+        );
+        ledger.referral = earned;
+        writes.push(payment_intent::link(&pi, &ledger));
     }
     Ok(ctx.plan(writes))
 }
