@@ -5,6 +5,13 @@ checks a condition and then writes without a lock, so two concurrent guarded dec
 both pass (seen here: 11 of 25 `credits >= 1` decrements succeeded on 10 credits). This
 launcher serialises DynamoDB requests only (they never block), and leaves SQS concurrent
 (its long polls must not hold others up). Arguments are moto_server's own.
+
+It also gives SQS FIFO queues their order back: when the messages of a group come back
+after a visibility timeout, moto releases them from "in flight" one at a time while it
+scans, so it skips the first ones (their group still looks in flight) and delivers a later
+message alone, out of order. SQS delivers the group again from its first message, which
+is what the worker's hold-back and the dead-letter redrive rely on; releasing every
+visible message before the scan does the same here.
 """
 
 import sys
@@ -26,6 +33,21 @@ def _call(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = _call
+
+from moto.sqs.models import SQSBackend  # noqa: E402
+
+_receive = SQSBackend.receive_message
+
+
+def _receive_in_order(self, queue_name, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    for message in list(queue.pending_messages):
+        if message.visible:
+            queue.pending_messages.discard(message)
+    return _receive(self, queue_name, *args, **kwargs)
+
+
+SQSBackend.receive_message = _receive_in_order
 
 if __name__ == "__main__":
     server.main(sys.argv[1:])

@@ -51,6 +51,7 @@ impl TestApp {
             env: vars,
             jwt_secret: JWT_SECRET.into(),
             visibility_override: Some(2),
+            template: None,
         };
         let stack = LocalStack::start(opts)
             .await

@@ -2,13 +2,15 @@
 //!
 //! Reports partial batch failures, so only failed messages return to the queue. The queue
 //! is FIFO: once a message of a group fails, the group's later messages in the batch are
-//! handed back unprocessed, so one account's events still apply in order.
+//! handed back unprocessed, so one account's events still apply in order; on their last
+//! receive they are recorded `failed` ([`fulfil::held_back`]), as they go to the
+//! dead-letter queue with it.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use billing_core::edge::runtime::Services;
 use billing_core::usecases::fulfil;
 use lambda_runtime::{Error, LambdaEvent};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 pub async fn handle(
     services: &Services,
@@ -18,7 +20,8 @@ pub async fn handle(
 }
 
 pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResponse {
-    let mut failed_groups = HashSet::new();
+    // Each failed group and the event that failed it.
+    let mut failed_groups: HashMap<String, String> = HashMap::new();
     let mut response = SqsBatchResponse::default();
     for record in batch.records {
         let id = record.message_id.clone().unwrap_or_default();
@@ -27,10 +30,16 @@ pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResp
             .get("MessageGroupId")
             .cloned()
             .unwrap_or_default();
-        let failed = if failed_groups.contains(&group) {
+        let body = record.body.as_deref().unwrap_or_default();
+        let failed = if let Some(behind) = failed_groups.get(&group) {
+            let receives = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            fulfil::held_back(services, body, receives, behind).await;
             true
         } else {
-            let body = record.body.as_deref().unwrap_or_default();
             match fulfil::process(services, body).await {
                 Ok(outcome) => {
                     tracing::info!(message_id = %id, ?outcome, "event applied");
@@ -41,7 +50,9 @@ pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResp
             }
         };
         if failed {
-            failed_groups.insert(group);
+            failed_groups
+                .entry(group)
+                .or_insert_with(|| fulfil::event_id_of(body, &id));
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);

@@ -310,6 +310,7 @@ async fn throughput(events: usize, concurrency: usize) -> Result<Value, String> 
         env,
         jwt_secret: JWT_SECRET.into(),
         visibility_override: Some(10),
+        template: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@ use billing_core::edge::runtime::Services;
 use billing_core::queue::{Queue, ReceivedMessage};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn to_record(m: &ReceivedMessage, queue_arn: &str) -> SqsMessage {
@@ -28,9 +29,20 @@ fn to_record(m: &ReceivedMessage, queue_arn: &str) -> SqsMessage {
     record
 }
 
-/// Runs until the task is dropped.
-pub async fn run(services: Services, queue: Arc<dyn Queue>, queue_arn: String) {
+/// Runs until the task is dropped. While `paused` it does not poll, so messages gather in
+/// the queue and the next receive takes them as one batch (as Lambda's mapping does when
+/// the function was busy).
+pub async fn run(
+    services: Services,
+    queue: Arc<dyn Queue>,
+    queue_arn: String,
+    paused: Arc<AtomicBool>,
+) {
     loop {
+        if paused.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let messages = match queue.receive(10, Duration::from_secs(1)).await {
             Ok(m) => m,
             Err(e) => {

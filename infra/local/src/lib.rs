@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cors;
+pub mod environment;
 pub mod esm;
 pub mod moto;
 pub mod pages;

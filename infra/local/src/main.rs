@@ -100,6 +100,7 @@ async fn serve() -> ExitCode {
         env,
         jwt_secret,
         visibility_override: visibility,
+        template: None,
     };
     let stack = match LocalStack::start(opts).await {
         Ok(s) => s,

@@ -142,7 +142,8 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
 
 #[derive(Clone)]
 pub struct Front {
-    pub services: Services,
+    /// Each function's services, by binary, built from its own template environment.
+    pub functions: HashMap<String, Services>,
     pub jwt_secret: String,
     /// `ALLOWED_ORIGINS`, or the local default (see `cors`).
     pub allowed_origins: AllowedOrigins,
@@ -307,7 +308,13 @@ impl Front {
                 ));
             }
         };
-        let s = &self.services;
+        let Some(s) = self.functions.get(function.binary()) else {
+            return error(ApiError::new(
+                500,
+                "internal",
+                format!("template.yaml has no {} function", function.binary()),
+            ));
+        };
         let result = match function {
             Function::Webhook => webhook::handle(s, request).await,
             Function::CheckoutStatus => checkout_status::handle(s, request).await,

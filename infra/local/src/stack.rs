@@ -12,6 +12,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -26,6 +27,8 @@ pub struct StackOptions {
     pub env: HashMap<String, String>,
     pub jwt_secret: String,
     pub visibility_override: Option<u32>,
+    /// The template to deploy; `None` is the repository's `template.yaml`.
+    pub template: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +45,12 @@ pub enum StackError {
 
 pub struct LocalStack {
     pub base_url: String,
+    /// The webhook function's services (it holds the queue), for tests that reach past HTTP.
     pub services: Services,
+    /// Every function's services, by binary, each built from its template environment.
+    pub functions: HashMap<String, Services>,
     pub resources: Resources,
+    worker_paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -76,8 +83,9 @@ impl LocalStack {
         let sdk = moto_sdk_config(&opts.moto_endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let template = opts.template.as_deref().unwrap_or(provision::TEMPLATE);
         let resources = provision::provision(
-            provision::TEMPLATE,
+            template,
             &opts.prefix,
             &dynamo,
             &sqs,
@@ -102,8 +110,21 @@ impl LocalStack {
         let mut env = opts.env.clone();
         env.insert("BILLING_TABLE".into(), table);
         env.insert("FULFILMENT_QUEUE_URL".into(), queue_url.clone());
-        let config = Config::from_lookup(|name| env.get(name).cloned())?;
-        let services = Services::on_aws(config, &sdk);
+        let mut functions = HashMap::new();
+        for (binary, names) in crate::environment::declared(template)? {
+            let own = crate::environment::for_function(&names, &env);
+            let config = Config::from_lookup(|name| own.get(name).cloned())?;
+            functions.insert(binary, Services::on_aws(config, &sdk));
+        }
+        let function = |binary: &str| {
+            functions.get(binary).cloned().ok_or_else(|| {
+                StackError::Provision(ProvisionError::Template(format!(
+                    "template.yaml has no {binary} function"
+                )))
+            })
+        };
+        let services = function("webhook")?;
+        let worker = function("worker")?;
 
         let listener = TcpListener::bind(("127.0.0.1", opts.port))
             .await
@@ -119,7 +140,7 @@ impl LocalStack {
             env.get("PUBLIC_BASE_URL").map(String::as_str),
         )?;
         let front = Arc::new(Front {
-            services: services.clone(),
+            functions: functions.clone(),
             jwt_secret: opts.jwt_secret.clone(),
             allowed_origins,
         });
@@ -141,12 +162,26 @@ impl LocalStack {
             }
         });
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
-        let mapping = tokio::spawn(crate::esm::run(services.clone(), queue, queue_arn));
+        let worker_paused = Arc::new(AtomicBool::new(false));
+        let mapping = tokio::spawn(crate::esm::run(
+            worker,
+            queue,
+            queue_arn,
+            worker_paused.clone(),
+        ));
         Ok(Self {
             base_url,
             services,
+            functions,
             resources,
+            worker_paused,
             tasks: vec![server, mapping],
         })
+    }
+
+    /// Stops (`true`) or restarts the queue → worker mapping; a test uses it to let several
+    /// messages gather into one batch.
+    pub fn pause_worker(&self, paused: bool) {
+        self.worker_paused.store(paused, Ordering::SeqCst);
     }
 }

@@ -109,7 +109,39 @@ impl UserId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The user id as a `client_reference_id` Payment Links keep (`[A-Za-z0-9_-]`, up to
+    /// 200 characters): [`REFERENCE_PREFIX`] and the id in unpadded base64url (at most
+    /// 2 + 171 characters for a 128-byte id). An `auth0|…` id would otherwise be dropped.
+    pub fn to_reference(&self) -> String {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0.as_bytes());
+        format!("{REFERENCE_PREFIX}{encoded}")
+    }
+
+    /// The user a `client_reference_id` names: decoded when it carries our prefix and
+    /// decodes to a valid id, else read as a plain id (sessions made before the encoding).
+    pub fn from_reference(raw: &str) -> Result<Self, InvalidId> {
+        use base64::Engine;
+        let decoded = raw
+            .strip_prefix(REFERENCE_PREFIX)
+            .and_then(|b| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(b)
+                    .ok()
+            })
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|s| Self::parse(&s).ok());
+        match decoded {
+            Some(user) => Ok(user),
+            None => Self::parse(raw),
+        }
+    }
 }
+
+/// Marks a `client_reference_id` that carries an encoded user id ([`UserId::to_reference`]).
+pub const REFERENCE_PREFIX: &str = "u64_";
+
 impl TryFrom<String> for UserId {
     type Error = InvalidId;
     fn try_from(raw: String) -> Result<Self, InvalidId> {

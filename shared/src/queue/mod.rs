@@ -11,6 +11,10 @@ pub mod sqs;
 use async_trait::async_trait;
 use std::time::Duration;
 
+/// Receives after which SQS moves a message to the dead-letter queue: the template's
+/// `maxReceiveCount` (a parity test holds them equal).
+pub const MAX_RECEIVES: u32 = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
     /// Messages of one group are delivered in order, one batch at a time.

@@ -12,6 +12,9 @@ pub const INVOICE_PAID: &str = "invoice.paid";
 pub const INVOICE_FAILED: &str = "invoice.payment_failed";
 pub const CHARGE_REFUNDED: &str = "charge.refunded";
 pub const DISPUTE_CREATED: &str = "charge.dispute.created";
+pub const DISPUTE_CLOSED: &str = "charge.dispute.closed";
+pub const DISPUTE_REINSTATED: &str = "charge.dispute.funds_reinstated";
+pub const DISPUTE_WITHDRAWN: &str = "charge.dispute.funds_withdrawn";
 pub const PI_SUCCEEDED: &str = "payment_intent.succeeded";
 pub const PI_FAILED: &str = "payment_intent.payment_failed";
 
@@ -28,6 +31,9 @@ pub const HANDLED: &[&str] = &[
     INVOICE_FAILED,
     CHARGE_REFUNDED,
     DISPUTE_CREATED,
+    DISPUTE_CLOSED,
+    DISPUTE_REINSTATED,
+    DISPUTE_WITHDRAWN,
     PI_SUCCEEDED,
     PI_FAILED,
 ];

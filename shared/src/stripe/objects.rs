@@ -23,6 +23,9 @@ impl Expandable {
 
 pub type Metadata = HashMap<String, String>;
 
+/// The longest message group id SQS accepts.
+pub const MAX_GROUP_ID: usize = 128;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
     pub id: String,
@@ -99,13 +102,20 @@ impl Event {
 
     /// The key that orders this event among its account's events: the Stripe customer when
     /// the object names one, else our user id, else the event itself.
+    /// SQS takes at most 128 characters: a longer key is replaced by its SHA-256, which
+    /// keeps one account's events in one group.
     pub fn ordering_key(&self) -> String {
         let refs = self.refs();
-        match (refs.customer(), refs.user()) {
+        let key = match (refs.customer(), refs.user()) {
             (Some(customer), _) => customer.to_owned(),
             (None, Some(user)) => format!("user:{user}"),
             (None, None) => format!("event:{}", self.id),
+        };
+        if key.len() <= MAX_GROUP_ID {
+            return key;
         }
+        use sha2::{Digest, Sha256};
+        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
     }
 }
 
@@ -277,9 +287,51 @@ pub struct Invoice {
     pub amount_paid: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// `subscription_create` for a subscription's first invoice, `subscription_cycle` after.
+    #[serde(default)]
+    pub billing_reason: Option<String>,
+    /// Before API 2025-03-31 the invoice named the PaymentIntent that paid it.
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    /// Since 2025-03-31 the payments are InvoicePayment objects (present when included).
+    #[serde(default)]
+    pub payments: Option<List<InvoicePayment>>,
+}
+
+/// One payment of an invoice (API 2025-03-31 and later).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePayment {
+    #[serde(default)]
+    pub invoice: Option<Expandable>,
+    #[serde(default)]
+    pub payment: Option<InvoicePaymentRef>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePaymentRef {
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
 }
 
 impl Invoice {
+    /// The PaymentIntents that paid this invoice, in either API shape.
+    pub fn payment_intent_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .payments
+            .iter()
+            .flat_map(|l| l.data.iter())
+            .filter(|p| p.status.as_deref().is_none_or(|s| s == "paid"))
+            .filter_map(|p| p.payment.as_ref()?.payment_intent.as_ref())
+            .map(Expandable::id)
+            .collect();
+        if let Some(pi) = &self.payment_intent {
+            ids.push(pi.id());
+        }
+        ids
+    }
+
     fn details(&self) -> Option<&SubscriptionDetails> {
         self.parent.as_ref()?.subscription_details.as_ref()
     }
@@ -319,12 +371,18 @@ pub struct Charge {
     pub customer: Option<Expandable>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// Before API 2025-03-31 a charge named the invoice it paid.
+    #[serde(default)]
+    pub invoice: Option<Expandable>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dispute {
     pub id: String,
     pub amount: i64,
+    /// `warning_*` for an inquiry (no money withdrawn); `won`, `lost` once closed.
+    #[serde(default)]
+    pub status: String,
     #[serde(default)]
     pub charge: Option<Expandable>,
     #[serde(default)]

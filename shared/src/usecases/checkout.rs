@@ -108,15 +108,18 @@ fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
     }
 }
 
-async fn holds_active(
+/// Whether the caller holds `plan` live now, and whether the account has ever had a
+/// subscription (trialing or paid, even one canceled since): then it gets no new trial.
+async fn subscription_history(
     services: &Services,
     caller: &Identity,
     plan: &Plan,
-) -> Result<bool, StoreError> {
+) -> Result<(bool, bool), StoreError> {
     let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
-    Ok(subs
+    let holds = subs
         .iter()
-        .any(|s| s.plan_id.as_deref() == Some(plan.id.as_str()) && keeps_tier(&s.status)))
+        .any(|s| s.plan_id.as_deref() == Some(plan.id.as_str()) && keeps_tier(&s.status));
+    Ok((holds, !subs.is_empty()))
 }
 
 async fn known_customer(
@@ -136,6 +139,8 @@ pub struct SessionSpec<'a> {
     pub success_path: &'a str,
     pub cancel_path: &'a str,
     pub customer: Option<&'a str>,
+    /// A trial is given once per account: not to one that has had a subscription.
+    pub trial_allowed: bool,
 }
 
 /// The form of a Checkout Session, exactly as Stripe receives it.
@@ -147,6 +152,7 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
         success_path,
         cancel_path,
         customer,
+        ..
     } = *spec;
     let base = &services.config.public_base_url;
     let user = caller.user.as_str();
@@ -166,7 +172,7 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
         with_session_placeholder(format!("{base}{success_path}")),
     )
     .push("cancel_url", format!("{base}{cancel_path}"))
-    .push("client_reference_id", user)
+    .push("client_reference_id", caller.user.to_reference())
     .push("allow_promotion_codes", "true")
     .push("metadata[user_id]", user)
     .push("metadata[plan_id]", plan.id.as_str())
@@ -175,7 +181,7 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
         Mode::Subscription => {
             f.push("subscription_data[metadata][user_id]", user)
                 .push("subscription_data[metadata][plan_id]", plan.id.as_str());
-            if let Some(days) = plan.trial_days {
+            if let Some(days) = plan.trial_days.filter(|_| spec.trial_allowed) {
                 f.push("subscription_data[trial_period_days]", days);
             }
         }
@@ -221,8 +227,13 @@ pub async fn start_checkout(
     }
     let success_path = relative_path(req.success_path.as_deref(), DEFAULT_SUCCESS_PATH)?;
     let cancel_path = relative_path(req.cancel_path.as_deref(), DEFAULT_CANCEL_PATH)?;
-    if plan.mode == Mode::Subscription && holds_active(services, caller, plan).await? {
-        return Err(CheckoutError::AlreadySubscribed(plan.id.to_string()));
+    let mut had_subscription = false;
+    if plan.mode == Mode::Subscription {
+        let (holds, had) = subscription_history(services, caller, plan).await?;
+        if holds {
+            return Err(CheckoutError::AlreadySubscribed(plan.id.to_string()));
+        }
+        had_subscription = had;
     }
 
     let stripe = services.stripe.as_ref();
@@ -236,6 +247,7 @@ pub async fn start_checkout(
                 success_path: &success_path,
                 cancel_path: &cancel_path,
                 customer: customer.as_deref(),
+                trial_allowed: !had_subscription,
             };
             let form = session_form(services, caller, &spec);
             let key = idempotency_key(caller.user.as_str(), caller_key);
@@ -256,12 +268,12 @@ pub async fn start_checkout(
             })
         }
         (_, _, Some(link)) => {
-            // The link carries the user, so the completion still reaches the right account.
+            // The link carries the user, encoded in the alphabet Payment Links keep, so
+            // the completion still reaches the right account.
             let sep = if link.contains('?') { '&' } else { '?' };
             let mut url = format!(
                 "{link}{sep}client_reference_id={}",
-                form_urlencoded::byte_serialize(caller.user.as_str().as_bytes())
-                    .collect::<String>()
+                caller.user.to_reference()
             );
             if let Some(email) = &caller.email {
                 url.push_str(&format!(

@@ -131,22 +131,41 @@ pub struct Reward {
     buyer: Option<(String, Option<String>)>,
     /// The referrer's extension, when the referrer still exists.
     referrer: Option<Write>,
+    referrer_user: Option<UserId>,
 }
 
 impl Reward {
+    /// The reward this payment earns, recorded on its ledger so a full refund or a
+    /// dispute can take it back: `Some(referrer)` when the buyer is rewarded now.
+    pub fn earned(&self) -> Option<Option<UserId>> {
+        self.buyer.as_ref().map(|_| self.referrer_user.clone())
+    }
+
     /// Adds the reward to the buyer's profile change; returns the referrer's write too.
-    pub fn applied_to(self, buyer: ProfileChange, now: &str) -> (ProfileChange, Option<Write>) {
+    /// `source` names a subscription that earned it (see [`subscription_source`]).
+    pub fn applied_to(
+        self,
+        buyer: ProfileChange,
+        now: &str,
+        source: Option<&str>,
+    ) -> (ProfileChange, Option<Write>) {
         let mut change = buyer;
         if self.first_payment {
             change = change.first_payment(now);
         }
         if let Some((until, read)) = self.buyer {
             change = change
-                .referral_rewarded(now)
+                .referral_rewarded(now, source)
                 .extend_credit_until(until, read.as_deref());
         }
         (change, self.referrer)
     }
+}
+
+/// What a subscription's reward is recorded as on the buyer: its first invoice, fully
+/// refunded or disputed, takes the reward back.
+pub fn subscription_source(subscription: &str) -> String {
+    format!("subscription:{subscription}")
 }
 
 fn extended(current: Option<&str>, now: DateTime<Utc>) -> String {
@@ -180,6 +199,7 @@ pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, Store
             p.credit_until.clone(),
         )),
         referrer: None,
+        referrer_user: None,
     };
     let referrer = p
         .referrer_user_id
@@ -193,7 +213,49 @@ pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, Store
                 .extend_credit_until(extended(theirs, now), theirs)
                 .referral_conversion();
             reward.referrer = Some(change.write());
+            reward.referrer_user = Some(referrer);
         }
     }
     Ok(reward)
+}
+
+/// `credit_until` moved back by the reward's days (or never mind when it is unset).
+fn shortened(current: Option<&str>) -> Option<String> {
+    let t = DateTime::parse_from_rfc3339(current?).ok()?;
+    Some(rfc3339(t.with_timezone(&Utc) - Duration::days(REWARD_DAYS)))
+}
+
+/// Takes back (`take`) or gives back the reward of a payment that is fully taken back, or
+/// no longer is (a won dispute): the buyer's `credit_until` (added to `buyer`, the buyer's
+/// change of the same transaction) and the referrer's, each pinned to the value read.
+pub async fn taken_back(
+    services: &Services,
+    referrer: Option<&UserId>,
+    buyer: ProfileChange,
+    buyer_id: &UserId,
+    take: bool,
+) -> Result<(ProfileChange, Option<Write>), StoreError> {
+    let now = services.clock.now();
+    let table = services.table.as_ref();
+    let moved = |current: Option<&str>| match take {
+        true => shortened(current),
+        false => Some(extended(current, now)),
+    };
+    let mut buyer = buyer;
+    let mine = profile::load(table, buyer_id).await?.unwrap_or_default();
+    if let Some(until) = moved(mine.credit_until.as_deref()) {
+        buyer = buyer.extend_credit_until(until, mine.credit_until.as_deref());
+    }
+    let Some(referrer) = referrer.filter(|r| *r != buyer_id) else {
+        return Ok((buyer, None));
+    };
+    let Some(theirs) = profile::load(table, referrer).await? else {
+        return Ok((buyer, None));
+    };
+    let current = theirs.credit_until.as_deref();
+    let mut change = ProfileChange::existing(referrer).referral_conversion_counted(!take);
+    if let Some(until) = moved(current) {
+        change = change.extend_credit_until(until, current);
+    }
+    Ok((buyer, Some(change.write())))
 }

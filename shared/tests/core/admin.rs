@@ -361,6 +361,7 @@ async fn a_grant_adds_days_and_credits_with_an_audit_record() {
         days,
         credits,
         reason: "support ticket 42".into(),
+        idempotency_key: None,
     };
     let first = admin::grant(&s, &operator(), req(Some(10), Some(50)))
         .await
@@ -395,30 +396,35 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             days: None,
             credits: None,
             reason: "x".into(),
+            idempotency_key: None,
         },
         GrantRequest {
             user_id: "gil".into(),
             days: Some(-1),
             credits: None,
             reason: "x".into(),
+            idempotency_key: None,
         },
         GrantRequest {
             user_id: "gil".into(),
             days: None,
             credits: Some(20_000_000),
             reason: "x".into(),
+            idempotency_key: None,
         },
         GrantRequest {
             user_id: "gil".into(),
             days: Some(1),
             credits: None,
             reason: "  ".into(),
+            idempotency_key: None,
         },
         GrantRequest {
             user_id: "g#l".into(),
             days: Some(1),
             credits: None,
             reason: "x".into(),
+            idempotency_key: None,
         },
     ];
     for req in bad {
@@ -434,4 +440,42 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_grant_retried_after_an_ambiguous_commit_applies_once() {
+    use billing_core::testing::faults::Fault;
+    use billing_core::testing::harness::Harness;
+    let h = Harness::new(
+        &[],
+        billing_core::queue::memory::MemoryQueue::default(),
+        1_795_000_000,
+    );
+    let req = || GrantRequest {
+        user_id: "amb".into(),
+        days: Some(3),
+        credits: Some(50),
+        reason: "goodwill".into(),
+        idempotency_key: Some("ticket-7".into()),
+    };
+    // Calls: the key's marker read, the profile read, then the transaction, which lands
+    // while the operator's request times out.
+    h.faults.plan(2, Fault::LostAfter);
+    assert!(admin::grant(&h.services, &operator(), req()).await.is_err());
+    h.faults.off();
+    let retried = admin::grant(&h.services, &operator(), req()).await.unwrap();
+    let again = admin::grant(&h.services, &operator(), req()).await.unwrap();
+    assert_eq!(retried, again, "the first grant's answer");
+    let a = account(&h.services, &UserId::parse("amb").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(a.credits.balance, 50, "granted once");
+    assert_eq!(a.credit_until, retried.credit_until);
+    let audits = h
+        .services
+        .table
+        .query(&schema::user_pk(&UserId::parse("amb").unwrap()), "GRANT#")
+        .await
+        .unwrap();
+    assert_eq!(audits.len(), 1);
 }

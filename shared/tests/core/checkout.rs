@@ -95,7 +95,7 @@ async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
                 "https://app.example.com/done?tab=credits&session_id={CHECKOUT_SESSION_ID}"
             ),
             ("cancel_url", "https://app.example.com/billing/cancel"),
-            ("client_reference_id", "alice"),
+            ("client_reference_id", "u64_YWxpY2U"),
             ("allow_promotion_codes", "true"),
             ("metadata[user_id]", "alice"),
             ("metadata[plan_id]", "credits_starter"),
@@ -127,7 +127,7 @@ async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
                 "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
             ),
             ("cancel_url", "https://app.example.com/billing/cancel"),
-            ("client_reference_id", "bob"),
+            ("client_reference_id", "u64_Ym9i"),
             ("allow_promotion_codes", "true"),
             ("metadata[user_id]", "bob"),
             ("metadata[plan_id]", "retainer"),
@@ -367,7 +367,66 @@ async fn a_plan_with_only_a_payment_link_checks_out_through_the_link_carrying_th
     assert_eq!(out.session_id, None);
     assert_eq!(
         out.url,
-        "https://buy.stripe.com/test_abc?client_reference_id=kim&prefilled_email=k%2Bm%40example.com"
+        "https://buy.stripe.com/test_abc?client_reference_id=u64_a2lt&prefilled_email=k%2Bm%40example.com"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_link_carries_any_user_id_in_the_alphabet_payment_links_keep() {
+    let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
+    let out = checkout::start_checkout(
+        &s,
+        &caller("auth0|abc.def@x", None),
+        request("deposit_500"),
+        None,
+    )
+    .await
+    .unwrap();
+    let reference = out.url.split("client_reference_id=").nth(1).unwrap();
+    assert!(
+        reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{reference}"
+    );
+    assert_eq!(
+        UserId::from_reference(reference).unwrap(),
+        UserId::parse("auth0|abc.def@x").unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let ended = billing_core::testing::subscription(
+        "sub_t1",
+        "trier",
+        "pro_annual",
+        "canceled",
+        1_796_000_000,
+    );
+    let e = billing_core::testing::event(
+        "evt_t1",
+        "customer.subscription.deleted",
+        1_795_000_000,
+        ended,
+    );
+    billing_core::usecases::fulfil::process(&s, &e.to_string())
+        .await
+        .unwrap();
+    checkout::start_checkout(&s, &caller("trier", None), request("pro_annual"), None)
+        .await
+        .unwrap();
+    let form = form_of(&sent(&server).await[0]);
+    assert_eq!(
+        form.get("line_items[0][price]").map(String::as_str),
+        Some("price_annual")
+    );
+    assert_eq!(
+        form.get("subscription_data[trial_period_days]"),
+        None,
+        "one trial per account"
     );
 }
 

@@ -2,12 +2,14 @@
 //! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
 
 mod admin;
+mod bad_faith;
 mod bootstrap;
 mod checkout;
 mod crash_points;
 mod fulfilment;
 mod intake;
 mod log_scan;
+mod money_property;
 mod purchases;
 mod referral;
 mod reliability;

@@ -230,7 +230,7 @@ async fn a_dispute_takes_back_the_disputed_part_once() {
     bought_starter(&s, "dis").await;
     let dispute = object(
         "dispute",
-        json!({ "id": "dp_1", "amount": 1000, "payment_intent": "pi_cs_test_dis", "charge": "ch_x" }),
+        json!({ "id": "dp_1", "amount": 1000, "status": "needs_response", "payment_intent": "pi_cs_test_dis", "charge": "ch_x" }),
     );
     let e = event("evt_dp", "charge.dispute.created", T0 + 10, dispute);
     apply(&s, &e).await.unwrap();
@@ -246,13 +246,14 @@ async fn a_dispute_takes_back_the_disputed_part_once() {
 async fn a_refund_of_a_charge_we_never_sold_is_recorded_and_changes_nothing() {
     let s = memory_services(&[]);
     bought_starter(&s, "bystander").await;
-    let renewal_refund = event(
+    // A manual charge: no purchase, no invoice of ours (and no Stripe to ask here).
+    let manual_refund = event(
         "evt_rx",
         "charge.refunded",
         T0,
-        charge("pi_renewal_invoice", 1000, 1000),
+        charge("pi_manual_charge", 1000, 1000),
     );
-    assert_eq!(apply(&s, &renewal_refund).await.unwrap(), Outcome::Applied);
+    assert_eq!(apply(&s, &manual_refund).await.unwrap(), Outcome::Applied);
     let mut no_pi = charge("pi_x", 1000, 1000);
     no_pi["payment_intent"] = Value::Null;
     assert!(
@@ -261,4 +262,166 @@ async fn a_refund_of_a_charge_we_never_sold_is_recorded_and_changes_nothing() {
             .is_ok()
     );
     assert_eq!(account_of(&s, "bystander").await.credits.balance, 1000);
+}
+
+// Subscription payments are taken back like a pack's (API.md, "Rules that hold against a
+// customer acting in bad faith"). Until API version 2025-03-31 an invoice named its
+// PaymentIntent (`invoice.payment_intent`) and a charge its invoice (`charge.invoice`);
+// Stripe's changelog entry "Adds support for multiple (partial) payments on invoices"
+// (2025-03-31.basil, docs.stripe.com/changelog/basil/2025-03-31/add-support-for-multiple-partial-payments-on-invoices)
+// removed both: the link is now an InvoicePayment (`invoice.payments`, or
+// `GET /v1/invoice_payments?payment[payment_intent]=…`). Both shapes are tested.
+
+fn paid_invoice(id: &str, user: &str, amount: i64) -> Value {
+    let mut i = invoice(id, user, "pro_credits_monthly");
+    i["amount_paid"] = amount.into();
+    i["billing_reason"] = "subscription_cycle".into();
+    i
+}
+
+#[tokio::test]
+async fn a_refunded_renewal_takes_back_its_periods_credits_in_the_shape_before_2025_03_31() {
+    let s = memory_services(&[]);
+    let mut first = paid_invoice("in_old_1", "olds", 1000);
+    first["payment_intent"] = "pi_old_1".into();
+    let mut renewal = paid_invoice("in_old_2", "olds", 1000);
+    renewal["payment_intent"] = "pi_old_2".into();
+    apply(&s, &event("evt_oi1", "invoice.paid", T0, first))
+        .await
+        .unwrap();
+    apply(&s, &event("evt_oi2", "invoice.paid", T0 + 100, renewal))
+        .await
+        .unwrap();
+    assert_eq!(account_of(&s, "olds").await.credits.balance, 4000);
+    let mut refund = charge("pi_old_2", 1000, 1000);
+    refund["invoice"] = "in_old_2".into();
+    apply(&s, &event("evt_oref", "charge.refunded", T0 + 200, refund))
+        .await
+        .unwrap();
+    assert_eq!(
+        account_of(&s, "olds").await.credits.balance,
+        2000,
+        "the renewal's 2,000 credits go with its money; the first period's stay"
+    );
+}
+
+#[tokio::test]
+async fn a_first_subscription_payment_carried_as_an_invoice_payment_is_taken_back() {
+    let s = memory_services(&[]);
+    let mut first = paid_invoice("in_new_1", "news", 1000);
+    first["payments"] = json!({ "object": "list", "data": [
+        { "object": "invoice_payment", "invoice": "in_new_1", "status": "paid",
+          "payment": { "type": "payment_intent", "payment_intent": "pi_new_1" } }
+    ]});
+    apply(&s, &event("evt_ni1", "invoice.paid", T0, first))
+        .await
+        .unwrap();
+    apply(
+        &s,
+        &event(
+            "evt_nref",
+            "charge.refunded",
+            T0 + 50,
+            charge("pi_new_1", 1000, 500),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(account_of(&s, "news").await.credits.balance, 1000);
+}
+
+fn stripe_services(server: &wiremock::MockServer) -> Services {
+    let base = server.uri();
+    memory_services(&[
+        ("STRIPE_SECRET_KEY", "sk_test_fake_key_123"),
+        ("STRIPE_API_BASE", base.as_str()),
+    ])
+}
+
+async fn answer(server: &wiremock::MockServer, at: &str, body: Value) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
+    let server = billing_core::testing::fake_stripe("cs_test_unused").await;
+    let s = stripe_services(&server);
+    // Today's invoice.paid carries no payment: the dispute asks Stripe which invoice it paid.
+    apply(
+        &s,
+        &event(
+            "evt_ri",
+            "invoice.paid",
+            T0,
+            paid_invoice("in_ren", "renu", 1000),
+        ),
+    )
+    .await
+    .unwrap();
+    let payment = object(
+        "invoice_payment",
+        json!({ "invoice": "in_ren", "status": "paid",
+                "payment": { "type": "payment_intent", "payment_intent": "pi_ren" } }),
+    );
+    answer(
+        &server,
+        "/v1/invoice_payments",
+        json!({ "object": "list", "data": [payment], "has_more": false }),
+    )
+    .await;
+    let dispute = object(
+        "dispute",
+        json!({ "id": "dp_ren", "amount": 1000, "status": "needs_response", "payment_intent": "pi_ren" }),
+    );
+    apply(
+        &s,
+        &event("evt_rd", "charge.dispute.created", T0 + 60, dispute),
+    )
+    .await
+    .unwrap();
+    assert_eq!(account_of(&s, "renu").await.credits.balance, 0);
+    let asked = server.received_requests().await.unwrap_or_default();
+    let query = asked
+        .iter()
+        .find(|r| r.url.path() == "/v1/invoice_payments")
+        .map(|r| r.url.query().unwrap_or_default().to_owned())
+        .unwrap();
+    assert!(
+        query.contains("payment%5Bpayment_intent%5D=pi_ren"),
+        "{query}"
+    );
+}
+
+#[tokio::test]
+async fn a_dispute_that_overtakes_its_checkout_is_retried_not_dropped() {
+    let server = billing_core::testing::fake_stripe("cs_test_unused").await;
+    let s = stripe_services(&server);
+    answer(
+        &server,
+        "/v1/invoice_payments",
+        json!({ "object": "list", "data": [], "has_more": false }),
+    )
+    .await;
+    let mut pi = object("payment_intent", json!({ "id": "pi_cs_test_early" }));
+    pi["metadata"] = json!({ "user_id": "early", "plan_id": "credits_starter" });
+    answer(&server, "/v1/payment_intents/pi_cs_test_early", pi).await;
+    let dispute = object(
+        "dispute",
+        json!({ "id": "dp_early", "amount": 1000, "status": "needs_response", "payment_intent": "pi_cs_test_early" }),
+    );
+    let disputed = event("evt_early_dp", "charge.dispute.created", T0 + 60, dispute);
+    let first = apply(&s, &disputed).await;
+    assert!(
+        matches!(first, Err(FulfilError::NotYetFulfilled(_))),
+        "the message must come back: {first:?}"
+    );
+    bought_starter(&s, "early").await;
+    assert_eq!(account_of(&s, "early").await.credits.balance, 1000);
+    assert_eq!(apply(&s, &disputed).await.unwrap(), Outcome::Applied);
+    assert_eq!(account_of(&s, "early").await.credits.balance, 0);
 }

@@ -38,7 +38,15 @@ fn every_type() -> Vec<Value> {
     );
     let dispute = object(
         "dispute",
-        json!({ "id": "dp_rp", "amount": 500, "payment_intent": "pi_cs_test_rp_pack2" }),
+        json!({ "id": "dp_rp", "amount": 500, "status": "needs_response", "payment_intent": "pi_cs_test_rp_pack2" }),
+    );
+    let mut lost = dispute.clone();
+    lost["status"] = json!("lost");
+    let mut withdrawn = dispute.clone();
+    withdrawn["status"] = json!("needs_response");
+    let won = object(
+        "dispute",
+        json!({ "id": "dp_rp_won", "amount": 500, "status": "won", "payment_intent": "pi_cs_test_rp_async" }),
     );
     vec![
         event(
@@ -83,6 +91,14 @@ fn every_type() -> Vec<Value> {
         event("evt_rp9", "invoice.paid", T0 + 8, invoice),
         event("evt_rp10", "charge.refunded", T0 + 9, charge),
         event("evt_rp11", "charge.dispute.created", T0 + 10, dispute),
+        event("evt_rp11b", "charge.dispute.closed", T0 + 10, lost),
+        event("evt_rp11c", "charge.dispute.funds_reinstated", T0 + 10, won),
+        event(
+            "evt_rp11d",
+            "charge.dispute.funds_withdrawn",
+            T0 + 10,
+            withdrawn,
+        ),
         event(
             "evt_rp12",
             "customer.subscription.deleted",

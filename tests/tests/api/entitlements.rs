@@ -205,7 +205,7 @@ async fn a_failed_invoice_shows_a_dispute_takes_back_and_replays_of_both_change_
         .await;
     let dispute = object(
         "dispute",
-        json!({ "id": "dp_bb", "amount": 1000, "payment_intent": "pi_cs_test_bb_lou" }),
+        json!({ "id": "dp_bb", "amount": 1000, "status": "needs_response", "payment_intent": "pi_cs_test_bb_lou" }),
     );
     app.deliver(&event(
         "evt_bb_dispute",

@@ -2,7 +2,9 @@
 //! (moto and every function behind the HTTP front) like a client would.
 
 mod admin;
+mod bad_faith;
 mod checkout;
+mod dead_letters;
 mod entitlements;
 mod hardening;
 mod purchases;

@@ -93,6 +93,11 @@ fn the_queue_outlasts_the_worker_and_dead_letters_after_five_receives() {
         .parse()
         .unwrap();
     assert!(max_receives >= 5);
+    assert_eq!(
+        max_receives,
+        i64::from(billing_core::queue::MAX_RECEIVES),
+        "the worker marks what it holds back on the receive SQS dead-letters it after"
+    );
     assert_eq!(text(&queue["FifoQueue"]), "true");
     assert_eq!(
         text(get(
@@ -365,4 +370,74 @@ fn the_template_allows_the_headers_methods_and_max_age_the_local_stack_allows_an
         pattern.contains("*,]"),
         "the parameter's pattern refuses `*`: {pattern}"
     );
+}
+
+/// The template as it was before every function saw the catalog: `STRIPE_PRICES` and
+/// `STRIPE_LINKS` only on the checkout function.
+fn template_with_prices_only_on_checkout() -> String {
+    let globals =
+        "        STRIPE_PRICES: !Ref StripePrices\n        STRIPE_LINKS: !Ref StripeLinks\n";
+    assert!(
+        TEMPLATE.contains(globals),
+        "the catalog is global in template.yaml"
+    );
+    let mut t = TEMPLATE.replacen(globals, "", 1);
+    let checkout = t.find("        Binary: checkout\n").unwrap();
+    let vars = checkout + t[checkout..].find("        Variables:\n").unwrap();
+    let at = vars + "        Variables:\n".len();
+    t.insert_str(
+        at,
+        "          STRIPE_PRICES: !Ref StripePrices\n          STRIPE_LINKS: !Ref StripeLinks\n",
+    );
+    t
+}
+
+async fn stack_from(template: Option<String>) -> local_stack::LocalStack {
+    let env = std::collections::HashMap::from([
+        (
+            "STRIPE_WEBHOOK_SECRET".to_owned(),
+            "whsec_parity".to_owned(),
+        ),
+        (
+            "STRIPE_PRICES".to_owned(),
+            "credits_starter=price_parity".to_owned(),
+        ),
+    ]);
+    local_stack::LocalStack::start(local_stack::StackOptions {
+        moto_endpoint: shared_endpoint().unwrap(),
+        port: 0,
+        prefix: unique_prefix(),
+        env,
+        jwt_secret: "parity".into(),
+        visibility_override: Some(2),
+        template,
+    })
+    .await
+    .unwrap()
+}
+
+fn sees_the_price(stack: &local_stack::LocalStack, binary: &str) -> bool {
+    stack.functions[binary]
+        .config
+        .catalog
+        .by_price("price_parity")
+        .is_some()
+}
+
+#[tokio::test]
+async fn a_variable_removed_from_a_function_in_the_template_is_missing_locally() {
+    let deployed = stack_from(None).await;
+    for binary in ["worker", "admin", "checkout", "checkout-status", "webhook"] {
+        assert!(
+            sees_the_price(&deployed, binary),
+            "{binary} sees the catalog"
+        );
+    }
+    let narrowed = stack_from(Some(template_with_prices_only_on_checkout())).await;
+    assert!(sees_the_price(&narrowed, "checkout"));
+    assert!(
+        !sees_the_price(&narrowed, "worker"),
+        "the worker gets what the template gives it, and no more"
+    );
+    assert!(!sees_the_price(&narrowed, "admin"));
 }

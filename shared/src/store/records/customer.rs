@@ -1,18 +1,19 @@
 //! Which account a Stripe customer belongs to: how events that carry only a customer
 //! (subscriptions, invoices) find their user.
 
-use super::item;
 use crate::domain::ids::{CustomerId, UserId};
-use crate::store::{ItemExt, Key, StoreError, Table, Write};
+use crate::store::{ItemExt, Key, Op, StoreError, Table, Write};
 
 pub fn key(customer: &CustomerId) -> Key {
     Key::new(format!("CUSTOMER#{customer}"), "CUSTOMER")
 }
 
+/// Links the customer to its account once: a customer already linked to another account
+/// stays with it (a session naming someone else never takes their customer over).
 pub fn link(customer: &CustomerId, user: &UserId) -> Write {
-    Write::Put {
+    Write::Update {
         key: key(customer),
-        item: item([("user_id", user.to_string().into())]),
+        ops: vec![Op::set_if_missing("user_id", user.to_string())],
         cond: None,
     }
 }

@@ -3,7 +3,7 @@
 use super::item;
 use crate::domain::ids::UserId;
 use crate::store::schema::user_pk;
-use crate::store::{Cond, Key, Write};
+use crate::store::{Cond, ItemExt, Key, StoreError, Table, Write};
 
 pub fn key(user: &UserId, at: &str, grant_id: &str) -> Key {
     Key::new(user_pk(user), format!("GRANT#{at}#{grant_id}"))
@@ -38,4 +38,47 @@ pub fn audit(user: &UserId, a: &Audit<'_>) -> Write {
         item,
         cond: Some(Cond::ItemNotExists),
     }
+}
+
+/// The once-only marker of a grant made with an idempotency key: a retried request (an
+/// ambiguous commit, a timeout) finds it and answers the first grant instead of granting
+/// twice. It holds what the first grant answered.
+pub fn once_key(user: &UserId, grant_id: &str) -> Key {
+    Key::new(user_pk(user), format!("GRANTKEY#{grant_id}"))
+}
+
+/// What a keyed grant answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub days: i64,
+    pub credits: i64,
+    pub credit_until: Option<String>,
+}
+
+/// Put in the grant's own transaction: only once per key.
+pub fn once(user: &UserId, grant_id: &str, g: &Granted) -> Write {
+    let mut it = item([("days", g.days.into()), ("credits", g.credits.into())]);
+    if let Some(u) = &g.credit_until {
+        it.insert("credit_until".into(), u.clone().into());
+    }
+    Write::Put {
+        key: once_key(user, grant_id),
+        item: it,
+        cond: Some(Cond::ItemNotExists),
+    }
+}
+
+pub async fn load_once(
+    table: &dyn Table,
+    user: &UserId,
+    grant_id: &str,
+) -> Result<Option<Granted>, StoreError> {
+    Ok(table
+        .get(&once_key(user, grant_id))
+        .await?
+        .map(|i| Granted {
+            days: i.num("days").unwrap_or(0),
+            credits: i.num("credits").unwrap_or(0),
+            credit_until: i.str("credit_until").map(str::to_owned),
+        }))
 }

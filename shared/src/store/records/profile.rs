@@ -22,6 +22,9 @@ pub struct Profile {
     pub referred_by: Option<String>,
     pub referrer_user_id: Option<String>,
     pub referral_rewarded_at: Option<String>,
+    /// What earned the reward: `subscription:<sub_id>` when a first active subscription did
+    /// (a checkout's reward is recorded on its payment's ledger instead).
+    pub referral_reward_source: Option<String>,
     pub first_paid_at: Option<String>,
     pub conversions: Option<i64>,
     pub payment_problem_invoice: Option<String>,
@@ -40,6 +43,7 @@ impl Profile {
             referred_by: text("referred_by"),
             referrer_user_id: text("referrer_user_id"),
             referral_rewarded_at: text("referral_rewarded_at"),
+            referral_reward_source: text("referral_reward_source"),
             first_paid_at: text("first_paid_at"),
             conversions: item.num("conversions"),
             payment_problem_invoice: text("payment_problem_invoice"),
@@ -114,8 +118,10 @@ impl ProfileChange {
             .when(pinned("credits", balance.map(Into::into)))
     }
 
+    /// Links the account's Stripe customer once: a later session naming this account with
+    /// another customer (a gift, or someone else's Payment Link) never relinks it.
     pub fn link_customer(self, customer: &CustomerId) -> Self {
-        self.op(Op::set("customer_id", customer.to_string()))
+        self.op(Op::set_if_missing("customer_id", customer.to_string()))
     }
 
     pub fn payment_problem(self, invoice: &InvoiceId, at: &str) -> Self {
@@ -140,15 +146,25 @@ impl ProfileChange {
             .when(pinned("credit_until", read.map(Into::into)))
     }
 
-    /// The referred buyer's reward, once per account.
-    pub fn referral_rewarded(self, at: &str) -> Self {
-        self.op(Op::set("referral_rewarded_at", at.to_owned()))
-            .when(Cond::missing("referral_rewarded_at"))
+    /// The referred buyer's reward, once per account, and what earned it.
+    pub fn referral_rewarded(self, at: &str, source: Option<&str>) -> Self {
+        let change = self
+            .op(Op::set("referral_rewarded_at", at.to_owned()))
+            .when(Cond::missing("referral_rewarded_at"));
+        match source {
+            Some(s) => change.op(Op::set("referral_reward_source", s.to_owned())),
+            None => change,
+        }
     }
 
     /// One more referred account has paid.
     pub fn referral_conversion(self) -> Self {
         self.op(Op::add("conversions", 1))
+    }
+
+    /// A conversion counted again (`true`) or taken back with its payment (`false`).
+    pub fn referral_conversion_counted(self, counted: bool) -> Self {
+        self.op(Op::add("conversions", if counted { 1 } else { -1 }))
     }
 
     /// The account's referral code, set only once.

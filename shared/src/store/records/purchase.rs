@@ -47,8 +47,9 @@ pub fn paid(user: &UserId, session: &PurchaseId, p: &Paid) -> Write {
     }
 }
 
-/// Marks `total` refunded so far and `taken_back` credits taken back in all. The guard:
-/// only a larger refunded total than the one applied changes anything.
+/// Shows what the payment's ledger says was taken back: `refunded` while any money is
+/// (refunds and disputes that withhold), `paid` again once a won dispute returned it all.
+/// The ledger's version guards the transaction, so this needs no condition of its own.
 pub fn refunded(
     user: &UserId,
     session: &PurchaseId,
@@ -56,18 +57,18 @@ pub fn refunded(
     taken_back: i64,
     now: &str,
 ) -> Write {
+    let mut ops = vec![
+        Op::set("status", if total > 0 { "refunded" } else { "paid" }),
+        Op::set("amount_refunded", total),
+        Op::set("credits_taken_back", taken_back),
+    ];
+    if total > 0 {
+        ops.push(Op::set("refunded_at", now.to_owned()));
+    }
     Write::Update {
         key: key(user, session),
-        ops: vec![
-            Op::set("status", "refunded"),
-            Op::set("amount_refunded", total),
-            Op::set("credits_taken_back", taken_back),
-            Op::set("refunded_at", now.to_owned()),
-        ],
-        cond: Some(Cond::Or(vec![
-            Cond::missing("amount_refunded"),
-            Cond::lt("amount_refunded", total),
-        ])),
+        ops,
+        cond: Some(Cond::ItemExists),
     }
 }
 

@@ -21,6 +21,10 @@ pub struct GrantRequest {
     #[serde(default)]
     pub credits: Option<i64>,
     pub reason: String,
+    /// Makes a retried request grant once: the same key for the same user answers the
+    /// first grant again.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,8 +58,31 @@ pub async fn grant(
     if reason.is_empty() || reason.len() > 500 {
         return Err(invalid("a reason of 1 to 500 characters is required"));
     }
-    let grant_id = uuid::Uuid::new_v4().simple().to_string();
     let table = services.table.as_ref();
+    let key = req.idempotency_key.as_deref();
+    if key.is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return Err(invalid("an idempotency_key of 1 to 255 characters"));
+    }
+    let grant_id = match key {
+        // Derived from the user and the key, so a retry names the same grant.
+        Some(k) => {
+            use sha2::{Digest, Sha256};
+            hex::encode(&Sha256::digest(format!("{user}\n{k}").as_bytes())[..16])
+        }
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let first = |g: grant::Granted| GrantOutcome {
+        grant_id: grant_id.clone(),
+        user_id: user.to_string(),
+        days: g.days,
+        credits: g.credits,
+        credit_until: g.credit_until,
+    };
+    if key.is_some()
+        && let Some(done) = grant::load_once(table, &user, &grant_id).await?
+    {
+        return Ok(first(done));
+    }
     for _ in 0..5 {
         let now = services.clock.now();
         let at = rfc3339(now);
@@ -88,7 +115,15 @@ pub async fn grant(
             at: &at,
             credit_until_after: until.as_deref(),
         };
-        let writes = vec![change.write(), grant::audit(&user, &audit)];
+        let mut writes = vec![change.write(), grant::audit(&user, &audit)];
+        if key.is_some() {
+            let granted = grant::Granted {
+                days,
+                credits,
+                credit_until: until.clone(),
+            };
+            writes.push(grant::once(&user, &grant_id, &granted));
+        }
         match table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(operator = %operator.user, user = %user, days, credits, grant_id, "grant applied");
@@ -99,6 +134,12 @@ pub async fn grant(
                     credits,
                     credit_until: until,
                 });
+            }
+            // The keyed grant landed before (a retry after an ambiguous commit): answer it.
+            Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&2) => {
+                if let Some(done) = grant::load_once(table, &user, &grant_id).await? {
+                    return Ok(first(done));
+                }
             }
             Err(StoreError::TransactionConditionFailed(_) | StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),

@@ -6,9 +6,10 @@ use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::{Grant, Plan};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::ids::{CustomerId, PaymentIntentId, PurchaseId, SessionId, UserId};
+use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
-use crate::store::records::{checkout, customer, payment_intent};
+use crate::store::records::{checkout, customer};
 use crate::stripe::CheckoutSession;
 use crate::stripe::event_types::{ASYNC_FAILED, CHECKOUT_COMPLETED};
 use crate::usecases::referral;
@@ -17,12 +18,17 @@ fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
     SessionId::parse(&session.id).map_err(FulfilError::invalid)
 }
 
+/// Our metadata's user (our own sessions), else the one `client_reference_id` encodes
+/// (a Payment Link's, [`UserId::to_reference`]).
 fn session_user(session: &CheckoutSession) -> Result<UserId, FulfilError> {
-    session
-        .meta("user_id")
-        .or(session.client_reference_id.as_deref())
-        .and_then(|u| UserId::parse(u).ok())
-        .ok_or(FulfilError::NoUser)
+    let named = session.meta("user_id").and_then(|u| UserId::parse(u).ok());
+    let referenced = || {
+        session
+            .client_reference_id
+            .as_deref()
+            .and_then(|r| UserId::from_reference(r).ok())
+    };
+    named.or_else(referenced).ok_or(FulfilError::NoUser)
 }
 
 fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
@@ -78,8 +84,10 @@ async fn intent_fulfilled(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<bo
     else {
         return Ok(false);
     };
-    let row = payment_intent::load(ctx.services.table.as_ref(), &pi).await?;
-    Ok(row.is_some_and(|r| r.fulfilled && r.purchase.as_str() == pi.as_str()))
+    let found = payment_intent::fulfilment(ctx.services.table.as_ref(), &pi).await?;
+    Ok(found.is_some_and(|f| {
+        f.fulfilled && f.purchase.as_ref().map(PurchaseId::as_str) == Some(pi.as_str())
+    }))
 }
 
 /// `async_payment_failed` or `expired`.
@@ -105,7 +113,7 @@ async fn resolve_plan_from_line_items(
         .services
         .stripe
         .as_ref()
-        .ok_or(FulfilError::UnknownPlan(None))?;
+        .ok_or_else(|| FulfilError::UnknownPlan("none; Stripe is not configured".into()))?;
     let items = stripe
         .checkout_line_items(&session.id)
         .await
@@ -115,7 +123,9 @@ async fn resolve_plan_from_line_items(
         let plan = catalog.by_price(&item.price.as_ref()?.id)?;
         Some((plan.id.to_string(), item.quantity.unwrap_or(1)))
     });
-    let (plan_id, quantity) = found.ok_or(FulfilError::UnknownPlan(None))?;
+    let (plan_id, quantity) = found.ok_or_else(|| {
+        FulfilError::UnknownPlan("none; no line item has a configured price".into())
+    })?;
     let metadata = session.metadata.get_or_insert_with(Default::default);
     metadata.insert("plan_id".into(), plan_id);
     metadata.insert("quantity".into(), quantity.to_string());
@@ -125,7 +135,7 @@ async fn resolve_plan_from_line_items(
 fn session_plan<'a>(ctx: &'a Ctx<'_>, session: &CheckoutSession) -> Result<&'a Plan, FulfilError> {
     let named = session.meta("plan_id");
     ctx.plan_of(named, std::iter::empty())
-        .ok_or_else(|| FulfilError::UnknownPlan(named.map(str::to_owned)))
+        .ok_or_else(|| FulfilError::UnknownPlan(named.unwrap_or("none").to_owned()))
 }
 
 /// Grants a paid checkout's plan, records the purchase and links the customer and the
@@ -160,7 +170,8 @@ fn fulfil(
     if let Some(c) = &customer {
         profile = profile.link_customer(c);
     }
-    let (profile, referrer) = reward.applied_to(profile, now);
+    let earned = reward.earned();
+    let (profile, referrer) = reward.applied_to(profile, now, None);
     writes.push(profile.write());
     writes.extend(referrer);
     let paid = Paid {
@@ -181,9 +192,11 @@ fn fulfil(
         writes.push(customer::link(c, &user));
     }
     if let Some(pi) = pi.as_deref().and_then(|p| PaymentIntentId::parse(p).ok()) {
+        let mut ledger = Ledger::new(user.clone(), Source::Checkout(bought), paid.amount, credits);
+        ledger.referral = earned;
         // Claims the PaymentIntent too; if its own event fulfilled it meanwhile, this
         // fails and the plan is made again (and then grants nothing).
-        writes.push(payment_intent::link(&pi, &user, &bought, now));
+        writes.push(payment_intent::claimed(&pi, &ledger, now));
     }
     Ok(ctx.plan(writes))
 }

@@ -4,8 +4,9 @@
 
 use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::Grant;
-use crate::domain::ids::{CustomerId, InvoiceId};
+use crate::domain::ids::{CustomerId, InvoiceId, PaymentIntentId};
 use crate::store::records::invoice as marker;
+use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::stripe::Invoice;
 use crate::stripe::event_types::INVOICE_FAILED;
@@ -35,8 +36,27 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
     if credits > 0 {
         profile = profile.add_credits(credits);
     }
-    Ok(ctx.plan(vec![
-        marker::paid_once(&id, &user, credits, now),
-        profile.write(),
-    ]))
+    let amount = invoice.amount_paid.unwrap_or(0);
+    // A subscription's first invoice is the payment that earned a subscription's referral
+    // reward: refunded or disputed in full, it takes the reward back.
+    let started = (invoice.billing_reason.as_deref() == Some("subscription_create"))
+        .then(|| invoice.subscription_id().map(str::to_owned))
+        .flatten();
+    let paid = marker::PaidInvoice {
+        user: user.clone(),
+        credits,
+        amount,
+        started,
+    };
+    let mut writes = vec![marker::paid_once(&id, &paid, now), profile.write()];
+    // The period's credits are linked to the payment, so a refund or dispute of it takes
+    // them back like a pack's. Where the event does not carry the payment (2025-03-31 and
+    // later, unless `payments` is included), the refund finds the invoice through Stripe.
+    for pi in invoice.payment_intent_ids() {
+        if let Ok(pi) = PaymentIntentId::parse(pi) {
+            let ledger = Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+            writes.push(payment_intent::link(&pi, &ledger));
+        }
+    }
+    Ok(ctx.plan(writes))
 }

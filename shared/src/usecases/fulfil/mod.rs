@@ -46,14 +46,16 @@ pub enum FulfilError {
         "the event names no user we know (metadata.user_id, client_reference_id or a known customer)"
     )]
     NoUser,
-    #[error("the event names plan {0:?}, which is not in the catalog")]
-    UnknownPlan(Option<String>),
+    #[error("the event names no plan of the catalog (named: {0})")]
+    UnknownPlan(String),
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
     #[error("Stripe could not be asked: {0}")]
     Stripe(String),
     #[error("no purchase of ours is linked to this charge's payment intent")]
     NoPurchase,
+    #[error("payment {0} is ours but not fulfilled yet; the event is retried after it")]
+    NotYetFulfilled(String),
 }
 
 impl FulfilError {
@@ -65,6 +67,26 @@ impl FulfilError {
 /// The writes of one event, its guard first, the event record last.
 struct Planned {
     writes: Vec<Write>,
+    /// The planner found the event applied before (or older than what was applied).
+    already: bool,
+    /// The guard pins what was read rather than marking the event once: when it fails,
+    /// something changed meanwhile and the event is planned again.
+    guard_pins: bool,
+}
+
+impl Planned {
+    fn already_applied() -> Self {
+        Self {
+            writes: Vec::new(),
+            already: true,
+            guard_pins: false,
+        }
+    }
+
+    fn guard_is_a_pin(mut self) -> Self {
+        self.guard_pins = true;
+        self
+    }
 }
 
 /// Where one event's plan is made: the ports, the event and the time it is applied.
@@ -79,7 +101,11 @@ impl Ctx<'_> {
     /// A plan of `effects`, completed by the event record's `processed` state.
     fn plan(&self, mut effects: Vec<Write>) -> Planned {
         effects.push(record::processed(self.id, &self.event.kind, &self.now));
-        Planned { writes: effects }
+        Planned {
+            writes: effects,
+            already: false,
+            guard_pins: false,
+        }
     }
 
     /// The user our metadata names, else the one the customer is linked to.
@@ -151,9 +177,15 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
             now: rfc3339(services.clock.now()),
         };
         let plan = plan(&ctx).await?;
+        if plan.already {
+            let done = record::processed(id, &event.kind, &ctx.now);
+            services.table.apply(done).await?;
+            return Ok(Outcome::AlreadyApplied);
+        }
+        let pins = plan.guard_pins;
         match services.table.transact(plan.writes).await {
             Ok(()) => return Ok(Outcome::Applied),
-            Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&0) => {
+            Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&0) && !pins => {
                 let done = record::processed(id, &event.kind, &ctx.now);
                 services.table.apply(done).await?;
                 return Ok(Outcome::AlreadyApplied);
@@ -167,6 +199,54 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A message handed back unprocessed because an earlier event of its FIFO group failed
+/// in the same batch. SQS counts that receive too, so after [`MAX_RECEIVES`] it moves the
+/// message to the dead-letter queue although its event never failed itself: on that last
+/// receive the event is recorded `failed`, naming the event that held it back, so the
+/// admin list shows it and replay brings it back (API.md: no record stays `queued` once
+/// its message has left the queue). Earlier receives change nothing: the message returns.
+///
+/// The worker marks what it holds back (rather than a consumer on the dead-letter queue)
+/// because it is the one place that knows why, sees the receive count, and already has
+/// the table; a timed-out batch, which the worker never sees end, is left to the alarm on
+/// the dead-letter queue's depth.
+///
+/// [`MAX_RECEIVES`]: crate::queue::MAX_RECEIVES
+pub async fn held_back(services: &Services, raw: &str, receive_count: u32, behind: &str) {
+    if receive_count < crate::queue::MAX_RECEIVES {
+        return;
+    }
+    let Ok(event) = serde_json::from_str::<Event>(raw) else {
+        return;
+    };
+    let Ok(id) = EventId::parse(&event.id) else {
+        return;
+    };
+    let reason = format!(
+        "held back behind failing event {behind} of its group for {receive_count} receives; \
+         its message went to the dead-letter queue (replay it once that event is fixed)"
+    );
+    let now = rfc3339(services.clock.now());
+    let write = record::failed(&id, &event.kind, &now, &reason);
+    if let Err(e) = services.table.apply(write).await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not record the held-back event");
+    }
+    tracing::error!(event_id = %id, behind, "event held back into the dead-letter queue");
+}
+
+/// The event id of a message body, for naming it; the message id when it is not an event.
+pub fn event_id_of(raw: &str, message_id: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_str::<Id>(raw)
+        .map(|e| e.id)
+        .unwrap_or_else(|_| message_id.to_owned())
 }
 
 async fn mark_failed(services: &Services, id: &EventId, kind: &str, err: &FulfilError) {
@@ -199,7 +279,7 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         CHARGE_REFUNDED => {
             refund::refunded(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
-        DISPUTE_CREATED => {
+        DISPUTE_CREATED | DISPUTE_CLOSED | DISPUTE_REINSTATED | DISPUTE_WITHDRAWN => {
             refund::disputed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         PI_SUCCEEDED => {

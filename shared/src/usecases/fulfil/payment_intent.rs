@@ -3,14 +3,14 @@
 //! records the failure on the purchase and grants nothing.
 //!
 //! A PaymentIntent that Checkout created is the same payment as its session: both paths
-//! share the PaymentIntent's link as their guard ([`payment_intent::fulfilled`],
-//! [`payment_intent::link`]), so whichever event comes first grants, once in all, and its
-//! purchase is the one refunds and disputes find through that link.
+//! share the PaymentIntent's ledger as their guard ([`payment_intent::fulfilled`],
+//! [`payment_intent::claimed`]), so whichever event comes first grants, once in all, and
+//! its purchase is the one refunds and disputes find through that ledger.
 
 use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::{Grant, Mode, Plan};
 use crate::domain::ids::{PaymentIntentId, PurchaseId, UserId};
-use crate::store::records::payment_intent;
+use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
 use crate::stripe::PaymentIntent;
@@ -34,7 +34,7 @@ fn bought<'a>(ctx: &'a Ctx<'_>, intent: &PaymentIntent) -> Result<Option<Bought<
     let named = intent.meta("plan_id");
     let Some(plan) = ctx.plan_of(named, std::iter::empty()) else {
         return match named {
-            Some(name) => Err(FulfilError::UnknownPlan(Some(name.to_owned()))),
+            Some(name) => Err(FulfilError::UnknownPlan(name.to_owned())),
             None => Ok(None),
         };
     };
@@ -88,16 +88,24 @@ pub(super) async fn succeeded(
         Grant::Tier { .. } | Grant::Purchase => 0,
     };
     let reward = referral::reward(ctx.services, &b.user).await?;
-    let mut writes = vec![payment_intent::fulfilled(&b.pi, &b.user, now)];
+    let bought = PurchaseId::from(&b.pi);
+    let paid = paid_of(&b, intent, credits, now);
+    let mut ledger = Ledger::new(
+        b.user.clone(),
+        Source::Checkout(bought.clone()),
+        paid.amount,
+        credits,
+    );
+    ledger.referral = reward.earned();
+    let mut writes = vec![payment_intent::fulfilled(&b.pi, &ledger, now)];
     let mut profile = ProfileChange::new(&b.user, now).touched(now);
     if credits > 0 {
         profile = profile.add_credits(credits);
     }
-    let (profile, referrer) = reward.applied_to(profile, now);
+    let (profile, referrer) = reward.applied_to(profile, now, None);
     writes.push(profile.write());
     writes.extend(referrer);
-    let paid = paid_of(&b, intent, credits, now);
-    writes.push(purchase::paid(&b.user, &PurchaseId::from(&b.pi), &paid));
+    writes.push(purchase::paid(&b.user, &bought, &paid));
     Ok(ctx.plan(writes))
 }
 
@@ -108,8 +116,10 @@ pub(super) async fn failed(ctx: &Ctx<'_>, intent: &PaymentIntent) -> Result<Plan
     let Some(b) = bought(ctx, intent)? else {
         return Ok(ctx.plan(vec![]));
     };
-    let link = payment_intent::load(ctx.services.table.as_ref(), &b.pi).await?;
-    let ours = link.is_some_and(|l| !l.fulfilled && l.purchase.as_str() == b.pi.as_str());
+    let found = payment_intent::fulfilment(ctx.services.table.as_ref(), &b.pi).await?;
+    let ours = found.is_some_and(|f| {
+        !f.fulfilled && f.purchase.as_ref().map(PurchaseId::as_str) == Some(b.pi.as_str())
+    });
     if !ours {
         tracing::info!(payment_intent = %b.pi, "a failure of a payment we did not start or already fulfilled");
         return Ok(ctx.plan(vec![]));

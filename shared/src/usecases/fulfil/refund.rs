@@ -1,78 +1,276 @@
-//! The refund family: `charge.refunded` and `charge.dispute.created` take back a purchase's
-//! credits in proportion to the amount refunded or disputed, only the part not taken back
-//! before, and never below a zero balance.
+//! The refund family: `charge.refunded` and `charge.dispute.created`, `.funds_withdrawn`,
+//! `.closed` and `.funds_reinstated` settle one payment's ledger
+//! ([`payment_intent::Ledger`]): refunds and disputes of one charge add up, never beyond
+//! what was paid. The credits the payment brought are held in proportion to the money the
+//! merchant still keeps: what is taken back beyond that is taken from the balance (never
+//! below zero), and what a won dispute gives back is returned. An inquiry (`warning_*`)
+//! withdraws no money and takes nothing. A payment fully taken back also takes back the
+//! referral reward it earned (a first checkout, or a subscription's first invoice), from
+//! both sides.
+//!
+//! A payment we do not know yet may simply not be fulfilled yet (a dispute carries no
+//! customer, so it runs in its own FIFO group and can overtake its checkout): when Stripe
+//! says the payment is ours, the event fails and its message comes back later.
 
 use super::{Ctx, FulfilError, Planned};
-use crate::domain::ids::PaymentIntentId;
+use crate::domain::ids::{InvoiceId, PaymentIntentId, UserId};
+use crate::store::Write;
+use crate::store::records::payment_intent::{self, DisputeState, Ledger, Source};
 use crate::store::records::profile::{self, ProfileChange};
-use crate::store::records::{payment_intent, purchase};
-use crate::stripe::{Charge, Dispute};
+use crate::store::records::{invoice, purchase};
+use crate::stripe::api::Form;
+use crate::stripe::event_types::{
+    DISPUTE_CLOSED, DISPUTE_CREATED, DISPUTE_REINSTATED, DISPUTE_WITHDRAWN,
+};
+use crate::stripe::{Charge, Dispute, Expandable};
+use crate::usecases::referral;
 
-/// How much of a purchase has been paid back.
-enum Refunded {
+/// What one event says about a payment.
+enum Fact {
     /// `charge.refunded` carries the total refunded so far.
-    Cumulative(i64),
-    /// A dispute takes back the disputed amount, as a refund of it would.
-    Disputed(i64),
+    Refunded(i64),
+    /// A dispute's new state.
+    Disputed(String, DisputeState),
 }
 
 pub(super) async fn refunded(ctx: &Ctx<'_>, charge: &Charge) -> Result<Planned, FulfilError> {
-    let pi = charge.payment_intent.as_ref().map(|p| p.id());
-    take_back(ctx, pi, Refunded::Cumulative(charge.amount_refunded)).await
+    let pi = charge.payment_intent.as_ref().map(Expandable::id);
+    let invoice = charge.invoice.as_ref().map(Expandable::id);
+    settle(ctx, pi, invoice, Fact::Refunded(charge.amount_refunded)).await
 }
 
 pub(super) async fn disputed(ctx: &Ctx<'_>, dispute: &Dispute) -> Result<Planned, FulfilError> {
-    let pi = dispute.payment_intent.as_ref().map(|p| p.id());
-    take_back(ctx, pi, Refunded::Disputed(dispute.amount)).await
+    let pi = dispute.payment_intent.as_ref().map(Expandable::id);
+    let state = dispute_state(&ctx.event.kind, dispute);
+    settle(ctx, pi, None, Fact::Disputed(dispute.id.clone(), state)).await
 }
 
-async fn take_back(
+/// A dispute's effect on the money, by event and status, ranked by its lifecycle: an
+/// inquiry (`warning_*`, rank 1) withdraws nothing; a chargeback, or an inquiry escalated
+/// into one (`funds_withdrawn`), withholds the disputed amount (rank 2); once closed or
+/// reinstated (rank 3) only a lost dispute keeps it (a `charge_refunded` close leaves the
+/// money to the refund's own event).
+fn dispute_state(kind: &str, d: &Dispute) -> DisputeState {
+    let inquiry = d.status.starts_with("warning_");
+    let (rank, withheld) = match (kind, d.status.as_str()) {
+        (DISPUTE_CREATED, _) if inquiry => (1, 0),
+        (DISPUTE_CREATED | DISPUTE_WITHDRAWN, _) => (2, d.amount),
+        (DISPUTE_CLOSED, "lost") => (3, d.amount),
+        (DISPUTE_CLOSED | DISPUTE_REINSTATED, _) => (3, 0),
+        _ => (0, 0),
+    };
+    DisputeState {
+        rank,
+        withheld: withheld.max(0),
+    }
+}
+
+/// The ledger after `fact`, or `None` when the fact is not new (applied before, or older
+/// than what was applied).
+fn with_fact(ledger: &Ledger, fact: &Fact) -> Option<Ledger> {
+    let mut next = ledger.clone();
+    match fact {
+        Fact::Refunded(total) => {
+            if *total <= ledger.refunded {
+                return None;
+            }
+            next.refunded = *total;
+        }
+        Fact::Disputed(id, state) => {
+            if ledger
+                .disputes
+                .get(id)
+                .is_some_and(|d| d.rank >= state.rank)
+            {
+                return None;
+            }
+            next.disputes.insert(id.clone(), *state);
+        }
+    }
+    Some(next)
+}
+
+async fn settle(
     ctx: &Ctx<'_>,
     payment_intent: Option<&str>,
-    refunded: Refunded,
+    charge_invoice: Option<&str>,
+    fact: Fact,
 ) -> Result<Planned, FulfilError> {
     let table = ctx.services.table.as_ref();
-    // A charge we did not sell through checkout (a renewal invoice, a manual charge) has
-    // no purchase of ours to refund: the event is recorded and changes nothing.
     let Some(pi) = payment_intent.and_then(|p| PaymentIntentId::parse(p).ok()) else {
-        tracing::info!("refund of a charge without a payment intent of ours: nothing to take back");
+        tracing::info!("a charge without a payment intent: nothing of ours to take back");
         return Ok(ctx.plan(vec![]));
     };
-    let Some((user, session)) = payment_intent::purchase_of(table, &pi).await? else {
-        tracing::info!(payment_intent = %pi, "refund of a charge we did not sell: nothing to take back");
-        return Ok(ctx.plan(vec![]));
+    let stored = payment_intent::load(table, &pi).await?;
+    let (before, ledger) = match stored {
+        Some(l) if l.lacks_amounts() => (Some(l.clone()), with_purchase_amounts(ctx, l).await?),
+        Some(l) => (Some(l.clone()), l),
+        None => match unlinked(ctx, &pi, charge_invoice).await? {
+            Some(l) => (None, l),
+            None => {
+                tracing::info!(payment_intent = %pi, "a payment we did not sell: nothing to take back");
+                return Ok(ctx.plan(vec![]));
+            }
+        },
     };
-    let bought = purchase::load(table, &user, &session)
-        .await?
-        .ok_or(FulfilError::NoPurchase)?;
-    let amount = bought.amount.max(1);
-    let before = bought.amount_refunded;
-    let total = match refunded {
-        Refunded::Cumulative(t) => t,
-        Refunded::Disputed(d) => before.max(d),
-    }
-    .clamp(0, amount);
-    // Credits to have taken back in all, rounded up: a refund never leaves a fraction.
-    let target = (bought.credits * total + amount - 1) / amount;
-    let taken_before = bought.credits_taken_back;
-    let read = profile::load(table, &user).await?;
-    let balance = read.as_ref().and_then(|p| p.credits);
-    let take = (target - taken_before)
-        .max(0)
-        .min(balance.unwrap_or(0).max(0));
+    let Some(mut after) = with_fact(&ledger, &fact) else {
+        return Ok(Planned::already_applied());
+    };
 
-    let mut writes = vec![purchase::refunded(
-        &user,
-        &session,
-        total,
-        target.max(taken_before),
-        &ctx.now,
-    )];
-    if take > 0 {
-        let change = ProfileChange::existing(&user)
-            .take_credits(take, &read)
-            .touched(&ctx.now);
-        writes.push(change.write());
+    // Credits due back in all, rounded up: a refund never leaves a fraction.
+    let amount = ledger.amount.max(1);
+    let due = (ledger.credits * after.money_taken_back() + amount - 1) / amount;
+    let read = profile::load(table, &ledger.user).await?;
+    let balance = read.as_ref().map_or(0, |p| p.balance()).max(0);
+    let mut writes: Vec<Write> = Vec::new();
+    let delta = due - ledger.credits_due_back;
+    let mut change = ProfileChange::existing(&ledger.user).touched(&ctx.now);
+    let mut changed = false;
+    if delta > 0 {
+        let take = delta.min(balance);
+        after.credits_taken = ledger.credits_taken + take;
+        if take > 0 {
+            change = change.take_credits(take, &read);
+            changed = true;
+        }
+    } else if delta < 0 {
+        // Only what was actually taken comes back: spent credits were never taken.
+        let give = (-delta).min(ledger.credits_taken);
+        after.credits_taken = ledger.credits_taken - give;
+        if give > 0 {
+            change = change.add_credits(give);
+            changed = true;
+        }
     }
-    Ok(ctx.plan(writes))
+    after.credits_due_back = due;
+
+    // The referral reward goes with a payment fully taken back, and comes back with it.
+    let fully = after.money_taken_back() >= ledger.amount;
+    let earned = match (&ledger.referral, &ledger.source) {
+        (Some(referrer), _) => Some(referrer.clone()),
+        (None, Source::Invoice(invoice)) => subscription_reward(ctx, &ledger.user, invoice).await?,
+        (None, Source::Checkout(_)) => None,
+    };
+    let referral_move = match (&earned, fully, ledger.referral_taken_back) {
+        (Some(referrer), true, false) => Some((referrer.as_ref(), true)),
+        (Some(referrer), false, true) => Some((referrer.as_ref(), false)),
+        _ => None,
+    };
+    if let Some((_, take)) = referral_move {
+        after.referral_taken_back = take;
+    }
+    writes.push(payment_intent::settled(&pi, before.as_ref(), &after));
+    match referral_move {
+        Some((referrer, take)) => {
+            let (buyer, theirs) =
+                referral::taken_back(ctx.services, referrer, change, &ledger.user, take).await?;
+            writes.push(buyer.write());
+            writes.extend(theirs);
+        }
+        None if changed => writes.push(change.write()),
+        None => {}
+    }
+    if let Source::Checkout(session) = &ledger.source {
+        let taken = after.money_taken_back();
+        writes.push(purchase::refunded(
+            &ledger.user,
+            session,
+            taken,
+            after.credits_due_back,
+            &ctx.now,
+        ));
+    }
+    Ok(ctx.plan(writes).guard_is_a_pin())
+}
+
+/// The referral reward a subscription's first invoice earned, if this invoice is that one:
+/// the buyer's reward names the subscription the invoice started.
+async fn subscription_reward(
+    ctx: &Ctx<'_>,
+    buyer: &UserId,
+    invoice: &InvoiceId,
+) -> Result<Option<Option<UserId>>, FulfilError> {
+    let table = ctx.services.table.as_ref();
+    let Some(started) = invoice::load(table, invoice).await?.and_then(|i| i.started) else {
+        return Ok(None);
+    };
+    let Some(p) = profile::load(table, buyer).await? else {
+        return Ok(None);
+    };
+    if p.referral_reward_source.as_deref() != Some(&referral::subscription_source(&started)) {
+        return Ok(None);
+    }
+    Ok(Some(
+        p.referrer_user_id
+            .as_deref()
+            .and_then(|u| UserId::parse(u).ok()),
+    ))
+}
+
+/// A ledger written before ledgers held amounts: its purchase has them.
+async fn with_purchase_amounts(ctx: &Ctx<'_>, mut l: Ledger) -> Result<Ledger, FulfilError> {
+    if let Source::Checkout(session) = &l.source {
+        let bought = purchase::load(ctx.services.table.as_ref(), &l.user, session)
+            .await?
+            .ok_or(FulfilError::NoPurchase)?;
+        l.amount = bought.amount;
+        l.credits = bought.credits;
+        l.refunded = l.refunded.max(bought.amount_refunded);
+        l.credits_due_back = l.credits_due_back.max(bought.credits_taken_back);
+        l.credits_taken = l.credits_taken.max(bought.credits_taken_back);
+    }
+    Ok(l)
+}
+
+/// A payment with no ledger yet. A subscription invoice's payment is found through its
+/// invoice (the charge's `invoice` before API 2025-03-31; Stripe's InvoicePayment objects
+/// since, `GET /v1/invoice_payments?payment[payment_intent]=…`); its ledger is created
+/// from the invoice's grant. A payment Stripe says is ours but that is not recorded yet
+/// fails, so the event is retried after its fulfilment.
+async fn unlinked(
+    ctx: &Ctx<'_>,
+    pi: &PaymentIntentId,
+    charge_invoice: Option<&str>,
+) -> Result<Option<Ledger>, FulfilError> {
+    let stripe = ctx.services.stripe.as_ref();
+    let mut invoice_id = charge_invoice.map(str::to_owned);
+    if invoice_id.is_none()
+        && let Some(stripe) = stripe
+    {
+        let mut query = Form::new();
+        query
+            .push("payment[type]", "payment_intent")
+            .push("payment[payment_intent]", pi.as_str());
+        let page = stripe
+            .get_json("/v1/invoice_payments", &query)
+            .await
+            .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+        invoice_id = page["data"]
+            .as_array()
+            .and_then(|d| d.iter().find_map(|p| p["invoice"].as_str()))
+            .map(str::to_owned);
+    }
+    if let Some(id) = invoice_id.as_deref().and_then(|i| InvoiceId::parse(i).ok()) {
+        let table = ctx.services.table.as_ref();
+        return match invoice::load(table, &id).await? {
+            Some(paid) => Ok(Some(Ledger::new(
+                paid.user,
+                Source::Invoice(id),
+                paid.amount,
+                paid.credits,
+            ))),
+            None => Err(FulfilError::NotYetFulfilled(pi.to_string())),
+        };
+    }
+    // Our checkouts and purchases put the owner on the PaymentIntent.
+    if let Some(stripe) = stripe {
+        let found = stripe
+            .get_json(&format!("/v1/payment_intents/{pi}"), &Form::new())
+            .await
+            .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+        if found["metadata"]["user_id"].as_str().is_some() {
+            return Err(FulfilError::NotYetFulfilled(pi.to_string()));
+        }
+    }
+    Ok(None)
 }

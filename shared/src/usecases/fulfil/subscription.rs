@@ -64,9 +64,11 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sub: &Subscription) -> Result<Planned
     }
     // A first active subscription is a first payment: the referral reward rides along.
     let (profile, referrer) = if status == "active" {
-        referral::reward(ctx.services, &user)
-            .await?
-            .applied_to(profile, now)
+        referral::reward(ctx.services, &user).await?.applied_to(
+            profile,
+            now,
+            Some(&referral::subscription_source(sub_id.as_str())),
+        )
     } else {
         (profile, None)
     };

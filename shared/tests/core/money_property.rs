@@ -1,0 +1,296 @@
+//! The money property (API.md, the refund and dispute rows): over random histories of
+//! payments (a credit pack, a small pack whose credits round, a first and a renewal
+//! invoice in both API shapes) with refunds (partial, full, repeated) and disputes
+//! (inquiry, open, won, lost), delivered in random orders with duplicates and redelivered
+//! when they fail (as SQS does), the credits held always equal what the money the merchant
+//! still keeps bought, never below zero, the same for every order.
+
+use billing_core::domain::ids::UserId;
+use billing_core::edge::runtime::Services;
+use billing_core::testing::{checkout_session, event, fake_stripe, memory_services, object};
+use billing_core::usecases::account::account;
+use billing_core::usecases::fulfil;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+const T0: i64 = 1_795_000_000;
+const USER: &str = "prop";
+
+/// One payment of the account: its PaymentIntent, money and credits.
+struct Payment {
+    pi: &'static str,
+    amount: i64,
+    credits: i64,
+}
+
+const PAYMENTS: [Payment; 4] = [
+    Payment {
+        pi: "pi_cs_test_prop_pack",
+        amount: 1000,
+        credits: 1000,
+    },
+    Payment {
+        pi: "pi_cs_test_prop_small",
+        amount: 500,
+        credits: 20,
+    },
+    Payment {
+        pi: "pi_prop_in_1",
+        amount: 1000,
+        credits: 2000,
+    },
+    Payment {
+        pi: "pi_prop_in_2",
+        amount: 1000,
+        credits: 2000,
+    },
+];
+
+/// What happens to one payment after it is made.
+#[derive(Debug, Clone)]
+struct History {
+    /// Refund steps in per-mille of the amount; their running sum is what Stripe reports.
+    refunds: Vec<u16>,
+    /// 0 none, 1 inquiry, 2 open chargeback, 3 won, 4 lost, 5 inquiry escalated and lost.
+    dispute: u8,
+    /// The disputed share of what is not refunded, in per-mille.
+    disputed: u16,
+}
+
+fn history() -> impl Strategy<Value = History> {
+    (prop::collection::vec(0u16..=600, 0..4), 0u8..6, 1u16..=1000).prop_map(
+        |(refunds, dispute, disputed)| History {
+            refunds,
+            dispute,
+            disputed,
+        },
+    )
+}
+
+fn purchase_event(i: usize) -> Value {
+    let p = &PAYMENTS[i];
+    match i {
+        0 => event(
+            "evt_p_buy0",
+            "checkout.session.completed",
+            T0,
+            checkout_session(
+                "cs_test_prop_pack",
+                USER,
+                "credits_starter",
+                "paid",
+                p.amount,
+            ),
+        ),
+        1 => event(
+            "evt_p_buy1",
+            "checkout.session.completed",
+            T0,
+            checkout_session("cs_test_prop_small", USER, "uses_20", "paid", p.amount),
+        ),
+        _ => {
+            let id = format!("in_prop_{}", i - 1);
+            let mut inv = object(
+                "invoice",
+                json!({ "id": id, "customer": "cus_prop", "status": "paid",
+                "amount_paid": p.amount, "billing_reason": "subscription_cycle" }),
+            );
+            inv["parent"] = json!({ "type": "subscription_details", "subscription_details": {
+                "subscription": "sub_prop", "metadata": { "user_id": USER, "plan_id": "pro_credits_monthly" } } });
+            if i == 2 {
+                // Before API 2025-03-31: the invoice names its PaymentIntent.
+                inv["payment_intent"] = p.pi.into();
+            } else {
+                inv["payments"] = json!({ "object": "list", "data": [{ "object": "invoice_payment",
+                    "invoice": id, "status": "paid", "payment": { "type": "payment_intent", "payment_intent": p.pi } }] });
+            }
+            event(&format!("evt_p_inv{i}"), "invoice.paid", T0 + 1, inv)
+        }
+    }
+}
+
+/// The events of one payment's history, and the money it ends up taken back.
+fn events_of(i: usize, h: &History) -> (Vec<Value>, i64) {
+    let p = &PAYMENTS[i];
+    let mut out = vec![purchase_event(i)];
+    let mut refunded = 0;
+    for (n, step) in h.refunds.iter().enumerate() {
+        refunded = (refunded + p.amount * i64::from(*step) / 1000).min(p.amount);
+        let charge = object(
+            "charge",
+            json!({ "id": format!("ch_{i}"), "payment_intent": p.pi,
+            "amount": p.amount, "amount_refunded": refunded }),
+        );
+        out.push(event(
+            &format!("evt_p_ref{i}_{n}"),
+            "charge.refunded",
+            T0 + 10 + n as i64,
+            charge,
+        ));
+    }
+    let disputed = ((p.amount - refunded) * i64::from(h.disputed) / 1000).max(1);
+    let dispute = |status: &str| {
+        object(
+            "dispute",
+            json!({ "id": format!("dp_{i}"),
+        "amount": disputed, "status": status, "payment_intent": p.pi }),
+        )
+    };
+    let mut d = |id: &str, kind: &str, status: &str| {
+        out.push(event(
+            &format!("evt_p_{id}{i}"),
+            kind,
+            T0 + 20,
+            dispute(status),
+        ));
+    };
+    let withheld = match h.dispute {
+        1 => {
+            d("inq", "charge.dispute.created", "warning_needs_response");
+            d("inqc", "charge.dispute.closed", "warning_closed");
+            0
+        }
+        2 => {
+            d("open", "charge.dispute.created", "needs_response");
+            disputed
+        }
+        3 => {
+            d("open", "charge.dispute.created", "needs_response");
+            d("won", "charge.dispute.closed", "won");
+            d("back", "charge.dispute.funds_reinstated", "won");
+            0
+        }
+        4 => {
+            d("open", "charge.dispute.created", "needs_response");
+            d("lost", "charge.dispute.closed", "lost");
+            disputed
+        }
+        5 => {
+            d("inq", "charge.dispute.created", "warning_needs_response");
+            d("wd", "charge.dispute.funds_withdrawn", "needs_response");
+            d("lost", "charge.dispute.closed", "lost");
+            disputed
+        }
+        _ => 0,
+    };
+    if h.dispute == 0 || refunded + disputed > p.amount {
+        // A dispute is only of money not refunded: keep the history one Stripe could send.
+        out.retain(|e| {
+            !e["type"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("charge.dispute")
+        });
+        return (out, refunded);
+    }
+    (out, (refunded + withheld).min(p.amount))
+}
+
+/// A small deterministic shuffle, so a failing case replays exactly.
+fn shuffled(mut events: Vec<Value>, seed: u64, duplicates: u64) -> Vec<Value> {
+    let mut x = seed | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let dups: Vec<Value> = events
+        .iter()
+        .filter(|_| next() % 4 < duplicates % 4)
+        .cloned()
+        .collect();
+    events.extend(dups);
+    for i in (1..events.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        events.swap(i, j);
+    }
+    events
+}
+
+async fn balance(s: &Services) -> i64 {
+    account(s, &UserId::parse(USER).unwrap())
+        .await
+        .unwrap()
+        .credits
+        .balance
+}
+
+/// Delivers `events` in order; a failed one comes back at the end of the queue, as SQS
+/// returns a failed message. Checks the balance never goes below zero on the way.
+async fn deliver(s: &Services, events: Vec<Value>) -> i64 {
+    let mut queue: VecDeque<Value> = events.into();
+    let mut rounds = 0;
+    while let Some(e) = queue.pop_front() {
+        rounds += 1;
+        assert!(rounds < 2_000, "events keep failing: {queue:?}");
+        if fulfil::process(s, &e.to_string()).await.is_err() {
+            queue.push_back(e);
+        }
+        assert!(balance(s).await >= 0);
+    }
+    balance(s).await
+}
+
+async fn stripe_services() -> (wiremock::MockServer, Services) {
+    let server = fake_stripe("cs_test_unused").await;
+    // Every PaymentIntent here is ours (our metadata), and no invoice payment needs a lookup
+    // (the invoices carry theirs): a refund or dispute that overtakes its payment retries.
+    let pi = {
+        let mut p = object("payment_intent", json!({}));
+        p["metadata"] = json!({ "user_id": USER });
+        p
+    };
+    Mock::given(method("GET"))
+        .and(path_regex("^/v1/payment_intents/.+"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pi))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/invoice_payments"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "object": "list", "data": [], "has_more": false })),
+        )
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let s = memory_services(&[
+        ("STRIPE_SECRET_KEY", "sk_test_prop"),
+        ("STRIPE_API_BASE", base.as_str()),
+    ]);
+    (server, s)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn credits_held_equal_what_the_money_kept_bought_in_every_order(
+        histories in prop::collection::vec(history(), PAYMENTS.len()),
+        seeds in (any::<u64>(), any::<u64>()),
+        duplicates in 0u64..4,
+    ) {
+        let mut events = Vec::new();
+        let mut expected = 0;
+        for (i, h) in histories.iter().enumerate() {
+            let (evs, taken) = events_of(i, h);
+            let p = &PAYMENTS[i];
+            expected += p.credits - (p.credits * taken + p.amount - 1) / p.amount;
+            events.extend(evs);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (a, b) = rt.block_on(async {
+            let (_s1, one) = stripe_services().await;
+            let (_s2, two) = stripe_services().await;
+            let a = deliver(&one, shuffled(events.clone(), seeds.0, duplicates)).await;
+            let b = deliver(&two, shuffled(events.clone(), seeds.1, duplicates)).await;
+            (a, b)
+        });
+        prop_assert_eq!(a, expected);
+        prop_assert_eq!(b, expected);
+    }
+}
