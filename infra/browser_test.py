@@ -19,6 +19,7 @@ Each test is a sentence; a screenshot of every page is saved under
 $CARGO_TARGET_DIR/browser-screenshots/ (target/ without it). Prints `browser: N passed, M
 failed` and exits 1 on any failure.
 """
+import base64
 import hashlib
 import hmac
 import http.client
@@ -256,6 +257,11 @@ class Stack:
             pass
 
 
+def reference(user):
+    """The user as our checkouts send `client_reference_id` (UserId::to_reference)."""
+    return "u64_" + base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
+
+
 def completed_event(session_id, user, plan_id, customer):
     """checkout.session.completed for one session, from the repository's sample event."""
     event = json.loads(SAMPLE_COMPLETED.read_text())
@@ -397,7 +403,7 @@ class Suite:
         page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
         first_sid = page.url.rsplit("/", 1)[1]
         first_key, form = self.stripe.checkout_calls[-1]
-        assert form["client_reference_id"] == self.user and form["metadata[plan_id]"] == "credits_starter", form
+        assert form["client_reference_id"] == reference(self.user) and form["metadata[plan_id]"] == "credits_starter", form
         assert form["success_url"] == f"{self.configured.base}/billing/success?checkout=success&session_id={{CHECKOUT_SESSION_ID}}", form
         assert form["cancel_url"] == f"{self.configured.base}/billing/cancel?checkout=cancel", form
         checkout_shot = self.shot(page, "05-stripe-checkout")
@@ -427,8 +433,8 @@ class Suite:
         page.locator(f"[data-plan-id={LINKED_PLAN}] button.billing-pay").click()
         page.wait_for_url(re.compile(r"/l/test_hourly"))
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
-        assert query["client_reference_id"] == [self.user], page.url
-        self.seen["payment link"] = f"landed on /l/test_hourly with client_reference_id={self.user}; {self.shot(page, '06-payment-link')}"
+        assert query["client_reference_id"] == [reference(self.user)], page.url
+        self.seen["payment link"] = f"landed on /l/test_hourly with client_reference_id={reference(self.user)}; {self.shot(page, '06-payment-link')}"
         page.close()
 
     def the_return_page_says_processing_until_the_webhook_is_applied_then_fulfilled(self):
