@@ -318,7 +318,8 @@ async fn reconcile_ingests_only_the_events_never_recorded() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(record.str("status"), Some("queued"), "{id}");
+        // Claimed and sent: in progress until the worker settles it (listed as queued).
+        assert_eq!(record.str("status"), Some("in_progress"), "{id}");
     }
     let again = admin::reconcile(&s, ReconcileRequest::default())
         .await

@@ -1,12 +1,13 @@
 //! The webhook event record: intake claims it, the worker settles it, admin lists and
 //! replays it. Its whole lifecycle is here, after the Powertools idempotency record:
 //! `in_progress` (claimed, with a lock that expires so a crashed delivery can be claimed
-//! again) → `queued` → `processed` | `failed`; or `ignored` at once. A TTL removes it.
+//! again; listed as `queued`) → `processed` | `failed`; or `ignored` at once. Records
+//! written before intake stopped marking them may still say `queued`. A TTL removes it.
 
 use super::item;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::EventId;
-use crate::store::schema::{GSI1_PK, GSI1_SK, PK, TTL_ATTR};
+use crate::store::schema::{EVENTS_BY_STATE, GSI1_PK, GSI1_SK, PK, TTL_ATTR};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
 use chrono::{DateTime, Utc};
 
@@ -99,24 +100,6 @@ pub fn claim(a: &Arrival<'_>, lock_secs: i64) -> Write {
         key: key(a.id),
         item,
         cond: Some(Cond::Or(vec![Cond::ItemNotExists, expired])),
-    }
-}
-
-/// Lets the next delivery claim the event at once instead of waiting for the lock.
-pub fn release(id: &EventId) -> Write {
-    Write::Update {
-        key: key(id),
-        ops: vec![Op::set("lock_until", 0)],
-        cond: Some(Cond::eq("status", state::IN_PROGRESS)),
-    }
-}
-
-/// The event is in the queue. Fails when the worker has settled the record already.
-pub fn queued(id: &EventId) -> Write {
-    Write::Update {
-        key: key(id),
-        ops: vec![Op::set("status", state::QUEUED), Op::remove("lock_until")],
-        cond: Some(Cond::eq("status", state::IN_PROGRESS)),
     }
 }
 
@@ -218,7 +201,9 @@ pub async fn list(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
-    let Page { items, next } = table.query_index(&index_pk(state), limit, cursor).await?;
+    let Page { items, next } = table
+        .query_index(&EVENTS_BY_STATE, &index_pk(state), limit, cursor)
+        .await?;
     Ok((
         items.iter().filter_map(EventRecord::from_item).collect(),
         next,
