@@ -23,9 +23,7 @@ pub enum MotoError {
 pub fn default_binary() -> PathBuf {
     std::env::var_os("MOTO_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../moto_server")
-        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../moto_server"))
 }
 
 pub fn free_port() -> std::io::Result<u16> {

@@ -204,7 +204,10 @@ fn queue_attributes(props: &Value) -> Vec<(QueueAttributeName, String)> {
             QueueAttributeName::ContentBasedDeduplication,
         ),
         ("DeduplicationScope", QueueAttributeName::DeduplicationScope),
-        ("FifoThroughputLimit", QueueAttributeName::FifoThroughputLimit),
+        (
+            "FifoThroughputLimit",
+            QueueAttributeName::FifoThroughputLimit,
+        ),
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
         (
             "MessageRetentionPeriod",

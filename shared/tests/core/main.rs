@@ -1,6 +1,7 @@
 //! The core's use-case tests, one binary: each module is a family of billing rules run
 //! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
 
+mod account;
 mod admin;
 mod bootstrap;
 mod checkout;

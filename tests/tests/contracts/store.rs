@@ -34,7 +34,10 @@ async fn dynamo_table() -> DynamoTable {
 }
 
 fn sort_keys(p: &Page, attr: &str) -> Vec<String> {
-    p.items.iter().map(|i| i.str(attr).unwrap().to_owned()).collect()
+    p.items
+        .iter()
+        .map(|i| i.str(attr).unwrap().to_owned())
+        .collect()
 }
 
 /// Five event records in state `queued`, e0 (oldest) to e4, each with a large payload.
@@ -46,7 +49,9 @@ async fn five_events(t: &dyn Table) {
             ("type", "invoice.paid".into()),
             ("payload", "x".repeat(20_000).into()),
         ]);
-        t.put(&Key::new(format!("EVENT#e{i}"), "EVENT"), it, None).await.unwrap();
+        t.put(&Key::new(format!("EVENT#e{i}"), "EVENT"), it, None)
+            .await
+            .unwrap();
     }
 }
 
@@ -275,18 +280,36 @@ mod dynamo_short_pages {
         let t = super::dynamo_short_pages().await;
         five_events(t.as_ref()).await;
         let sks = |p: &Page| sort_keys(p, "gsi1sk");
-        let first = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, None).await.unwrap();
-        assert_eq!(sks(&first), ["2026-01-04#e4", "2026-01-03#e3", "2026-01-02#e2"]);
+        let first = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            sks(&first),
+            ["2026-01-04#e4", "2026-01-03#e3", "2026-01-02#e2"]
+        );
         assert_eq!(first.next.as_deref(), Some("2026-01-02#e2"));
-        let rest = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, first.next.as_deref()).await.unwrap();
-        assert_eq!((sks(&rest), rest.next), (vec!["2026-01-01#e1".to_owned(), "2026-01-00#e0".to_owned()], None));
+        let rest = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, first.next.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(
+            (sks(&rest), rest.next),
+            (
+                vec!["2026-01-01#e1".to_owned(), "2026-01-00#e0".to_owned()],
+                None
+            )
+        );
     }
 
     #[tokio::test]
     async fn a_page_that_ends_exactly_at_the_last_entry_has_no_next() {
         let t = super::dynamo_short_pages().await;
         five_events(t.as_ref()).await;
-        let all = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 5, None).await.unwrap();
+        let all = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 5, None)
+            .await
+            .unwrap();
         assert_eq!((all.items.len(), all.next), (5, None));
     }
 }

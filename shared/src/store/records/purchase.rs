@@ -133,5 +133,8 @@ pub async fn latest(
     let Page { items, next } = table
         .query_index(&PURCHASES_BY_TIME, &index_pk(user), limit, cursor)
         .await?;
-    Ok((items.iter().filter_map(PurchaseRow::from_item).collect(), next))
+    Ok((
+        items.iter().filter_map(PurchaseRow::from_item).collect(),
+        next,
+    ))
 }
