@@ -27,7 +27,9 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct HttpStripe {
-    http: reqwest::Client,
+    /// Built by the first call: its TLS setup (root certificates) is most of a cold
+    /// start's cost, and most invocations of most functions never call Stripe.
+    http: std::sync::OnceLock<reqwest::Client>,
     base: String,
     key: SecretString,
     retry: RetryPolicy,
@@ -49,18 +51,23 @@ enum Method {
 
 impl HttpStripe {
     pub fn new(base: &str, key: SecretString, retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
+            http: std::sync::OnceLock::new(),
             base: base.trim_end_matches('/').to_owned(),
             key,
             retry,
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -74,8 +81,8 @@ impl HttpStripe {
         let mut attempt = 0;
         loop {
             let mut req = match method {
-                Method::Get => self.http.get(&url),
-                Method::Post => self.http.post(&url),
+                Method::Get => self.http().get(&url),
+                Method::Post => self.http().post(&url),
             }
             .bearer_auth(self.key.expose_secret())
             .header("Stripe-Version", STRIPE_VERSION)
@@ -138,7 +145,7 @@ impl StripeApi for HttpStripe {
     /// request of a cold start does not pay the handshake. Any answer will do.
     async fn warm(&self) {
         let _ = self
-            .http
+            .http()
             .get(format!("{}/v1/", self.base))
             .timeout(Duration::from_secs(2))
             .send()
