@@ -69,7 +69,10 @@ impl Table for LazyTable {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.table().await.query_index(index, pk, limit, after).await
+        self.table()
+            .await
+            .query_index(index, pk, limit, after)
+            .await
     }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.table().await.put(key, item, cond).await

@@ -347,6 +347,7 @@ async fn reconcile_refuses_a_future_window_and_needs_stripe() {
     ));
     let future = ReconcileRequest {
         since: Some(json!("2999-01-01T00:00:00Z")),
+        ..Default::default()
     };
     assert!(matches!(
         admin::reconcile(&s, future).await,

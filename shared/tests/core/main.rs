@@ -9,6 +9,7 @@ mod crash_points;
 mod fulfilment;
 mod intake;
 mod log_scan;
+mod reconcile;
 mod referral;
 mod reliability;
 mod renewals_refunds;

@@ -159,6 +159,8 @@ pub struct EventRecord {
     pub payload: Option<String>,
     /// Where the admin list's cursor stands for this record.
     pub cursor: Option<String>,
+    /// Until when an `in_progress` claim holds (Unix seconds).
+    pub lock_until: Option<i64>,
 }
 
 impl EventRecord {
@@ -173,7 +175,14 @@ impl EventRecord {
             error: text("error"),
             payload: text("payload"),
             cursor: text(GSI1_SK),
+            lock_until: item.num("lock_until"),
         })
+    }
+
+    /// Claimed by a delivery that never finished (its lock expired) and not settled since:
+    /// the event may never have reached the queue.
+    pub fn is_stuck(&self, now_secs: i64) -> bool {
+        self.status == state::IN_PROGRESS && self.lock_until.is_none_or(|until| until < now_secs)
     }
 
     /// The state an operator sees: an event still being handed over lists as queued.

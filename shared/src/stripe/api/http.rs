@@ -2,7 +2,9 @@
 //! retry is safe, the key never printed.
 
 use super::error::{StripeError, api_error};
-use super::{CreatedSession, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi};
+use super::{
+    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi,
+};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -221,12 +223,17 @@ impl StripeApi for HttpStripe {
 
     async fn list_events(
         &self,
-        since: i64,
-        starting_after: Option<&str>,
+        q: &EventsQuery<'_>,
     ) -> Result<ListPage<serde_json::Value>, StripeError> {
         let mut query = Form::new();
-        query.push("limit", 100).push("created[gte]", since);
-        if let Some(after) = starting_after {
+        query
+            .push("limit", 100)
+            .push("created[gte]", q.created_gte)
+            .push("created[lte]", q.created_lte);
+        for kind in q.types {
+            query.push("types[]", kind);
+        }
+        if let Some(after) = q.starting_after {
             query.push("starting_after", after);
         }
         self.call(
