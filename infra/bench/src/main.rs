@@ -5,6 +5,9 @@
 //!   fulfilment, an account read at 0 / 1,000 / 100,000 usage records, an admin list page
 //!   at 1 KB / 64 KB payloads, intake's sequential AWS calls (all on metered in-memory
 //!   adapters), and intake's latency with 10 ms added to every store and queue call
+//! - `bench startup`: in a fresh process, how long each start-up step takes the first time
+//!   (tracing, config, services, and what the first store, queue and Stripe calls build),
+//!   printed as JSON; run it several times and take medians
 //! - `bench provision <moto-endpoint> <prefix>`: the template's table and queues in moto,
 //!   printed as environment lines (for the cold-start runs)
 //! - `bench throughput <out.json> [events] [concurrency]`: signed events through the local
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
     let result = match (arg(0), arg(1)) {
         (Some("payloads"), Some(dir)) => payloads(dir),
         (Some("cost"), Some(out)) => cost().await.and_then(|v| write(out, &v)),
+        (Some("startup"), _) => startup().await,
         (Some("provision"), Some(moto)) => provision(moto, arg(2).unwrap_or("bench")).await,
         (Some("throughput"), Some(out)) => {
             let events = arg(2).and_then(|v| v.parse().ok()).unwrap_or(640);
@@ -333,6 +337,41 @@ async fn intake_latency(delay: Duration, events: u64) -> Result<Value, String> {
         "p50_ms": quantile(&samples, 0.5),
         "p99_ms": quantile(&samples, 0.99),
     }))
+}
+
+/// The first-time cost of each start-up step, in this fresh process, in milliseconds.
+async fn startup() -> Result<(), String> {
+    let mut steps = serde_json::Map::new();
+    let mut time = |name: &str, since: Instant| {
+        steps.insert(name.into(), (since.elapsed().as_secs_f64() * 1e3).into());
+    };
+    let t = Instant::now();
+    billing_core::edge::logging::init_tracing();
+    time("tracing", t);
+    let t = Instant::now();
+    let config = billing_core::edge::config::Config::from_env().map_err(|e| e.to_string())?;
+    time("config (env + catalog)", t);
+    let t = Instant::now();
+    let services = Services::from_env().await.map_err(|e| e.to_string())?;
+    time("services (lazy)", t);
+    let t = Instant::now();
+    let aws = aws_config::load_from_env().await;
+    time("aws config (first store/queue call)", t);
+    let t = Instant::now();
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    time("dynamodb client (first store call)", t);
+    let t = Instant::now();
+    let _sqs = aws_sdk_sqs::Client::new(&aws);
+    time("sqs client (first queue call)", t);
+    let t = Instant::now();
+    let _ = dynamo.list_tables().limit(1).send().await;
+    time("first DynamoDB request (connection, signing)", t);
+    let t = Instant::now();
+    let _client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
+    time("HTTPS client with root certificates (first Stripe call)", t);
+    drop((config, services));
+    println!("{}", Value::Object(steps));
+    Ok(())
 }
 
 async fn provision(moto: &str, prefix: &str) -> Result<(), String> {
