@@ -367,7 +367,9 @@ async fn startup() -> Result<(), String> {
     let _ = dynamo.list_tables().limit(1).send().await;
     time("first DynamoDB request (connection, signing)", t);
     let t = Instant::now();
-    let _client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
+    let _client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
     time("HTTPS client with root certificates (first Stripe call)", t);
     drop((config, services));
     println!("{}", Value::Object(steps));
