@@ -416,7 +416,7 @@ def report(r):
     say(f"   peers: stripe (Python) {i['python']['sdk_version']} Webhook.construct_event; "
         f"stripe (Node) {i['node']['sdk_version']} webhooks.constructEvent: verify + parse only")
     say("   ours: intake::receive on in-memory adapters, a new event id per delivery: verify, parse,")
-    say("         claim (conditional put of the redacted record), queue send, mark queued, metric + log line")
+    say("         claim (conditional put of the redacted record), queue send, metric + log line")
     header = f"   {'payload':<8}{'floor':>11}{'verify+parse':>14}{'ours intake':>13}{'Python SDK':>13}{'Node SDK':>12}" \
              f"{'Py/ours':>9}{'Node/ours':>11}{'ours/floor':>12}"
     say(header)
@@ -476,6 +476,16 @@ def report(r):
                     for n in ("fulfil_checkout", "fulfil_subscription"))
     say(f"   targets: intake ≤ 2 DynamoDB writes + 1 SQS send: {verdict(intake_ok)}; "
         f"fulfilment one transaction: {verdict(fulfil_ok)}")
+    cc = r["cost"]
+    a, p, lat = cc["account_read_rru"], cc["admin_page_rru"], cc["intake_latency_10ms"]
+    say(f"   account read cost at 0 / 1,000 / 100,000 usage records: {a['0']} / {a['1000']} / {a['100000']} RRU")
+    say(f"   admin list page cost with 1 KB / 64 KB payloads: {p['1KB']} / {p['64KB']} RRU")
+    say(f"   intake sequential AWS calls per new event: {cc['intake_sequential_calls']}")
+    say(f"   intake latency with {lat['delay_ms']:.0f} ms added to every store and queue call: "
+        f"p50 {lat['p50_ms']:.1f} ms / p99 {lat['p99_ms']:.1f} ms ({lat['events']} new events of {lat['payload_bytes']} B, one at a time)")
+    say(f"   targets: flat account reads (100,000 within 2× of 0): {verdict(a['100000'] <= 2 * a['0'])}; "
+        f"page cost independent of payload: {verdict(p['64KB'] == p['1KB'])}; "
+        f"intake ≤ 2 sequential calls: {verdict(cc['intake_sequential_calls'] <= 2)}")
     ic, fc = k["intake_new_checkout"], k["fulfil_checkout"]
     wru = ic["wru"] + ic["gsi_wru"] + fc["wru"] + fc["gsi_wru"]
     rru = ic["rru"] + fc["rru"]

@@ -1,4 +1,4 @@
-//! `GET /api/billing/account`: the caller's own entitlements.
+//! `GET /api/billing/account[?purchases_cursor=]`: the caller's own entitlements.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
@@ -11,5 +11,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 
 async fn run(services: &Services, req: &Request) -> Result<(u16, account::AccountView), ApiError> {
     let caller = Identity::from_request(req)?;
-    Ok((200, account::account(services, &caller.user).await?))
+    let cursor = http::query_param(req, "purchases_cursor");
+    let view = account::account_page(services, &caller.user, cursor.as_deref()).await?;
+    Ok((200, view))
 }

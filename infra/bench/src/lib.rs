@@ -3,6 +3,7 @@
 //! official fixtures, and store and queue wrappers that count what DynamoDB and SQS would
 //! bill for each request.
 
+pub mod delayed;
 pub mod metered;
 
 use billing_core::testing::{checkout_session, event, fixture};

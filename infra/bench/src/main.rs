@@ -2,7 +2,12 @@
 //!
 //! - `bench payloads <dir>`: writes the 1 KB / 8 KB / 64 KB webhook payloads the SDK peers time
 //! - `bench cost <out.json>`: DynamoDB and SQS requests and billed units per intake and per
-//!   fulfilment, on metered in-memory adapters
+//!   fulfilment, an account read at 0 / 1,000 / 100,000 usage records, an admin list page
+//!   at 1 KB / 64 KB payloads, intake's sequential AWS calls (all on metered in-memory
+//!   adapters), and intake's latency with 10 ms added to every store and queue call
+//! - `bench startup`: in a fresh process, how long each start-up step takes the first time
+//!   (tracing, config, services, and what the first store, queue and Stripe calls build),
+//!   printed as JSON; run it several times and take medians
 //! - `bench provision <moto-endpoint> <prefix>`: the template's table and queues in moto,
 //!   printed as environment lines (for the cold-start runs)
 //! - `bench throughput <out.json> [events] [concurrency]`: signed events through the local
@@ -11,8 +16,9 @@
 //!
 //! Results go to the named file: the handlers print their EMF metric lines on stdout.
 
+use bench::delayed::Delayed;
 use bench::metered::{Counts, MeteredQueue, MeteredTable};
-use bench::{SIZES, payload, quantile};
+use bench::{SIZES, payload, quantile, with_id};
 use billing_core::domain::clock::SystemClock;
 use billing_core::edge::runtime::Services;
 use billing_core::queue::memory::MemoryQueue;
@@ -45,6 +51,7 @@ async fn main() -> ExitCode {
     let result = match (arg(0), arg(1)) {
         (Some("payloads"), Some(dir)) => payloads(dir),
         (Some("cost"), Some(out)) => cost().await.and_then(|v| write(out, &v)),
+        (Some("startup"), _) => startup().await,
         (Some("provision"), Some(moto)) => provision(moto, arg(2).unwrap_or("bench")).await,
         (Some("throughput"), Some(out)) => {
             let events = arg(2).and_then(|v| v.parse().ok()).unwrap_or(640);
@@ -189,7 +196,28 @@ async fn cost() -> Result<Value, String> {
             "unexpected outcomes {o1:?} {o2:?} {o3:?} {o4:?} {o5:?}"
         ));
     }
+    // Every call intake makes is awaited before the next: the calls of a new event are
+    // its sequential round trips.
+    let sequential = intake_new.ddb_reads
+        + intake_new.ddb_writes
+        + intake_new.ddb_transactions
+        + intake_new.sqs_sends;
+    let mut account_rru = serde_json::Map::new();
+    for usage_records in [0, 1_000, 100_000] {
+        account_rru.insert(
+            usage_records.to_string(),
+            account_read_rru(usage_records).await?.into(),
+        );
+    }
+    let mut admin_page_rru = serde_json::Map::new();
+    for (label, size) in [("1KB", 1024), ("64KB", 64 * 1024)] {
+        admin_page_rru.insert(label.into(), admin_page_rru_at(size).await?.into());
+    }
     Ok(json!({
+        "intake_sequential_calls": sequential,
+        "account_read_rru": account_rru,
+        "admin_page_rru": admin_page_rru,
+        "intake_latency_10ms": intake_latency(Duration::from_millis(10), 200).await?,
         "payload_bytes": { "checkout": credits.len(), "subscription": sub.len() },
         "phases": {
             "intake_new_checkout": intake_new.to_json(),
@@ -199,6 +227,153 @@ async fn cost() -> Result<Value, String> {
             "fulfil_subscription": fulfil_sub.to_json(),
         }
     }))
+}
+
+/// RRUs of one account read (after the first, which creates the referral code) of an
+/// account with a subscription, 25 purchases and `usage_records` usage idempotency records.
+async fn account_read_rru(usage_records: usize) -> Result<u64, String> {
+    use billing_core::domain::ids::{PurchaseId, UserId};
+    use billing_core::store::records::{purchase, usage};
+    use billing_core::usecases::account::account;
+    let m = Metered::new();
+    let user = UserId::parse("busy_user").map_err(|e| e.to_string())?;
+    let seed = |w| billing_core::store::Table::apply(&m.table.inner, w);
+    for i in 0..25 {
+        let paid = purchase::Paid {
+            plan_id: "credits_starter".into(),
+            amount: 1000,
+            currency: "usd".into(),
+            credits: 1000,
+            quantity: 1,
+            payment_intent: Some(format!("pi_bench_{i:04}")),
+            at: format!("2026-11-01T00:{:02}:00Z", i),
+        };
+        let session =
+            PurchaseId::parse(&format!("cs_test_bench_{i:04}")).map_err(|e| e.to_string())?;
+        seed(purchase::paid(&user, &session, &paid))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for i in 0..usage_records {
+        let answer = usage::Answer {
+            units: 1,
+            free_uses_remaining: 0,
+            balance: 1_000_000 - i as i64,
+        };
+        let key = format!("req-{i:08}-0b6f6b3e-8f0c-4a52-9d3c-2f1d5c9a7e41");
+        seed(usage::recorded(
+            &user,
+            &key,
+            answer,
+            "2026-11-01T00:00:00Z",
+            1_795_000_000,
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    account(&m.services, &user)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (view, cost) = phase(&m, || async {
+        account(&m.services, &user).await.map_err(|e| e.to_string())
+    })
+    .await?;
+    if view.purchases.len() != 20 || view.purchases_next.is_none() {
+        return Err("the account did not show its latest 20 purchases".into());
+    }
+    Ok(cost.rru)
+}
+
+/// RRUs of one admin list page (50 events, no state filter) after 120 deliveries whose
+/// payloads are `size` bytes.
+async fn admin_page_rru_at(size: usize) -> Result<u64, String> {
+    use billing_core::usecases::admin::list_events;
+    let m = Metered::new();
+    let template = payload(size);
+    for n in 0..120 {
+        m.deliver(&with_id(&template, n)).await?;
+    }
+    let (page, cost) = phase(&m, || async {
+        list_events(&m.services, None, Some("50"), None)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    if page.events.len() != 50 || page.next.is_none() {
+        return Err(format!("the admin page held {} events", page.events.len()));
+    }
+    Ok(cost.rru)
+}
+
+/// Intake's latency per new event (p50, p99 over `events` deliveries, one at a time) when
+/// every store and queue call takes `delay` more, as a round trip to DynamoDB or SQS does.
+async fn intake_latency(delay: Duration, events: u64) -> Result<Value, String> {
+    let services = Services {
+        config: Arc::new(testing::config(&[])),
+        table: Arc::new(Delayed::new(MemoryTable::new(), delay)),
+        queue: Arc::new(Delayed::new(MemoryQueue::default(), delay)),
+        clock: Arc::new(SystemClock),
+        stripe: None,
+    };
+    let template = payload(SIZES[1].1);
+    let mut samples = Vec::with_capacity(events as usize);
+    for n in 0..events {
+        let body = with_id(&template, n);
+        let header = signature(TEST_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &body);
+        let start = Instant::now();
+        let outcome = intake::receive(&services, Some(&header), body.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        samples.push(start.elapsed().as_secs_f64() * 1e3);
+        if outcome != IntakeOutcome::Queued {
+            return Err(format!("delivery {n} answered {outcome:?}"));
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "delay_ms": delay.as_secs_f64() * 1e3,
+        "events": events,
+        "payload_bytes": template.len(),
+        "p50_ms": quantile(&samples, 0.5),
+        "p99_ms": quantile(&samples, 0.99),
+    }))
+}
+
+/// The first-time cost of each start-up step, in this fresh process, in milliseconds.
+async fn startup() -> Result<(), String> {
+    let mut steps = serde_json::Map::new();
+    let mut time = |name: &str, since: Instant| {
+        steps.insert(name.into(), (since.elapsed().as_secs_f64() * 1e3).into());
+    };
+    let t = Instant::now();
+    billing_core::edge::logging::init_tracing();
+    time("tracing", t);
+    let t = Instant::now();
+    let config = billing_core::edge::config::Config::from_env().map_err(|e| e.to_string())?;
+    time("config (env + catalog)", t);
+    let t = Instant::now();
+    let services = Services::from_env().await.map_err(|e| e.to_string())?;
+    time("services (lazy)", t);
+    let t = Instant::now();
+    let aws = aws_config::load_from_env().await;
+    time("aws config (first store/queue call)", t);
+    let t = Instant::now();
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    time("dynamodb client (first store call)", t);
+    let t = Instant::now();
+    let _sqs = aws_sdk_sqs::Client::new(&aws);
+    time("sqs client (first queue call)", t);
+    let t = Instant::now();
+    let _ = dynamo.list_tables().limit(1).send().await;
+    time("first DynamoDB request (connection, signing)", t);
+    let t = Instant::now();
+    let _client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    time("HTTPS client with root certificates (first Stripe call)", t);
+    drop((config, services));
+    println!("{}", Value::Object(steps));
+    Ok(())
 }
 
 async fn provision(moto: &str, prefix: &str) -> Result<(), String> {

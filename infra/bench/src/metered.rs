@@ -6,16 +6,17 @@
 //!   item before and after, also when its condition fails;
 //! - `TransactWriteItems` costs two WRUs per started KB of each item, condition checks
 //!   included;
-//! - a write that adds, changes or removes an item's `gsi1` entry also writes the index
-//!   (projection ALL): one WRU per started KB, two writes when the index key changes;
+//! - a write that adds, changes or removes an item's entry in an index also writes the
+//!   index: one WRU per started KB of the projected entry (keys plus the index's projected
+//!   attributes), two writes when the index key changes;
 //! - a strongly consistent read costs one read request unit (RRU) per started 4 KB of
 //!   what it returns (at least one), a query per started 4 KB of all items returned;
 //! - an SQS request carries up to 64 KB: a larger message is billed as several requests.
 
 use async_trait::async_trait;
 use billing_core::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
-use billing_core::store::schema::{GSI1_PK, GSI1_SK};
-use billing_core::store::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write};
+use billing_core::store::schema::INDEXES;
+use billing_core::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Value, Write};
 use serde_json::json;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -83,21 +84,37 @@ fn units(bytes: u64, unit: u64) -> u64 {
     bytes.div_ceil(unit).max(1)
 }
 
-fn index_key(item: Option<&Item>) -> Option<(Value, Option<Value>)> {
+fn index_key(index: &Index, item: Option<&Item>) -> Option<(Value, Option<Value>)> {
     let item = item?;
-    Some((item.get(GSI1_PK)?.clone(), item.get(GSI1_SK).cloned()))
+    Some((item.get(index.pk)?.clone(), item.get(index.sk).cloned()))
 }
 
-/// WRUs the index costs for a base-table write from `before` to `after`.
+/// The size of an item's entry in `index`: only what the index projects.
+fn entry_size(index: &Index, item: Option<&Item>) -> u64 {
+    item.map(|i| {
+        i.iter()
+            .filter(|(name, _)| index.carries(name))
+            .map(|(n, v)| item_size(&Item::from([(n.clone(), v.clone())])))
+            .sum()
+    })
+    .unwrap_or(0)
+}
+
+/// WRUs the indexes cost for a base-table write from `before` to `after`.
 fn gsi_units(before: Option<&Item>, after: Option<&Item>) -> u64 {
-    let size = |i: Option<&Item>| i.map(item_size).unwrap_or(0);
-    match (index_key(before), index_key(after)) {
-        (None, None) => 0,
-        (None, Some(_)) => units(size(after), 1024),
-        (Some(_), None) => units(size(before), 1024),
-        (Some(a), Some(b)) if a == b => units(size(before).max(size(after)), 1024),
-        (Some(_), Some(_)) => units(size(before), 1024) + units(size(after), 1024),
-    }
+    INDEXES
+        .iter()
+        .map(|index| {
+            let size = |i: Option<&Item>| entry_size(index, i);
+            match (index_key(index, before), index_key(index, after)) {
+                (None, None) => 0,
+                (None, Some(_)) => units(size(after), 1024),
+                (Some(_), None) => units(size(before), 1024),
+                (Some(a), Some(b)) if a == b => units(size(before).max(size(after)), 1024),
+                (Some(_), Some(_)) => units(size(before), 1024) + units(size(after), 1024),
+            }
+        })
+        .sum()
 }
 
 /// The running counts of one metered adapter, shared by its calls.
@@ -179,11 +196,12 @@ impl<T: Table> Table for MeteredTable<T> {
     }
     async fn query_index(
         &self,
-        gsi1pk: &str,
+        index: &Index,
+        pk: &str,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
-        let got = self.inner.query_index(gsi1pk, limit, after).await?;
+        let got = self.inner.query_index(index, pk, limit, after).await?;
         let bytes: u64 = got.items.iter().map(item_size).sum();
         self.add(|c| {
             c.ddb_reads += 1;

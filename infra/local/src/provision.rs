@@ -141,6 +141,12 @@ async fn create_table(
             .and_then(|p| field(p, "ProjectionType"))
             .and_then(text)
             .unwrap_or("ALL".into());
+        let non_key: Vec<String> = field(g, "Projection")
+            .map(|p| list(field(p, "NonKeyAttributes")))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(text)
+            .collect();
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(index)
@@ -148,6 +154,7 @@ async fn create_table(
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::from(projection.as_str()))
+                        .set_non_key_attributes((!non_key.is_empty()).then_some(non_key))
                         .build(),
                 )
                 .build()
@@ -195,6 +202,11 @@ fn queue_attributes(props: &Value) -> Vec<(QueueAttributeName, String)> {
         (
             "ContentBasedDeduplication",
             QueueAttributeName::ContentBasedDeduplication,
+        ),
+        ("DeduplicationScope", QueueAttributeName::DeduplicationScope),
+        (
+            "FifoThroughputLimit",
+            QueueAttributeName::FifoThroughputLimit,
         ),
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
         (

@@ -6,6 +6,7 @@ use crate::domain::ids::InvalidId;
 use crate::store::StoreError;
 use crate::stripe::api::StripeError;
 use crate::stripe::signature::SignatureError;
+use crate::usecases::account::AccountError;
 use crate::usecases::admin::{AdminError, RefundError};
 use crate::usecases::checkout::CheckoutError;
 use crate::usecases::fulfil::FulfilError;
@@ -129,6 +130,15 @@ impl From<StoreError> for ApiError {
             "the billing store is unavailable; try again",
             &e,
         )
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::InvalidCursor => Self::bad_request("invalid_request", e.to_string()),
+            AccountError::Store(e) => e.into(),
+        }
     }
 }
 

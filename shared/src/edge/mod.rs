@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+pub mod lazy;
 pub mod logging;
 pub mod metrics;
 pub mod redact;

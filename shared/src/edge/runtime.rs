@@ -3,6 +3,7 @@
 
 use crate::domain::clock::{Clock, SystemClock};
 use crate::edge::config::{Config, ConfigError};
+use crate::edge::lazy::{AwsConfig, LazyQueue, LazyTable};
 use crate::edge::logging::init_tracing;
 use crate::queue::Queue;
 use crate::queue::memory::MemoryQueue;
@@ -86,14 +87,21 @@ impl Services {
     /// SDK's own settings (`AWS_REGION`, `AWS_ENDPOINT_URL` for moto).
     /// In AWS the two Stripe secrets come from the Secrets Manager secret named by
     /// `STRIPE_SECRET_ARN`, read once here; without it they come from the environment.
+    ///
+    /// Nothing else is built here: the AWS configuration, the SDK clients and the Stripe
+    /// client are built by their first call ([`crate::edge::lazy`]), so a cold start pays
+    /// only for what its first invocation uses.
     pub async fn from_env() -> Result<Self, StartupError> {
-        let aws = aws_config::load_from_env().await;
-        let secrets = match std::env::var("STRIPE_SECRET_ARN")
+        let (aws, secrets) = match std::env::var("STRIPE_SECRET_ARN")
             .ok()
             .filter(|v| !v.is_empty())
         {
-            Some(arn) => read_stripe_secret(&aws, &arn).await?,
-            None => HashMap::new(),
+            Some(arn) => {
+                let aws = aws_config::load_from_env().await;
+                let secrets = read_stripe_secret(&aws, &arn).await?;
+                (AwsConfig::loaded(aws), secrets)
+            }
+            None => (AwsConfig::default(), HashMap::new()),
         };
         let config = Config::from_lookup(|name| {
             secrets
@@ -101,7 +109,17 @@ impl Services {
                 .cloned()
                 .or_else(|| std::env::var(name).ok())
         })?;
-        Ok(Self::on_aws(config, &aws))
+        let aws = Arc::new(aws);
+        let table = LazyTable::new(aws.clone(), config.table_name.clone());
+        let queue = LazyQueue::new(aws, config.queue_url.clone().unwrap_or_default());
+        let stripe = stripe_client(&config).map(|s| Arc::new(s) as Arc<dyn StripeApi>);
+        Ok(Self {
+            config: Arc::new(config),
+            table: Arc::new(table),
+            queue: Arc::new(queue),
+            clock: Arc::new(SystemClock),
+            stripe,
+        })
     }
 
     pub fn on_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
@@ -120,13 +138,6 @@ impl Services {
             queue: Arc::new(queue),
             clock: Arc::new(SystemClock),
             stripe,
-        }
-    }
-
-    /// Opens connections the first request would otherwise wait for (call during init).
-    pub async fn warm(&self) {
-        if let Some(client) = &self.stripe {
-            client.warm().await;
         }
     }
 
@@ -153,7 +164,7 @@ pub fn stripe_client(config: &Config) -> Option<HttpStripe> {
 }
 
 /// The whole `main` of an HTTP function: tracing, services built once (and kept for the
-/// life of the process), connections warmed, then the Lambda runtime loop.
+/// life of the process; their clients on first use), then the Lambda runtime loop.
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static Services, lambda_http::Request) -> Fut,
@@ -163,7 +174,6 @@ where
 {
     init_tracing();
     let services: &'static Services = Box::leak(Box::new(Services::from_env().await?));
-    services.warm().await;
     lambda_http::run(lambda_http::service_fn(move |req| handler(services, req))).await
 }
 
@@ -178,7 +188,6 @@ where
 {
     init_tracing();
     let services: &'static Services = Box::leak(Box::new(Services::from_env().await?));
-    services.warm().await;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         handler(services, event)
     }))

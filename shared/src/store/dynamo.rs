@@ -2,8 +2,10 @@
 //! expressions with placeholders (never string-spliced values), reads are strongly
 //! consistent, and a cancelled transaction reports which writes' conditions failed.
 
-use super::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction};
-use crate::store::schema::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use super::{
+    Cond, Index, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction,
+};
+use crate::store::schema::{PK, SK};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,6 +18,9 @@ use std::collections::HashMap;
 pub struct DynamoTable {
     client: Client,
     table: String,
+    /// At most this many items per index `Query` request, to make DynamoDB cut its pages
+    /// short as its 1 MB limit does (the contract suite's knob; `None` in service).
+    request_item_cap: Option<usize>,
 }
 
 impl DynamoTable {
@@ -23,7 +28,13 @@ impl DynamoTable {
         Self {
             client,
             table: table.into(),
+            request_item_cap: None,
         }
+    }
+    /// Caps every index `Query` request at `items`, so one page takes several requests.
+    pub fn with_request_item_cap(mut self, items: usize) -> Self {
+        self.request_item_cap = Some(items.max(1));
+        self
     }
     pub fn client(&self) -> &Client {
         &self.client
@@ -222,41 +233,52 @@ impl Table for DynamoTable {
 
     async fn query_index(
         &self,
-        gsi1pk: &str,
+        index: &Index,
+        pk: &str,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
         let limit = limit.clamp(1, 1000);
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .expression_attribute_names("#p", GSI1_PK)
-            .expression_attribute_values(":p", AttributeValue::S(gsi1pk.to_owned()))
-            .scan_index_forward(false)
-            // One more than asked tells whether another page exists.
-            .limit(limit as i32 + 1);
-        request = match after {
-            Some(cursor) => request
-                .key_condition_expression("#p = :p AND #s < :after")
-                .expression_attribute_names("#s", GSI1_SK)
-                .expression_attribute_values(":after", AttributeValue::S(cursor.to_owned())),
-            None => request.key_condition_expression("#p = :p"),
+        let mut items: Vec<Item> = Vec::new();
+        let mut start = None;
+        // DynamoDB ends a request at `Limit` items or 1 MB evaluated, whichever comes first:
+        // keep asking until the page is full (one more than asked tells whether another page
+        // exists) or DynamoDB says nothing follows.
+        let more = loop {
+            let wanted = limit + 1 - items.len();
+            let wanted = self.request_item_cap.map_or(wanted, |cap| wanted.min(cap));
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .expression_attribute_names("#p", index.pk)
+                .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
+                .scan_index_forward(false)
+                .limit(wanted as i32)
+                .set_exclusive_start_key(start);
+            request = match after {
+                Some(cursor) => request
+                    .key_condition_expression("#p = :p AND #s < :after")
+                    .expression_attribute_names("#s", index.sk)
+                    .expression_attribute_values(":after", AttributeValue::S(cursor.to_owned())),
+                None => request.key_condition_expression("#p = :p"),
+            };
+            let out = request.send().await.map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default().into_iter().map(from_attrs));
+            if items.len() > limit {
+                break true;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break false,
+            }
         };
-        let out = request.send().await.map_err(unavailable)?;
-        let mut items: Vec<Item> = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_attrs)
-            .collect();
-        let more = items.len() > limit;
         items.truncate(limit);
         let next = if more {
             items
                 .last()
-                .and_then(|i| i.get(GSI1_SK)?.as_str().map(str::to_owned))
+                .and_then(|i| i.get(index.sk)?.as_str().map(str::to_owned))
         } else {
             None
         };

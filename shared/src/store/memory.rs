@@ -2,8 +2,10 @@
 //! It evaluates conditions and updates exactly as the DynamoDB adapter renders them, and the
 //! contract suite keeps the two in step.
 
-use super::{Cond, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction};
-use crate::store::schema::{GSI1_PK, GSI1_SK, PK, SK};
+use super::{
+    Cond, Index, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction,
+};
+use crate::store::schema::{PK, SK};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -116,15 +118,16 @@ impl Table for MemoryTable {
 
     async fn query_index(
         &self,
-        gsi1pk: &str,
+        index: &Index,
+        pk: &str,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
         let items = self.lock();
         let mut matching: Vec<(&str, &Item)> = items
             .values()
-            .filter(|i| i.get(GSI1_PK).and_then(Value::as_str) == Some(gsi1pk))
-            .filter_map(|i| Some((i.get(GSI1_SK)?.as_str()?, i)))
+            .filter(|i| i.get(index.pk).and_then(Value::as_str) == Some(pk))
+            .filter_map(|i| Some((i.get(index.sk)?.as_str()?, i)))
             .filter(|(sk, _)| after.is_none_or(|cursor| *sk < cursor))
             .collect();
         matching.sort_by(|a, b| b.0.cmp(a.0));
@@ -135,8 +138,15 @@ impl Table for MemoryTable {
         } else {
             None
         };
+        // An index entry is a copy of the projected attributes, as in DynamoDB.
+        let projected = |i: &Item| -> Item {
+            i.iter()
+                .filter(|(name, _)| index.carries(name))
+                .map(|(name, v)| (name.clone(), v.clone()))
+                .collect()
+        };
         Ok(Page {
-            items: matching.into_iter().map(|(_, i)| i.clone()).collect(),
+            items: matching.into_iter().map(|(_, i)| projected(i)).collect(),
             next,
         })
     }

@@ -12,6 +12,8 @@ pub mod memory;
 pub mod records;
 pub mod schema;
 
+pub use schema::Index;
+
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -223,7 +225,8 @@ pub enum StoreError {
 /// The most writes one DynamoDB transaction takes.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
-/// One page of an index query, newest first, with the cursor to the next page.
+/// One page of an index query, newest first, with the cursor to the next page (`None`
+/// when nothing follows).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
     pub items: Vec<Item>,
@@ -236,11 +239,15 @@ pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
     /// All items of a partition whose sort key starts with `sk_prefix`, in sort-key order.
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
-    /// Items of the state index under `gsi1pk`, newest (largest `gsi1sk`) first, after
-    /// the `after` cursor of a previous page. Eventually consistent, like a DynamoDB GSI.
+    /// Up to `limit` entries of `index` under partition `pk`, newest (largest index sort
+    /// key) first, after the `after` cursor of a previous page. `limit` holds however
+    /// DynamoDB pages its answer (1 MB per request), and `next` is set whenever more
+    /// entries may follow. Entries carry the keys and the index's projected attributes
+    /// only. Eventually consistent, like a DynamoDB GSI.
     async fn query_index(
         &self,
-        gsi1pk: &str,
+        index: &Index,
+        pk: &str,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError>;

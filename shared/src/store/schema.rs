@@ -16,7 +16,11 @@
 //! | PaymentIntent → user and checkout | `PAYMENT_INTENT#pi_…` | `PAYMENT_INTENT` | [`records::payment_intent`] |
 //!
 //! Event records are also indexed by state (`gsi1pk` = `EVENTS#<state>`, `gsi1sk` =
-//! `<received_at>#<id>`) for the admin list, and items with `expires_at` expire by TTL.
+//! `<received_at>#<id>`) for the admin list, purchases by time (`gsi2pk` =
+//! `PURCHASES#<sub>`, `gsi2sk` = `<at>#<session>`) for the account's latest purchases, and
+//! items with `expires_at` expire by TTL. Each index projects only what its reader shows
+//! ([`Index::projected`]), so a page costs the same whatever else the items hold (an event
+//! record's payload is up to 64 KB).
 //!
 //! [`records`]: super::records
 //! [`records::event`]: super::records::event
@@ -38,7 +42,53 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
 pub const TTL_ATTR: &str = "expires_at";
+
+/// A global secondary index: its name, key attributes, and the non-key attributes it
+/// projects (`template.yaml` declares the same, `ProjectionType: INCLUDE`; a test compares).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+    pub projected: &'static [&'static str],
+}
+
+impl Index {
+    /// Whether an index entry carries `attr` (the table's and the index's keys always).
+    pub fn carries(&self, attr: &str) -> bool {
+        [PK, SK, self.pk, self.sk].contains(&attr) || self.projected.contains(&attr)
+    }
+}
+
+/// Event records by listed state, for the admin list: only the listed fields.
+pub const EVENTS_BY_STATE: Index = Index {
+    name: GSI1,
+    pk: GSI1_PK,
+    sk: GSI1_SK,
+    projected: &["type", "status", "received_at", "processed_at", "error"],
+};
+
+/// An account's purchases by time, for the account's latest purchases.
+pub const PURCHASES_BY_TIME: Index = Index {
+    name: GSI2,
+    pk: GSI2_PK,
+    sk: GSI2_SK,
+    projected: &[
+        "plan_id",
+        "session_id",
+        "amount",
+        "currency",
+        "status",
+        "at",
+    ],
+};
+
+/// Every index of the table.
+pub const INDEXES: [&Index; 2] = [&EVENTS_BY_STATE, &PURCHASES_BY_TIME];
 
 /// The partition of everything that belongs to one account.
 pub fn user_pk(user: &UserId) -> String {

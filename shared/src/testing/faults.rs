@@ -4,7 +4,7 @@
 //! n-th call of the run ([`Faults::plan`]), as the crash-point suite does for every call.
 
 use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
-use crate::store::{Cond, Item, Key, Op, Page, StoreError, Table, Write};
+use crate::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,6 +159,7 @@ impl<T: Table> Table for FaultyTable<T> {
     }
     async fn query_index(
         &self,
+        index: &Index,
         pk: &str,
         limit: usize,
         after: Option<&str>,
@@ -167,7 +168,7 @@ impl<T: Table> Table for FaultyTable<T> {
             self.faults,
             "query_index",
             store_err,
-            self.inner.query_index(pk, limit, after).await
+            self.inner.query_index(index, pk, limit, after).await
         )
     }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {

@@ -3,6 +3,10 @@
 //!
 //! `tier` is derived at read time, never stored: `paid` while a subscription keeps it
 //! (`trialing`, `active`, `past_due`) or while `credit_until` is in the future.
+//!
+//! A read costs what it shows, however long the account's history: the profile, the
+//! subscriptions and one page of the latest purchases (from their index), never the usage
+//! idempotency records or the grant audit items that share the account's partition.
 
 use crate::domain::catalog::Mode;
 use crate::domain::clock::rfc3339;
@@ -18,6 +22,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// How many purchases one account read shows.
+pub const PURCHASES_PAGE: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("purchases_cursor must be the purchases_next of an earlier answer")]
+    InvalidCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountView {
     pub user_id: String,
@@ -26,7 +41,10 @@ pub struct AccountView {
     pub subscription: Option<SubscriptionView>,
     pub credits: CreditsView,
     pub credit_until: Option<String>,
+    /// The latest purchases, newest first, [`PURCHASES_PAGE`] at most.
     pub purchases: Vec<PurchaseView>,
+    /// Pass as `purchases_cursor` for older purchases; null when there are none.
+    pub purchases_next: Option<String>,
     pub referral: ReferralView,
     /// The last invoice whose payment failed, until a later invoice is paid.
     pub payment_problem: Option<PaymentProblemView>,
@@ -108,7 +126,7 @@ pub fn account_view(
     user: &UserId,
     profile: &Profile,
     subscriptions: &[SubscriptionRow],
-    purchases: &[PurchaseRow],
+    purchases: (&[PurchaseRow], Option<String>),
     free_uses: i64,
     now: DateTime<Utc>,
 ) -> AccountView {
@@ -140,7 +158,8 @@ pub fn account_view(
             free_uses_remaining: (free_uses - profile.free_uses_used.unwrap_or(0)).max(0),
         },
         credit_until: credit_until.map(rfc3339),
-        purchases: purchases.iter().map(purchase_view).collect(),
+        purchases: purchases.0.iter().map(purchase_view).collect(),
+        purchases_next: purchases.1,
         referral: ReferralView {
             code: profile.referral_code.clone(),
             referred_by: profile.referred_by.clone(),
@@ -155,20 +174,38 @@ pub fn account_view(
     }
 }
 
-pub async fn account(services: &Services, user: &UserId) -> Result<AccountView, StoreError> {
-    // Every account has a referral code; it is created the first time it is needed.
-    crate::usecases::referral::ensure_code(services, user).await?;
+/// The account with its latest purchases.
+pub async fn account(services: &Services, user: &UserId) -> Result<AccountView, AccountError> {
+    account_page(services, user, None).await
+}
+
+/// The account with the page of purchases after `purchases_cursor`.
+pub async fn account_page(
+    services: &Services,
+    user: &UserId,
+    purchases_cursor: Option<&str>,
+) -> Result<AccountView, AccountError> {
+    let cursor = purchases_cursor.filter(|c| !c.is_empty());
+    // A cursor is `<at>#<session>` as the purchase index sorts it.
+    if cursor.is_some_and(|c| c.len() > 300 || !c.contains('#')) {
+        return Err(AccountError::InvalidCursor);
+    }
     let table = services.table.as_ref();
-    let (profile, subscriptions, purchases) = tokio::try_join!(
+    let (mut profile, subscriptions, purchases) = tokio::try_join!(
         profile::load(table, user),
         subscription::list(table, user),
-        purchase::list(table, user),
+        purchase::latest(table, user, PURCHASES_PAGE, cursor),
     )?;
+    // Every account has a referral code; it is created the first time it is needed.
+    if profile.as_ref().is_none_or(|p| p.referral_code.is_none()) {
+        let code = crate::usecases::referral::ensure_code(services, user).await?;
+        profile.get_or_insert_with(Profile::default).referral_code = Some(code);
+    }
     Ok(account_view(
         user,
         &profile.unwrap_or_default(),
         &subscriptions,
-        &purchases,
+        (&purchases.0, purchases.1),
         services.config.free_uses,
         services.clock.now(),
     ))

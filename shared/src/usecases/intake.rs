@@ -1,12 +1,35 @@
 //! Webhook intake: verify, claim the event id, hand the event to the queue, answer.
+//! Contract: `../shared/API.md`, "POST /api/stripe/webhook".
 //!
-//! The claim follows the idempotency-record pattern ([`records::event`]): one conditional
-//! put writes the event record as `in_progress` with a short lock, unless a record exists
-//! whose lock has not expired. A crash after the claim leaves a record whose lock expires,
-//! so Stripe's retry claims it again and sends it; a send that fails releases the lock at
-//! once. A duplicate never reaches the queue while its first delivery is in progress or
-//! done, and the FIFO deduplication id (the event id) drops a second send within five
-//! minutes regardless. Contract: `../shared/API.md`, "POST /api/stripe/webhook".
+//! A new event costs two sequential AWS calls: the claim (one conditional put of the
+//! event record as `in_progress`, [`records::event`]) and the send (FIFO, the event id as
+//! deduplication id). There is no third call marking the record `queued`: the record says
+//! `in_progress` (and lists as `queued`) until the worker settles it `processed` or
+//! `failed`, and that settlement is the only "handed over" mark that matters.
+//!
+//! Why nothing the crash-point suite proves is given up without the mark:
+//! - The only state a crash can leave behind is a claim without a send (the claim landed,
+//!   the send did not, or we never heard). Stripe redelivers anything not answered 2xx.
+//! - A delivery that finds the record still `in_progress` therefore cannot know whether the
+//!   event reached the queue, and it does not need to: it sends the event again, with the
+//!   same deduplication id, before answering `duplicate`. SQS drops a second send of one
+//!   deduplication id within five minutes, and past that the worker's guards apply an event
+//!   once however often it arrives (fulfilment is idempotent per event). So a redelivery
+//!   after any crash point ends with the event in the queue exactly once in effect, and a
+//!   `duplicate` answer is only given once the event is known to be in the queue (sent by
+//!   this delivery or settled by the worker).
+//! - A failed send answers 5xx without touching the record: the retry re-sends it.
+//! - Once the worker settled the record (`processed`, `failed`), a duplicate sends nothing.
+//!
+//! What the mark used to give, and what replaces it: a duplicate that arrives after the
+//! first delivery but before the worker settles re-sends (an SQS request, dropped by the
+//! deduplication), where it used to send nothing. That costs one SQS request per such
+//! duplicate and saves one DynamoDB write and one round trip on every new event.
+//!
+//! The claim keeps its lock (`lock_until`): a redelivery after the lock expired takes the
+//! claim over with a fresh put, which is equivalent to the re-send.
+//!
+//! [`records::event`]: crate::store::records::event
 
 use crate::domain::ids::EventId;
 use crate::edge::config::KeyMode;
@@ -18,7 +41,6 @@ use crate::store::records::event::{self as record, Arrival, state};
 use crate::stripe::Event;
 use crate::stripe::event_types;
 use crate::stripe::signature::{self, SignatureError, TOLERANCE_SECS};
-use std::time::Duration;
 
 /// Stripe's events are far smaller; anything larger is refused before any work.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -165,47 +187,39 @@ pub async fn record(
     }
 
     let claim = record::claim(&arrival, services.config.in_progress_secs);
-    match services.table.apply(claim).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return settle_duplicate(services, &id).await,
-        Err(e) => return Err(e.into()),
-    }
-
     let message = OutgoingMessage {
         group,
         dedup_id: id.to_string(),
         body: raw,
     };
-    if let Err(e) = services.queue.send(&message).await {
-        if let Err(release_err) = services.table.apply(record::release(&id)).await {
-            tracing::warn!(event_id = %id, error = %release_err, "could not release the intake lock; it expires by itself");
-        }
-        return Err(e.into());
+    match services.table.apply(claim).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return settle_duplicate(services, &id, &message).await,
+        Err(e) => return Err(e.into()),
     }
-
-    match services.table.apply(record::queued(&id)).await {
-        // ConditionFailed: the worker was faster and already settled the record.
-        Ok(()) | Err(StoreError::ConditionFailed) => {}
-        // The event is in the queue; the record catches up when the worker settles it.
-        Err(e) => {
-            tracing::warn!(event_id = %id, error = %e, "event queued but its record still says in_progress")
-        }
-    }
+    // A failed send leaves the claim: the retry finds it `in_progress` and sends again.
+    services.queue.send(&message).await?;
     Ok(IntakeOutcome::Queued)
 }
 
-/// Another delivery holds the claim: wait briefly for it to settle, so that concurrent
-/// deliveries mostly answer `duplicate`; if it does not settle, ask Stripe to retry.
-async fn settle_duplicate(services: &Services, id: &EventId) -> Result<IntakeOutcome, IntakeError> {
-    for _ in 0..20 {
-        let Some(found) = record::load(services.table.as_ref(), id).await? else {
-            return Err(IntakeError::InProgress);
-        };
-        match found.status.as_str() {
-            state::IN_PROGRESS => tokio::time::sleep(Duration::from_millis(100)).await,
-            state::IGNORED => return Ok(IntakeOutcome::Ignored),
-            _ => return Ok(IntakeOutcome::Duplicate),
+/// The event is recorded already. Until the worker settles it, this delivery cannot tell
+/// whether an earlier one reached the queue (it may have crashed after its claim), so it
+/// sends again under the same deduplication id; see the module's doc.
+async fn settle_duplicate(
+    services: &Services,
+    id: &EventId,
+    message: &OutgoingMessage,
+) -> Result<IntakeOutcome, IntakeError> {
+    let Some(found) = record::load(services.table.as_ref(), id).await? else {
+        // The claim failed on a record that is gone (expired by TTL meanwhile): try later.
+        return Err(IntakeError::InProgress);
+    };
+    match found.status.as_str() {
+        state::IGNORED => Ok(IntakeOutcome::Ignored),
+        state::IN_PROGRESS => {
+            services.queue.send(message).await?;
+            Ok(IntakeOutcome::Duplicate)
         }
+        _ => Ok(IntakeOutcome::Duplicate),
     }
-    Err(IntakeError::InProgress)
 }

@@ -6,7 +6,7 @@
 //! - `Unavailable`: the request never lands (store or queue down);
 //! - `Throttled`: the request is refused for load, as DynamoDB and SQS throttle;
 //! - `LostAfter`: the request lands but the caller never hears (a crash or timeout right after
-//!   the claim, the send, the mark, the transaction, the delete);
+//!   the claim, the send, the transaction, the delete);
 //! - `Outage`: this call and the next two fail (a short outage across a boundary);
 //! - `Conflict`: a transaction cancelled by a concurrent one (transactions only).
 //!
@@ -188,11 +188,14 @@ async fn a_fault_at_any_boundary_loses_nothing_and_doubles_nothing_once_retried(
     );
     let calls = clean.work_calls.load(std::sync::atomic::Ordering::SeqCst);
     let trace = clean.trace();
+    // Two calls per delivery (claim, send), three per message (read, transaction, delete),
+    // and the drain's receives.
     assert!(
-        calls >= 15,
+        calls >= 14,
         "the clean run crosses every boundary:\n{trace}"
     );
-    for boundary in ["put", "send", "update", "receive", "transact", "delete"] {
+    // Intake is the claim (put) and the send; it no longer marks the record (an update).
+    for boundary in ["put", "send", "receive", "transact", "delete"] {
         assert!(
             trace.contains(&format!(": {boundary}")),
             "{boundary} is exercised:\n{trace}"
@@ -225,7 +228,7 @@ async fn a_fault_at_any_boundary_loses_nothing_and_doubles_nothing_once_retried(
             runs += 1;
         }
     }
-    assert!(runs >= 75);
+    assert!(runs >= 70);
 }
 
 #[tokio::test]

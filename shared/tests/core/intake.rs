@@ -64,24 +64,43 @@ impl H {
 }
 
 #[tokio::test]
-async fn a_new_signed_event_is_recorded_and_queued_once() {
+async fn a_new_signed_event_is_recorded_and_queued_once_in_two_calls() {
     let h = harness(&[]);
     let body = credits_event("evt_new_1");
     assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Queued);
+    assert_eq!(h.faults.calls(), 2, "{}", h.faults.trace());
+    // Claimed and sent; the worker settles the record, intake never marks it.
     assert_eq!(
         h.record_status("evt_new_1").await.as_deref(),
-        Some(state::QUEUED)
+        Some(state::IN_PROGRESS)
     );
     assert_eq!(h.queued_bodies().await, vec![body]);
 }
 
 #[tokio::test]
-async fn the_same_event_again_is_a_duplicate_and_is_not_queued_again() {
+async fn the_same_event_again_is_a_duplicate_and_is_queued_only_once() {
     let h = harness(&[]);
     let body = credits_event("evt_dup_1");
     h.deliver(&body).await.unwrap();
     assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Duplicate);
-    assert_eq!(h.queue.inner.send_requests(), 1);
+    // Not settled yet: the duplicate re-sends under the same deduplication id, which the
+    // queue drops.
+    assert_eq!(h.queue.inner.depth(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_settled_event_sends_nothing() {
+    let h = harness(&[]);
+    let body = credits_event("evt_dup_settled");
+    h.deliver(&body).await.unwrap();
+    let m = h.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    billing_core::usecases::fulfil::process(&h.services, &m.body)
+        .await
+        .unwrap();
+    h.queue.delete(&m.receipt).await.unwrap();
+    let sends = h.queue.inner.send_requests();
+    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Duplicate);
+    assert_eq!(h.queue.inner.send_requests(), sends);
 }
 
 #[tokio::test]
@@ -103,7 +122,7 @@ async fn twenty_concurrent_deliveries_queue_the_event_once() {
         }
     }
     assert_eq!(queued, 1);
-    assert_eq!(h.queue.inner.send_requests(), 1);
+    assert_eq!(h.queue.inner.depth(), 1);
 }
 
 #[tokio::test]
@@ -211,34 +230,26 @@ async fn a_failed_send_answers_an_error_and_stripes_retry_queues_the_event() {
     h.faults.fail_next("send", 1);
     assert!(matches!(h.deliver(&body).await, Err(IntakeError::Queue(_))));
     assert_eq!(h.queue.inner.depth(), 0);
-    // Stripe retries at once: the released claim lets the retry through.
-    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Queued);
+    // Stripe retries at once: the claim is unsettled, so the retry sends the event.
+    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Duplicate);
     assert_eq!(h.queued_bodies().await, vec![body]);
 }
 
 #[tokio::test]
-async fn a_crash_between_the_claim_and_the_send_is_recovered_by_a_retry_after_the_lock() {
+async fn a_crash_between_the_claim_and_the_send_is_recovered_by_the_next_retry() {
     let h = harness(&[("IN_PROGRESS_SECONDS", "60")]);
     let body = credits_event("evt_crash");
-    // The claim is written, then the process dies before the send: simulate by claiming
-    // with a send that fails and a release that fails too (the lock stays).
+    // The claim is written, then the send never lands (the process dies, or SQS is down).
     h.faults.fail_next("send", 1);
-    h.faults.fail_next("update", 1);
     assert!(h.deliver(&body).await.is_err());
     assert_eq!(
         h.record_status("evt_crash").await.as_deref(),
         Some(state::IN_PROGRESS)
     );
-    // A retry inside the lock is told to come back later, and sends nothing.
-    h.clock.advance_secs(10);
-    assert!(matches!(
-        h.deliver(&body).await,
-        Err(IntakeError::InProgress)
-    ));
     assert_eq!(h.queue.inner.depth(), 0);
-    // Stripe's next retry, after the lock expired, takes the event over and queues it.
-    h.clock.advance_secs(60);
-    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Queued);
+    // Stripe's retry, even inside the lock, finds the claim unsettled and sends the event.
+    h.clock.advance_secs(10);
+    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Duplicate);
     assert_eq!(h.queued_bodies().await, vec![body]);
 }
 

@@ -1,6 +1,7 @@
 //! The core's use-case tests, one binary: each module is a family of billing rules run
 //! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
 
+mod account;
 mod admin;
 mod bad_faith;
 mod bootstrap;
@@ -11,6 +12,7 @@ mod intake;
 mod log_scan;
 mod money_property;
 mod purchases;
+mod reconcile;
 mod referral;
 mod reliability;
 mod renewals_refunds;

@@ -186,7 +186,7 @@ async fn reconcile_ingests_the_events_stripe_has_and_we_never_received() {
         .await;
     assert_eq!(
         (r.status, r.body.clone()),
-        (200, json!({ "fetched": 3, "ingested": 2 }))
+        (200, json!({ "fetched": 3, "ingested": 2, "next": null }))
     );
     app.eventually("all three fulfilled", || async {
         balance(&app, "cal").await == 3000
@@ -199,7 +199,10 @@ async fn reconcile_ingests_the_events_stripe_has_and_we_never_received() {
             &json!({ "since": T0 }),
         )
         .await;
-    assert_eq!(again.body, json!({ "fetched": 3, "ingested": 0 }));
+    assert_eq!(
+        again.body,
+        json!({ "fetched": 3, "ingested": 0, "next": null })
+    );
 }
 
 #[tokio::test]

@@ -58,15 +58,27 @@ fn the_table_in_the_template_has_the_key_layout_the_code_uses() {
             (schema::SK.to_owned(), "RANGE".to_owned())
         ]
     );
-    let gsi = &props["GlobalSecondaryIndexes"].as_sequence().unwrap()[0];
-    assert_eq!(text(&gsi["IndexName"]), schema::GSI1);
-    let gsi_keys: Vec<String> = gsi["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| text(&k["AttributeName"]))
-        .collect();
-    assert_eq!(gsi_keys, [schema::GSI1_PK, schema::GSI1_SK]);
+    // Every index the code queries, with the keys and exactly the projection it reads.
+    let gsis = props["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(gsis.len(), schema::INDEXES.len());
+    for (gsi, index) in gsis.iter().zip(schema::INDEXES) {
+        assert_eq!(text(&gsi["IndexName"]), index.name);
+        let gsi_keys: Vec<String> = gsi["KeySchema"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| text(&k["AttributeName"]))
+            .collect();
+        assert_eq!(gsi_keys, [index.pk, index.sk]);
+        assert_eq!(text(&gsi["Projection"]["ProjectionType"]), "INCLUDE");
+        let projected: Vec<String> = gsi["Projection"]["NonKeyAttributes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect();
+        assert_eq!(projected, index.projected, "{}", index.name);
+    }
     assert_eq!(
         text(&props["TimeToLiveSpecification"]["AttributeName"]),
         schema::TTL_ATTR
@@ -157,12 +169,19 @@ async fn the_local_stack_creates_exactly_what_the_template_declares() {
             format!("{}:RANGE", schema::SK)
         ]
     );
-    let gsis: Vec<&str> = table
+    let gsis: Vec<(&str, Vec<String>)> = table
         .global_secondary_indexes()
         .iter()
-        .filter_map(|g| g.index_name())
+        .filter_map(|g| {
+            let projected = g.projection()?.non_key_attributes().to_vec();
+            Some((g.index_name()?, projected))
+        })
         .collect();
-    assert_eq!(gsis, [schema::GSI1]);
+    let expected: Vec<(&str, Vec<String>)> = schema::INDEXES
+        .iter()
+        .map(|i| (i.name, i.projected.iter().map(|a| a.to_string()).collect()))
+        .collect();
+    assert_eq!(gsis, expected);
     let ttl = dynamo
         .describe_time_to_live()
         .table_name(&created.tables["BillingTable"].name)
@@ -202,6 +221,8 @@ async fn the_local_stack_creates_exactly_what_the_template_declares() {
     let props = get(resource(&t, "FulfilmentQueue"), &["Properties"]);
     assert_eq!(attr("VisibilityTimeout"), text(&props["VisibilityTimeout"]));
     assert_eq!(attr("FifoQueue"), "true");
+    assert_eq!(attr("DeduplicationScope"), "messageGroup");
+    assert_eq!(attr("FifoThroughputLimit"), "perMessageGroupId");
     assert_eq!(
         attr("ContentBasedDeduplication"),
         text(&props["ContentBasedDeduplication"])

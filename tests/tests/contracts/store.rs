@@ -4,7 +4,8 @@
 
 use billing_core::store::dynamo::DynamoTable;
 use billing_core::store::memory::MemoryTable;
-use billing_core::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Value, Write};
+use billing_core::store::schema::{EVENTS_BY_STATE, PURCHASES_BY_TIME};
+use billing_core::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Value, Write};
 use black_box_tests::unique_prefix;
 use local_stack::moto::shared_endpoint;
 use local_stack::provision;
@@ -12,6 +13,15 @@ use local_stack::stack::moto_sdk_config;
 use std::sync::Arc;
 
 async fn dynamo() -> Arc<dyn Table> {
+    Arc::new(dynamo_table().await)
+}
+
+/// DynamoDB cutting every index request at two items, as its 1 MB limit cuts pages.
+async fn dynamo_short_pages() -> Arc<dyn Table> {
+    Arc::new(dynamo_table().await.with_request_item_cap(2))
+}
+
+async fn dynamo_table() -> DynamoTable {
     let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
     let (d, q) = (
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -20,7 +30,29 @@ async fn dynamo() -> Arc<dyn Table> {
     let res = provision::provision(provision::TEMPLATE, &unique_prefix(), &d, &q, None)
         .await
         .unwrap();
-    Arc::new(DynamoTable::new(d, res.tables["BillingTable"].name.clone()))
+    DynamoTable::new(d, res.tables["BillingTable"].name.clone())
+}
+
+fn sort_keys(p: &Page, attr: &str) -> Vec<String> {
+    p.items
+        .iter()
+        .map(|i| i.str(attr).unwrap().to_owned())
+        .collect()
+}
+
+/// Five event records in state `queued`, e0 (oldest) to e4, each with a large payload.
+async fn five_events(t: &dyn Table) {
+    for i in 0..5 {
+        let it = item(&[
+            ("gsi1pk", "EVENTS#queued".into()),
+            ("gsi1sk", format!("2026-01-0{i}#e{i}").into()),
+            ("type", "invoice.paid".into()),
+            ("payload", "x".repeat(20_000).into()),
+        ]);
+        t.put(&Key::new(format!("EVENT#e{i}"), "EVENT"), it, None)
+            .await
+            .unwrap();
+    }
 }
 
 async fn memory() -> Arc<dyn Table> {
@@ -180,19 +212,37 @@ macro_rules! contract {
             #[tokio::test]
             async fn the_state_index_pages_newest_first() {
                 let t = super::$adapter().await;
-                for i in 0..5 {
-                    let it = item(&[("gsi1pk", "EVENTS#queued".into()), ("gsi1sk", format!("2026-01-0{i}#e{i}").into())]);
-                    t.put(&Key::new(format!("EVENT#e{i}"), "EVENT"), it, None).await.unwrap();
-                }
-                let sks = |p: &billing_core::store::Page| -> Vec<String> {
-                    p.items.iter().map(|i| i.str("gsi1sk").unwrap().to_owned()).collect()
-                };
-                let first = t.query_index("EVENTS#queued", 2, None).await.unwrap();
+                five_events(t.as_ref()).await;
+                let sks = |p: &Page| sort_keys(p, "gsi1sk");
+                let first = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 2, None).await.unwrap();
                 assert_eq!(sks(&first), ["2026-01-04#e4", "2026-01-03#e3"]);
-                let second = t.query_index("EVENTS#queued", 2, first.next.as_deref()).await.unwrap();
+                let second = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 2, first.next.as_deref()).await.unwrap();
                 assert_eq!(sks(&second), ["2026-01-02#e2", "2026-01-01#e1"]);
-                let last = t.query_index("EVENTS#queued", 2, second.next.as_deref()).await.unwrap();
+                let last = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 2, second.next.as_deref()).await.unwrap();
                 assert_eq!((sks(&last), last.next), (vec!["2026-01-00#e0".to_owned()], None));
+            }
+
+            #[tokio::test]
+            async fn an_index_entry_carries_only_the_keys_and_what_the_index_projects() {
+                let t = super::$adapter().await;
+                five_events(t.as_ref()).await;
+                let page = t.query_index(&EVENTS_BY_STATE, "EVENTS#queued", 1, None).await.unwrap();
+                let entry = &page.items[0];
+                assert_eq!((entry.str("pk"), entry.str("type")), (Some("EVENT#e4"), Some("invoice.paid")));
+                assert!(entry.get("payload").is_none(), "the payload is not projected: {:?}", entry.keys());
+            }
+
+            #[tokio::test]
+            async fn the_purchase_index_pages_an_accounts_purchases_newest_first() {
+                let t = super::$adapter().await;
+                for (at, cs) in [("2026-01-02T00:00:00Z", "cs_b"), ("2026-01-03T00:00:00Z", "cs_a"), ("2026-01-01T00:00:00Z", "cs_c")] {
+                    let it = item(&[("gsi2pk", "PURCHASES#u".into()), ("gsi2sk", format!("{at}#{cs}").into()), ("at", at.into())]);
+                    t.put(&Key::new("USER#u", format!("PURCHASE#{cs}")), it, None).await.unwrap();
+                }
+                let first = t.query_index(&PURCHASES_BY_TIME, "PURCHASES#u", 2, None).await.unwrap();
+                assert_eq!(first.items.iter().map(|i| i.str("sk").unwrap()).collect::<Vec<_>>(), ["PURCHASE#cs_a", "PURCHASE#cs_b"]);
+                let rest = t.query_index(&PURCHASES_BY_TIME, "PURCHASES#u", 2, first.next.as_deref()).await.unwrap();
+                assert_eq!((rest.items.len(), rest.next), (1, None));
             }
 
             #[tokio::test]
@@ -219,3 +269,47 @@ macro_rules! contract {
 
 contract!(memory);
 contract!(dynamo);
+
+/// DynamoDB ends a query request at 1 MB however many items were asked for; the adapter
+/// keeps asking, so a page is as long as its limit and `next` says whether more follow.
+mod dynamo_short_pages {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_page_holds_its_limit_across_requests_and_says_more_follow() {
+        let t = super::dynamo_short_pages().await;
+        five_events(t.as_ref()).await;
+        let sks = |p: &Page| sort_keys(p, "gsi1sk");
+        let first = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            sks(&first),
+            ["2026-01-04#e4", "2026-01-03#e3", "2026-01-02#e2"]
+        );
+        assert_eq!(first.next.as_deref(), Some("2026-01-02#e2"));
+        let rest = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 3, first.next.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(
+            (sks(&rest), rest.next),
+            (
+                vec!["2026-01-01#e1".to_owned(), "2026-01-00#e0".to_owned()],
+                None
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_that_ends_exactly_at_the_last_entry_has_no_next() {
+        let t = super::dynamo_short_pages().await;
+        five_events(t.as_ref()).await;
+        let all = t
+            .query_index(&EVENTS_BY_STATE, "EVENTS#queued", 5, None)
+            .await
+            .unwrap();
+        assert_eq!((all.items.len(), all.next), (5, None));
+    }
+}

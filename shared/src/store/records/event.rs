@@ -2,12 +2,13 @@
 //! replays it. Its whole lifecycle is here (states, writes, reads and the log span), after
 //! the Powertools idempotency record:
 //! `in_progress` (claimed, with a lock that expires so a crashed delivery can be claimed
-//! again) → `queued` → `processed` | `failed`; or `ignored` at once. A TTL removes it.
+//! again; listed as `queued`) → `processed` | `failed`; or `ignored` at once. Records
+//! written before intake stopped marking them may still say `queued`. A TTL removes it.
 
 use super::item;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::EventId;
-use crate::store::schema::{GSI1_PK, GSI1_SK, PK, TTL_ATTR};
+use crate::store::schema::{EVENTS_BY_STATE, GSI1_PK, GSI1_SK, PK, TTL_ATTR};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
 use crate::stripe::Event;
 use chrono::{DateTime, Utc};
@@ -104,24 +105,6 @@ pub fn claim(a: &Arrival<'_>, lock_secs: i64) -> Write {
     }
 }
 
-/// Lets the next delivery claim the event at once instead of waiting for the lock.
-pub fn release(id: &EventId) -> Write {
-    Write::Update {
-        key: key(id),
-        ops: vec![Op::set("lock_until", 0)],
-        cond: Some(Cond::eq("status", state::IN_PROGRESS)),
-    }
-}
-
-/// The event is in the queue. Fails when the worker has settled the record already.
-pub fn queued(id: &EventId) -> Write {
-    Write::Update {
-        key: key(id),
-        ops: vec![Op::set("status", state::QUEUED), Op::remove("lock_until")],
-        cond: Some(Cond::eq("status", state::IN_PROGRESS)),
-    }
-}
-
 /// Keeps a record complete even when the worker writes it first (replay, reconcile).
 fn settled(id: &EventId, kind: &str, at: &str, status: &str, mut ops: Vec<Op>) -> Vec<Op> {
     ops.extend([
@@ -178,6 +161,8 @@ pub struct EventRecord {
     pub payload: Option<String>,
     /// Where the admin list's cursor stands for this record.
     pub cursor: Option<String>,
+    /// Until when an `in_progress` claim holds (Unix seconds).
+    pub lock_until: Option<i64>,
 }
 
 impl EventRecord {
@@ -192,7 +177,14 @@ impl EventRecord {
             error: text("error"),
             payload: text("payload"),
             cursor: text(GSI1_SK),
+            lock_until: item.num("lock_until"),
         })
+    }
+
+    /// Claimed by a delivery that never finished (its lock expired) and not settled since:
+    /// the event may never have reached the queue.
+    pub fn is_stuck(&self, now_secs: i64) -> bool {
+        self.status == state::IN_PROGRESS && self.lock_until.is_none_or(|until| until < now_secs)
     }
 
     /// The state an operator sees: an event still being handed over lists as queued.
@@ -220,7 +212,9 @@ pub async fn list(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
-    let Page { items, next } = table.query_index(&index_pk(state), limit, cursor).await?;
+    let Page { items, next } = table
+        .query_index(&EVENTS_BY_STATE, &index_pk(state), limit, cursor)
+        .await?;
     Ok((
         items.iter().filter_map(EventRecord::from_item).collect(),
         next,

@@ -1,13 +1,19 @@
 //! A purchase of an account (one paid checkout, or one PaymentIntent bought without
 //! Checkout): what was bought, for how much, and how much of it has been refunded or
-//! disputed since.
+//! disputed since. Indexed by time (`gsi2`, projecting only what the account shows) so
+//! that the account reads its latest purchases by page.
 
 use super::item;
 use crate::domain::ids::{PurchaseId, UserId};
-use crate::store::schema::{SK, user_pk};
-use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+use crate::store::schema::{GSI2_PK, GSI2_SK, PURCHASES_BY_TIME, SK, user_pk};
+use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
 
 const PREFIX: &str = "PURCHASE#";
+
+/// The purchase index's partition of one account.
+fn index_pk(user: &UserId) -> String {
+    format!("PURCHASES#{user}")
+}
 
 pub fn key(user: &UserId, session: &PurchaseId) -> Key {
     Key::new(user_pk(user), format!("{PREFIX}{session}"))
@@ -36,6 +42,9 @@ pub fn paid(user: &UserId, session: &PurchaseId, p: &Paid) -> Write {
         ("at", p.at.clone().into()),
         ("credits", p.credits.into()),
         ("quantity", p.quantity.into()),
+        (GSI2_PK, index_pk(user).into()),
+        // The session id makes the position unique among purchases of the same second.
+        (GSI2_SK, format!("{}#{session}", p.at).into()),
     ]);
     if let Some(pi) = &p.payment_intent {
         item.insert("payment_intent".into(), pi.clone().into());
@@ -133,10 +142,19 @@ pub async fn load(
         .and_then(PurchaseRow::from_item))
 }
 
-/// Every purchase of the account, newest first.
-pub async fn list(table: &dyn Table, user: &UserId) -> Result<Vec<PurchaseRow>, StoreError> {
-    let items = table.query(&user_pk(user), PREFIX).await?;
-    let mut rows: Vec<PurchaseRow> = items.iter().filter_map(PurchaseRow::from_item).collect();
-    rows.sort_by(|a, b| b.at.cmp(&a.at));
-    Ok(rows)
+/// Up to `limit` purchases of the account, newest first, after `cursor` (the `next` of
+/// the previous page): reads what it shows, however many purchases the account has.
+pub async fn latest(
+    table: &dyn Table,
+    user: &UserId,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<PurchaseRow>, Option<String>), StoreError> {
+    let Page { items, next } = table
+        .query_index(&PURCHASES_BY_TIME, &index_pk(user), limit, cursor)
+        .await?;
+    Ok((
+        items.iter().filter_map(PurchaseRow::from_item).collect(),
+        next,
+    ))
 }

@@ -2,7 +2,9 @@
 //! retry is safe, the key never printed.
 
 use super::error::{StripeError, api_error};
-use super::{CreatedSession, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi};
+use super::{
+    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi,
+};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -27,7 +29,9 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct HttpStripe {
-    http: reqwest::Client,
+    /// Built by the first call: its TLS setup (root certificates) is most of a cold
+    /// start's cost, and most invocations of most functions never call Stripe.
+    http: std::sync::OnceLock<reqwest::Client>,
     base: String,
     key: SecretString,
     retry: RetryPolicy,
@@ -49,18 +53,23 @@ enum Method {
 
 impl HttpStripe {
     pub fn new(base: &str, key: SecretString, retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
+            http: std::sync::OnceLock::new(),
             base: base.trim_end_matches('/').to_owned(),
             key,
             retry,
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("billing-backend/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -74,8 +83,8 @@ impl HttpStripe {
         let mut attempt = 0;
         loop {
             let mut req = match method {
-                Method::Get => self.http.get(&url),
-                Method::Post => self.http.post(&url),
+                Method::Get => self.http().get(&url),
+                Method::Post => self.http().post(&url),
             }
             .bearer_auth(self.key.expose_secret())
             .header("Stripe-Version", STRIPE_VERSION)
@@ -138,7 +147,7 @@ impl StripeApi for HttpStripe {
     /// request of a cold start does not pay the handshake. Any answer will do.
     async fn warm(&self) {
         let _ = self
-            .http
+            .http()
             .get(format!("{}/v1/", self.base))
             .timeout(Duration::from_secs(2))
             .send()
@@ -214,12 +223,17 @@ impl StripeApi for HttpStripe {
 
     async fn list_events(
         &self,
-        since: i64,
-        starting_after: Option<&str>,
+        q: &EventsQuery<'_>,
     ) -> Result<ListPage<serde_json::Value>, StripeError> {
         let mut query = Form::new();
-        query.push("limit", 100).push("created[gte]", since);
-        if let Some(after) = starting_after {
+        query
+            .push("limit", 100)
+            .push("created[gte]", q.created_gte)
+            .push("created[lte]", q.created_lte);
+        for kind in q.types {
+            query.push("types[]", kind);
+        }
+        if let Some(after) = q.starting_after {
             query.push("starting_after", after);
         }
         self.call(

@@ -81,12 +81,21 @@ pub trait StripeApi: Send + Sync {
     async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError>;
     /// One event as Stripe stores it (`/v1/events/{id}`).
     async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError>;
-    /// One page of `/v1/events` created at or after `since` (Unix seconds), newest first.
+    /// One page (100) of `/v1/events` of `query`'s types created within its window,
+    /// newest first, after `starting_after`.
     async fn list_events(
         &self,
-        since: i64,
-        starting_after: Option<&str>,
+        query: &EventsQuery<'_>,
     ) -> Result<ListPage<serde_json::Value>, StripeError>;
+}
+
+/// Which events `/v1/events` lists: `created[gte]`, `created[lte]` (Unix seconds), `types[]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsQuery<'a> {
+    pub created_gte: i64,
+    pub created_lte: i64,
+    pub types: &'a [&'a str],
+    pub starting_after: Option<&'a str>,
 }
 
 /// A fresh idempotency key for one logical call (reused by its retries).

@@ -10,7 +10,9 @@ mod replay;
 
 pub use events::{EventSummary, EventsPage, list_events};
 pub use grant::{GrantOutcome, GrantRequest, grant};
-pub use reconcile::{ReconcileOutcome, ReconcileRequest, reconcile};
+pub use reconcile::{
+    RECONCILE_BUDGET, ReconcileOutcome, ReconcileRequest, SLICE_PAGES, reconcile, reconcile_within,
+};
 pub use refund::{RefundError, RefundOutcome, RefundRequest, refund};
 pub use replay::{ReplayOutcome, ReplayRequest, replay};
 
@@ -22,8 +24,6 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 /// Stripe keeps events for 30 days; a reconcile window cannot reach further back.
 pub const STRIPE_EVENT_RETENTION_DAYS: i64 = 30;
-/// Bounds one reconcile call (100 events a page) to what a Lambda invocation can do.
-pub const MAX_RECONCILE_PAGES: usize = 50;
 pub const MAX_GRANT_DAYS: i64 = 3650;
 pub const MAX_GRANT_CREDITS: i64 = 10_000_000;
 
