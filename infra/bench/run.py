@@ -204,6 +204,10 @@ def event_maker(function, sample):
         e = json.loads(json.loads((ROOT / "events" / "webhook.json").read_text())["body"])
         e["id"] = f"evt_bench_{function.replace('-', '')}_{tag}_{i}"
         e["data"]["object"]["id"] = f"cs_test_bench_{tag}_{i}"
+        # Each session has its own PaymentIntent, as in Stripe: the payment ledger is keyed
+        # by it, so a repeated one would be a second session paying with the same payment.
+        if e["data"]["object"].get("payment_intent"):
+            e["data"]["object"]["payment_intent"] = f"pi_bench_{tag}_{i}"
         return json.dumps(e)
 
     def make(i):
