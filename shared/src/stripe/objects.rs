@@ -23,6 +23,15 @@ impl Expandable {
 
 pub type Metadata = HashMap<String, String>;
 
+/// A metadata value; an empty one reads as missing (posting an empty value is how Stripe
+/// unsets a key).
+fn meta_value<'m>(metadata: Option<&'m Metadata>, key: &str) -> Option<&'m str> {
+    metadata?
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
 /// The longest message group id SQS accepts.
 pub const MAX_GROUP_ID: usize = 128;
 
@@ -156,11 +165,7 @@ pub struct CheckoutSession {
 
 impl CheckoutSession {
     pub fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata
-            .as_ref()?
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        meta_value(self.metadata.as_ref(), key)
     }
 }
 
@@ -199,11 +204,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata
-            .as_ref()?
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        meta_value(self.metadata.as_ref(), key)
     }
     /// Since API version 2025-03-31 the period lives on the items; the latest end wins.
     pub fn current_period_end(&self) -> Option<i64> {
@@ -344,11 +345,8 @@ impl Invoice {
     }
     /// A metadata value: the subscription's snapshot first, then the invoice's own.
     pub fn meta(&self, key: &str) -> Option<&str> {
-        fn from<'m>(m: Option<&'m Metadata>, key: &str) -> Option<&'m str> {
-            m?.get(key).map(String::as_str).filter(|v| !v.is_empty())
-        }
-        from(self.details().and_then(|d| d.metadata.as_ref()), key)
-            .or(from(self.metadata.as_ref(), key))
+        meta_value(self.details().and_then(|d| d.metadata.as_ref()), key)
+            .or(meta_value(self.metadata.as_ref(), key))
     }
     pub fn price_ids(&self) -> impl Iterator<Item = &str> {
         self.lines
@@ -411,11 +409,7 @@ pub struct PaymentIntent {
 
 impl PaymentIntent {
     pub fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata
-            .as_ref()?
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        meta_value(self.metadata.as_ref(), key)
     }
 }
 
