@@ -176,6 +176,9 @@ pub struct Price {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SubscriptionItem {
+    /// `si_…`: what a price switch names (`items[0][id]`).
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub current_period_end: Option<i64>,
     #[serde(default)]

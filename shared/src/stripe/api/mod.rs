@@ -98,6 +98,17 @@ pub struct EventsQuery<'a> {
     pub starting_after: Option<&'a str>,
 }
 
+/// The subscription as Stripe holds it now (`GET /v1/subscriptions/{id}`, pinned version).
+pub async fn retrieve_subscription(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
+    let value = api
+        .get_json(&format!("/v1/subscriptions/{subscription_id}"), &Form::new())
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
 /// A fresh idempotency key for one logical call (reused by its retries).
 pub fn new_idempotency_key() -> String {
     uuid::Uuid::new_v4().to_string()
