@@ -29,9 +29,9 @@ bootstrap:
 send:
 	@cargo run --quiet -p local-stack -- send $(EVENT) $(if $(FRESH),--fresh,)
 
-## make token USER_ID=user_demo [ADMIN=1]: a local bearer token.
+## make token USER_ID=user_demo [ADMIN=1] [SERVICE=1]: a local bearer token (SERVICE=1: scope billing:service, for the app's server).
 token:
-	@cargo run --quiet -p local-stack -- token $(USER_ID) $(if $(ADMIN),--admin,)
+	@cargo run --quiet -p local-stack -- token $(USER_ID) $(if $(ADMIN),--admin,) $(if $(SERVICE),--service,)
 
 ## make build [ARCH=arm64|x86-64]: every function for release, zipped (target/lambda/<fn>/bootstrap.zip).
 ## arm64 (the template's default) cross-compiles with Zig, installed into .venv here.

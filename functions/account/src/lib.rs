@@ -1,4 +1,5 @@
-//! `GET /api/billing/account[?purchases_cursor=]`: the caller's own entitlements.
+//! `GET /api/billing/account[?purchases_cursor=]`: the caller's own entitlements;
+//! `GET /api/billing/users/{user_id}/account`: the same for the app's server (`billing:service`).
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
@@ -10,7 +11,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 }
 
 async fn run(services: &Services, req: &Request) -> Result<(u16, account::AccountView), ApiError> {
-    let caller = Identity::from_request(req)?;
+    let caller = Identity::subject(req)?;
     let cursor = http::query_param(req, "purchases_cursor");
     let view = account::account_page(services, &caller.user, cursor.as_deref()).await?;
     Ok((200, view))

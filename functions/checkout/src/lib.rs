@@ -1,15 +1,18 @@
 //! `POST /api/billing/checkout`: start a Stripe Checkout Session (or a Payment Link);
-//! `POST /api/billing/purchases`: create a PaymentIntent for Stripe Elements. One function
-//! for both: they take the same secret and read the same account items.
+//! `POST /api/billing/purchases`: create a PaymentIntent for Stripe Elements;
+//! `POST /api/billing/subscription`: switch the live subscription to another plan's price.
+//! One function for all three: they take the same secret and read the same account items.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest};
 use billing_core::usecases::purchases::{self, PurchaseError, PurchaseRequest};
+use billing_core::usecases::switch::{self, SwitchError, SwitchRequest};
 use lambda_http::{Body, Error, Request, Response};
 
 pub const CHECKOUT_PATH: &str = "/api/billing/checkout";
 pub const PURCHASES_PATH: &str = "/api/billing/purchases";
+pub const SWITCH_PATH: &str = "/api/billing/subscription";
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(run(services, &req).await))
@@ -24,6 +27,12 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
                 .map_err(|e| PurchaseError::InvalidBody(e.to_string()))?;
             let bought = purchases::start_purchase(services, &caller, body, key).await?;
             serde_json::to_value(bought)
+        }
+        SWITCH_PATH => {
+            let body: SwitchRequest = serde_json::from_slice(req.body().as_ref())
+                .map_err(|e| SwitchError::InvalidBody(e.to_string()))?;
+            let switched = switch::switch_plan(services, &caller, body, key).await?;
+            serde_json::to_value(switched)
         }
         _ => {
             let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())

@@ -1,5 +1,6 @@
 //! `POST /api/billing/usage`: consume usage units, free uses first, then credits;
-//! `GET /api/billing/usage?units=n`: the same decision, consuming nothing.
+//! `GET /api/billing/usage?units=n`: the same decision, consuming nothing. The service routes
+//! `/api/billing/users/{user_id}/usage` do both for the user the app's server names.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
@@ -12,7 +13,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 }
 
 async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
-    let caller = Identity::from_request(req)?;
+    let caller = Identity::subject(req)?;
     let value = if req.method() == Method::GET {
         let units = usage::parse_units(http::query_param(req, "units").as_deref())?;
         serde_json::to_value(usage::check(services, &caller.user, units).await?)

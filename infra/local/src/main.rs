@@ -1,7 +1,7 @@
 //! `local-stack`: the local stack and its helpers.
 //!
 //! - `local-stack serve`: moto + every function on http://127.0.0.1:${PORT:-3000} (make dev)
-//! - `local-stack token <user> [--admin] [--email E]`: a local bearer token
+//! - `local-stack token <user> [--admin] [--service] [--email E]`: a local bearer token
 //! - `local-stack send <event.json> [--fresh]`: signs a Stripe event with the local webhook
 //!   secret and posts it to the running stack
 
@@ -23,7 +23,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live]"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live]"
     );
     ExitCode::from(2)
 }
@@ -166,10 +166,14 @@ fn token(args: &[String]) -> ExitCode {
         .iter()
         .position(|a| a == "--email")
         .and_then(|i| args.get(i + 1));
-    let scope = if admin {
-        "openid billing:admin"
-    } else {
-        "openid"
+    // A service token is what the app's server gets from the IdP's client-credentials
+    // flow: no email, only the scope (its `sub` names the client, here the argument).
+    let service = args.iter().any(|a| a == "--service");
+    let scope = match (admin, service) {
+        (true, true) => "openid billing:admin billing:service",
+        (true, false) => "openid billing:admin",
+        (false, true) => "billing:service",
+        (false, false) => "openid",
     };
     let secret = env_or("LOCAL_JWT_SECRET", DEFAULT_LOCAL_JWT_SECRET);
     println!(

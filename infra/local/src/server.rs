@@ -54,6 +54,9 @@ pub enum Access {
     /// As `User`, and API Gateway also requires the `billing:admin` scope; the function
     /// checks the scope itself too, which is what answers 403 here.
     Admin,
+    /// As `Admin`, with the `billing:service` scope: the app's own server, naming the user
+    /// in the path.
+    Service,
 }
 
 /// API.md's routes that have a function so far: method, path, function, access.
@@ -138,7 +141,50 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Referral,
         Access::User,
     ),
+    (
+        "GET",
+        "/api/billing/users/{user_id}/account",
+        Function::Account,
+        Access::Service,
+    ),
+    (
+        "GET",
+        "/api/billing/users/{user_id}/usage",
+        Function::Usage,
+        Access::Service,
+    ),
+    (
+        "POST",
+        "/api/billing/users/{user_id}/usage",
+        Function::Usage,
+        Access::Service,
+    ),
+    (
+        "POST",
+        "/api/billing/subscription",
+        Function::Checkout,
+        Access::User,
+    ),
 ];
+
+/// The path parameters of `path` when it matches the route `template` (`{name}` matches
+/// one non-empty segment, as API Gateway matches it), else `None`.
+pub fn match_route(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    let mut params = Vec::new();
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => match ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                Some(name) if !ps.is_empty() => params.push((name.to_owned(), ps.to_owned())),
+                Some(_) => return None,
+                None if ts == ps => {}
+                None => return None,
+            },
+            _ => return None,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Front {
@@ -153,7 +199,7 @@ pub struct Front {
 pub fn is_cors_target(path: &str) -> bool {
     ROUTES
         .iter()
-        .any(|r| r.1 == path && r.2 != Function::Webhook)
+        .any(|r| match_route(r.1, path).is_some() && r.2 != Function::Webhook)
 }
 
 fn error(e: ApiError) -> Response<Full<Bytes>> {
@@ -171,15 +217,24 @@ fn convert(resp: lambda_http::Response<lambda_http::Body>) -> Response<Full<Byte
     Response::from_parts(parts, Full::new(bytes))
 }
 
+/// The route a request matched: its template (`/api/billing/users/{user_id}/account`, the
+/// event's `routeKey`) and the path parameters it bound.
+pub struct RouteMatch<'a> {
+    pub template: &'a str,
+    pub params: &'a [(String, String)],
+}
+
 /// The API Gateway v2 event for one request, as the deployed function would receive it.
 pub fn api_gateway_event(
     method: &str,
+    route: &RouteMatch<'_>,
     path: &str,
     query: &str,
     headers: &hyper::HeaderMap,
     body: &[u8],
     claims: Option<&HashMap<String, String>>,
 ) -> Value {
+    let path_params = route.params;
     let mut header_map = Map::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -206,7 +261,7 @@ pub fn api_gateway_event(
             true,
         ),
     };
-    let route_key = format!("{method} {path}");
+    let route_key = format!("{method} {}", route.template);
     let mut context = json!({
         "accountId": "000000000000",
         "apiId": "local",
@@ -235,6 +290,9 @@ pub fn api_gateway_event(
         "rawQueryString": query,
         "headers": header_map,
         "queryStringParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
+        "pathParameters": if path_params.is_empty() { Value::Null } else {
+            Value::Object(path_params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+        },
         "requestContext": context,
         "body": body_value,
         "isBase64Encoded": is_base64,
@@ -265,8 +323,13 @@ impl Front {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
-        let on_path: Vec<_> = ROUTES.iter().filter(|r| r.1 == path).collect();
-        let Some(&&(_, _, function, access)) = on_path.iter().find(|r| r.0 == method) else {
+        let on_path: Vec<_> = ROUTES
+            .iter()
+            .filter_map(|r| match_route(r.1, &path).map(|params| (r, params)))
+            .collect();
+        let Some(((_, route, function, access), path_params)) =
+            on_path.iter().find(|(r, _)| r.0 == method).cloned()
+        else {
             return error(if on_path.is_empty() {
                 ApiError::not_found()
             } else {
@@ -276,7 +339,7 @@ impl Front {
         let headers = req.headers().clone();
         let claims = match access {
             Access::Public => None,
-            Access::User | Access::Admin => {
+            Access::User | Access::Admin | Access::Service => {
                 let header = headers.get("authorization").and_then(|v| v.to_str().ok());
                 match auth::claims_from_header(header, &self.jwt_secret) {
                     Some(c) => Some(c),
@@ -297,7 +360,19 @@ impl Front {
                 ));
             }
         };
-        let event = api_gateway_event(&method, &path, &query, &headers, &body, claims.as_ref());
+        let matched = RouteMatch {
+            template: route,
+            params: &path_params,
+        };
+        let event = api_gateway_event(
+            &method,
+            &matched,
+            &path,
+            &query,
+            &headers,
+            &body,
+            claims.as_ref(),
+        );
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
             Err(e) => {

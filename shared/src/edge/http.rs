@@ -13,6 +13,7 @@ use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
 use crate::usecases::purchases::PurchaseError;
 use crate::usecases::referral::ReferralError;
+use crate::usecases::switch::SwitchError;
 use crate::usecases::usage::UsageError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -45,6 +46,42 @@ impl Identity {
             ))
         }
     }
+
+    /// Whose account a request is about. On a service route
+    /// (`/api/billing/users/{user_id}/…`) the caller must hold `billing:service` (else 403
+    /// `forbidden`) and the account is the path's `user_id` (400 `invalid_user_id` when it is
+    /// not a valid id); on a user route it is the caller's own.
+    pub fn subject(req: &Request) -> Result<Self, ApiError> {
+        let caller = Self::from_request(req)?;
+        let Some(raw) = path_param(req, "user_id") else {
+            return Ok(caller);
+        };
+        if !caller.service {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                "this route is for the app's server (a token with the billing:service scope)",
+            ));
+        }
+        let user = crate::domain::ids::UserId::parse(&raw).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_user_id",
+                "user_id in the path must be 1 to 128 characters of letters, digits and _-.@|:+",
+            )
+        })?;
+        Ok(caller.acting_for(user))
+    }
+}
+
+/// A path parameter of the route, percent-decoded once (a valid id never holds `%`, so an
+/// id API Gateway already decoded comes out unchanged).
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    let raw = req.path_parameters_ref()?.first(name)?;
+    // form_urlencoded would read '+' as a space; '+' is a valid character of a user id.
+    let escaped = format!("v={}", raw.replace('+', "%2B"));
+    form_urlencoded::parse(escaped.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
 }
 
 /// An error as callers see it: `{"error": {"code", "message"}}`.
@@ -206,7 +243,7 @@ impl From<CheckoutError> for ApiError {
             }
             CheckoutError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
             CheckoutError::InvalidRedirect => Self::bad_request("invalid_redirect", e.to_string()),
-            CheckoutError::AlreadySubscribed(_) => {
+            CheckoutError::AlreadySubscribed(_) | CheckoutError::OtherPlanLive { .. } => {
                 Self::new(409, "already_subscribed", e.to_string())
             }
             CheckoutError::Unavailable(what) => Self::new(
@@ -284,6 +321,25 @@ impl From<UsageError> for ApiError {
                 err
             }
             UsageError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<SwitchError> for ApiError {
+    fn from(e: SwitchError) -> Self {
+        match e {
+            SwitchError::InvalidBody(_) => Self::bad_request("invalid_request", e.to_string()),
+            SwitchError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
+            SwitchError::NotASubscriptionPlan(_) => {
+                Self::bad_request("unsupported_plan", e.to_string())
+            }
+            SwitchError::NoSubscription => Self::new(404, "no_subscription", e.to_string()),
+            SwitchError::AlreadySubscribed(_) => {
+                Self::new(409, "already_subscribed", e.to_string())
+            }
+            SwitchError::Unavailable(what) => CheckoutError::Unavailable(what).into(),
+            SwitchError::Stripe(inner) => inner.into(),
+            SwitchError::Store(inner) => inner.into(),
         }
     }
 }

@@ -10,7 +10,7 @@ mod fake_stripe;
 pub mod faults;
 pub mod harness;
 
-pub use fake_stripe::{EventsApi, fake_stripe, payment_intent_for, refund_for};
+pub use fake_stripe::{EventsApi, SubscriptionsApi, fake_stripe, payment_intent_for, refund_for};
 
 use crate::edge::config::Config;
 use crate::edge::runtime::Services;

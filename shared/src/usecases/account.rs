@@ -98,7 +98,8 @@ fn epoch_rfc3339(secs: Option<i64>) -> Option<String> {
         .map(rfc3339)
 }
 
-fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
+/// A subscription as the account shows it (also what a plan switch answers).
+pub fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
     SubscriptionView {
         id: row.id.clone(),
         status: row.status.clone(),

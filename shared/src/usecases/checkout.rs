@@ -64,6 +64,11 @@ pub enum CheckoutError {
     InvalidRedirect,
     #[error("you already hold an active subscription to {0}")]
     AlreadySubscribed(String),
+    #[error(
+        "you already hold a live subscription to {live}; switch it to {wanted} with {}",
+        crate::usecases::switch::SWITCH_ROUTE
+    )]
+    OtherPlanLive { live: String, wanted: String },
     #[error("online payment is not available for {0}")]
     Unavailable(String),
     #[error("there is no Stripe customer for this account yet")]
@@ -108,18 +113,28 @@ fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
     }
 }
 
-/// Whether the caller holds `plan` live now, and whether the account has ever had a
-/// subscription (trialing or paid, even one canceled since): then it gets no new trial.
+/// Refuses a subscription checkout while the caller holds a live subscription (the same
+/// plan, or another one: that is a switch, not a second subscription billed beside it), and
+/// says whether the account has ever had a subscription (trialing or paid, even one
+/// canceled since): then it gets no new trial.
 async fn subscription_history(
     services: &Services,
     caller: &Identity,
     plan: &Plan,
-) -> Result<(bool, bool), StoreError> {
+) -> Result<bool, CheckoutError> {
     let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
-    let holds = subs
-        .iter()
-        .any(|s| s.plan_id.as_deref() == Some(plan.id.as_str()) && keeps_tier(&s.status));
-    Ok((holds, !subs.is_empty()))
+    if let Some(live) = subs.iter().find(|s| keeps_tier(&s.status)) {
+        let live_plan = live.plan_id.as_deref().unwrap_or("a plan");
+        return Err(if live_plan == plan.id.as_str() {
+            CheckoutError::AlreadySubscribed(plan.id.to_string())
+        } else {
+            CheckoutError::OtherPlanLive {
+                live: live_plan.to_owned(),
+                wanted: plan.id.to_string(),
+            }
+        });
+    }
+    Ok(!subs.is_empty())
 }
 
 async fn known_customer(
@@ -229,11 +244,7 @@ pub async fn start_checkout(
     let cancel_path = relative_path(req.cancel_path.as_deref(), DEFAULT_CANCEL_PATH)?;
     let mut had_subscription = false;
     if plan.mode == Mode::Subscription {
-        let (holds, had) = subscription_history(services, caller, plan).await?;
-        if holds {
-            return Err(CheckoutError::AlreadySubscribed(plan.id.to_string()));
-        }
-        had_subscription = had;
+        had_subscription = subscription_history(services, caller, plan).await?;
     }
 
     let stripe = services.stripe.as_ref();

@@ -11,4 +11,5 @@ pub mod fulfil;
 pub mod intake;
 pub mod purchases;
 pub mod referral;
+pub mod switch;
 pub mod usage;

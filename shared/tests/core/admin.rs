@@ -32,6 +32,7 @@ fn operator() -> Identity {
         user: UserId::parse("ops_1").unwrap(),
         email: None,
         admin: true,
+        service: false,
     }
 }
 

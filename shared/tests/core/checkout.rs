@@ -41,6 +41,7 @@ fn caller(user: &str, email: Option<&str>) -> Identity {
         user: UserId::parse(user).unwrap(),
         email: email.map(str::to_owned),
         admin: false,
+        service: false,
     }
 }
 

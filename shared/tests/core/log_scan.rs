@@ -80,6 +80,7 @@ async fn logs_carry_no_secret_and_no_card_data() {
         user: UserId::parse("sue").unwrap(),
         email: Some("sue@example.com".into()),
         admin: false,
+        service: false,
     };
     let req = CheckoutRequest {
         plan_id: "credits_starter".into(),

@@ -22,6 +22,7 @@ fn caller(user: &str) -> Identity {
         user: UserId::parse(user).unwrap(),
         email: None,
         admin: false,
+        service: false,
     }
 }
 
@@ -30,6 +31,7 @@ fn operator() -> Identity {
         user: UserId::parse("ops").unwrap(),
         email: None,
         admin: true,
+        service: false,
     }
 }
 

@@ -9,5 +9,7 @@ mod entitlements;
 mod hardening;
 mod purchases;
 mod sdk_peers;
+mod service;
 mod spine;
+mod switch;
 mod usage;

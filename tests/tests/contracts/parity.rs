@@ -275,6 +275,7 @@ fn every_template_route_is_served_locally_by_the_same_function_with_the_same_acc
                 ("NONE", _) => "public",
                 ("JwtAuthorizer", []) => "user",
                 ("JwtAuthorizer", [s]) if s == "billing:admin" => "admin",
+                ("JwtAuthorizer", [s]) if s == "billing:service" => "service",
                 other => panic!("unexpected auth {other:?}"),
             };
             declared.insert((text(&p["Method"]), text(&p["Path"]), binary.clone(), access));
@@ -287,6 +288,7 @@ fn every_template_route_is_served_locally_by_the_same_function_with_the_same_acc
                 Access::Public => "public",
                 Access::User => "user",
                 Access::Admin => "admin",
+                Access::Service => "service",
             };
             (m.to_string(), p.to_string(), f.binary().to_owned(), access)
         })

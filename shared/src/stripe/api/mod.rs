@@ -104,7 +104,32 @@ pub async fn retrieve_subscription(
     subscription_id: &str,
 ) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let value = api
-        .get_json(&format!("/v1/subscriptions/{subscription_id}"), &Form::new())
+        .get_json(
+            &format!("/v1/subscriptions/{subscription_id}"),
+            &Form::new(),
+        )
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
+/// Moves a subscription's item `item_id` (`si_…`) to `price_id` (`POST /v1/subscriptions/{id}`,
+/// proration as Stripe's default) and returns the subscription as Stripe answers it.
+pub async fn switch_subscription_price(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+    item_id: &str,
+    price_id: &str,
+    idempotency_key: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
+    let mut form = Form::new();
+    form.push("items[0][id]", item_id)
+        .push("items[0][price]", price_id);
+    let value = api
+        .post_form(
+            &format!("/v1/subscriptions/{subscription_id}"),
+            &form,
+            idempotency_key,
+        )
         .await?;
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }

@@ -1,0 +1,147 @@
+//! Plan switches, black-box: `POST /api/billing/subscription` moves the live subscription
+//! to the new plan's price through (fake) Stripe, once; a second subscription checkout is
+//! refused and names the switch route.
+
+use billing_core::testing::{SubscriptionsApi, event, fake_stripe, subscription};
+use black_box_tests::TestApp;
+use serde_json::json;
+
+const T0: i64 = 1_795_000_000;
+const MONTHLY: &str = "price_sw_monthly";
+const ANNUAL: &str = "price_sw_annual";
+
+async fn subscribed_app(stripe: &wiremock::MockServer, user: &str, sub_id: &str) -> TestApp {
+    let app = TestApp::spawn_with(&[
+        ("STRIPE_SECRET_KEY", "sk_test_switch"),
+        ("STRIPE_API_BASE", &stripe.uri()),
+        ("STRIPE_PRICE_PRO_MONTHLY", MONTHLY),
+        ("STRIPE_PRICE_PRO_ANNUAL", ANNUAL),
+    ])
+    .await;
+    let mut sub = subscription(sub_id, user, "pro_monthly", "active", T0 + 2_592_000);
+    sub["items"]["data"][0]["price"]["id"] = MONTHLY.into();
+    app.deliver(&event(
+        "evt_sw_created",
+        "customer.subscription.created",
+        T0,
+        sub,
+    ))
+    .await;
+    app.eventually("pro_monthly is live", || async {
+        app.account(user).await["subscription"]["plan_id"] == "pro_monthly"
+    })
+    .await;
+    app
+}
+
+#[tokio::test]
+async fn a_switch_from_pro_monthly_to_pro_annual_calls_stripe_with_the_new_price_once() {
+    let stripe = fake_stripe("cs_test_sw_unused").await;
+    let app = subscribed_app(&stripe, "sam", "sub_sw_1").await;
+    let sam = app.token("sam");
+    let body = json!({ "plan_id": "pro_annual" });
+
+    let switched = app
+        .post_json("/api/billing/subscription", Some(&sam), &body)
+        .await;
+    assert_eq!(switched.status, 200, "{}", switched.body);
+    assert_eq!(switched.body["subscription"]["id"], "sub_sw_1");
+    assert_eq!(switched.body["subscription"]["plan_id"], "pro_annual");
+    // A retried click finds Stripe on the new price already: the same answer, no second switch.
+    let retried = app
+        .post_json("/api/billing/subscription", Some(&sam), &body)
+        .await;
+    assert_eq!((retried.status, &retried.body), (200, &switched.body));
+
+    let posts: Vec<_> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/subscriptions/sub_sw_1")
+        .collect();
+    assert_eq!(posts.len(), 1, "one switch in all");
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(&posts[0].body)
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form.get("items[0][price]").map(String::as_str),
+        Some(ANNUAL)
+    );
+    assert_eq!(
+        form.get("items[0][id]"),
+        Some(&SubscriptionsApi::item_id("sub_sw_1"))
+    );
+    let key = posts[0]
+        .headers
+        .get("idempotency-key")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(key.starts_with("switch-"), "{key}");
+    // The account changes only when Stripe's event says so.
+    assert_eq!(
+        app.account("sam").await["subscription"]["plan_id"],
+        "pro_monthly"
+    );
+}
+
+#[tokio::test]
+async fn a_switch_is_refused_without_a_subscription_to_the_same_plan_or_to_a_pack() {
+    let stripe = fake_stripe("cs_test_sw_unused2").await;
+    let app = subscribed_app(&stripe, "tess", "sub_sw_2").await;
+    let tess = app.token("tess");
+    let cases = [
+        (app.token("nobody"), "pro_annual", 404, "no_subscription"),
+        (tess.clone(), "pro_monthly", 409, "already_subscribed"),
+        (tess.clone(), "no_such_plan", 400, "unknown_plan"),
+        (tess.clone(), "credits_starter", 400, "unsupported_plan"),
+    ];
+    for (token, plan, status, code) in cases {
+        let r = app
+            .post_json(
+                "/api/billing/subscription",
+                Some(&token),
+                &json!({ "plan_id": plan }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{plan}"
+        );
+    }
+    let asked: Vec<_> = stripe.received_requests().await.unwrap();
+    assert!(
+        asked.iter().all(|r| r.method.as_str() != "POST"),
+        "a refused switch never reaches Stripe"
+    );
+}
+
+#[tokio::test]
+async fn a_second_subscription_checkout_is_409_naming_the_switch_route() {
+    let stripe = fake_stripe("cs_test_sw_second").await;
+    let app = subscribed_app(&stripe, "uli", "sub_sw_3").await;
+    let r = app
+        .post_json(
+            "/api/billing/checkout",
+            Some(&app.token("uli")),
+            &json!({ "plan_id": "pro_annual" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("already_subscribed"))
+    );
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("POST /api/billing/subscription"),
+        "{message}"
+    );
+    let sessions = stripe.received_requests().await.unwrap();
+    assert!(
+        sessions
+            .iter()
+            .all(|r| r.url.path() != "/v1/checkout/sessions")
+    );
+}
