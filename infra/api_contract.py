@@ -126,7 +126,7 @@ def main():
         if not wait_for(port, 90):
             print(f"FAIL the local stack did not start:\n{log_path.read_text()[-2000:]}")
             return 1
-        token = subprocess.run([str(local_stack), "token", "contract_operator", "--admin"], env=env,
+        token = subprocess.run([str(local_stack), "token", "contract_operator", "--admin", "--service"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         cassette = work / "cassette.yaml"
         cmd = [str(VENV_BIN / "schemathesis"), "run", str(ROOT / "openapi.yaml"),

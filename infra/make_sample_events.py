@@ -226,10 +226,11 @@ def stable_id(*parts):
 
 
 def http_event(method, path, *, at, query=None, headers=None, body=None, claims=None,
-               source_ip=BROWSER_IP, user_agent=BROWSER_UA):
-    """An API Gateway HTTP API (payload format 2.0) request as Lambda receives it."""
+               source_ip=BROWSER_IP, user_agent=BROWSER_UA, route=None, path_params=None):
+    """An API Gateway HTTP API (payload format 2.0) request as Lambda receives it. `route`
+    is the route's template when it has path parameters (`path_params`)."""
     raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    route_key = f"{method} {path}"
+    route_key = f"{method} {route or path}"
     domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
     all_headers = {
         "host": domain,
@@ -272,6 +273,8 @@ def http_event(method, path, *, at, query=None, headers=None, body=None, claims=
     }
     if query:
         event["queryStringParameters"] = query
+    if path_params:
+        event["pathParameters"] = path_params
     event["requestContext"] = context
     if body is not None:
         event["body"] = body
@@ -348,16 +351,28 @@ def derived_samples(pi_event):
     record of a PaymentIntent purchase."""
     ops = {"sub": "ops_demo", "email": "ops@example.com", "scope": "openid billing:admin"}
 
-    def request(method, path, *, query=None, body=None, claims=CLAIMS, headers=None):
+    # The app's own server: a client-credentials token (its sub names the client, no email).
+    service = {"sub": "app_backend_demo", "scope": "billing:service"}
+
+    def request(method, path, *, query=None, body=None, claims=CLAIMS, headers=None,
+                route=None, path_params=None):
         h = {"accept": "application/json"}
         if body is not None:
             h["content-type"] = "application/json"
         h.update(headers or {})
         e = http_event(method, path, at=1_795_000_300, query=query,
-                       body=None if body is None else compact(body), headers=h, claims=claims)
+                       body=None if body is None else compact(body), headers=h, claims=claims,
+                       route=route, path_params=path_params)
         if claims is ops:
             e["requestContext"]["authorizer"]["jwt"]["scopes"] = ["billing:admin"]
+        if claims is service:
+            e["requestContext"]["authorizer"]["jwt"]["scopes"] = ["billing:service"]
         return e
+
+    def for_user(method, what, claims, **kw):
+        return request(method, f"/api/billing/users/{USER}/{what}", claims=claims,
+                       route=f"/api/billing/users/{{user_id}}/{what}",
+                       path_params={"user_id": USER}, **kw)
 
     body = compact(pi_event)
     return {
@@ -365,6 +380,15 @@ def derived_samples(pi_event):
             "POST", "/api/billing/purchases", body={"plan_id": "uses_20", "quantity": 1},
             headers={"idempotency-key": "demo-click-1"}),
         "usage-check.json": request("GET", "/api/billing/usage", query={"units": "5"}),
+        "service-account.json": for_user("GET", "account", service),
+        "service-usage.json": for_user(
+            "POST", "usage", service,
+            body={"units": 1, "idempotency_key": "agent-call-demo-1"}),
+        "service-usage-check.json": for_user("GET", "usage", service, query={"units": "1"}),
+        "service-forbidden.json": for_user("GET", "account", CLAIMS),
+        "subscription-switch.json": request(
+            "POST", "/api/billing/subscription", body={"plan_id": "pro_annual"},
+            headers={"idempotency-key": "demo-switch-1"}),
         "admin-refund.json": request(
             "POST", "/api/billing/admin/refund",
             body={"payment_intent_id": "pi_demo_never_sold", "reason": "duplicate order"},
