@@ -100,6 +100,7 @@ impl Metered {
             queue: queue.clone(),
             clock: Arc::new(SystemClock),
             stripe: None,
+            secrets: None,
         };
         Self {
             services,
@@ -314,6 +315,7 @@ async fn intake_latency(delay: Duration, events: u64) -> Result<Value, String> {
         queue: Arc::new(Delayed::new(MemoryQueue::default(), delay)),
         clock: Arc::new(SystemClock),
         stripe: None,
+        secrets: None,
     };
     let template = payload(SIZES[1].1);
     let mut samples = Vec::with_capacity(events as usize);

@@ -1,6 +1,7 @@
 //! The plan catalog: what can be bought and what it grants.
 //!
-//! The offers live in `catalog.json` beside this file (compiled in, overridable with `CATALOG_PATH`);
+//! The offers live in `catalog.json` beside this file (compiled in; a deployment replaces it
+//! with `CATALOG_JSON`, the template's `CatalogJson` parameter, or a file at `CATALOG_PATH`);
 //! each plan's Stripe price id or Payment Link comes from the environment
 //! (`STRIPE_PRICE_<PLAN_ID>`, `STRIPE_LINK_<PLAN_ID>`), so one catalog serves test and live.
 
@@ -52,6 +53,29 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The rules a plan's fields keep beyond their types.
+    fn check(&self) -> Result<(), CatalogError> {
+        let bad = |why| Err(CatalogError::Inconsistent(self.id.to_string(), why));
+        if self.name.trim().is_empty() {
+            return bad("name must not be empty");
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return bad("currency must be three lowercase letters (ISO 4217, as Stripe writes it)");
+        }
+        if self.credits < 0 {
+            return bad("credits must not be negative");
+        }
+        if let Some(interval) = &self.interval {
+            if !["day", "week", "month", "year"].contains(&interval.as_str()) {
+                return bad("interval must be day, week, month or year");
+            }
+        }
+        if self.trial_days.is_some() && self.mode != Mode::Subscription {
+            return bad("only subscriptions have trial days");
+        }
+        Ok(())
+    }
+
     pub fn grant(&self) -> Grant {
         match self.mode {
             Mode::Subscription => Grant::Tier {
@@ -107,6 +131,7 @@ impl Catalog {
                     "subscriptions, and only they, have an interval",
                 ));
             }
+            plan.check()?;
             let suffix = plan.env_suffix();
             let non_empty = |name: String| env(&name).filter(|v| !v.trim().is_empty());
             plan.price_id = non_empty(format!("STRIPE_PRICE_{suffix}"));

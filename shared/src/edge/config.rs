@@ -22,8 +22,8 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    #[error("{source}: {0}", source = .1)]
+    Catalog(CatalogError, &'static str),
 }
 
 /// Which Stripe mode a key belongs to; events of the other mode are ignored.
@@ -43,7 +43,19 @@ pub struct Config {
     pub table_name: String,
     pub queue_url: Option<String>,
     pub in_progress_secs: i64,
+    /// How long the Stripe secrets read from Secrets Manager are kept before a re-read.
+    pub secrets_ttl_secs: i64,
     pub catalog: Catalog,
+}
+
+/// `STRIPE_WEBHOOK_SECRET`'s value: comma-separated during a rotation.
+pub fn split_secrets(value: &str) -> Vec<SecretString> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretString::from(s.to_owned()))
+        .collect()
 }
 
 /// `STRIPE_PRICE_<ID>` / `STRIPE_LINK_<ID>` from the compact lists `STRIPE_PRICES` /
@@ -83,21 +95,26 @@ impl Config {
                     .ok_or(ConfigError::NotANumber(name)),
             }
         };
-        let catalog_json = match get("CATALOG_PATH") {
-            None => DEFAULT_CATALOG.to_owned(),
-            Some(path) => std::fs::read_to_string(&path)
-                .map_err(|source| ConfigError::CatalogFile { path, source })?,
+        // The catalog a deployment gives (`CATALOG_JSON`, the template's `CatalogJson`),
+        // else a file (`CATALOG_PATH`), else the one compiled in. All of it parses, or the
+        // cold start fails: no plan of a bad catalog is ever served.
+        let (catalog_json, catalog_source) = match (get("CATALOG_JSON"), get("CATALOG_PATH")) {
+            (Some(json), _) => (json, "CATALOG_JSON"),
+            (None, Some(path)) => (
+                std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::CatalogFile { path, source })?,
+                "CATALOG_PATH",
+            ),
+            (None, None) => (DEFAULT_CATALOG.to_owned(), "the compiled-in catalog"),
         };
+        let catalog = Catalog::parse(&catalog_json, |name| {
+            get(name).or_else(|| from_list(&get, name))
+        })
+        .map_err(|e| ConfigError::Catalog(e, catalog_source))?;
         Ok(Self {
             stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
             webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| SecretString::from(s.to_owned()))
-                        .collect()
-                })
+                .map(|v| split_secrets(&v))
                 .unwrap_or_default(),
             stripe_api_base: get("STRIPE_API_BASE")
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned())
@@ -111,9 +128,11 @@ impl Config {
             table_name: get("BILLING_TABLE").unwrap_or_else(|| "billing".to_owned()),
             queue_url: get("FULFILMENT_QUEUE_URL"),
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
-            catalog: Catalog::parse(&catalog_json, |name| {
-                get(name).or_else(|| from_list(&get, name))
-            })?,
+            secrets_ttl_secs: number(
+                "STRIPE_SECRETS_TTL_SECONDS",
+                crate::edge::secrets::DEFAULT_SECRETS_TTL_SECS,
+            )?,
+            catalog,
         })
     }
 
@@ -226,6 +245,57 @@ mod tests {
             Some("https://buy.stripe.com/x")
         );
         assert_eq!(plan("uses_20").price_id, None);
+    }
+
+    #[test]
+    fn a_catalog_given_at_deploy_time_replaces_the_compiled_one() {
+        let json = r#"{"plans":[{"id":"team","name":"Team","mode":"subscription","amount":9900,"currency":"eur","interval":"month"}]}"#;
+        let c = config(&[("CATALOG_JSON", json), ("STRIPE_PRICES", "team=price_team")]).unwrap();
+        let ids: Vec<&str> = c.catalog.plans().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["team"]);
+        assert_eq!(c.catalog.by_price("price_team").unwrap().currency, "eur");
+        // Blank is the template's default: the compiled-in catalog.
+        let blank = config(&[("CATALOG_JSON", "  ")]).unwrap();
+        assert!(blank.catalog.plans().any(|p| p.id.as_str() == "pro_annual"));
+    }
+
+    #[test]
+    fn a_bad_deploy_time_catalog_fails_the_cold_start_with_one_clear_message() {
+        let good = r#"{"id":"a","name":"A","mode":"payment","amount":100,"currency":"usd"}"#;
+        let cases = [
+            ("{\"plans\": [", "CATALOG_JSON: the catalog is not valid"),
+            (
+                &format!(
+                    r#"{{"plans":[{good},{{"id":"b","name":"B","mode":"payment","amount":100,"currency":"dollars"}}]}}"#
+                ),
+                "CATALOG_JSON: plan b: currency must be three lowercase letters",
+            ),
+            (
+                &format!(
+                    r#"{{"plans":[{good},{{"id":"c","name":"C","mode":"payment","amount":-5,"currency":"usd"}}]}}"#
+                ),
+                "CATALOG_JSON: plan c: amount must be positive",
+            ),
+            (
+                &format!(r#"{{"plans":[{good},{good}]}}"#),
+                "CATALOG_JSON: the catalog names plan a twice",
+            ),
+        ];
+        for (json, expected) in cases {
+            // A good plan before the bad one changes nothing: there is no config at all.
+            let err = config(&[("CATALOG_JSON", json)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn the_compiled_catalog_fits_a_template_parameter() {
+        // CloudFormation takes parameter values up to 4,096 bytes; CatalogJson holds the
+        // catalog as one line (README, "Catalog at deploy time").
+        let value: serde_json::Value = serde_json::from_str(DEFAULT_CATALOG).unwrap();
+        let compact = value.to_string();
+        assert!(compact.len() < 3_000, "{} bytes", compact.len());
     }
 
     #[test]

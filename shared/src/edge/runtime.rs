@@ -5,6 +5,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::edge::config::{Config, ConfigError};
 use crate::edge::lazy::{AwsConfig, LazyQueue, LazyTable};
 use crate::edge::logging::init_tracing;
+use crate::edge::secrets::{CachedSecrets, SecretError};
 use crate::queue::Queue;
 use crate::queue::memory::MemoryQueue;
 use crate::queue::sqs::SqsQueue;
@@ -12,7 +13,6 @@ use crate::store::Table;
 use crate::store::dynamo::DynamoTable;
 use crate::store::memory::MemoryTable;
 use crate::stripe::api::{HttpStripe, RetryPolicy, StripeApi};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The ports a use case runs on. Cheap to clone; built once per process.
@@ -24,102 +24,94 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The Stripe API, when a secret key is configured.
     pub stripe: Option<Arc<dyn StripeApi>>,
+    /// In AWS: the Stripe secrets of Secrets Manager, re-read after their TTL; the webhook
+    /// secrets and the API key are taken from here, not from `config`, when it is set.
+    pub secrets: Option<Arc<CachedSecrets>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the Stripe secret {arn} could not be read: {reason}")]
-    Secret { arn: String, reason: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
-/// The only names a deployment takes from its Secrets Manager secret.
-pub const SECRET_NAMES: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"];
-
-/// Reads the JSON secret `{"STRIPE_SECRET_KEY": …, "STRIPE_WEBHOOK_SECRET": …}`.
-async fn read_stripe_secret(
-    aws: &aws_config::SdkConfig,
-    arn: &str,
-) -> Result<HashMap<String, String>, StartupError> {
-    let fail = |reason: String| StartupError::Secret {
-        arn: arn.to_owned(),
-        reason,
-    };
-    let out = aws_sdk_secretsmanager::Client::new(aws)
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
-    let text = out
-        .secret_string()
-        .ok_or_else(|| fail("the secret has no string value".into()))?;
-    // The error never quotes the secret: serde's message names a position, not the content.
-    let all: HashMap<String, String> = serde_json::from_str(text).map_err(|e| {
-        fail(format!(
-            "not a JSON object of strings ({})",
-            e.classify_name()
-        ))
-    })?;
-    Ok(all
-        .into_iter()
-        .filter(|(k, _)| SECRET_NAMES.contains(&k.as_str()))
-        .collect())
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "eof",
-        }
-    }
-}
+pub use crate::edge::secrets::SECRET_NAMES;
 
 impl Services {
     /// AWS adapters from the environment: `BILLING_TABLE`, `FULFILMENT_QUEUE_URL`, and the
     /// SDK's own settings (`AWS_REGION`, `AWS_ENDPOINT_URL` for moto).
     /// In AWS the two Stripe secrets come from the Secrets Manager secret named by
-    /// `STRIPE_SECRET_ARN`, read once here; without it they come from the environment.
+    /// `STRIPE_SECRET_ARN`, read here and again whenever the copy is older than
+    /// `STRIPE_SECRETS_TTL_SECONDS` ([`crate::edge::secrets`]); without it they come from
+    /// the environment.
     ///
-    /// Nothing else is built here: the AWS configuration, the SDK clients and the Stripe
-    /// client are built by their first call ([`crate::edge::lazy`]), so a cold start pays
-    /// only for what its first invocation uses.
+    /// Nothing else is built here: the SDK clients and the Stripe client's connections are
+    /// built by their first call ([`crate::edge::lazy`]), so a cold start pays only for what
+    /// its first invocation uses.
     pub async fn from_env() -> Result<Self, StartupError> {
-        let (aws, secrets) = match std::env::var("STRIPE_SECRET_ARN")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            Some(arn) => {
-                let aws = aws_config::load_from_env().await;
-                let secrets = read_stripe_secret(&aws, &arn).await?;
-                (AwsConfig::loaded(aws), secrets)
+        let env = |name: &str| std::env::var(name).ok();
+        match env("STRIPE_SECRET_ARN").filter(|v| !v.is_empty()) {
+            Some(arn) => Self::with_secret_arn(aws_config::load_from_env().await, &arn, env).await,
+            None => {
+                let config = Config::from_lookup(env)?;
+                Ok(Self::lazy(config, AwsConfig::default(), None))
             }
-            None => (AwsConfig::default(), HashMap::new()),
-        };
-        let config = Config::from_lookup(|name| {
-            secrets
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })?;
+        }
+    }
+
+    /// As deployed: the configuration from `env`, the Stripe secrets from the Secrets
+    /// Manager secret `arn` (kept for the configured TTL), AWS clients from `aws`.
+    pub async fn with_secret_arn(
+        aws: aws_config::SdkConfig,
+        arn: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartupError> {
+        // The TTL is configuration, read before the secret it applies to.
+        let ttl = Config::from_lookup(&env)?.secrets_ttl_secs;
+        let ttl = std::time::Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+        let secrets = CachedSecrets::load(&aws, arn, ttl).await?;
+        let first = secrets.current().await;
+        let config =
+            Config::from_lookup(|name| first.values.get(name).cloned().or_else(|| env(name)))?;
+        Ok(Self::lazy(
+            config,
+            AwsConfig::loaded(aws),
+            Some(Arc::new(secrets)),
+        ))
+    }
+
+    fn lazy(config: Config, aws: AwsConfig, secrets: Option<Arc<CachedSecrets>>) -> Self {
         let aws = Arc::new(aws);
         let table = LazyTable::new(aws.clone(), config.table_name.clone());
         let queue = LazyQueue::new(aws, config.queue_url.clone().unwrap_or_default());
-        let stripe = stripe_client(&config).map(|s| Arc::new(s) as Arc<dyn StripeApi>);
-        Ok(Self {
+        let stripe = match &secrets {
+            // The key is asked of the cache on each call, so a rotated key is picked up.
+            Some(cache) if config.stripe_configured() => Some(HttpStripe::with_key_source(
+                &config.stripe_api_base,
+                cache.clone(),
+                RetryPolicy::default(),
+            )),
+            _ => stripe_client(&config),
+        };
+        Self {
             config: Arc::new(config),
             table: Arc::new(table),
             queue: Arc::new(queue),
             clock: Arc::new(SystemClock),
-            stripe,
-        })
+            stripe: stripe.map(|s| Arc::new(s) as Arc<dyn StripeApi>),
+            secrets,
+        }
+    }
+
+    /// The webhook secrets to verify a delivery with: Secrets Manager's current ones (after
+    /// a rotation, the new ones within the TTL), else the configured ones.
+    pub async fn webhook_secrets(&self) -> Vec<secrecy::SecretString> {
+        match &self.secrets {
+            Some(cache) => cache.current().await.webhook_secrets(),
+            None => self.config.webhook_secrets.clone(),
+        }
     }
 
     pub fn on_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
@@ -138,6 +130,7 @@ impl Services {
             queue: Arc::new(queue),
             clock: Arc::new(SystemClock),
             stripe,
+            secrets: None,
         }
     }
 
@@ -149,6 +142,7 @@ impl Services {
             table: Arc::new(MemoryTable::new()),
             queue: Arc::new(MemoryQueue::default()),
             clock: Arc::new(SystemClock),
+            secrets: None,
         }
     }
 }
@@ -163,6 +157,19 @@ pub fn stripe_client(config: &Config) -> Option<HttpStripe> {
     ))
 }
 
+/// The services of this process, built once and kept for its life. A bad configuration (a
+/// catalog that does not parse, an unreadable secret) fails the cold start with one log
+/// line that says what and where, and the function serves nothing until it is fixed.
+async fn cold_start() -> Result<&'static Services, StartupError> {
+    match Services::from_env().await {
+        Ok(services) => Ok(Box::leak(Box::new(services))),
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed: the function serves nothing until this is fixed");
+            Err(e)
+        }
+    }
+}
+
 /// The whole `main` of an HTTP function: tracing, services built once (and kept for the
 /// life of the process; their clients on first use), then the Lambda runtime loop.
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
@@ -173,7 +180,7 @@ where
         > + Send,
 {
     init_tracing();
-    let services: &'static Services = Box::leak(Box::new(Services::from_env().await?));
+    let services = cold_start().await?;
     lambda_http::run(lambda_http::service_fn(move |req| handler(services, req))).await
 }
 
@@ -187,7 +194,7 @@ where
     Fut: std::future::Future<Output = Result<R, lambda_runtime::Error>> + Send,
 {
     init_tracing();
-    let services: &'static Services = Box::leak(Box::new(Services::from_env().await?));
+    let services = cold_start().await?;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         handler(services, event)
     }))

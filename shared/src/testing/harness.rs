@@ -36,6 +36,7 @@ impl Harness {
             queue: queue.clone(),
             clock: Arc::new(clock.clone()),
             stripe: None,
+            secrets: None,
         };
         Self {
             services,

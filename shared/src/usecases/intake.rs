@@ -95,10 +95,24 @@ pub fn verify(
     signature_header: Option<&str>,
     body: &[u8],
 ) -> Result<VerifiedEvent, IntakeError> {
+    verify_with(
+        services,
+        &services.config.webhook_secrets,
+        signature_header,
+        body,
+    )
+}
+
+/// [`verify`] against `secrets` (the deployment's current ones, see `edge::secrets`).
+pub fn verify_with(
+    services: &Services,
+    secrets: &[secrecy::SecretString],
+    signature_header: Option<&str>,
+    body: &[u8],
+) -> Result<VerifiedEvent, IntakeError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(IntakeError::PayloadTooLarge);
     }
-    let secrets = &services.config.webhook_secrets;
     if secrets.is_empty() {
         return Err(IntakeError::NotConfigured);
     }
@@ -135,7 +149,8 @@ pub async fn receive(
     signature_header: Option<&str>,
     body: &[u8],
 ) -> Result<IntakeOutcome, IntakeError> {
-    let verified = verify(services, signature_header, body)?;
+    let secrets = services.webhook_secrets().await;
+    let verified = verify_with(services, &secrets, signature_header, body)?;
     let span = record::span(&verified.event);
     let outcome = tracing::Instrument::instrument(record(services, verified), span.clone()).await;
     let _entered = span.enter();

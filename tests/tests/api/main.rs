@@ -9,6 +9,7 @@ mod entitlements;
 mod hardening;
 mod purchases;
 mod sdk_peers;
+mod secrets;
 mod service;
 mod spine;
 mod switch;

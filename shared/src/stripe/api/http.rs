@@ -3,7 +3,8 @@
 
 use super::error::{StripeError, api_error};
 use super::{
-    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION, StripeApi,
+    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION,
+    SecretKeySource, StripeApi,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -33,7 +34,7 @@ pub struct HttpStripe {
     /// start's cost, and most invocations of most functions never call Stripe.
     http: std::sync::OnceLock<reqwest::Client>,
     base: String,
-    key: SecretString,
+    key: std::sync::Arc<dyn SecretKeySource>,
     retry: RetryPolicy,
 }
 
@@ -53,6 +54,16 @@ enum Method {
 
 impl HttpStripe {
     pub fn new(base: &str, key: SecretString, retry: RetryPolicy) -> Self {
+        Self::with_key_source(base, std::sync::Arc::new(key), retry)
+    }
+
+    /// A client that asks `key` for the secret key on every call (a rotated key is used
+    /// as soon as the source has it).
+    pub fn with_key_source(
+        base: &str,
+        key: std::sync::Arc<dyn SecretKeySource>,
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             http: std::sync::OnceLock::new(),
             base: base.trim_end_matches('/').to_owned(),
@@ -80,13 +91,18 @@ impl HttpStripe {
         idempotency_key: Option<&str>,
     ) -> Result<T, StripeError> {
         let url = format!("{}{path}", self.base);
+        let key = self
+            .key
+            .secret_key()
+            .await
+            .ok_or_else(|| StripeError::Network("no Stripe secret key is configured".into()))?;
         let mut attempt = 0;
         loop {
             let mut req = match method {
                 Method::Get => self.http().get(&url),
                 Method::Post => self.http().post(&url),
             }
-            .bearer_auth(self.key.expose_secret())
+            .bearer_auth(key.expose_secret())
             .header("Stripe-Version", STRIPE_VERSION)
             .timeout(self.retry.request_timeout);
             if let Some(key) = idempotency_key {

@@ -55,6 +55,21 @@ pub struct ListPage<T> {
     pub has_more: bool,
 }
 
+/// Where the client takes the secret key from on each call: a fixed key, or a source that
+/// re-reads it (the deployment's cached Secrets Manager secret), so a rotated key is used
+/// without a cold start.
+#[async_trait]
+pub trait SecretKeySource: Send + Sync {
+    async fn secret_key(&self) -> Option<secrecy::SecretString>;
+}
+
+#[async_trait]
+impl SecretKeySource for secrecy::SecretString {
+    async fn secret_key(&self) -> Option<secrecy::SecretString> {
+        Some(self.clone())
+    }
+}
+
 #[async_trait]
 pub trait StripeApi: Send + Sync {
     /// Opens connections the first request would otherwise wait for (call during init).

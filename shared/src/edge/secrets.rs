@@ -1,0 +1,146 @@
+//! The two Stripe secrets of a deployment, read from Secrets Manager and kept for a TTL
+//! (`STRIPE_SECRETS_TTL_SECONDS`, default five minutes) instead of once per cold start, so
+//! a rotated webhook secret or API key reaches warm functions without a redeploy.
+//!
+//! The first read happens at cold start and failing it fails the cold start (a function
+//! must not run without its secrets). A later refresh that fails keeps the secrets last
+//! read and logs a warning: a Secrets Manager hiccup never turns into refused webhooks.
+//! One refresh at a time: concurrent invocations of one process wait for it.
+
+use crate::edge::config::split_secrets;
+use crate::stripe::api::SecretKeySource;
+use async_trait::async_trait;
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+pub const DEFAULT_SECRETS_TTL_SECS: i64 = 300;
+
+/// The only names a deployment takes from its Secrets Manager secret.
+pub const SECRET_NAMES: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("the Stripe secret {arn} could not be read: {reason}")]
+pub struct SecretError {
+    pub arn: String,
+    pub reason: String,
+}
+
+/// What one read of the secret gave.
+#[derive(Debug, Clone, Default)]
+pub struct StripeSecrets {
+    /// The raw values by name (only [`SECRET_NAMES`]), for the configuration.
+    pub values: HashMap<String, String>,
+}
+
+impl StripeSecrets {
+    pub fn secret_key(&self) -> Option<SecretString> {
+        self.values
+            .get("STRIPE_SECRET_KEY")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| SecretString::from(v.trim().to_owned()))
+    }
+    pub fn webhook_secrets(&self) -> Vec<SecretString> {
+        self.values
+            .get("STRIPE_WEBHOOK_SECRET")
+            .map(|v| split_secrets(v))
+            .unwrap_or_default()
+    }
+}
+
+/// The secret named by an ARN, re-read when older than the TTL.
+pub struct CachedSecrets {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    ttl: Duration,
+    state: Mutex<(Instant, Arc<StripeSecrets>)>,
+}
+
+impl std::fmt::Debug for CachedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedSecrets")
+            .field("arn", &self.arn)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedSecrets {
+    /// Reads the secret now (cold start); an error here fails the cold start.
+    pub async fn load(
+        aws: &aws_config::SdkConfig,
+        arn: &str,
+        ttl: Duration,
+    ) -> Result<Self, SecretError> {
+        let client = aws_sdk_secretsmanager::Client::new(aws);
+        let first = read(&client, arn).await?;
+        Ok(Self {
+            client,
+            arn: arn.to_owned(),
+            ttl,
+            state: Mutex::new((Instant::now(), Arc::new(first))),
+        })
+    }
+
+    /// The secrets, re-read first when the copy is older than the TTL.
+    pub async fn current(&self) -> Arc<StripeSecrets> {
+        let mut state = self.state.lock().await;
+        if state.0.elapsed() >= self.ttl {
+            match read(&self.client, &self.arn).await {
+                Ok(fresh) => *state = (Instant::now(), Arc::new(fresh)),
+                Err(e) => {
+                    // Keep serving the last secrets; try again on the next call.
+                    tracing::warn!(error = %e, "Stripe secrets refresh failed; keeping the last ones");
+                }
+            }
+        }
+        state.1.clone()
+    }
+}
+
+#[async_trait]
+impl SecretKeySource for CachedSecrets {
+    async fn secret_key(&self) -> Option<SecretString> {
+        self.current().await.secret_key()
+    }
+}
+
+/// Reads the JSON secret `{"STRIPE_SECRET_KEY": …, "STRIPE_WEBHOOK_SECRET": …}`.
+async fn read(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<StripeSecrets, SecretError> {
+    let fail = |reason: String| SecretError {
+        arn: arn.to_owned(),
+        reason,
+    };
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| fail("the secret has no string value".into()))?;
+    // The error never quotes the secret: serde's message names a position, not the content.
+    let all: HashMap<String, String> = serde_json::from_str(text)
+        .map_err(|e| fail(format!("not a JSON object of strings ({})", category(&e))))?;
+    Ok(StripeSecrets {
+        values: all
+            .into_iter()
+            .filter(|(k, _)| SECRET_NAMES.contains(&k.as_str()))
+            .collect(),
+    })
+}
+
+fn category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "eof",
+    }
+}

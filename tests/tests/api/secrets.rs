@@ -1,0 +1,102 @@
+//! Stripe secrets as deployed, against Secrets Manager in moto: the secret is kept for its
+//! TTL, and a webhook secret rotated in Secrets Manager is accepted once the TTL has passed,
+//! without a new cold start (the same `Services`, as one warm Lambda process keeps them).
+
+use billing_core::edge::runtime::Services;
+use billing_core::testing::{event, fixture, signature};
+use billing_core::usecases::intake::{self, IntakeError, IntakeOutcome};
+use black_box_tests::{TestApp, unique_prefix};
+use local_stack::moto::shared_endpoint;
+use local_stack::stack::moto_sdk_config;
+use serde_json::json;
+use std::collections::HashMap;
+
+async fn deliver(
+    services: &Services,
+    secret: &str,
+    id: &str,
+) -> Result<IntakeOutcome, IntakeError> {
+    let body = event(
+        id,
+        "plan.created",
+        chrono::Utc::now().timestamp(),
+        fixture("plan"),
+    )
+    .to_string();
+    let header = signature(secret, chrono::Utc::now().timestamp(), &body);
+    intake::receive(services, Some(&header), body.as_bytes()).await
+}
+
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_accepted_after_the_ttl_without_a_redeploy() {
+    let app = TestApp::spawn().await;
+    let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
+    let manager = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = |webhook: &str| {
+        json!({ "STRIPE_SECRET_KEY": "sk_test_rotation", "STRIPE_WEBHOOK_SECRET": webhook })
+            .to_string()
+    };
+    let created = manager
+        .create_secret()
+        .name(format!("{}-stripe", unique_prefix()))
+        .secret_string(secret("whsec_before_rotation"))
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let deployed = &app.stack.services.config;
+    let env = HashMap::from([
+        ("BILLING_TABLE", deployed.table_name.clone()),
+        (
+            "FULFILMENT_QUEUE_URL",
+            deployed.queue_url.clone().unwrap_or_default(),
+        ),
+        ("STRIPE_SECRETS_TTL_SECONDS", "1".to_owned()),
+    ]);
+    let services = Services::with_secret_arn(sdk, &arn, |name| env.get(name).cloned())
+        .await
+        .expect("the secret is read at cold start");
+    assert!(services.config.stripe_configured());
+    assert!(
+        deliver(&services, "whsec_before_rotation", "evt_rot_1")
+            .await
+            .is_ok()
+    );
+
+    manager
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret("whsec_after_rotation"))
+        .send()
+        .await
+        .unwrap();
+    // Within the TTL the process still holds the old secret...
+    assert!(matches!(
+        deliver(&services, "whsec_after_rotation", "evt_rot_2").await,
+        Err(IntakeError::InvalidSignature(_))
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // ...and after it, the rotated one, in the same process.
+    assert_eq!(
+        deliver(&services, "whsec_after_rotation", "evt_rot_3")
+            .await
+            .ok(),
+        Some(IntakeOutcome::Ignored)
+    );
+    assert!(matches!(
+        deliver(&services, "whsec_before_rotation", "evt_rot_4").await,
+        Err(IntakeError::InvalidSignature(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unreadable_secret_fails_the_cold_start_with_a_message_naming_it() {
+    let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret";
+    let err = Services::with_secret_arn(sdk, arn, |_| None)
+        .await
+        .err()
+        .expect("no such secret");
+    let message = err.to_string();
+    assert!(message.contains("no-such-secret"), "{message}");
+}
