@@ -297,6 +297,53 @@ fn every_template_route_is_served_locally_by_the_same_function_with_the_same_acc
 }
 
 #[test]
+fn the_service_routes_need_the_service_scope_here_as_in_the_template() {
+    // The set comparison above makes the template declare each of these the same way.
+    let expected = [
+        (
+            "GET",
+            "/api/billing/users/{user_id}/account",
+            Function::Account,
+            Access::Service,
+        ),
+        (
+            "GET",
+            "/api/billing/users/{user_id}/usage",
+            Function::Usage,
+            Access::Service,
+        ),
+        (
+            "POST",
+            "/api/billing/users/{user_id}/usage",
+            Function::Usage,
+            Access::Service,
+        ),
+        (
+            "POST",
+            "/api/billing/subscription",
+            Function::Checkout,
+            Access::User,
+        ),
+    ];
+    for route in expected {
+        assert!(ROUTES.contains(&route), "{route:?}");
+    }
+    let path = "/api/billing/users/auth0%7Cabc/usage";
+    assert_eq!(
+        local_stack::server::match_route("/api/billing/users/{user_id}/usage", path),
+        Some(vec![("user_id".to_owned(), "auth0%7Cabc".to_owned())])
+    );
+    assert!(is_cors_target(path));
+    assert_eq!(
+        local_stack::server::match_route(
+            "/api/billing/users/{user_id}/usage",
+            "/api/billing/users//usage"
+        ),
+        None
+    );
+}
+
+#[test]
 fn every_function_crate_is_a_template_function_and_the_reverse() {
     let t = template();
     let in_template: BTreeSet<String> = get(&t, &["Resources"])
