@@ -65,10 +65,13 @@ impl Plan {
         if self.credits < 0 {
             return bad("credits must not be negative");
         }
-        if let Some(interval) = &self.interval {
-            if !["day", "week", "month", "year"].contains(&interval.as_str()) {
-                return bad("interval must be day, week, month or year");
-            }
+        let intervals = ["day", "week", "month", "year"];
+        if self
+            .interval
+            .as_deref()
+            .is_some_and(|i| !intervals.contains(&i))
+        {
+            return bad("interval must be day, week, month or year");
         }
         if self.trial_days.is_some() && self.mode != Mode::Subscription {
             return bad("only subscriptions have trial days");

@@ -10,6 +10,8 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_FREE_USES: i64 = 3;
 /// How long an intake that crashed after its claim blocks a retry of the same event.
 pub const DEFAULT_IN_PROGRESS_SECS: i64 = 60;
+/// How long a function keeps the Stripe secrets it read from Secrets Manager (`edge::secrets`).
+pub const DEFAULT_SECRETS_TTL_SECS: i64 = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -128,10 +130,7 @@ impl Config {
             table_name: get("BILLING_TABLE").unwrap_or_else(|| "billing".to_owned()),
             queue_url: get("FULFILMENT_QUEUE_URL"),
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
-            secrets_ttl_secs: number(
-                "STRIPE_SECRETS_TTL_SECONDS",
-                crate::edge::secrets::DEFAULT_SECRETS_TTL_SECS,
-            )?,
+            secrets_ttl_secs: number("STRIPE_SECRETS_TTL_SECONDS", DEFAULT_SECRETS_TTL_SECS)?,
             catalog,
         })
     }

@@ -1,5 +1,5 @@
 //! The two Stripe secrets of a deployment, read from Secrets Manager and kept for a TTL
-//! (`STRIPE_SECRETS_TTL_SECONDS`, default five minutes) instead of once per cold start, so
+//! (`STRIPE_SECRETS_TTL_SECONDS`, default five minutes: `config::DEFAULT_SECRETS_TTL_SECS`) instead of once per cold start, so
 //! a rotated webhook secret or API key reaches warm functions without a redeploy.
 //!
 //! The first read happens at cold start and failing it fails the cold start (a function
@@ -15,8 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-pub const DEFAULT_SECRETS_TTL_SECS: i64 = 300;
 
 /// The only names a deployment takes from its Secrets Manager secret.
 pub const SECRET_NAMES: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"];
