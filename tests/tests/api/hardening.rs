@@ -196,6 +196,20 @@ handler_property!(
     checkout::handle
 );
 handler_property!(
+    any_switch_body_gets_an_answer_from_the_contract_and_a_refusal_stores_nothing,
+    64,
+    "subscription-switch.json",
+    &["plan_id"],
+    checkout::handle
+);
+handler_property!(
+    any_service_usage_body_gets_an_answer_from_the_contract_and_a_refusal_stores_nothing,
+    64,
+    "service-usage.json",
+    &["units", "idempotency_key"],
+    usage::handle
+);
+handler_property!(
     any_portal_body_gets_an_answer_from_the_contract_and_a_refusal_stores_nothing,
     64,
     "portal.json",
