@@ -145,3 +145,87 @@ async fn a_second_subscription_checkout_is_409_naming_the_switch_route() {
             .all(|r| r.url.path() != "/v1/checkout/sessions")
     );
 }
+
+#[tokio::test]
+async fn a_switch_without_stripe_is_503_and_a_stripe_refusal_is_502() {
+    // No key: the honest degraded answer, pointing to a manual invoice.
+    let app = TestApp::spawn().await;
+    let mut sub = subscription("sub_sw_4", "vic", "pro_monthly", "active", T0 + 2_592_000);
+    sub["items"]["data"][0]["price"]["id"] = MONTHLY.into();
+    app.deliver(&event("evt_sw_4", "customer.subscription.created", T0, sub))
+        .await;
+    app.eventually("subscribed", || async {
+        app.account("vic").await["subscription"]["status"] == "active"
+    })
+    .await;
+    let r = app
+        .post_json(
+            "/api/billing/subscription",
+            Some(&app.token("vic")),
+            &json!({ "plan_id": "pro_annual" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (503, Some("billing_unavailable"))
+    );
+
+    // Stripe refuses the update: 502, Stripe's internal message kept from the caller.
+    let stripe = fake_stripe("cs_test_sw_refused").await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/subscriptions/sub_sw_5"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(400).set_body_json(json!({ "error": {
+            "type": "invalid_request_error",
+            "message": "No such price: 'price_sw_annual' on sub_sw_5" } })),
+        )
+        .with_priority(1)
+        .mount(&stripe)
+        .await;
+    let app = subscribed_app(&stripe, "wes", "sub_sw_5").await;
+    let r = app
+        .post_json(
+            "/api/billing/subscription",
+            Some(&app.token("wes")),
+            &json!({ "plan_id": "pro_annual" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (502, Some("stripe_error"))
+    );
+    assert!(!r.body.to_string().contains("sub_sw_5"), "{}", r.body);
+    assert_eq!(
+        app.account("wes").await["subscription"]["plan_id"],
+        "pro_monthly"
+    );
+}
+
+#[tokio::test]
+async fn two_clicks_at_once_reach_stripe_under_one_idempotency_key() {
+    let stripe = fake_stripe("cs_test_sw_double").await;
+    let app = subscribed_app(&stripe, "xia", "sub_sw_6").await;
+    let xia = app.token("xia");
+    let body = json!({ "plan_id": "pro_annual" });
+    let (a, b) = tokio::join!(
+        app.post_json("/api/billing/subscription", Some(&xia), &body),
+        app.post_json("/api/billing/subscription", Some(&xia), &body),
+    );
+    assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+    let keys: std::collections::BTreeSet<String> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .filter_map(|r| {
+            r.headers
+                .get("idempotency-key")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
+        .collect();
+    // However many POSTs the race let through, they are one switch for Stripe.
+    assert_eq!(keys.len(), 1, "{keys:?}");
+}
