@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_faith;
+mod catalog;
 mod checkout;
 mod dead_letters;
 mod entitlements;
