@@ -54,6 +54,51 @@ pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
     server
 }
 
+/// The subscriptions a fake Stripe holds, as Stripe holds them now: `GET
+/// /v1/subscriptions/{id}` answers the object last [`put`](Self::put) (404
+/// `resource_missing` for one never put). Tests change it as Stripe would (a switch, a
+/// cancellation) and send the events that say so, in any order.
+#[derive(Clone, Default)]
+pub struct FakeSubscriptions(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>>,
+);
+
+impl FakeSubscriptions {
+    /// Serves the subscriptions from `server` (mounted before any catch-all).
+    pub async fn mount(server: &wiremock::MockServer) -> Self {
+        let held = Self::default();
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path_regex("^/v1/subscriptions/[^/]+$"))
+            .respond_with(held.clone())
+            .mount(server)
+            .await;
+        held
+    }
+
+    /// Stripe now holds `subscription` (by its id).
+    pub fn put(&self, subscription: &serde_json::Value) {
+        let id = subscription["id"].as_str().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().insert(id, subscription.clone());
+    }
+
+    /// The subscription as held now.
+    pub fn get(&self, id: &str) -> Option<serde_json::Value> {
+        self.0.lock().unwrap().get(id).cloned()
+    }
+}
+
+impl wiremock::Respond for FakeSubscriptions {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let id = request.url.path().rsplit('/').next().unwrap_or_default();
+        match self.get(id) {
+            Some(sub) => wiremock::ResponseTemplate::new(200).set_body_json(sub),
+            None => wiremock::ResponseTemplate::new(404).set_body_json(json!({ "error": {
+                "type": "invalid_request_error", "code": "resource_missing",
+                "message": format!("No such subscription: '{id}'"), "param": "id" } })),
+        }
+    }
+}
+
 /// The posted form as name → value.
 fn form_of(req: &wiremock::Request) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(&req.body).into_owned().collect()

@@ -10,4 +10,5 @@ mod hardening;
 mod purchases;
 mod sdk_peers;
 mod spine;
+mod stripe_as_it_is;
 mod usage;

@@ -17,7 +17,9 @@ pub use http::{HttpStripe, RetryPolicy};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-/// The API version the project's types are proven against (see shared/stripe/README.md).
+/// The API version every request pins, and the webhook endpoint the bootstrap creates. The
+/// types read the shapes of this version and of those before 2025-03-31 (tested in both, from
+/// Stripe's fixtures: shared/testdata/stripe/README.md says which version they are).
 pub const STRIPE_VERSION: &str = "2026-10-28.endive";
 
 /// What our checkout needs back from a created session.
@@ -104,7 +106,10 @@ pub async fn retrieve_subscription(
     subscription_id: &str,
 ) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let value = api
-        .get_json(&format!("/v1/subscriptions/{subscription_id}"), &Form::new())
+        .get_json(
+            &format!("/v1/subscriptions/{subscription_id}"),
+            &Form::new(),
+        )
         .await?;
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
