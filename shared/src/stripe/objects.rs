@@ -43,8 +43,7 @@ pub struct Event {
     pub created: i64,
     #[serde(default)]
     pub livemode: bool,
-    /// The API version the event's object is rendered in (the endpoint's, or the
-    /// account's default; null for events of Stripe's own tools).
+    /// The API version the object is rendered in (the endpoint's, or the account's default).
     #[serde(default)]
     pub api_version: Option<String>,
     pub data: EventData,
@@ -206,8 +205,7 @@ pub struct Subscription {
     pub cancel_at_period_end: bool,
     #[serde(default)]
     pub trial_end: Option<i64>,
-    /// When a scheduled cancellation ends it (in flexible billing mode "cancel at period
-    /// end" sets this and leaves `cancel_at_period_end` false).
+    /// A scheduled end (flexible billing's "cancel at period end" sets only this).
     #[serde(default)]
     pub cancel_at: Option<i64>,
     /// Before API 2025-03-31 the period was the subscription's own.
@@ -220,8 +218,7 @@ impl Subscription {
     pub fn meta(&self, key: &str) -> Option<&str> {
         meta_value(self.metadata.as_ref(), key)
     }
-    /// Since API version 2025-03-31 the period lives on the items (the latest end wins);
-    /// before, on the subscription itself.
+    /// On the items since API 2025-03-31 (the latest end wins), on the subscription before.
     pub fn period_end(&self) -> Option<i64> {
         self.items
             .data
@@ -293,10 +290,9 @@ pub struct Invoice {
     pub customer: Option<Expandable>,
     #[serde(default)]
     pub parent: Option<InvoiceParent>,
-    /// Before API 2025-03-31 the subscription sat on the invoice itself...
+    /// Before API 2025-03-31 the subscription and its metadata snapshot sat on the invoice.
     #[serde(default)]
     pub subscription: Option<Expandable>,
-    /// ...and so did the snapshot of its metadata.
     #[serde(default)]
     pub subscription_details: Option<SubscriptionDetails>,
     #[serde(default)]
@@ -371,8 +367,7 @@ impl Invoice {
         meta_value(self.details().and_then(|d| d.metadata.as_ref()), key)
             .or(meta_value(self.metadata.as_ref(), key))
     }
-    /// Whether this invoice starts or renews a period with money paid (what grants a
-    /// period's credits): not a proration (`subscription_update`), not a $0 trial invoice.
+    /// Starts or renews a period with money paid: not a proration, not a $0 trial invoice.
     pub fn pays_a_period(&self) -> bool {
         matches!(
             self.billing_reason.as_deref(),
