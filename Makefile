@@ -42,9 +42,10 @@ build: bootstrap
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --$(ARCH) --output-format zip \
 	  $(foreach f,webhook worker checkout-status account checkout portal admin usage referral,--package $(f))
 
-## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1]: create the catalog's products/prices in Stripe.
+## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1] [WEBHOOK_URL=…]: create the catalog's products/prices
+## and the webhook endpoint (pinned API version, exactly the handled event types) in Stripe.
 stripe-bootstrap:
-	@cargo run --quiet -p local-stack -- stripe-bootstrap $(if $(APPLY),--apply,) $(if $(ALLOW_LIVE),--allow-live,)
+	@cargo run --quiet -p local-stack -- stripe-bootstrap $(if $(APPLY),--apply,) $(if $(ALLOW_LIVE),--allow-live,) $(if $(WEBHOOK_URL),--webhook-url $(WEBHOOK_URL),)
 
 fmt:
 	cargo fmt --all

@@ -23,7 +23,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live]"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live] [--webhook-url URL]"
     );
     ExitCode::from(2)
 }
@@ -374,6 +374,63 @@ async fn stripe_bootstrap(args: &[String]) -> ExitCode {
                 "{}",
                 billing_core::usecases::catalog_bootstrap::prices_line(&steps)
             );
+            webhook_endpoint_step(&stripe, args, apply).await
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The webhook endpoint for `--webhook-url` (else `WEBHOOK_URL`): shown when it exists,
+/// else created with `--apply` (dry run otherwise). Never prints the signing secret.
+async fn webhook_endpoint_step(
+    stripe: &billing_core::stripe::api::HttpStripe,
+    args: &[String],
+    apply: bool,
+) -> ExitCode {
+    use billing_core::usecases::catalog_bootstrap::{self as boot, EndpointStep};
+    let url = args
+        .iter()
+        .position(|a| a == "--webhook-url")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("WEBHOOK_URL").ok())
+        .filter(|u| !u.trim().is_empty());
+    let Some(url) = url else {
+        println!(
+            "webhook endpoint: skipped; pass WEBHOOK_URL=<the stack's WebhookUrl output> to create it"
+        );
+        return ExitCode::SUCCESS;
+    };
+    match boot::webhook_endpoint(stripe, &url, apply).await {
+        Ok(EndpointStep::Exists {
+            id,
+            api_version,
+            enabled_events,
+            pinned,
+        }) => {
+            println!(
+                "webhook endpoint exists {id}: {url}, API version {}, {} event types",
+                api_version.as_deref().unwrap_or("(account default)"),
+                enabled_events.len()
+            );
+            if !pinned {
+                println!(
+                    "  it is not pinned to {} with exactly the handled types: recreate it \
+                     (delete it in Stripe, run again) or update it in the Dashboard",
+                    billing_core::stripe::api::STRIPE_VERSION
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(EndpointStep::WouldCreate { form }) => {
+            println!("would create webhook endpoint: {}", form.encode());
+            ExitCode::SUCCESS
+        }
+        Ok(EndpointStep::Created { id }) => {
+            println!("created webhook endpoint {id}: {url}");
+            println!("{}", boot::SECRET_HINT);
             ExitCode::SUCCESS
         }
         Err(e) => {

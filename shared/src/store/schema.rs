@@ -69,7 +69,14 @@ pub const EVENTS_BY_STATE: Index = Index {
     name: GSI1,
     pk: GSI1_PK,
     sk: GSI1_SK,
-    projected: &["type", "status", "received_at", "processed_at", "error"],
+    projected: &[
+        "type",
+        "status",
+        "received_at",
+        "processed_at",
+        "error",
+        "api_version",
+    ],
 };
 
 /// An account's purchases by time, for the account's latest purchases.

@@ -8,6 +8,8 @@ pub const CHECKOUT_EXPIRED: &str = "checkout.session.expired";
 pub const SUB_CREATED: &str = "customer.subscription.created";
 pub const SUB_UPDATED: &str = "customer.subscription.updated";
 pub const SUB_DELETED: &str = "customer.subscription.deleted";
+pub const SUB_PAUSED: &str = "customer.subscription.paused";
+pub const SUB_RESUMED: &str = "customer.subscription.resumed";
 pub const INVOICE_PAID: &str = "invoice.paid";
 pub const INVOICE_FAILED: &str = "invoice.payment_failed";
 pub const CHARGE_REFUNDED: &str = "charge.refunded";
@@ -27,6 +29,8 @@ pub const HANDLED: &[&str] = &[
     SUB_CREATED,
     SUB_UPDATED,
     SUB_DELETED,
+    SUB_PAUSED,
+    SUB_RESUMED,
     INVOICE_PAID,
     INVOICE_FAILED,
     CHARGE_REFUNDED,

@@ -43,6 +43,9 @@ pub struct Event {
     pub created: i64,
     #[serde(default)]
     pub livemode: bool,
+    /// The API version the object is rendered in (the endpoint's, or the account's default).
+    #[serde(default)]
+    pub api_version: Option<String>,
     pub data: EventData,
     /// The object's routing fields, read from `data.object` on first use.
     #[serde(skip)]
@@ -202,6 +205,12 @@ pub struct Subscription {
     pub cancel_at_period_end: bool,
     #[serde(default)]
     pub trial_end: Option<i64>,
+    /// A scheduled end (flexible billing's "cancel at period end" sets only this).
+    #[serde(default)]
+    pub cancel_at: Option<i64>,
+    /// Before API 2025-03-31 the period was the subscription's own.
+    #[serde(default)]
+    pub current_period_end: Option<i64>,
     pub items: List<SubscriptionItem>,
 }
 
@@ -209,13 +218,14 @@ impl Subscription {
     pub fn meta(&self, key: &str) -> Option<&str> {
         meta_value(self.metadata.as_ref(), key)
     }
-    /// Since API version 2025-03-31 the period lives on the items; the latest end wins.
-    pub fn current_period_end(&self) -> Option<i64> {
+    /// On the items since API 2025-03-31 (the latest end wins), on the subscription before.
+    pub fn period_end(&self) -> Option<i64> {
         self.items
             .data
             .iter()
             .filter_map(|i| i.current_period_end)
             .max()
+            .or(self.current_period_end)
     }
     pub fn price_ids(&self) -> impl Iterator<Item = &str> {
         self.items
@@ -280,9 +290,11 @@ pub struct Invoice {
     pub customer: Option<Expandable>,
     #[serde(default)]
     pub parent: Option<InvoiceParent>,
-    /// Before API 2025-03-31 the subscription sat on the invoice itself.
+    /// Before API 2025-03-31 the subscription and its metadata snapshot sat on the invoice.
     #[serde(default)]
     pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionDetails>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
     #[serde(default)]
@@ -336,8 +348,12 @@ impl Invoice {
         ids
     }
 
+    /// The subscription's details: under `parent` since 2025-03-31, top-level before.
     fn details(&self) -> Option<&SubscriptionDetails> {
-        self.parent.as_ref()?.subscription_details.as_ref()
+        self.parent
+            .as_ref()
+            .and_then(|p| p.subscription_details.as_ref())
+            .or(self.subscription_details.as_ref())
     }
     /// The subscription this invoice bills, if it bills one.
     pub fn subscription_id(&self) -> Option<&str> {
@@ -350,6 +366,13 @@ impl Invoice {
     pub fn meta(&self, key: &str) -> Option<&str> {
         meta_value(self.details().and_then(|d| d.metadata.as_ref()), key)
             .or(meta_value(self.metadata.as_ref(), key))
+    }
+    /// Starts or renews a period with money paid: not a proration, not a $0 trial invoice.
+    pub fn pays_a_period(&self) -> bool {
+        matches!(
+            self.billing_reason.as_deref(),
+            Some("subscription_create" | "subscription_cycle")
+        ) && self.amount_paid.unwrap_or(0) > 0
     }
     pub fn price_ids(&self) -> impl Iterator<Item = &str> {
         self.lines

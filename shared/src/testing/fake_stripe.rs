@@ -7,8 +7,8 @@ use serde_json::json;
 /// Checkout Session `session_id` (open, with its hosted URL), a Billing Portal session, an
 /// empty page of events, and PaymentIntents and refunds made from the form posted (their
 /// ids derived from the `Idempotency-Key`, so a retried request gets the same object, as
-/// from Stripe), and subscriptions (`GET`/`POST /v1/subscriptions/{id}`, see
-/// [`SubscriptionsApi`]). Tests point `STRIPE_API_BASE` at its `uri()` and may mount more;
+/// from Stripe). Subscriptions are held by [`FakeSubscriptions`], mounted by the tests that
+/// need them. Tests point `STRIPE_API_BASE` at its `uri()` and may mount more;
 /// `received_requests()` shows what was asked.
 pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
@@ -46,12 +46,6 @@ pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
         })
         .mount(&server)
         .await;
-    Mock::given(wiremock::matchers::path_regex(
-        r"^/v1/subscriptions/[A-Za-z0-9_]+$",
-    ))
-    .respond_with(SubscriptionsApi::default())
-    .mount(&server)
-    .await;
     Mock::given(method("GET"))
         .and(path("/v1/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(
@@ -60,6 +54,97 @@ pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
         .mount(&server)
         .await;
     server
+}
+
+/// The subscriptions a fake Stripe holds, as Stripe holds them now: `GET
+/// /v1/subscriptions/{id}` answers the object last [`put`](Self::put) (404
+/// `resource_missing` for one never put). Tests change it as Stripe would (a switch, a
+/// cancellation) and send the events that say so, in any order. `POST
+/// /v1/subscriptions/{id}` with `items[0][id]` and `items[0][price]` moves that item to the
+/// price, as a plan switch does; a retried POST (same `Idempotency-Key`) gets the first
+/// answer back, and an item id that is not the subscription's is a 400, as from Stripe.
+#[derive(Clone, Default)]
+pub struct FakeSubscriptions {
+    held: Shared<serde_json::Value>,
+    answered: Shared<serde_json::Value>,
+}
+
+type Shared<T> = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, T>>>;
+
+fn error(status: u16, code: &str, message: String) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(status).set_body_json(json!({ "error": {
+        "type": "invalid_request_error", "code": code, "message": message } }))
+}
+
+impl FakeSubscriptions {
+    /// Serves the subscriptions from `server` (mounted before any catch-all).
+    pub async fn mount(server: &wiremock::MockServer) -> Self {
+        let held = Self::default();
+        wiremock::Mock::given(wiremock::matchers::path_regex("^/v1/subscriptions/[^/]+$"))
+            .respond_with(held.clone())
+            .mount(server)
+            .await;
+        held
+    }
+
+    /// Stripe now holds `subscription` (by its id).
+    pub fn put(&self, subscription: &serde_json::Value) {
+        let id = subscription["id"].as_str().unwrap_or_default().to_owned();
+        self.held.lock().unwrap().insert(id, subscription.clone());
+    }
+
+    /// The subscription as held now.
+    pub fn get(&self, id: &str) -> Option<serde_json::Value> {
+        self.held.lock().unwrap().get(id).cloned()
+    }
+
+    fn switch(&self, id: &str, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut answered = self.answered.lock().unwrap();
+        if let Some(first) = answered.get(&key) {
+            return wiremock::ResponseTemplate::new(200).set_body_json(first.clone());
+        }
+        let Some(mut sub) = self.get(id) else {
+            return error(
+                404,
+                "resource_missing",
+                format!("No such subscription: '{id}'"),
+            );
+        };
+        let form = form_of(request);
+        let item = &mut sub["items"]["data"][0];
+        if form.get("items[0][id]").map(String::as_str) != item["id"].as_str() {
+            return error(400, "resource_missing", "No such subscription item".into());
+        }
+        if let Some(price) = form.get("items[0][price]") {
+            item["price"]["id"] = price.as_str().into();
+        }
+        self.put(&sub);
+        answered.insert(key, sub.clone());
+        wiremock::ResponseTemplate::new(200).set_body_json(sub)
+    }
+}
+
+impl wiremock::Respond for FakeSubscriptions {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let id = request.url.path().rsplit('/').next().unwrap_or_default();
+        if request.method == wiremock::http::Method::POST {
+            return self.switch(id, request);
+        }
+        match self.get(id) {
+            Some(sub) => wiremock::ResponseTemplate::new(200).set_body_json(sub),
+            None => error(
+                404,
+                "resource_missing",
+                format!("No such subscription: '{id}'"),
+            ),
+        }
+    }
 }
 
 /// The posted form as name → value.
@@ -162,76 +247,5 @@ impl wiremock::Respond for EventsApi {
         wiremock::ResponseTemplate::new(200).set_body_json(
             json!({ "object": "list", "url": "/v1/events", "has_more": has_more, "data": listed }),
         )
-    }
-}
-
-/// Stripe's subscriptions, as far as a plan switch uses them: `GET /v1/subscriptions/{id}`
-/// answers the official fixture under that id, with one item `si_…` on the price
-/// [`SubscriptionsApi::INITIAL_PRICE`] (or the last one switched to), and
-/// `POST /v1/subscriptions/{id}` with `items[0][id]` and `items[0][price]` moves that item
-/// to the price, as Stripe does. A retried POST (same `Idempotency-Key`) gets the first
-/// answer back, as from Stripe; an item id that is not the subscription's is a 400.
-#[derive(Default)]
-pub struct SubscriptionsApi {
-    prices: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    answered: std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>,
-}
-
-impl SubscriptionsApi {
-    pub const INITIAL_PRICE: &'static str = "price_fake_initial";
-
-    /// The item id of subscription `id`.
-    pub fn item_id(id: &str) -> String {
-        format!("si_{}", id.trim_start_matches("sub_"))
-    }
-
-    fn subscription(id: &str, price: &str) -> serde_json::Value {
-        let mut sub = object(
-            "subscription",
-            json!({ "id": id, "status": "active", "cancel_at_period_end": false }),
-        );
-        let mut item = sub["items"]["data"][0].clone();
-        item["id"] = Self::item_id(id).into();
-        item["subscription"] = id.into();
-        item["price"]["id"] = price.into();
-        sub["items"]["data"] = json!([item]);
-        sub
-    }
-}
-
-impl wiremock::Respond for SubscriptionsApi {
-    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
-        let id = req
-            .url
-            .path()
-            .trim_start_matches("/v1/subscriptions/")
-            .to_owned();
-        let mut prices = self.prices.lock().unwrap_or_else(|e| e.into_inner());
-        if req.method == wiremock::http::Method::POST {
-            let key = req
-                .headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(first) = answered.get(&key) {
-                return wiremock::ResponseTemplate::new(200).set_body_json(first.clone());
-            }
-            let form = form_of(req);
-            if form.get("items[0][id]") != Some(&Self::item_id(&id)) {
-                return wiremock::ResponseTemplate::new(400).set_body_json(json!({ "error": {
-                    "type": "invalid_request_error", "message": "No such subscription item" } }));
-            }
-            if let Some(price) = form.get("items[0][price]") {
-                prices.insert(id.clone(), price.clone());
-            }
-            let price = prices.get(&id).map_or(Self::INITIAL_PRICE, String::as_str);
-            let sub = Self::subscription(&id, price);
-            answered.insert(key, sub.clone());
-            return wiremock::ResponseTemplate::new(200).set_body_json(sub);
-        }
-        let price = prices.get(&id).map_or(Self::INITIAL_PRICE, String::as_str);
-        wiremock::ResponseTemplate::new(200).set_body_json(Self::subscription(&id, price))
     }
 }

@@ -10,7 +10,7 @@ mod fake_stripe;
 pub mod faults;
 pub mod harness;
 
-pub use fake_stripe::{EventsApi, SubscriptionsApi, fake_stripe, payment_intent_for, refund_for};
+pub use fake_stripe::{EventsApi, FakeSubscriptions, fake_stripe, payment_intent_for, refund_for};
 
 use crate::edge::config::Config;
 use crate::edge::runtime::Services;
@@ -131,6 +131,7 @@ pub fn subscription(sub_id: &str, user: &str, plan: &str, status: &str, period_e
             "customer": format!("cus_{user}"),
             "status": status,
             "cancel_at_period_end": false,
+            "cancel_at": Value::Null,
             "trial_end": Value::Null,
         }),
     );
@@ -161,4 +162,109 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 /// In-memory services with the test config.
 pub fn memory_services(extra: &[(&str, &str)]) -> Services {
     Services::in_memory(config(extra))
+}
+
+/// The API version the vendored fixtures render (they carry none; their shapes are those of
+/// 2025-03-31.basil and later, proven against [`STRIPE_VERSION`](crate::stripe::api::STRIPE_VERSION)).
+pub const FIXTURES_VERSION: &str = crate::stripe::api::STRIPE_VERSION;
+
+/// An API version before 2025-03-31.basil, for events built with [`before_basil`].
+pub const OLD_VERSION: &str = "2024-06-20";
+
+/// `object` (a subscription or an invoice of the fixtures' shapes) as an endpoint on an API
+/// version before 2025-03-31 renders it, built by moving back the fields Stripe's changelog
+/// for 2025-03-31.basil moved:
+/// - "Adds subscription item-level billing periods and removes subscription-level periods"
+///   (docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end):
+///   `items.data[].current_period_end` → the subscription's `current_period_end`;
+/// - "Invoicing resources now specify how they were generated"
+///   (…/2025-03-31/adds-new-parent-field-to-invoicing-objects):
+///   `parent.subscription_details.{subscription, metadata}` → the invoice's `subscription`
+///   and `subscription_details.metadata`;
+/// - "Replaces top-level price fields with improved price modeling on Invoice Items and
+///   Invoice Line Items" (…/2025-03-31/invoice-pricing-configurations):
+///   `lines.data[].pricing.price_details.price` → the line's `price.id`.
+pub fn before_basil(object: &Value) -> Value {
+    let mut o = object.clone();
+    match o["object"].as_str() {
+        Some("subscription") => {
+            let items = o["items"]["data"].as_array_mut();
+            let (mut starts, mut ends) = (Vec::new(), Vec::new());
+            for item in items.into_iter().flatten() {
+                if let Some(m) = item.as_object_mut() {
+                    starts.extend(m.remove("current_period_start").and_then(|v| v.as_i64()));
+                    ends.extend(m.remove("current_period_end").and_then(|v| v.as_i64()));
+                }
+            }
+            o["current_period_start"] = starts.into_iter().min().into();
+            o["current_period_end"] = ends.into_iter().max().into();
+        }
+        Some("invoice") => {
+            let details = o
+                .as_object_mut()
+                .and_then(|m| m.remove("parent"))
+                .map(|p| p["subscription_details"].clone())
+                .unwrap_or(Value::Null);
+            o["subscription"] = details["subscription"].clone();
+            o["subscription_details"] = json!({ "metadata": details["metadata"].clone() });
+            for line in o["lines"]["data"].as_array_mut().into_iter().flatten() {
+                let price = line
+                    .as_object_mut()
+                    .and_then(|m| m.remove("pricing"))
+                    .map(|p| p["price_details"]["price"].clone())
+                    .unwrap_or(Value::Null);
+                line["price"] = match price {
+                    Value::String(id) => json!({ "id": id, "object": "price" }),
+                    other => other,
+                };
+            }
+        }
+        _ => {}
+    }
+    o
+}
+
+/// An event of `before_basil(object)` as an endpoint on [`OLD_VERSION`] sends it.
+pub fn old_event(id: &str, kind: &str, created: i64, object: &Value) -> Value {
+    let mut e = event(id, kind, created, before_basil(object));
+    e["api_version"] = OLD_VERSION.into();
+    e
+}
+
+/// A subscription of `plan` whose (only) item is on `price`.
+pub fn subscription_on(
+    sub_id: &str,
+    user: &str,
+    price: &str,
+    status: &str,
+    period_end: i64,
+) -> Value {
+    let mut s = subscription(sub_id, user, "", status, period_end);
+    s["metadata"] = json!({ "user_id": user });
+    s["items"]["data"][0]["price"]["id"] = price.into();
+    s
+}
+
+/// A subscription's invoice (`billing_reason`, `amount_paid`) billing `price`, in the
+/// fixtures' shape; its metadata snapshot names only the user.
+pub fn subscription_invoice(
+    id: &str,
+    sub_id: &str,
+    user: &str,
+    price: &str,
+    billing_reason: &str,
+    amount_paid: i64,
+) -> Value {
+    let mut i = object(
+        "invoice",
+        json!({ "id": id, "customer": format!("cus_{user}"), "status": "paid",
+                "billing_reason": billing_reason, "amount_paid": amount_paid, "currency": "usd" }),
+    );
+    i["parent"] = json!({ "type": "subscription_details", "subscription_details": {
+        "subscription": sub_id, "metadata": { "user_id": user } } });
+    if let Some(line) = i["lines"]["data"].get_mut(0) {
+        line["pricing"] = json!({ "type": "price_details",
+            "price_details": { "price": price, "product": "prod_test" } });
+    }
+    i
 }

@@ -63,6 +63,8 @@ pub struct SubscriptionView {
     pub plan_id: Option<String>,
     pub current_period_end: Option<String>,
     pub cancel_at_period_end: bool,
+    /// When a scheduled cancellation ends the subscription (RFC 3339), else null.
+    pub cancel_at: Option<String>,
     pub trial_end: Option<String>,
 }
 
@@ -106,6 +108,7 @@ pub fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
         plan_id: row.plan_id.clone(),
         current_period_end: epoch_rfc3339(row.current_period_end),
         cancel_at_period_end: row.cancel_at_period_end,
+        cancel_at: epoch_rfc3339(row.cancel_at),
         trial_end: epoch_rfc3339(row.trial_end),
     }
 }

@@ -184,6 +184,7 @@ pub async fn record(
         id: &id,
         kind: &event.kind,
         livemode: event.livemode,
+        api_version: event.api_version.as_deref(),
         group: &group,
         // Stored redacted and capped; the queue message carries the event as Stripe sent it.
         payload: crate::edge::redact::storable_payload(&raw),

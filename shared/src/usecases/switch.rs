@@ -119,8 +119,9 @@ fn answer(services: &Services, sub: &Subscription) -> SwitchResponse {
         status: sub.status.clone(),
         version: String::new(),
         plan_id,
-        current_period_end: sub.current_period_end(),
+        current_period_end: sub.period_end(),
         cancel_at_period_end: sub.cancel_at_period_end,
+        cancel_at: sub.cancel_at,
         trial_end: sub.trial_end,
     };
     SwitchResponse {

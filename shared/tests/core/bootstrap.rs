@@ -1,8 +1,9 @@
 //! The Stripe catalog bootstrap against a fake Stripe (wiremock).
 
 use billing_core::domain::catalog::{Catalog, DEFAULT_CATALOG};
-use billing_core::stripe::api::{HttpStripe, RetryPolicy};
-use billing_core::usecases::catalog_bootstrap::{self, BootstrapError, Step};
+use billing_core::stripe::api::{HttpStripe, RetryPolicy, STRIPE_VERSION};
+use billing_core::stripe::event_types::HANDLED;
+use billing_core::usecases::catalog_bootstrap::{self, BootstrapError, EndpointStep, Step};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -124,5 +125,115 @@ async fn a_live_key_is_refused_without_allow_live() {
         catalog_bootstrap::run(&client, &catalog(), true, false, true)
             .await
             .is_ok()
+    );
+}
+
+const HOOK_URL: &str = "https://hooks.example.com/api/stripe/webhook";
+
+/// A fake Stripe with `existing` webhook endpoints; creating one answers its secret once.
+async fn endpoints(existing: serde_json::Value) -> (MockServer, HttpStripe) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "object": "list", "data": existing, "has_more": false })),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "id": "we_new", "secret": "whsec_shown_once", "url": HOOK_URL }),
+        ))
+        .mount(&server)
+        .await;
+    let client = HttpStripe::new(
+        &server.uri(),
+        "sk_test_boot".to_owned().into(),
+        RetryPolicy::default(),
+    );
+    (server, client)
+}
+
+async fn posts(server: &MockServer) -> Vec<wiremock::Request> {
+    let all = server.received_requests().await.unwrap_or_default();
+    all.into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_the_webhook_endpoint_it_would_create_pinned_to_the_handled_types() {
+    let (server, client) = endpoints(json!([])).await;
+    let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, false)
+        .await
+        .unwrap();
+    assert!(posts(&server).await.is_empty(), "a dry run creates nothing");
+    let EndpointStep::WouldCreate { form } = step else {
+        panic!("{step:?}")
+    };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(form.encode().as_bytes())
+        .into_owned()
+        .collect();
+    let value = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(value("url"), Some(HOOK_URL));
+    assert_eq!(value("api_version"), Some(STRIPE_VERSION));
+    let events: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "enabled_events[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(events, HANDLED.to_vec());
+}
+
+#[tokio::test]
+async fn applied_it_creates_the_endpoint_once_and_never_hands_out_the_secret() {
+    let (server, client) = endpoints(json!([])).await;
+    let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        step,
+        EndpointStep::Created {
+            id: "we_new".into()
+        }
+    );
+    assert!(!format!("{step:?}").contains("whsec_"));
+    assert!(catalog_bootstrap::SECRET_HINT.contains("STRIPE_WEBHOOK_SECRET"));
+    assert_eq!(posts(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_existing_endpoint_for_the_url_is_shown_not_duplicated() {
+    let mut handled: Vec<&str> = HANDLED.to_vec();
+    handled.reverse();
+    let (server, client) = endpoints(json!([
+        { "id": "we_other", "url": "https://elsewhere.example.com/hook", "api_version": null, "enabled_events": ["*"] },
+        { "id": "we_ours", "url": HOOK_URL, "api_version": STRIPE_VERSION, "enabled_events": handled },
+    ]))
+    .await;
+    let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, true)
+        .await
+        .unwrap();
+    assert!(posts(&server).await.is_empty());
+    let EndpointStep::Exists { id, pinned, .. } = step else {
+        panic!("{step:?}")
+    };
+    assert_eq!((id.as_str(), pinned), ("we_ours", true));
+}
+
+#[tokio::test]
+async fn an_existing_endpoint_on_another_version_is_shown_as_not_pinned() {
+    let (_server, client) = endpoints(json!([
+        { "id": "we_old", "url": HOOK_URL, "api_version": "2024-06-20", "enabled_events": ["*"] },
+    ]))
+    .await;
+    let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(step, EndpointStep::Exists { pinned: false, ref api_version, .. } if api_version.as_deref() == Some("2024-06-20")),
+        "{step:?}"
     );
 }

@@ -407,6 +407,9 @@ async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
         "canceled",
         1_796_000_000,
     );
+    billing_core::testing::FakeSubscriptions::mount(&server)
+        .await
+        .put(&ended);
     let e = billing_core::testing::event(
         "evt_t1",
         "customer.subscription.deleted",
@@ -419,7 +422,12 @@ async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
     checkout::start_checkout(&s, &caller("trier", None), request("pro_annual"), None)
         .await
         .unwrap();
-    let form = form_of(&sent(&server).await[0]);
+    let posts: Vec<Request> = sent(&server)
+        .await
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
+    let form = form_of(&posts[0]);
     assert_eq!(
         form.get("line_items[0][price]").map(String::as_str),
         Some("price_annual")

@@ -18,4 +18,5 @@ mod reliability;
 mod renewals_refunds;
 mod replay_every_type;
 mod stripe_fixtures;
+mod stripe_versions;
 mod usage;

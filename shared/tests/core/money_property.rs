@@ -237,6 +237,16 @@ async fn deliver(s: &Services, events: Vec<Value>) -> i64 {
 
 async fn stripe_services() -> (wiremock::MockServer, Services) {
     let server = fake_stripe("cs_test_unused").await;
+    // Stripe holds the subscription the invoices bill.
+    billing_core::testing::FakeSubscriptions::mount(&server)
+        .await
+        .put(&billing_core::testing::subscription(
+            "sub_prop",
+            USER,
+            "pro_credits_monthly",
+            "active",
+            T0 + 2_600_000,
+        ));
     // Every PaymentIntent here is ours (our metadata), and no invoice payment needs a lookup
     // (the invoices carry theirs): a refund or dispute that overtakes its payment retries.
     let pi = {

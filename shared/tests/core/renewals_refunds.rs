@@ -21,7 +21,8 @@ async fn account_of(s: &Services, u: &str) -> AccountView {
 fn invoice(id: &str, user: &str, plan: &str) -> Value {
     let mut i = object(
         "invoice",
-        json!({ "id": id, "customer": format!("cus_{user}"), "status": "paid" }),
+        json!({ "id": id, "customer": format!("cus_{user}"), "status": "paid",
+                "billing_reason": "subscription_cycle", "amount_paid": 2000 }),
     );
     i["parent"] = json!({ "type": "subscription_details", "subscription_details": {
         "subscription": format!("sub_{user}"), "metadata": { "user_id": user, "plan_id": plan } } });
@@ -350,6 +351,14 @@ async fn answer(server: &wiremock::MockServer, at: &str, body: Value) {
 #[tokio::test]
 async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
     let server = billing_core::testing::fake_stripe("cs_test_unused").await;
+    let held = billing_core::testing::FakeSubscriptions::mount(&server).await;
+    held.put(&billing_core::testing::subscription(
+        "sub_renu",
+        "renu",
+        "pro_credits_monthly",
+        "active",
+        T0 + 2_600_000,
+    ));
     let s = stripe_services(&server);
     // Today's invoice.paid carries no payment: the dispute asks Stripe which invoice it paid.
     apply(

@@ -30,7 +30,11 @@ fn every_type() -> Vec<Value> {
             T0 + 2_600_000,
         )
     };
-    let mut invoice = object("invoice", json!({ "id": "in_rp", "customer": "cus_rp" }));
+    let mut invoice = object(
+        "invoice",
+        json!({ "id": "in_rp", "customer": "cus_rp",
+                "billing_reason": "subscription_cycle", "amount_paid": 2000 }),
+    );
     invoice["parent"] = json!({ "subscription_details": { "subscription": "sub_rp", "metadata": { "user_id": "rp", "plan_id": "pro_credits_monthly" } } });
     let charge = object(
         "charge",
@@ -98,6 +102,18 @@ fn every_type() -> Vec<Value> {
             "charge.dispute.funds_withdrawn",
             T0 + 10,
             withdrawn,
+        ),
+        event(
+            "evt_rp7b",
+            "customer.subscription.paused",
+            T0 + 8,
+            sub("paused"),
+        ),
+        event(
+            "evt_rp7c",
+            "customer.subscription.resumed",
+            T0 + 9,
+            sub("active"),
         ),
         event(
             "evt_rp12",

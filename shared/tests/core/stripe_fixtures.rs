@@ -42,7 +42,7 @@ fn the_official_subscription_parses_with_the_period_on_its_items() {
     let s: Subscription = serde_json::from_value(fixture("subscription")).unwrap();
     assert_eq!(s.customer.id(), "cus_QXg1o8vcGmoR32");
     assert!(
-        s.current_period_end().is_some(),
+        s.period_end().is_some(),
         "current API versions carry the period on the items"
     );
     assert_eq!(s.price_ids().next(), Some("price_1PgafmB7WZ01zgkW6dKueIc5"));

@@ -17,7 +17,8 @@ async fn a_renewal_grants_once_and_a_partial_then_full_refund_takes_back_in_prop
     let app = TestApp::spawn().await;
     let mut invoice = object(
         "invoice",
-        json!({ "id": "in_bb_1", "customer": "cus_kai", "status": "paid" }),
+        json!({ "id": "in_bb_1", "customer": "cus_kai", "status": "paid",
+                "billing_reason": "subscription_cycle", "amount_paid": 4900 }),
     );
     invoice["parent"] = json!({ "type": "subscription_details", "subscription_details": {
         "subscription": "sub_kai", "metadata": { "user_id": "kai", "plan_id": "pro_credits_monthly" } } });

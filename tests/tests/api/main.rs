@@ -13,5 +13,6 @@ mod sdk_peers;
 mod secrets;
 mod service;
 mod spine;
+mod stripe_as_it_is;
 mod switch;
 mod usage;

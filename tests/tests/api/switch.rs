@@ -2,7 +2,7 @@
 //! to the new plan's price through (fake) Stripe, once; a second subscription checkout is
 //! refused and names the switch route.
 
-use billing_core::testing::{SubscriptionsApi, event, fake_stripe, subscription};
+use billing_core::testing::{FakeSubscriptions, event, fake_stripe, subscription};
 use black_box_tests::TestApp;
 use serde_json::json;
 
@@ -10,7 +10,14 @@ const T0: i64 = 1_795_000_000;
 const MONTHLY: &str = "price_sw_monthly";
 const ANNUAL: &str = "price_sw_annual";
 
+/// The item id of subscription `id` in the fake Stripe.
+fn item_id(id: &str) -> String {
+    format!("si_{}", id.trim_start_matches("sub_"))
+}
+
+/// A stack whose user holds `sub_id` on pro_monthly, as (fake) Stripe holds it too.
 async fn subscribed_app(stripe: &wiremock::MockServer, user: &str, sub_id: &str) -> TestApp {
+    let held = FakeSubscriptions::mount(stripe).await;
     let app = TestApp::spawn_with(&[
         ("STRIPE_SECRET_KEY", "sk_test_switch"),
         ("STRIPE_API_BASE", &stripe.uri()),
@@ -20,6 +27,8 @@ async fn subscribed_app(stripe: &wiremock::MockServer, user: &str, sub_id: &str)
     .await;
     let mut sub = subscription(sub_id, user, "pro_monthly", "active", T0 + 2_592_000);
     sub["items"]["data"][0]["price"]["id"] = MONTHLY.into();
+    sub["items"]["data"][0]["id"] = item_id(sub_id).into();
+    held.put(&sub);
     app.deliver(&event(
         "evt_sw_created",
         "customer.subscription.created",
@@ -68,10 +77,7 @@ async fn a_switch_from_pro_monthly_to_pro_annual_calls_stripe_with_the_new_price
         form.get("items[0][price]").map(String::as_str),
         Some(ANNUAL)
     );
-    assert_eq!(
-        form.get("items[0][id]"),
-        Some(&SubscriptionsApi::item_id("sub_sw_1"))
-    );
+    assert_eq!(form.get("items[0][id]"), Some(&item_id("sub_sw_1")));
     let key = posts[0]
         .headers
         .get("idempotency-key")

@@ -52,6 +52,8 @@ pub struct Arrival<'a> {
     pub id: &'a EventId,
     pub kind: &'a str,
     pub livemode: bool,
+    /// The API version the event is rendered in (which shapes its object has).
+    pub api_version: Option<&'a str>,
     pub group: &'a str,
     /// The redacted, capped payload; `None` when it was too large to keep.
     pub payload: Option<String>,
@@ -70,6 +72,9 @@ fn arrival_item(a: &Arrival<'_>, status: &str, listed_as: &str) -> Item {
         (GSI1_PK, index_pk(listed_as).into()),
         (GSI1_SK, index_sk(&received_at, a.id).into()),
     ]);
+    if let Some(v) = a.api_version {
+        i.insert("api_version".into(), v.into());
+    }
     match &a.payload {
         Some(payload) => i.insert("payload".into(), payload.clone().into()),
         None => i.insert("payload_omitted".into(), true.into()),
@@ -157,6 +162,8 @@ pub struct EventRecord {
     pub received_at: Option<String>,
     pub processed_at: Option<String>,
     pub error: Option<String>,
+    /// The API version Stripe rendered the event in, as intake recorded it.
+    pub api_version: Option<String>,
     /// The redacted payload, when it was small enough to keep.
     pub payload: Option<String>,
     /// Where the admin list's cursor stands for this record.
@@ -175,6 +182,7 @@ impl EventRecord {
             received_at: text("received_at"),
             processed_at: text("processed_at"),
             error: text("error"),
+            api_version: text("api_version"),
             payload: text("payload"),
             cursor: text(GSI1_SK),
             lock_until: item.num("lock_until"),

@@ -20,6 +20,7 @@ pub struct SubscriptionState<'a> {
     pub plan: Option<&'a PlanId>,
     pub cancel_at_period_end: bool,
     pub current_period_end: Option<i64>,
+    pub cancel_at: Option<i64>,
     pub trial_end: Option<i64>,
 }
 
@@ -44,6 +45,7 @@ pub fn apply_if_newer(
             None => Op::remove("plan_id"),
         },
         set_or_remove("current_period_end", state.current_period_end),
+        set_or_remove("cancel_at", state.cancel_at),
         set_or_remove("trial_end", state.trial_end),
     ];
     Write::Update {
@@ -65,6 +67,7 @@ pub struct SubscriptionRow {
     pub plan_id: Option<String>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    pub cancel_at: Option<i64>,
     pub trial_end: Option<i64>,
 }
 
@@ -77,6 +80,7 @@ impl SubscriptionRow {
             plan_id: item.str("plan_id").map(str::to_owned),
             current_period_end: item.num("current_period_end"),
             cancel_at_period_end: item.boolean("cancel_at_period_end").unwrap_or(false),
+            cancel_at: item.num("cancel_at"),
             trial_end: item.num("trial_end"),
         })
     }

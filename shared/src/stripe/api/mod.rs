@@ -17,7 +17,9 @@ pub use http::{HttpStripe, RetryPolicy};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-/// The API version the project's types are proven against (see shared/stripe/README.md).
+/// The API version every request pins, and the webhook endpoint the bootstrap creates. The
+/// types read the shapes of this version and of those before 2025-03-31 (tested in both, from
+/// Stripe's fixtures: shared/testdata/stripe/README.md says which version they are).
 pub const STRIPE_VERSION: &str = "2026-10-28.endive";
 
 /// What our checkout needs back from a created session.

@@ -14,6 +14,8 @@ pub struct EventSummary {
     pub received_at: Option<String>,
     pub processed_at: Option<String>,
     pub error: Option<String>,
+    /// The API version Stripe rendered the event in (the shapes of its object).
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +33,7 @@ fn summary(r: &EventRecord) -> EventSummary {
         received_at: r.received_at.clone(),
         processed_at: r.processed_at.clone(),
         error: r.error.clone(),
+        api_version: r.api_version.clone(),
     }
 }
 

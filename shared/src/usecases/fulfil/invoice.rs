@@ -1,10 +1,16 @@
 //! The invoice family: `invoice.paid` grants a subscription plan's per-period credits once
-//! per invoice and clears a payment problem; `invoice.payment_failed` shows one, unless
-//! that invoice has been paid meanwhile (a late failure changes nothing).
+//! per invoice that starts or renews a period with money paid (`billing_reason`
+//! `subscription_create` / `subscription_cycle`, `amount_paid > 0`: a proration or a $0
+//! trial invoice grants none) and clears a payment problem; `invoice.payment_failed` shows
+//! one, unless that invoice has been paid meanwhile (a late failure changes nothing).
+//! With a Stripe client, both also set the subscription to the state Stripe holds now.
+//! The plan is the plan of the price the invoice bills (else the subscription's current
+//! price): a plan switched in the Billing Portal renews as the new plan.
 
+use super::subscription::{current, fetched_state};
 use super::{Ctx, FulfilError, Planned};
 use crate::domain::catalog::Grant;
-use crate::domain::ids::{CustomerId, InvoiceId, PaymentIntentId};
+use crate::domain::ids::{CustomerId, InvoiceId, PaymentIntentId, SubscriptionId};
 use crate::store::records::invoice as marker;
 use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
@@ -21,13 +27,31 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
     let user = ctx
         .user_of(invoice.meta("user_id"), customer.as_ref())
         .await?;
+    let sub_id = invoice
+        .subscription_id()
+        .and_then(|s| SubscriptionId::parse(s).ok());
+    let fetched = match &sub_id {
+        Some(s) => current(ctx, s).await?.map(|sub| (s, sub)),
+        None => None,
+    };
+    // After the guard: the subscription as Stripe holds it now.
+    let sub_state = fetched
+        .as_ref()
+        .map(|(s, sub)| fetched_state(ctx, &user, s, sub));
     if ctx.event.kind == INVOICE_FAILED {
         let profile = ProfileChange::new(&user, now).payment_problem(&id, now);
-        return Ok(ctx.plan(vec![marker::not_paid(&id), profile.write()]));
+        let mut writes = vec![marker::not_paid(&id)];
+        writes.extend(sub_state);
+        writes.push(profile.write());
+        return Ok(ctx.plan(writes));
     }
-    let plan = ctx.plan_of(invoice.meta("plan_id"), invoice.price_ids());
+    let current_prices = fetched.iter().flat_map(|(_, sub)| sub.price_ids());
+    let plan = ctx.plan_of_prices(
+        invoice.price_ids().chain(current_prices),
+        invoice.meta("plan_id"),
+    );
     let credits = match plan.map(|p| p.grant()) {
-        Some(Grant::Tier { credits_per_period }) => credits_per_period,
+        Some(Grant::Tier { credits_per_period }) if invoice.pays_a_period() => credits_per_period,
         _ => 0,
     };
     let mut profile = ProfileChange::new(&user, now)
@@ -48,7 +72,9 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         amount,
         started,
     };
-    let mut writes = vec![marker::paid_once(&id, &paid, now), profile.write()];
+    let mut writes = vec![marker::paid_once(&id, &paid, now)];
+    writes.extend(sub_state);
+    writes.push(profile.write());
     // The period's credits are linked to the payment, so a refund or dispute of it takes
     // them back like a pack's. Where the event does not carry the payment (2025-03-31 and
     // later, unless `payments` is included), the refund finds the invoice through Stripe.

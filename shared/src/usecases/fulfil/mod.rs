@@ -137,6 +137,23 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// A subscription's plan: the plan of its current price (a plan switched in the Billing
+    /// Portal changes it). Our metadata's `plan_id` counts only when no price the object
+    /// carries is one of the catalog's (a catalog without price ids: the local demo).
+    fn plan_of_prices<'p>(
+        &self,
+        prices: impl Iterator<Item = &'p str>,
+        named: Option<&str>,
+    ) -> Option<&Plan> {
+        let catalog = &self.services.config.catalog;
+        let mut prices = prices;
+        prices
+            .find_map(|price| catalog.by_price(price))
+            .or_else(|| self.plan_of(named, std::iter::empty()))
+    }
+}
+
 /// Processes one event given as its raw JSON (a queue message or a stored payload).
 pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilError> {
     let event: Event = serde_json::from_str(raw).map_err(FulfilError::invalid)?;
@@ -270,7 +287,7 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         ASYNC_FAILED | CHECKOUT_EXPIRED => {
             checkout::ended(ctx, &event.object().map_err(FulfilError::invalid)?)
         }
-        SUB_CREATED | SUB_UPDATED | SUB_DELETED => {
+        SUB_CREATED | SUB_UPDATED | SUB_DELETED | SUB_PAUSED | SUB_RESUMED => {
             subscription::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         INVOICE_PAID | INVOICE_FAILED => {

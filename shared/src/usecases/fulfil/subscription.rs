@@ -1,12 +1,22 @@
-//! The subscription family: `customer.subscription.created|updated|deleted` apply the
-//! subscription's state behind a version that orders its events, so any delivery order
-//! ends in the same state; a first active subscription is a first payment.
+//! The subscription family: `customer.subscription.created|updated|deleted|paused|resumed`
+//! set the account's subscription to the state Stripe holds now, so any delivery order
+//! ends in Stripe's current state; a first active subscription is a first payment.
+//!
+//! With a Stripe client the worker fetches the subscription (`GET /v1/subscriptions/{id}`,
+//! pinned API version) and applies that: `created` has one-second resolution and the
+//! lifecycle does not only move forward (`past_due → active`, `paused → active`), so no
+//! order on events can tell which of two same-second updates is the newer. Stripe
+//! unreachable: the event fails and is retried, never applied from its older copy. Without
+//! a Stripe key (the local demo) the event's own object is applied behind a version that
+//! orders events by `(created, lifecycle rank, id)`.
 
 use super::{Ctx, FulfilError, Planned};
-use crate::domain::ids::{CustomerId, SubscriptionId};
+use crate::domain::ids::{CustomerId, SubscriptionId, UserId};
+use crate::store::Write;
 use crate::store::records::customer;
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::subscription::{self, SubscriptionState};
+use crate::stripe::api::retrieve_subscription;
 use crate::stripe::event_types::SUB_DELETED;
 use crate::stripe::{Event, Subscription};
 use crate::usecases::referral;
@@ -35,28 +45,92 @@ pub fn subscription_version(event: &Event, status: &str) -> String {
     )
 }
 
-pub(super) async fn changed(ctx: &Ctx<'_>, sub: &Subscription) -> Result<Planned, FulfilError> {
-    let now = ctx.now.as_str();
-    let sub_id = SubscriptionId::parse(&sub.id).map_err(FulfilError::invalid)?;
-    let customer = CustomerId::parse(sub.customer.id()).ok();
-    let user = ctx.user_of(sub.meta("user_id"), customer.as_ref()).await?;
-    let plan = ctx.plan_of(sub.meta("plan_id"), sub.price_ids());
-    let status = if ctx.event.kind == SUB_DELETED
-        && !matches!(sub.status.as_str(), "canceled" | "incomplete_expired")
-    {
-        "canceled"
-    } else {
-        sub.status.as_str()
+/// The version of a state fetched from Stripe at `at`: later than any event's version of
+/// the same second (rank slot `9`, above every lifecycle rank), and ordered by the fetch
+/// time, so a slower worker holding an older fetch never overwrites a newer one.
+fn fetched_version(at: chrono::DateTime<chrono::Utc>, event: &Event) -> String {
+    format!(
+        "{:012}:9:{:09}:{}",
+        at.timestamp().max(0),
+        at.timestamp_subsec_nanos(),
+        event.id
+    )
+}
+
+/// The subscription as Stripe holds it now, when a Stripe client is configured.
+pub(super) async fn current(
+    ctx: &Ctx<'_>,
+    id: &SubscriptionId,
+) -> Result<Option<Subscription>, FulfilError> {
+    let Some(stripe) = ctx.services.stripe.as_ref() else {
+        return Ok(None);
     };
+    let sub = retrieve_subscription(stripe.as_ref(), id.as_str())
+        .await
+        .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+    Ok(Some(sub))
+}
+
+/// The write that sets the account's row to `sub` as fetched from Stripe.
+pub(super) fn fetched_state(
+    ctx: &Ctx<'_>,
+    user: &UserId,
+    sub_id: &SubscriptionId,
+    sub: &Subscription,
+) -> Write {
+    let version = fetched_version(ctx.services.clock.now(), ctx.event);
+    state_write(ctx, user, sub_id, sub, &sub.status, version)
+}
+
+fn state_write(
+    ctx: &Ctx<'_>,
+    user: &UserId,
+    sub_id: &SubscriptionId,
+    sub: &Subscription,
+    status: &str,
+    version: String,
+) -> Write {
+    let plan = ctx.plan_of_prices(sub.price_ids(), sub.meta("plan_id"));
     let state = SubscriptionState {
         status,
-        version: subscription_version(ctx.event, status),
+        version,
         plan: plan.map(|p| &p.id),
         cancel_at_period_end: sub.cancel_at_period_end,
-        current_period_end: sub.current_period_end(),
+        current_period_end: sub.period_end(),
+        cancel_at: sub.cancel_at,
         trial_end: sub.trial_end,
     };
-    let mut writes = vec![subscription::apply_if_newer(&user, &sub_id, state, now)];
+    subscription::apply_if_newer(user, sub_id, state, &ctx.now)
+}
+
+pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planned, FulfilError> {
+    let now = ctx.now.as_str();
+    let sub_id = SubscriptionId::parse(&sent.id).map_err(FulfilError::invalid)?;
+    let fetched = current(ctx, &sub_id).await?;
+    let sub = fetched.as_ref().unwrap_or(sent);
+    let customer = CustomerId::parse(sub.customer.id()).ok();
+    let user = ctx.user_of(sub.meta("user_id"), customer.as_ref()).await?;
+    let (state, status) = match &fetched {
+        Some(now_held) => (
+            fetched_state(ctx, &user, &sub_id, now_held),
+            now_held.status.as_str(),
+        ),
+        None => {
+            let status = if ctx.event.kind == SUB_DELETED
+                && !matches!(sent.status.as_str(), "canceled" | "incomplete_expired")
+            {
+                "canceled"
+            } else {
+                sent.status.as_str()
+            };
+            let version = subscription_version(ctx.event, status);
+            (
+                state_write(ctx, &user, &sub_id, sent, status, version),
+                status,
+            )
+        }
+    };
+    let mut writes = vec![state];
     let mut profile = ProfileChange::new(&user, now).touched(now);
     if let Some(c) = &customer {
         profile = profile.link_customer(c);

@@ -1,0 +1,250 @@
+//! Stripe as it is (API.md, "Fulfilment semantics" and "Stripe API versions"): events of API
+//! versions before and after 2025-03-31 alike, the subscription applied as Stripe holds it
+//! now, the plan of its current price, and `invoice.paid` granting only a period paid for.
+//! The older shape is built from the fixtures by `testing::before_basil`, which cites the
+//! changelog entries of 2025-03-31.basil that moved each field.
+
+use billing_core::domain::ids::UserId;
+use billing_core::edge::runtime::Services;
+use billing_core::stripe::event_types::*;
+use billing_core::testing::{
+    FakeSubscriptions, event, fake_stripe, memory_services, old_event, subscription_invoice,
+    subscription_on,
+};
+use billing_core::usecases::account::{AccountView, account};
+use billing_core::usecases::fulfil::{self, FulfilError};
+use proptest::prelude::*;
+use serde_json::Value;
+
+const T0: i64 = 1_795_000_000;
+const END: i64 = T0 + 2_600_000;
+const PRICES: [(&str, &str); 2] = [
+    ("STRIPE_PRICE_PRO_MONTHLY", "price_pro"),
+    ("STRIPE_PRICE_PRO_CREDITS_MONTHLY", "price_credits"),
+];
+
+/// Unix seconds as the account shows them.
+fn at(secs: i64) -> String {
+    billing_core::domain::clock::rfc3339(chrono::DateTime::from_timestamp(secs, 0).unwrap())
+}
+
+async fn account_of(s: &Services, u: &str) -> AccountView {
+    account(s, &UserId::parse(u).unwrap()).await.unwrap()
+}
+
+/// Delivers `e` as the current API renders it, or as an endpoint before 2025-03-31 does.
+fn in_shape(old: bool, id: &str, kind: &str, created: i64, object: &Value) -> Value {
+    match old {
+        true => old_event(id, kind, created, object),
+        false => event(id, kind, created, object.clone()),
+    }
+}
+
+/// With a Stripe key: a fake Stripe holding the subscriptions, and the catalog's prices.
+async fn with_stripe() -> (wiremock::MockServer, FakeSubscriptions, Services) {
+    let server = fake_stripe("cs_test_unused").await;
+    let held = FakeSubscriptions::mount(&server).await;
+    let base = server.uri();
+    let mut env = vec![
+        ("STRIPE_SECRET_KEY", "sk_test_versions"),
+        ("STRIPE_API_BASE", base.as_str()),
+    ];
+    env.extend(PRICES);
+    let s = memory_services(&env);
+    (server, held, s)
+}
+
+#[tokio::test]
+async fn every_subscription_event_type_applies_in_both_api_shapes() {
+    for old in [false, true] {
+        for (i, (kind, status)) in [
+            (SUB_CREATED, "trialing"),
+            (SUB_UPDATED, "past_due"),
+            (SUB_PAUSED, "paused"),
+            (SUB_RESUMED, "active"),
+            (SUB_DELETED, "canceled"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let user = format!("shape{i}{old}");
+            let s = memory_services(&PRICES);
+            let mut sub =
+                subscription_on(&format!("sub_{user}"), &user, "price_credits", status, END);
+            sub["cancel_at"] = (END + 5).into();
+            let e = in_shape(old, &format!("evt_{user}"), kind, T0, &sub);
+            fulfil::process(&s, &e.to_string()).await.unwrap();
+            let view = account_of(&s, &user).await.subscription.unwrap();
+            let what = format!("{kind}, before 2025-03-31: {old}");
+            assert_eq!(view.status, status, "{what}");
+            assert_eq!(
+                view.plan_id.as_deref(),
+                Some("pro_credits_monthly"),
+                "{what}"
+            );
+            assert_eq!(
+                view.current_period_end.as_deref(),
+                Some(at(END).as_str()),
+                "{what}"
+            );
+            assert_eq!(
+                view.cancel_at.as_deref(),
+                Some(at(END + 5).as_str()),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_invoice_event_type_applies_in_both_api_shapes() {
+    for old in [false, true] {
+        let user = format!("inv{old}");
+        let s = memory_services(&PRICES);
+        // No customer link and no plan in metadata: the user comes from the subscription's
+        // metadata snapshot, the plan from the line's price, wherever the version puts them.
+        let mut inv = subscription_invoice(
+            &format!("in_{user}"),
+            &format!("sub_{user}"),
+            &user,
+            "price_credits",
+            "subscription_cycle",
+            4900,
+        );
+        inv["customer"] = Value::Null;
+        let failed = in_shape(old, &format!("evt_f_{user}"), INVOICE_FAILED, T0, &inv);
+        fulfil::process(&s, &failed.to_string()).await.unwrap();
+        assert!(
+            account_of(&s, &user).await.payment_problem.is_some(),
+            "old: {old}"
+        );
+        let paid = in_shape(old, &format!("evt_p_{user}"), INVOICE_PAID, T0 + 1, &inv);
+        fulfil::process(&s, &paid.to_string()).await.unwrap();
+        let a = account_of(&s, &user).await;
+        assert_eq!(a.credits.balance, 2000, "old: {old}");
+        assert!(a.payment_problem.is_none(), "old: {old}");
+    }
+}
+
+#[tokio::test]
+async fn a_proration_invoice_and_a_zero_trial_invoice_grant_no_credits() {
+    let s = memory_services(&PRICES);
+    for (i, (reason, paid)) in [
+        ("subscription_update", 2000),
+        ("subscription_create", 0),
+        ("manual", 4900),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let inv = subscription_invoice(
+            &format!("in_pr{i}"),
+            "sub_pr",
+            "pror",
+            "price_credits",
+            reason,
+            paid,
+        );
+        let e = event(&format!("evt_pr{i}"), INVOICE_PAID, T0 + i as i64, inv);
+        fulfil::process(&s, &e.to_string()).await.unwrap();
+    }
+    assert_eq!(account_of(&s, "pror").await.credits.balance, 0);
+    let renewal = subscription_invoice(
+        "in_pr_cycle",
+        "sub_pr",
+        "pror",
+        "price_credits",
+        "subscription_cycle",
+        4900,
+    );
+    let e = event("evt_pr_cycle", INVOICE_PAID, T0 + 10, renewal);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    assert_eq!(account_of(&s, "pror").await.credits.balance, 2000);
+}
+
+#[tokio::test]
+async fn the_event_applies_the_subscription_stripe_holds_now_not_its_own_copy() {
+    let (_server, held, s) = with_stripe().await;
+    // The event says active on the old price; Stripe now holds it switched and scheduled
+    // to end (flexible billing: `cancel_at` set, `cancel_at_period_end` false).
+    let sent = subscription_on("sub_now", "nowu", "price_pro", "active", END);
+    let mut now = subscription_on("sub_now", "nowu", "price_credits", "active", END);
+    now["cancel_at"] = END.into();
+    held.put(&now);
+    let e = event("evt_now", SUB_UPDATED, T0, sent);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    let view = account_of(&s, "nowu").await.subscription.unwrap();
+    assert_eq!(view.plan_id.as_deref(), Some("pro_credits_monthly"));
+    assert_eq!(view.cancel_at.as_deref(), Some(at(END).as_str()));
+    assert!(!view.cancel_at_period_end);
+}
+
+#[tokio::test]
+async fn stripe_unreachable_fails_the_event_and_applies_no_older_state() {
+    let s = memory_services(&[
+        ("STRIPE_SECRET_KEY", "sk_test_down"),
+        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+    ]);
+    let sub = subscription_on("sub_down", "down", "price_pro", "active", END);
+    let e = event("evt_down", SUB_UPDATED, T0, sub);
+    let r = fulfil::process(&s, &e.to_string()).await;
+    assert!(matches!(r, Err(FulfilError::Stripe(_))), "{r:?}");
+    assert!(account_of(&s, "down").await.subscription.is_none());
+}
+
+/// One subscription's lifecycle as Stripe sends it: created, paid, switched, scheduled to
+/// end, ended; several in the same second.
+fn lifecycle() -> Vec<Value> {
+    let at = |status: &str, price: &str| subscription_on("sub_life", "life", price, status, END);
+    let mut scheduled = at("active", "price_credits");
+    scheduled["cancel_at"] = END.into();
+    let inv = subscription_invoice(
+        "in_life",
+        "sub_life",
+        "life",
+        "price_pro",
+        "subscription_create",
+        2900,
+    );
+    vec![
+        event("evt_l1", SUB_CREATED, T0, at("incomplete", "price_pro")),
+        event("evt_l2", INVOICE_PAID, T0, inv),
+        event("evt_l3", SUB_UPDATED, T0, at("active", "price_pro")),
+        event("evt_l4", SUB_UPDATED, T0 + 5, at("active", "price_credits")),
+        event("evt_l5", SUB_UPDATED, T0 + 5, scheduled),
+        event("evt_l6", SUB_PAUSED, T0 + 6, at("paused", "price_credits")),
+        event("evt_l7", SUB_RESUMED, T0 + 6, at("active", "price_credits")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_delivery_order_of_a_lifecycle_ends_in_the_state_stripe_holds(
+        order in Just(lifecycle()).prop_shuffle(),
+        cut in 0usize..7,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let view = rt.block_on(async {
+            let (_server, held, s) = with_stripe().await;
+            // Stripe's state moves on while some events are still in flight.
+            let mut now = subscription_on("sub_life", "life", "price_pro", "active", END);
+            held.put(&now);
+            for (i, e) in order.iter().enumerate() {
+                if i == cut {
+                    now = subscription_on("sub_life", "life", "price_credits", "active", END + 60);
+                    now["cancel_at"] = (END + 60).into();
+                    held.put(&now);
+                }
+                fulfil::process(&s, &e.to_string()).await.unwrap();
+            }
+            account_of(&s, "life").await.subscription.unwrap()
+        });
+        prop_assert_eq!(view.status, "active");
+        prop_assert_eq!(view.plan_id.as_deref(), Some("pro_credits_monthly"));
+        let ends = at(END + 60);
+        prop_assert_eq!(view.cancel_at.as_deref(), Some(ends.as_str()));
+        prop_assert_eq!(view.current_period_end.as_deref(), Some(ends.as_str()));
+    }
+}
