@@ -248,3 +248,35 @@ proptest! {
         prop_assert_eq!(view.current_period_end.as_deref(), Some(ends.as_str()));
     }
 }
+
+#[tokio::test]
+async fn a_switch_to_a_price_outside_the_catalog_grants_no_plan_whatever_the_metadata_says() {
+    let (_server, held, s) = with_stripe().await;
+    // Checkout wrote pro_credits_monthly into the metadata; the Portal then moved the
+    // subscription to a price the catalog does not sell. The stale metadata must not keep
+    // granting the old plan's renewal credits.
+    let mut now = subscription_on("sub_off", "offc", "price_not_ours", "active", END);
+    now["metadata"]["plan_id"] = "pro_credits_monthly".into();
+    held.put(&now);
+    let e = event("evt_off", SUB_UPDATED, T0, now.clone());
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    let mut renewal = subscription_invoice(
+        "in_off",
+        "sub_off",
+        "offc",
+        "price_not_ours",
+        "subscription_cycle",
+        4900,
+    );
+    renewal["parent"]["subscription_details"]["metadata"]["plan_id"] = "pro_credits_monthly".into();
+    let e = event("evt_off_paid", INVOICE_PAID, T0 + 1, renewal);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    let a = account_of(&s, "offc").await;
+    assert_eq!(
+        a.credits.balance, 0,
+        "no renewal credits for a price we do not sell"
+    );
+    let sub = a.subscription.unwrap();
+    assert_eq!((sub.status.as_str(), sub.plan_id), ("active", None));
+    assert_eq!(a.tier, "paid", "the tier still follows the status");
+}

@@ -139,8 +139,10 @@ impl Ctx<'_> {
 
 impl Ctx<'_> {
     /// A subscription's plan: the plan of its current price (a plan switched in the Billing
-    /// Portal changes it). Our metadata's `plan_id` counts only when no price the object
-    /// carries is one of the catalog's (a catalog without price ids: the local demo).
+    /// Portal changes it). Our metadata's `plan_id` counts only for a plan that has no
+    /// configured price to check it by (the local demo, a Payment Link plan): a price that
+    /// is not the catalog's, on a plan that has one, is a price we do not sell, and gives
+    /// no plan (the tier still follows the status; no plan credits).
     fn plan_of_prices<'p>(
         &self,
         prices: impl Iterator<Item = &'p str>,
@@ -148,9 +150,14 @@ impl Ctx<'_> {
     ) -> Option<&Plan> {
         let catalog = &self.services.config.catalog;
         let mut prices = prices;
-        prices
-            .find_map(|price| catalog.by_price(price))
-            .or_else(|| self.plan_of(named, std::iter::empty()))
+        prices.find_map(|price| catalog.by_price(price)).or_else(|| {
+            let plan = self.plan_of(named, std::iter::empty())?;
+            if plan.price_id.is_some() {
+                tracing::warn!(plan = %plan.id, "the subscription's price is not in the catalog; no plan applied");
+                return None;
+            }
+            Some(plan)
+        })
     }
 }
 
