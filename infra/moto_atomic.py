@@ -6,6 +6,12 @@ both pass (seen here: 11 of 25 `credits >= 1` decrements succeeded on 10 credits
 launcher serialises DynamoDB requests only (they never block), and leaves SQS concurrent
 (its long polls must not hold others up). Arguments are moto_server's own.
 
+DynamoDB Streams requests take the same lock. A cancelled transaction is rolled back by
+putting a copy of the table taken before it in the table's place; a shard iterator holds the
+shard it was made from, so an iterator kept across such a rollback reads the old copy, with
+the cancelled writes. The local stream mapping therefore asks for a fresh iterator after
+the last record it handled on every poll (infra/local/src/entitlement_events.rs).
+
 It also gives SQS FIFO queues their order back: when the messages of a group come back
 after a visibility timeout, moto releases them from "in flight" one at a time while it
 scans, so it skips the first ones (their group still looks in flight) and delivers a later
@@ -25,7 +31,9 @@ _dispatch = DomainDispatcherApplication.__call__
 
 
 def _call(self, environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+    # DynamoDB_20120810.* and DynamoDBStreams_20120810.*: a stream read never sees a
+    # transaction half-way (moto appends its records, then rolls a cancelled one back).
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
         with _dynamodb:
             # The body is built inside the call; list() keeps any lazy part inside the lock.
             return list(_dispatch(self, environ, start_response))

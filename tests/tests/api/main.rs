@@ -5,6 +5,7 @@ mod admin;
 mod bad_faith;
 mod checkout;
 mod dead_letters;
+mod entitlement_events;
 mod entitlements;
 mod hardening;
 mod purchases;

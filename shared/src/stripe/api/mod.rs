@@ -104,7 +104,10 @@ pub async fn retrieve_subscription(
     subscription_id: &str,
 ) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let value = api
-        .get_json(&format!("/v1/subscriptions/{subscription_id}"), &Form::new())
+        .get_json(
+            &format!("/v1/subscriptions/{subscription_id}"),
+            &Form::new(),
+        )
         .await?;
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
