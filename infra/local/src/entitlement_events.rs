@@ -60,12 +60,15 @@ pub async fn run_mapping(
     bus: Arc<dyn EventBus>,
 ) {
     let mut shards: HashMap<String, Position> = HashMap::new();
+    let mut idle_polls = 0u32;
     loop {
-        if let Ok(out) = streams
-            .describe_stream()
-            .stream_arn(&stream_arn)
-            .send()
-            .await
+        // New shards are looked for now and then (moto keeps one; DynamoDB splits them).
+        if idle_polls.is_multiple_of(20)
+            && let Ok(out) = streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await
         {
             let found = out
                 .stream_description
@@ -122,8 +125,14 @@ pub async fn run_mapping(
                 None => Position::After(last),
             };
         }
-        if !busy {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Every poll takes moto's DynamoDB lock (infra/moto_atomic.py): an idle stack backs
+        // off to a few polls a second so it does not slow the others sharing that moto.
+        if busy {
+            idle_polls = 0;
+        } else {
+            idle_polls = idle_polls.saturating_add(1);
+            let pause = if idle_polls < 10 { 100 } else { 400 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
 }
@@ -282,5 +291,27 @@ impl Subscription {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_back_keeps_the_last_thousand_events_oldest_first() {
+        let received = Received::default();
+        for n in 0..(KEPT + 5) {
+            received.push(json!({ "n": n }));
+        }
+        let kept = received.snapshot();
+        assert_eq!(
+            (kept.len(), kept.first().cloned(), kept.last().cloned()),
+            (
+                KEPT,
+                Some(json!({ "n": 5 })),
+                Some(json!({ "n": KEPT + 4 }))
+            )
+        );
     }
 }
