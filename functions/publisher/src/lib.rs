@@ -106,3 +106,61 @@ pub async fn handle(
 ) -> Result<StreamResponse, lambda_runtime::Error> {
     Ok(process_batch(services, bus, event.payload).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_core::events::memory::MemoryBus;
+    use billing_core::testing::faults::{Faults, FaultyBus};
+    use billing_core::testing::memory_services;
+
+    const SAMPLE: &str = include_str!("../../../events/publisher-stream.json");
+
+    #[tokio::test]
+    async fn the_sample_record_publishes_user_demos_version_1() {
+        let bus = MemoryBus::default();
+        let event: StreamEvent = serde_json::from_str(SAMPLE).unwrap();
+        let response = process_batch(&memory_services(&[]), &bus, event).await;
+        assert_eq!(response, StreamResponse::default());
+        let published: Vec<(String, i64)> = bus
+            .published()
+            .into_iter()
+            .map(|e| (e.id, e.version))
+            .collect();
+        assert_eq!(published, vec![("user_demo:1".to_owned(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_published_is_reported_by_its_sequence_number() {
+        let event: StreamEvent = serde_json::from_str(SAMPLE).unwrap();
+        let sequence = event.records[0].dynamodb.sequence_number.clone();
+        let faults = Faults::new();
+        faults.fail_next("publish", 1);
+        let bus = FaultyBus {
+            inner: MemoryBus::default(),
+            faults,
+        };
+        let response = process_batch(&memory_services(&[]), &bus, event).await;
+        assert_eq!(
+            response.batch_item_failures,
+            vec![ItemFailure {
+                item_identifier: sequence
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_of_another_item_publishes_nothing() {
+        let bus = MemoryBus::default();
+        let mut event: StreamEvent = serde_json::from_str(SAMPLE).unwrap();
+        event.records[0]
+            .dynamodb
+            .new_image
+            .insert("sk".into(), serde_json::json!({ "S": "PROFILE" }));
+        let response = process_batch(&memory_services(&[]), &bus, event).await;
+        assert_eq!(
+            (response, bus.published().len()),
+            (StreamResponse::default(), 0)
+        );
+    }
+}
