@@ -40,7 +40,7 @@ build: bootstrap
 	.venv/bin/python -m pip install --quiet --requirement infra/requirements-build.txt
 	$(if $(filter arm64,$(ARCH)),rustup target add aarch64-unknown-linux-gnu,rustup target add x86_64-unknown-linux-gnu)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --$(ARCH) --output-format zip \
-	  $(foreach f,webhook worker checkout-status account checkout portal admin usage referral,--package $(f))
+	  $(foreach f,webhook worker checkout-status account checkout portal admin usage referral publisher,--package $(f))
 
 ## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1] [WEBHOOK_URL=…]: create the catalog's products/prices
 ## and the webhook endpoint (pinned API version, exactly the handled event types) in Stripe.

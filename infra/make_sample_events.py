@@ -38,6 +38,8 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 API_ID = "b1llingapi"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:billing-fulfilment.fifo"
+STREAM_ARN = (f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/billing-BillingTable-1NQ4C2S7XK9Q"
+              "/stream/2026-11-20T09:00:00.000")
 # One of the addresses Stripe publishes for webhook deliveries.
 STRIPE_SOURCE_IP = "3.18.12.63"
 BROWSER_IP = "203.0.113.24"
@@ -312,6 +314,34 @@ def sqs_event(body, *, group, dedup_id, sent_at):
     }
 
 
+def stream_event(*, user, version, cause, at):
+    """One record of a Lambda DynamoDB stream event: the outbox item of `user` at `version`
+    (NEW_IMAGE), as the template's filter passes it to the publisher."""
+    keys = {"pk": {"S": f"USER#{user}"}, "sk": {"S": "ENTITLEMENTS"}}
+    image = {**keys, "version": {"N": str(version)}, "cause": {"S": cause},
+             "updated_at": {"S": datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    return {
+        "Records": [
+            {
+                "eventID": stable_id(user, str(version), "stream").hex()[:32],
+                "eventName": "MODIFY" if version > 1 else "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    "ApproximateCreationDateTime": at,
+                    "Keys": keys,
+                    "NewImage": image,
+                    "SequenceNumber": "4" + str(int.from_bytes(stable_id(user, str(version))[:8], "big")).zfill(20),
+                    "SizeBytes": 120,
+                    "StreamViewType": "NEW_IMAGE",
+                },
+                "eventSourceARN": STREAM_ARN,
+            }
+        ]
+    }
+
+
 def gateway_samples(webhook_event):
     body = compact(webhook_event)
     sent_at = webhook_event["created"] + 1
@@ -343,6 +373,8 @@ def gateway_samples(webhook_event):
             user_agent="Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
         "worker-sqs.json": sqs_event(body, group=CUSTOMER, dedup_id=webhook_event["id"],
                                      sent_at=sent_at),
+        "publisher-stream.json": stream_event(user="user_demo", version=1,
+                                              cause=webhook_event["id"], at=sent_at + 2),
     }
 
 

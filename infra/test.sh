@@ -14,6 +14,8 @@ layout_out="$(.venv/bin/python infra/layout_check.py)" || { echo "$layout_out"; 
 echo "$layout_out"
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
+echo "== cfn-lint infra/examples (the README's snippets)"
+.venv/bin/cfn-lint infra/examples/*.yaml
 echo "== sam validate --lint"
 # Telemetry off: the SAM CLI would otherwise try to report the run.
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1 --template-file template.yaml

@@ -9,6 +9,8 @@
 //! - [`store`]: the table port, its schema, the typed records layer (keys, attribute names
 //!   and conditions of every item) and the DynamoDB and memory adapters.
 //! - [`queue`]: the queue port and its SQS and memory adapters.
+//! - [`events`]: the event bus port (`billing.entitlements.changed`) and its EventBridge and
+//!   memory adapters.
 //! - [`edge`]: what a Lambda function needs around a use case: config, runtime wiring,
 //!   error → status, metrics, redaction.
 //!
@@ -17,6 +19,7 @@
 
 pub mod domain;
 pub mod edge;
+pub mod events;
 pub mod queue;
 pub mod store;
 pub mod stripe;

@@ -252,7 +252,7 @@ async fn send(args: &[String]) -> ExitCode {
     }
 }
 
-/// Creates the template's table and queues in a running moto and prints them as
+/// Creates the template's table, queues and buses in a running moto and prints them as
 /// environment lines (for the emulator run of `events/`).
 async fn provision(args: &[String]) -> ExitCode {
     let (Some(endpoint), Some(prefix)) = (args.first(), args.get(1)) else {
@@ -286,7 +286,19 @@ async fn provision(args: &[String]) -> ExitCode {
                 .and_then(|q| q.url.as_deref())
                 .unwrap_or("");
             println!("FULFILMENT_QUEUE_URL={url}");
-            ExitCode::SUCCESS
+            let events = aws_sdk_eventbridge::Client::new(&sdk);
+            let template = local_stack::provision::TEMPLATE;
+            match local_stack::provision::provision_buses(template, prefix, &events).await {
+                Ok(buses) => {
+                    let bus = buses.get("EntitlementEventBus").map(|b| b.name.as_str());
+                    println!("{}={}", publisher::BUS_ENV, bus.unwrap_or(""));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("{e}");

@@ -3,7 +3,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml_ng::Value;
@@ -40,8 +41,11 @@ pub struct Created {
 /// The resources of one local stack, by logical id.
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
+    /// Tables; `arn` is the table's stream ARN when the template enables its stream.
     pub tables: BTreeMap<String, Created>,
     pub queues: BTreeMap<String, Created>,
+    /// EventBridge buses (filled by [`provision_buses`]).
+    pub buses: BTreeMap<String, Created>,
 }
 
 /// Strips CloudFormation's short-form tags (`!Ref`, `!Sub`) to their plain values.
@@ -161,6 +165,18 @@ async fn create_table(
                 .map_err(|e| aws(&e))?,
         );
     }
+    if let Some(stream) = field(props, "StreamSpecification") {
+        let view = field(stream, "StreamViewType")
+            .and_then(text)
+            .ok_or_else(|| template_err("StreamViewType missing"))?;
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()
+                .map_err(|e| aws(&e))?,
+        );
+    }
     match req.send().await {
         Ok(_) => {}
         Err(e)
@@ -168,6 +184,14 @@ async fn create_table(
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(aws(&aws_sdk_dynamodb::error::DisplayErrorContext(e))),
     }
+    let stream_arn = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| aws(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
+        .table
+        .and_then(|t| t.latest_stream_arn);
     if let Some(ttl) = field(props, "TimeToLiveSpecification") {
         let attr = field(ttl, "AttributeName")
             .and_then(text)
@@ -190,8 +214,42 @@ async fn create_table(
     Ok(Created {
         name: name.to_owned(),
         url: None,
-        arn: None,
+        arn: stream_arn,
     })
+}
+
+/// Creates every EventBridge bus of the template, named `{prefix}-{LogicalId}`.
+pub async fn provision_buses(
+    template: &str,
+    prefix: &str,
+    events: &aws_sdk_eventbridge::Client,
+) -> Result<BTreeMap<String, Created>, ProvisionError> {
+    let doc = parse(template)?;
+    let mut out = BTreeMap::new();
+    for (logical, _) in resources_of(&doc, "AWS::Events::EventBus") {
+        let name = format!("{prefix}-{logical}");
+        let arn = events
+            .create_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| {
+                ProvisionError::Aws(
+                    name.clone(),
+                    aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
+                )
+            })?
+            .event_bus_arn;
+        out.insert(
+            logical,
+            Created {
+                name,
+                url: None,
+                arn,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Queue attributes the template sets, as SQS attribute names and values.

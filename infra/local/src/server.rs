@@ -4,6 +4,7 @@
 
 use crate::auth;
 use crate::cors::{self, AllowedOrigins};
+use crate::entitlement_events::Received;
 use crate::pages;
 use base64::Engine;
 use billing_core::edge::http::ApiError;
@@ -14,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// API Gateway's own payload limit; the webhook enforces its smaller one itself.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -193,6 +195,8 @@ pub struct Front {
     pub jwt_secret: String,
     /// `ALLOWED_ORIGINS`, or the local default (see `cors`).
     pub allowed_origins: AllowedOrigins,
+    /// What reached the stack's bus, for `GET /_local/entitlement-events` (local only).
+    pub entitlement_events: Arc<Received>,
 }
 
 /// A route browsers may call from another origin: every API route but Stripe's webhook.
@@ -302,6 +306,19 @@ pub fn api_gateway_event(
 impl Front {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
+        if path == "/_local/entitlement-events" && req.method() == hyper::Method::GET {
+            let body = json!({ "events": self.entitlement_events.snapshot() });
+            let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            resp.headers_mut().insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-store"),
+            );
+            return resp;
+        }
         if !is_cors_target(&path) {
             if let Some(page) = pages::serve(req.method().as_str(), &path).await {
                 return page;

@@ -2,10 +2,12 @@
 //! front on a loopback port, and the queue → worker mapping.
 
 use crate::cors::{AllowedOrigins, CorsError};
+use crate::entitlement_events::{Received, run_mapping, subscribe};
 use crate::provision::{self, ProvisionError, Resources};
 use crate::server::Front;
 use billing_core::edge::config::{Config, ConfigError};
 use billing_core::edge::runtime::Services;
+use billing_core::events::eventbridge::EventBridgeBus;
 use billing_core::queue::Queue;
 use billing_core::queue::sqs::SqsQueue;
 use hyper::server::conn::http1;
@@ -50,6 +52,9 @@ pub struct LocalStack {
     /// Every function's services, by binary, each built from its template environment.
     pub functions: HashMap<String, Services>,
     pub resources: Resources,
+    /// The bus the publisher publishes to, as its template environment names it (`None`
+    /// when the template gives it none: then no stream mapping runs).
+    pub entitlement_bus: Option<String>,
     worker_paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -92,6 +97,18 @@ impl LocalStack {
             opts.visibility_override,
         )
         .await?;
+        let mut resources = resources;
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        resources.buses = provision::provision_buses(template, &opts.prefix, &events).await?;
+        let bus = resources
+            .buses
+            .get("EntitlementEventBus")
+            .map(|b| b.name.clone())
+            .unwrap_or_default();
+        let stream_arn = resources
+            .tables
+            .get("BillingTable")
+            .and_then(|t| t.arn.clone());
         let table = resources
             .tables
             .get("BillingTable")
@@ -110,10 +127,15 @@ impl LocalStack {
         let mut env = opts.env.clone();
         env.insert("BILLING_TABLE".into(), table);
         env.insert("FULFILMENT_QUEUE_URL".into(), queue_url.clone());
+        env.insert(publisher::BUS_ENV.into(), bus.clone());
         let mut functions = HashMap::new();
+        let mut publisher_bus = None;
         for (binary, names) in crate::environment::declared(template)? {
             let own = crate::environment::for_function(&names, &env);
             let config = Config::from_lookup(|name| own.get(name).cloned())?;
+            if binary == "publisher" {
+                publisher_bus = publisher::bus_name(|name| own.get(name).cloned()).ok();
+            }
             functions.insert(binary, Services::on_aws(config, &sdk));
         }
         let function = |binary: &str| {
@@ -125,6 +147,7 @@ impl LocalStack {
         };
         let services = function("webhook")?;
         let worker = function("worker")?;
+        let publisher = function("publisher")?;
 
         let listener = TcpListener::bind(("127.0.0.1", opts.port))
             .await
@@ -139,10 +162,31 @@ impl LocalStack {
             &base_url,
             env.get("PUBLIC_BASE_URL").map(String::as_str),
         )?;
+        // The entitlement events: the stream → publisher mapping, and what reached the bus.
+        let received = Arc::new(Received::default());
+        let subscription = subscribe(
+            &events,
+            &sqs,
+            &bus,
+            &format!("{}-entitlement-events", opts.prefix),
+        )
+        .await
+        .map_err(|e| StackError::Provision(ProvisionError::Aws(bus.clone(), e)))?;
+        let mut tasks = vec![tokio::spawn(subscription.run(received.clone()))];
+        if let (Some(stream_arn), Some(bus_name)) = (stream_arn, publisher_bus.clone()) {
+            let adapter = EventBridgeBus::new(events.clone(), bus_name);
+            tasks.push(tokio::spawn(run_mapping(
+                aws_sdk_dynamodbstreams::Client::new(&sdk),
+                stream_arn,
+                publisher,
+                Arc::new(adapter),
+            )));
+        }
         let front = Arc::new(Front {
             functions: functions.clone(),
             jwt_secret: opts.jwt_secret.clone(),
             allowed_origins,
+            entitlement_events: received.clone(),
         });
         let server = tokio::spawn(async move {
             loop {
@@ -174,8 +218,12 @@ impl LocalStack {
             services,
             functions,
             resources,
+            entitlement_bus: publisher_bus,
             worker_paused,
-            tasks: vec![server, mapping],
+            tasks: {
+                tasks.extend([server, mapping]);
+                tasks
+            },
         })
     }
 

@@ -1,8 +1,10 @@
-//! One fault wrapper for every store and queue adapter: [`FaultyTable`] and [`FaultyQueue`]
-//! share a [`Faults`] controller, so calls are numbered across both. A test either fails
+//! One fault wrapper for every store, queue and bus adapter: [`FaultyTable`], [`FaultyQueue`]
+//! and [`FaultyBus`]
+//! share a [`Faults`] controller, so calls are numbered across all three. A test either fails
 //! the next few calls of one operation ([`Faults::fail_next`]) or plans one fault at the
 //! n-th call of the run ([`Faults::plan`]), as the crash-point suite does for every call.
 
+use crate::events::{BusError, EntitlementsChanged, EventBus};
 use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 use crate::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use async_trait::async_trait;
@@ -236,6 +238,24 @@ impl<Q: Queue> Queue for FaultyQueue<Q> {
             "delete",
             QueueError::Unavailable,
             self.inner.delete(receipt).await
+        )
+    }
+}
+
+/// An event bus adapter whose publishes fail as its [`Faults`] decide (`publish`).
+pub struct FaultyBus<B> {
+    pub inner: B,
+    pub faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl<B: EventBus> EventBus for FaultyBus<B> {
+    async fn publish(&self, event: &EntitlementsChanged) -> Result<(), BusError> {
+        guarded!(
+            self.faults,
+            "publish",
+            BusError::Unavailable,
+            self.inner.publish(event).await
         )
     }
 }

@@ -9,6 +9,7 @@
 mod fake_stripe;
 pub mod faults;
 pub mod harness;
+pub mod stream;
 
 pub use fake_stripe::{EventsApi, FakeSubscriptions, fake_stripe, payment_intent_for, refund_for};
 

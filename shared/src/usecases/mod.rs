@@ -7,6 +7,7 @@ pub mod admin;
 pub mod catalog_bootstrap;
 pub mod checkout;
 pub mod checkout_status;
+pub mod entitlement_events;
 pub mod fulfil;
 pub mod intake;
 pub mod purchases;

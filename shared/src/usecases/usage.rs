@@ -12,6 +12,7 @@ use crate::domain::ids::UserId;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
+use crate::store::records::entitlements;
 use crate::store::records::profile::{self, Profile, ProfileChange};
 use crate::store::records::usage::{self as usage_key, Answer};
 use serde::{Deserialize, Serialize};
@@ -206,6 +207,7 @@ pub async fn consume(
             spend.write(),
             usage_key::recorded(user, key, answer, &at, now.timestamp()),
         ];
+        let writes = entitlements::stamped(writes, &format!("usage:{key}"), &at);
         match table.transact(writes).await {
             Ok(()) => return Ok(allowed(answer)),
             Err(StoreError::TransactionConditionFailed(_) | StoreError::Conflict) => {

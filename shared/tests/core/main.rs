@@ -7,6 +7,7 @@ mod bad_faith;
 mod bootstrap;
 mod checkout;
 mod crash_points;
+mod entitlement_events;
 mod fulfilment;
 mod intake;
 mod log_scan;

@@ -6,6 +6,7 @@ mod bad_faith;
 mod catalog;
 mod checkout;
 mod dead_letters;
+mod entitlement_events;
 mod entitlements;
 mod hardening;
 mod purchases;

@@ -7,6 +7,7 @@
 
 pub mod checkout;
 pub mod customer;
+pub mod entitlements;
 pub mod event;
 pub mod grant;
 pub mod invoice;

@@ -7,8 +7,14 @@ use crate::domain::ids::{CustomerId, InvoiceId, UserId};
 use crate::store::schema::user_pk;
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
 
+pub const SORT_KEY: &str = "PROFILE";
+
+/// The attributes an account's entitlements are read from: a change of any of them is
+/// an entitlement change ([`super::entitlements::stamped`]).
+pub const ENTITLEMENT_ATTRS: &[&str] = &["credits", "free_uses_used", "credit_until"];
+
 pub fn key(user: &UserId) -> Key {
-    Key::new(user_pk(user), "PROFILE")
+    Key::new(user_pk(user), SORT_KEY)
 }
 
 /// A stored profile; every attribute may be missing on a new account.

@@ -6,7 +6,7 @@ use crate::domain::ids::{PlanId, SubscriptionId, UserId};
 use crate::store::schema::{SK, user_pk};
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
 
-const PREFIX: &str = "SUB#";
+pub const PREFIX: &str = "SUB#";
 
 pub fn key(user: &UserId, sub: &SubscriptionId) -> Key {
     Key::new(user_pk(user), format!("{PREFIX}{sub}"))

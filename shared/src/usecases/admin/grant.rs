@@ -7,6 +7,7 @@ use crate::domain::identity::Identity;
 use crate::domain::ids::UserId;
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
+use crate::store::records::entitlements;
 use crate::store::records::grant;
 use crate::store::records::profile::{self, ProfileChange};
 use chrono::{DateTime, Duration as Days, Utc};
@@ -124,6 +125,7 @@ pub async fn grant(
             };
             writes.push(grant::once(&user, &grant_id, &granted));
         }
+        let writes = entitlements::stamped(writes, &format!("grant:{grant_id}"), &at);
         match table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(operator = %operator.user, user = %user, days, credits, grant_id, "grant applied");

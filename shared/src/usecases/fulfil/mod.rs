@@ -22,7 +22,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
-use crate::store::records::{customer, event as record};
+use crate::store::records::{customer, entitlements, event as record};
 use crate::store::{StoreError, Write};
 use crate::stripe::Event;
 use crate::stripe::event_types::*;
@@ -207,7 +207,9 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
             return Ok(Outcome::AlreadyApplied);
         }
         let pins = plan.guard_pins;
-        match services.table.transact(plan.writes).await {
+        // Every entitlement change carries its outbox write (the entitlement events).
+        let writes = entitlements::stamped(plan.writes, id.as_str(), &ctx.now);
+        match services.table.transact(writes).await {
             Ok(()) => return Ok(Outcome::Applied),
             Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&0) && !pins => {
                 let done = record::processed(id, &event.kind, &ctx.now);
