@@ -203,6 +203,13 @@ def stripe_samples(fixtures):
         "customer.subscription.updated.json": ev(
             "customer.subscription.updated", "evt_demo_sub_updated", 1_795_000_100,
             subscription(fixtures, status="past_due"), previous={"status": "active"}),
+        # Paused: a trial that ended without a payment method (pause on trial end).
+        "customer.subscription.paused.json": ev(
+            "customer.subscription.paused", "evt_demo_sub_paused", 1_795_000_140,
+            subscription(fixtures, status="paused"), previous={"status": "trialing"}),
+        "customer.subscription.resumed.json": ev(
+            "customer.subscription.resumed", "evt_demo_sub_resumed", 1_795_000_160,
+            subscription(fixtures, status="active"), previous={"status": "paused"}),
         "customer.subscription.deleted.json": ev(
             "customer.subscription.deleted", "evt_demo_sub_deleted", 1_795_000_200,
             subscription(fixtures, status="canceled", canceled_at=1_795_000_200)),

@@ -53,8 +53,13 @@ pub struct CachedSecrets {
     client: aws_sdk_secretsmanager::Client,
     arn: String,
     ttl: Duration,
+    /// When to read again, and the secrets last read.
     state: Mutex<(Instant, Arc<StripeSecrets>)>,
 }
+
+/// After a failed refresh, the next attempt waits this long (or the TTL, if shorter), so an
+/// outage of Secrets Manager costs one slow call per interval, not one per invocation.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for CachedSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,18 +83,19 @@ impl CachedSecrets {
             client,
             arn: arn.to_owned(),
             ttl,
-            state: Mutex::new((Instant::now(), Arc::new(first))),
+            state: Mutex::new((Instant::now() + ttl, Arc::new(first))),
         })
     }
 
     /// The secrets, re-read first when the copy is older than the TTL.
     pub async fn current(&self) -> Arc<StripeSecrets> {
         let mut state = self.state.lock().await;
-        if state.0.elapsed() >= self.ttl {
+        if Instant::now() >= state.0 {
             match read(&self.client, &self.arn).await {
-                Ok(fresh) => *state = (Instant::now(), Arc::new(fresh)),
+                Ok(fresh) => *state = (Instant::now() + self.ttl, Arc::new(fresh)),
                 Err(e) => {
-                    // Keep serving the last secrets; try again on the next call.
+                    // Keep serving the last secrets; try again after a short pause.
+                    state.0 = Instant::now() + self.ttl.min(RETRY_AFTER_FAILURE);
                     tracing::warn!(error = %e, "Stripe secrets refresh failed; keeping the last ones");
                 }
             }

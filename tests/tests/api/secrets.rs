@@ -100,3 +100,51 @@ async fn an_unreadable_secret_fails_the_cold_start_with_a_message_naming_it() {
     let message = err.to_string();
     assert!(message.contains("no-such-secret"), "{message}");
 }
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_secrets_last_read() {
+    let app = TestApp::spawn().await;
+    let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
+    let manager = aws_sdk_secretsmanager::Client::new(&sdk);
+    let created = manager
+        .create_secret()
+        .name(format!("{}-stripe-outage", unique_prefix()))
+        .secret_string(
+            json!({ "STRIPE_SECRET_KEY": "sk_test_outage", "STRIPE_WEBHOOK_SECRET": "whsec_kept" })
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let deployed = &app.stack.services.config;
+    let env = HashMap::from([
+        ("BILLING_TABLE", deployed.table_name.clone()),
+        (
+            "FULFILMENT_QUEUE_URL",
+            deployed.queue_url.clone().unwrap_or_default(),
+        ),
+        ("STRIPE_SECRETS_TTL_SECONDS", "1".to_owned()),
+    ]);
+    let services = Services::with_secret_arn(sdk, &arn, |name| env.get(name).cloned())
+        .await
+        .expect("the secret is read at cold start");
+    // The secret becomes unreadable (deleted, as an outage or a bad policy change would).
+    manager
+        .delete_secret()
+        .secret_id(&arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The refresh fails; webhooks signed with the secret last read are still accepted.
+    assert_eq!(
+        deliver(&services, "whsec_kept", "evt_outage_1").await.ok(),
+        Some(IntakeOutcome::Ignored)
+    );
+    assert!(matches!(
+        deliver(&services, "whsec_other", "evt_outage_2").await,
+        Err(IntakeError::InvalidSignature(_))
+    ));
+}

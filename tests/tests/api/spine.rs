@@ -359,6 +359,37 @@ async fn the_sample_event_in_events_lands_credits_for_the_demo_user() {
 }
 
 #[tokio::test]
+async fn the_sample_subscription_events_walk_the_demo_user_through_its_lifecycle() {
+    // Without a Stripe key the worker applies each event's own object (behind the
+    // ordering guard), so the samples in events/stripe tell the whole story.
+    let app = TestApp::spawn().await;
+    let steps = [
+        ("created", "active", "paid"),
+        ("updated", "past_due", "paid"),
+        ("paused", "paused", "free"),
+        ("resumed", "active", "paid"),
+        ("deleted", "canceled", "free"),
+    ];
+    for (kind, status, tier) in steps {
+        let path = format!(
+            "{}/../events/stripe/customer.subscription.{kind}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            app.deliver(&sample).await.body["status"],
+            "queued",
+            "{kind}"
+        );
+        app.eventually(&format!("{kind}: {status}, {tier}"), || async {
+            let account = app.account("user_demo").await;
+            account["subscription"]["status"] == status && account["tier"] == tier
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_get_contract_errors() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/api/nope", None).await.status, 404);
