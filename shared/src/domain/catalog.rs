@@ -103,6 +103,10 @@ pub enum CatalogError {
     Duplicate(String),
     #[error("plan {0}: {1}")]
     Inconsistent(String, &'static str),
+    #[error("plans {0} and {1} share a Stripe price or an environment name")]
+    Shared(String, String),
+    #[error("{0} names {1}, which is not a plan of the catalog")]
+    UnknownInList(&'static str, String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -144,7 +148,28 @@ impl Catalog {
                 return Err(CatalogError::Duplicate(id.to_string()));
             }
         }
+        // A price (or an environment name) two plans share would let the first plan in
+        // alphabetical order decide what the other's buyers and renewals get.
+        let mut seen: BTreeMap<String, &PlanId> = BTreeMap::new();
+        for plan in plans.values() {
+            let names = [Some(format!("env:{}", plan.env_suffix()))]
+                .into_iter()
+                .chain([plan.price_id.as_ref().map(|p| format!("price:{p}"))]);
+            for name in names.flatten() {
+                if let Some(other) = seen.insert(name, &plan.id) {
+                    return Err(CatalogError::Shared(other.to_string(), plan.id.to_string()));
+                }
+            }
+        }
         Ok(Self { plans })
+    }
+
+    /// Whether `id` names a plan, as the compact `STRIPE_PRICES`/`STRIPE_LINKS` lists do
+    /// (case-insensitively, by the plan's environment name).
+    pub fn names(&self, id: &str) -> bool {
+        self.plans
+            .values()
+            .any(|p| p.env_suffix().eq_ignore_ascii_case(id))
     }
 
     pub fn get(&self, id: &PlanId) -> Option<&Plan> {

@@ -113,6 +113,22 @@ impl Config {
             get(name).or_else(|| from_list(&get, name))
         })
         .map_err(|e| ConfigError::Catalog(e, catalog_source))?;
+        // A price list naming a plan the catalog does not have (a renamed plan) would leave
+        // that plan unsellable and its subscribers' renewals without a plan: refuse it.
+        for list in ["STRIPE_PRICES", "STRIPE_LINKS"] {
+            let unknown = get(list).and_then(|v| {
+                v.split(',')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(id, _)| id.trim().to_owned())
+                    .find(|id| !id.is_empty() && !catalog.names(id))
+            });
+            if let Some(id) = unknown {
+                return Err(ConfigError::Catalog(
+                    CatalogError::UnknownInList(list, id),
+                    catalog_source,
+                ));
+            }
+        }
         Ok(Self {
             stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
             webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
@@ -289,12 +305,45 @@ mod tests {
     }
 
     #[test]
+    fn prices_that_would_let_one_plan_decide_for_another_fail_the_cold_start() {
+        let cases = [
+            // Two plans on one Stripe price: the first in order would take the other's sales.
+            (
+                vec![
+                    ("STRIPE_PRICE_PRO_MONTHLY", "price_same"),
+                    ("STRIPE_PRICE_PRO_ANNUAL", "price_same"),
+                ],
+                "share a Stripe price",
+            ),
+            // A list naming a plan the catalog lacks (a renamed plan): unsellable, renewals
+            // without a plan.
+            (
+                vec![("STRIPE_PRICES", "pro_monthly=price_1,pro_montly=price_2")],
+                "STRIPE_PRICES names pro_montly",
+            ),
+            (
+                vec![("STRIPE_LINKS", "retainer_old=https://buy.stripe.com/x")],
+                "STRIPE_LINKS names retainer_old",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        let fine = config(&[("STRIPE_PRICES", "pro_monthly=price_1, PRO_ANNUAL=price_2")]).unwrap();
+        assert_eq!(
+            fine.catalog.by_price("price_2").unwrap().id.as_str(),
+            "pro_annual"
+        );
+    }
+
+    #[test]
     fn the_compiled_catalog_fits_a_template_parameter() {
-        // CloudFormation takes parameter values up to 4,096 bytes; CatalogJson holds the
-        // catalog as one line (README, "Catalog at deploy time").
+        // CatalogJson holds the catalog as one line, at most 2,500 bytes (its MaxLength:
+        // a Lambda function's environment is 4 KB in all; README, "Catalog at deploy time").
         let value: serde_json::Value = serde_json::from_str(DEFAULT_CATALOG).unwrap();
         let compact = value.to_string();
-        assert!(compact.len() < 3_000, "{} bytes", compact.len());
+        assert!(compact.len() <= 2_500, "{} bytes", compact.len());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod event_types;
+pub mod invoice;
 pub mod objects;
 pub mod signature;
 
+pub use invoice::*;
 pub use objects::*;

@@ -218,6 +218,15 @@ pub fn before_basil(object: &Value) -> Value {
                     Value::String(id) => json!({ "id": id, "object": "price" }),
                     other => other,
                 };
+                // The line's origin and its proration flag sat on the line itself.
+                let parent = line
+                    .as_object_mut()
+                    .and_then(|m| m.remove("parent"))
+                    .unwrap_or(Value::Null);
+                let proration = ["subscription_item_details", "invoice_item_details"]
+                    .iter()
+                    .any(|k| parent[k]["proration"] == true);
+                line["proration"] = proration.into();
             }
         }
         _ => {}
@@ -246,8 +255,8 @@ pub fn subscription_on(
     s
 }
 
-/// A subscription's invoice (`billing_reason`, `amount_paid`) billing `price`, in the
-/// fixtures' shape; its metadata snapshot names only the user.
+/// A subscription's invoice (`billing_reason`, `amount_paid`, a `total` of the same) billing
+/// `price`, in the fixtures' shape; its metadata snapshot names only the user.
 pub fn subscription_invoice(
     id: &str,
     sub_id: &str,
@@ -259,7 +268,8 @@ pub fn subscription_invoice(
     let mut i = object(
         "invoice",
         json!({ "id": id, "customer": format!("cus_{user}"), "status": "paid",
-                "billing_reason": billing_reason, "amount_paid": amount_paid, "currency": "usd" }),
+                "billing_reason": billing_reason, "amount_paid": amount_paid, "total": amount_paid,
+                "currency": "usd" }),
     );
     i["parent"] = json!({ "type": "subscription_details", "subscription_details": {
         "subscription": sub_id, "metadata": { "user_id": user } } });

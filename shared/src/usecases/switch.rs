@@ -53,12 +53,22 @@ pub enum SwitchError {
     Store(#[from] StoreError),
 }
 
-/// The Stripe `Idempotency-Key` of one switch request.
-pub fn idempotency_key(user: &str, subscription: &str, plan: &str, caller: Option<&str>) -> String {
+/// The Stripe `Idempotency-Key` of one switch request: the same for clicks that see the same
+/// applied state of the subscription (`applied`, our row's version), and new once Stripe's
+/// event of a previous switch has landed, so switching A → B → A → B within Stripe's 24 hours
+/// of key memory never gets the first switch's answer replayed instead of a switch.
+pub fn idempotency_key(
+    user: &str,
+    subscription: &str,
+    applied: &str,
+    plan: &str,
+    caller: Option<&str>,
+) -> String {
     let caller = caller
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .unwrap_or("");
-    let digest = Sha256::digest(format!("{user}\n{subscription}\n{plan}\n{caller}").as_bytes());
+    let digest =
+        Sha256::digest(format!("{user}\n{subscription}\n{applied}\n{plan}\n{caller}").as_bytes());
     format!("switch-{}", hex::encode(&digest[..16]))
 }
 
@@ -102,7 +112,13 @@ pub async fn switch_plan(
         .iter()
         .find_map(|i| i.id.as_deref())
         .ok_or_else(|| StripeError::Decode("the subscription has no item to switch".into()))?;
-    let key = idempotency_key(caller.user.as_str(), &live.id, plan.id.as_str(), caller_key);
+    let key = idempotency_key(
+        caller.user.as_str(),
+        &live.id,
+        &live.version,
+        plan.id.as_str(),
+        caller_key,
+    );
     let updated = switch_subscription_price(stripe.as_ref(), &live.id, item, price, &key).await?;
     Ok(answer(services, &updated))
 }
@@ -135,13 +151,15 @@ mod tests {
 
     #[test]
     fn a_retried_switch_reuses_its_key_and_another_plan_or_request_does_not() {
-        let k = idempotency_key("u", "sub_1", "pro_annual", None);
-        assert_eq!(k, idempotency_key("u", "sub_1", "pro_annual", None));
-        assert_ne!(k, idempotency_key("u", "sub_1", "pro_monthly", None));
+        let k = idempotency_key("u", "sub_1", "v1", "pro_annual", None);
+        assert_eq!(k, idempotency_key("u", "sub_1", "v1", "pro_annual", None));
+        assert_ne!(k, idempotency_key("u", "sub_1", "v1", "pro_monthly", None));
+        // Back and forth: once the previous switch's event landed, a new key.
+        assert_ne!(k, idempotency_key("u", "sub_1", "v3", "pro_annual", None));
         assert_ne!(
             k,
-            idempotency_key("u", "sub_1", "pro_annual", Some("click-2"))
+            idempotency_key("u", "sub_1", "v1", "pro_annual", Some("click-2"))
         );
-        assert_ne!(k, idempotency_key("v", "sub_1", "pro_annual", None));
+        assert_ne!(k, idempotency_key("v", "sub_1", "v1", "pro_annual", None));
     }
 }

@@ -14,7 +14,7 @@ use billing_core::testing::{
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError};
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const T0: i64 = 1_795_000_000;
 const END: i64 = T0 + 2_600_000;
@@ -279,4 +279,109 @@ async fn a_switch_to_a_price_outside_the_catalog_grants_no_plan_whatever_the_met
     let sub = a.subscription.unwrap();
     assert_eq!((sub.status.as_str(), sub.plan_id), ("active", None));
     assert_eq!(a.tier, "paid", "the tier still follows the status");
+}
+
+#[tokio::test]
+async fn an_event_that_finds_the_account_showing_stripes_state_changes_nothing_and_publishes_nothing()
+ {
+    use billing_core::store::records::entitlements;
+    let (_server, held, s) = with_stripe().await;
+    let version = |s: &Services| {
+        let table = s.table.clone();
+        async move {
+            entitlements::load(table.as_ref(), &UserId::parse("same").unwrap())
+                .await
+                .unwrap()
+                .map_or(0, |v| v.version)
+        }
+    };
+    let sub = subscription_on("sub_same", "same", "price_pro", "past_due", END);
+    held.put(&sub);
+    let first = event("evt_same_1", SUB_UPDATED, T0, sub.clone());
+    assert_eq!(
+        fulfil::process(&s, &first.to_string()).await.unwrap(),
+        fulfil::Outcome::Applied
+    );
+    assert_eq!(version(&s).await, 1);
+    // Stripe sends a second event of the same change, the first comes back (a timed-out
+    // batch), an operator replays it, and an invoice event refreshes the subscription: the
+    // account already shows what Stripe holds, so no version is raised, nothing published.
+    let second = event("evt_same_2", SUB_UPDATED, T0 + 1, sub.clone());
+    for e in [&second, &first] {
+        assert_eq!(
+            fulfil::process(&s, &e.to_string()).await.unwrap(),
+            fulfil::Outcome::AlreadyApplied
+        );
+    }
+    let failed = subscription_invoice(
+        "in_same",
+        "sub_same",
+        "same",
+        "price_pro",
+        "subscription_cycle",
+        0,
+    );
+    let e = event("evt_same_inv", INVOICE_FAILED, T0 + 2, failed);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    assert_eq!(version(&s).await, 1);
+    // A real change still lands and raises it once.
+    let mut ended = sub;
+    ended["cancel_at"] = END.into();
+    held.put(&ended);
+    let third = event("evt_same_3", SUB_UPDATED, T0 + 3, ended);
+    fulfil::process(&s, &third.to_string()).await.unwrap();
+    assert_eq!(version(&s).await, 2);
+}
+
+#[tokio::test]
+async fn a_renewal_after_a_switch_grants_the_plan_of_its_period_not_of_its_proration_line() {
+    for old in [false, true] {
+        let s = memory_services(&PRICES);
+        let user = format!("prorated{}", old as u8);
+        // Switched from pro_credits_monthly to pro_monthly: the renewal's first line credits
+        // the unused time of the old price, the second bills the new price's period.
+        let mut renewal = subscription_invoice(
+            "in_after_switch",
+            "sub_after_switch",
+            &user,
+            "price_pro",
+            "subscription_cycle",
+            2900,
+        );
+        let period = renewal["lines"]["data"][0].clone();
+        let mut unused = period.clone();
+        unused["pricing"]["price_details"]["price"] = "price_credits".into();
+        unused["parent"] = json!({ "type": "subscription_item_details",
+            "subscription_item_details": { "proration": true, "subscription": "sub_after_switch" } });
+        let mut period = period;
+        period["parent"] = json!({ "type": "subscription_item_details",
+            "subscription_item_details": { "proration": false, "subscription": "sub_after_switch" } });
+        renewal["lines"]["data"] = json!([unused, period]);
+        let e = in_shape(old, "evt_after_switch", INVOICE_PAID, T0, &renewal);
+        fulfil::process(&s, &e.to_string()).await.unwrap();
+        assert_eq!(
+            account_of(&s, &user).await.credits.balance,
+            0,
+            "pro_monthly grants no credits (old shape: {old})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_renewal_paid_from_the_customers_balance_grants_its_period() {
+    let s = memory_services(&PRICES);
+    // A downgrade left a credit on the customer's balance; it pays the next cycle in full,
+    // so no card is charged (`amount_paid` 0) but the period is paid (`total` 4900).
+    let mut renewal = subscription_invoice(
+        "in_balance",
+        "sub_balance",
+        "balanced",
+        "price_credits",
+        "subscription_cycle",
+        0,
+    );
+    renewal["total"] = 4900.into();
+    let e = event("evt_balance", INVOICE_PAID, T0, renewal);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    assert_eq!(account_of(&s, "balanced").await.credits.balance, 2000);
 }

@@ -235,3 +235,49 @@ async fn two_clicks_at_once_reach_stripe_under_one_idempotency_key() {
     // However many POSTs the race let through, they are one switch for Stripe.
     assert_eq!(keys.len(), 1, "{keys:?}");
 }
+
+#[tokio::test]
+async fn switching_back_and_forth_switches_each_time() {
+    let stripe = fake_stripe("cs_test_sw_back").await;
+    let app = subscribed_app(&stripe, "yan", "sub_sw_7").await;
+    let yan = app.token("yan");
+    let held = || async {
+        reqwest::get(format!("{}/v1/subscriptions/sub_sw_7", stripe.uri()))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    for (i, (plan, price)) in [
+        ("pro_annual", ANNUAL),
+        ("pro_monthly", MONTHLY),
+        ("pro_annual", ANNUAL),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = app
+            .post_json(
+                "/api/billing/subscription",
+                Some(&yan),
+                &json!({ "plan_id": plan }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{plan}: {}", r.body);
+        let now = held().await;
+        assert_eq!(now["items"]["data"][0]["price"]["id"], price, "switch {i}");
+        // Stripe's event of the switch lands before the next click.
+        app.deliver(&event(
+            &format!("evt_sw_back_{i}"),
+            "customer.subscription.updated",
+            T0 + 10 + i as i64,
+            now,
+        ))
+        .await;
+        app.eventually(&format!("on {plan}"), || async {
+            app.account("yan").await["subscription"]["plan_id"] == plan
+        })
+        .await;
+    }
+}

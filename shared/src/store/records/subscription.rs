@@ -86,6 +86,28 @@ impl SubscriptionRow {
     }
 }
 
+impl SubscriptionRow {
+    /// Whether the row already shows `state` (everything but the version).
+    pub fn shows(&self, state: &SubscriptionState<'_>) -> bool {
+        self.status == state.status
+            && self.plan_id.as_deref() == state.plan.map(PlanId::as_str)
+            && self.current_period_end == state.current_period_end
+            && self.cancel_at_period_end == state.cancel_at_period_end
+            && self.cancel_at == state.cancel_at
+            && self.trial_end == state.trial_end
+    }
+}
+
+/// One subscription of the account, if stored (a consistent read).
+pub async fn get(
+    table: &dyn Table,
+    user: &UserId,
+    sub: &SubscriptionId,
+) -> Result<Option<SubscriptionRow>, StoreError> {
+    let item = table.get(&key(user, sub)).await?;
+    Ok(item.as_ref().and_then(SubscriptionRow::from_item))
+}
+
 /// Every subscription of the account.
 pub async fn list(table: &dyn Table, user: &UserId) -> Result<Vec<SubscriptionRow>, StoreError> {
     let items = table.query(&user_pk(user), PREFIX).await?;

@@ -35,9 +35,10 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         None => None,
     };
     // After the guard: the subscription as Stripe holds it now.
-    let sub_state = fetched
-        .as_ref()
-        .map(|(s, sub)| fetched_state(ctx, &user, s, sub));
+    let sub_state = match &fetched {
+        Some((s, sub)) => fetched_state(ctx, &user, s, sub).await?,
+        None => None,
+    };
     if ctx.event.kind == INVOICE_FAILED {
         let profile = ProfileChange::new(&user, now).payment_problem(&id, now);
         let mut writes = vec![marker::not_paid(&id)];

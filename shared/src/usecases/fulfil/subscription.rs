@@ -71,27 +71,35 @@ pub(super) async fn current(
     Ok(Some(sub))
 }
 
-/// The write that sets the account's row to `sub` as fetched from Stripe.
-pub(super) fn fetched_state(
+/// The write that sets the account's row to `sub` as fetched from Stripe; `None` when the
+/// row already shows exactly that (a redelivered or replayed event, or a second event of
+/// one change): writing it again would change nothing the account shows, and would raise
+/// the entitlement version (and publish an event) for nothing.
+pub(super) async fn fetched_state(
     ctx: &Ctx<'_>,
     user: &UserId,
     sub_id: &SubscriptionId,
     sub: &Subscription,
-) -> Write {
+) -> Result<Option<Write>, FulfilError> {
     let version = fetched_version(ctx.services.clock.now(), ctx.event);
-    state_write(ctx, user, sub_id, sub, &sub.status, version)
+    let state = state_of(ctx, sub, &sub.status, version);
+    let stored = subscription::get(ctx.services.table.as_ref(), user, sub_id).await?;
+    if stored.is_some_and(|row| row.shows(&state)) {
+        return Ok(None);
+    }
+    Ok(Some(subscription::apply_if_newer(
+        user, sub_id, state, &ctx.now,
+    )))
 }
 
-fn state_write(
-    ctx: &Ctx<'_>,
-    user: &UserId,
-    sub_id: &SubscriptionId,
+fn state_of<'a>(
+    ctx: &'a Ctx<'_>,
     sub: &Subscription,
-    status: &str,
+    status: &'a str,
     version: String,
-) -> Write {
+) -> SubscriptionState<'a> {
     let plan = ctx.plan_of_prices(sub.price_ids(), sub.meta("plan_id"));
-    let state = SubscriptionState {
+    SubscriptionState {
         status,
         version,
         plan: plan.map(|p| &p.id),
@@ -99,8 +107,7 @@ fn state_write(
         current_period_end: sub.period_end(),
         cancel_at: sub.cancel_at,
         trial_end: sub.trial_end,
-    };
-    subscription::apply_if_newer(user, sub_id, state, &ctx.now)
+    }
 }
 
 pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planned, FulfilError> {
@@ -111,10 +118,11 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
     let customer = CustomerId::parse(sub.customer.id()).ok();
     let user = ctx.user_of(sub.meta("user_id"), customer.as_ref()).await?;
     let (state, status) = match &fetched {
-        Some(now_held) => (
-            fetched_state(ctx, &user, &sub_id, now_held),
-            now_held.status.as_str(),
-        ),
+        Some(now_held) => match fetched_state(ctx, &user, &sub_id, now_held).await? {
+            Some(write) => (write, now_held.status.as_str()),
+            // The account shows Stripe's current state already: nothing to apply.
+            None => return Ok(Planned::already_applied()),
+        },
         None => {
             let status = if ctx.event.kind == SUB_DELETED
                 && !matches!(sent.status.as_str(), "canceled" | "incomplete_expired")
@@ -124,8 +132,9 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
                 sent.status.as_str()
             };
             let version = subscription_version(ctx.event, status);
+            let state = state_of(ctx, sent, status, version);
             (
-                state_write(ctx, &user, &sub_id, sent, status, version),
+                subscription::apply_if_newer(&user, &sub_id, state, &ctx.now),
                 status,
             )
         }
