@@ -27,19 +27,19 @@ async fn deliver(
     intake::receive(services, Some(&header), body.as_bytes()).await
 }
 
-#[tokio::test]
-async fn a_rotated_webhook_secret_is_accepted_after_the_ttl_without_a_redeploy() {
-    let app = TestApp::spawn().await;
+/// A function's cold start as deployed: a Stripe secret `{key, webhook}` created in moto's
+/// Secrets Manager, read by `Services` with a one-second TTL. Returns the services, the
+/// manager (to rotate or remove the secret) and the secret's ARN.
+async fn cold_start(
+    app: &TestApp,
+    webhook: &str,
+) -> (Services, aws_sdk_secretsmanager::Client, String) {
     let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
     let manager = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret = |webhook: &str| {
-        json!({ "STRIPE_SECRET_KEY": "sk_test_rotation", "STRIPE_WEBHOOK_SECRET": webhook })
-            .to_string()
-    };
     let created = manager
         .create_secret()
         .name(format!("{}-stripe", unique_prefix()))
-        .secret_string(secret("whsec_before_rotation"))
+        .secret_string(stripe_secret(webhook))
         .send()
         .await
         .unwrap();
@@ -56,6 +56,17 @@ async fn a_rotated_webhook_secret_is_accepted_after_the_ttl_without_a_redeploy()
     let services = Services::with_secret_arn(sdk, &arn, |name| env.get(name).cloned())
         .await
         .expect("the secret is read at cold start");
+    (services, manager, arn)
+}
+
+fn stripe_secret(webhook: &str) -> String {
+    json!({ "STRIPE_SECRET_KEY": "sk_test_rotation", "STRIPE_WEBHOOK_SECRET": webhook }).to_string()
+}
+
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_accepted_after_the_ttl_without_a_redeploy() {
+    let app = TestApp::spawn().await;
+    let (services, manager, arn) = cold_start(&app, "whsec_before_rotation").await;
     assert!(services.config.stripe_configured());
     assert!(
         deliver(&services, "whsec_before_rotation", "evt_rot_1")
@@ -66,7 +77,7 @@ async fn a_rotated_webhook_secret_is_accepted_after_the_ttl_without_a_redeploy()
     manager
         .put_secret_value()
         .secret_id(&arn)
-        .secret_string(secret("whsec_after_rotation"))
+        .secret_string(stripe_secret("whsec_after_rotation"))
         .send()
         .await
         .unwrap();
@@ -104,31 +115,7 @@ async fn an_unreadable_secret_fails_the_cold_start_with_a_message_naming_it() {
 #[tokio::test]
 async fn a_failed_refresh_keeps_the_secrets_last_read() {
     let app = TestApp::spawn().await;
-    let sdk = moto_sdk_config(&shared_endpoint().unwrap()).await;
-    let manager = aws_sdk_secretsmanager::Client::new(&sdk);
-    let created = manager
-        .create_secret()
-        .name(format!("{}-stripe-outage", unique_prefix()))
-        .secret_string(
-            json!({ "STRIPE_SECRET_KEY": "sk_test_outage", "STRIPE_WEBHOOK_SECRET": "whsec_kept" })
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let arn = created.arn().unwrap().to_owned();
-    let deployed = &app.stack.services.config;
-    let env = HashMap::from([
-        ("BILLING_TABLE", deployed.table_name.clone()),
-        (
-            "FULFILMENT_QUEUE_URL",
-            deployed.queue_url.clone().unwrap_or_default(),
-        ),
-        ("STRIPE_SECRETS_TTL_SECONDS", "1".to_owned()),
-    ]);
-    let services = Services::with_secret_arn(sdk, &arn, |name| env.get(name).cloned())
-        .await
-        .expect("the secret is read at cold start");
+    let (services, manager, arn) = cold_start(&app, "whsec_kept").await;
     // The secret becomes unreadable (deleted, as an outage or a bad policy change would).
     manager
         .delete_secret()
