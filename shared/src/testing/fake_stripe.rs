@@ -4,7 +4,8 @@ use super::{fixture, object};
 use serde_json::json;
 
 /// A fake Stripe API on a free loopback port, answering with the official fixtures: a new
-/// Checkout Session `session_id` (open, with its hosted URL), a Billing Portal session, an
+/// Checkout Session `session_id` (open, with its hosted URL) and the expiry of any session, a
+/// Billing Portal session, an
 /// empty page of events, and PaymentIntents and refunds made from the form posted (their
 /// ids derived from the `Idempotency-Key`, so a retried request gets the same object, as
 /// from Stripe). Subscriptions are held by [`FakeSubscriptions`], mounted by the tests that
@@ -25,6 +26,19 @@ pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
     Mock::given(method("POST"))
         .and(path("/v1/checkout/sessions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(session))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/v1/checkout/sessions/[^/]+/expire$",
+        ))
+        .respond_with(|req: &wiremock::Request| {
+            let id = req.url.path().split('/').nth(4).unwrap_or_default();
+            ResponseTemplate::new(200).set_body_json(object(
+                "checkout.session",
+                json!({ "id": id, "status": "expired", "url": null }),
+            ))
+        })
         .mount(&server)
         .await;
     Mock::given(method("POST"))

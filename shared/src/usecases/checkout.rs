@@ -5,6 +5,7 @@
 //! (`processing`), and the webhook's completion event grants the plan.
 
 use crate::domain::catalog::{Mode, Plan};
+use crate::domain::checkout_state::CheckoutState;
 use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
@@ -12,7 +13,10 @@ use crate::domain::ids::{PlanId, SessionId};
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{checkout, profile, subscription};
-use crate::stripe::api::{Form, StripeError, new_idempotency_key};
+use crate::stripe::api::{
+    Form, StripeApi, StripeError, checkout_session_status, expire_checkout_session,
+    new_idempotency_key,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -135,6 +139,60 @@ async fn subscription_history(
         });
     }
     Ok(!subs.is_empty())
+}
+
+/// Closes the account's open subscription checkout before a new one is created, so that
+/// two tabs (two plans, or one plan twice) can never both be paid: Stripe expires the open
+/// session, which can then no longer be paid. A session Stripe says is `complete` (its
+/// webhook not applied yet), or one we saw paid while the account has no subscription yet,
+/// means the account is subscribing already: 409. A retry of the same request (the same
+/// Stripe key, so the same session) closes nothing.
+async fn close_open_subscription_checkout(
+    services: &Services,
+    stripe: &dyn StripeApi,
+    caller: &Identity,
+    plan: &Plan,
+    stripe_key: &str,
+    had_subscription: bool,
+) -> Result<(), CheckoutError> {
+    let table = services.table.as_ref();
+    let Some(open) = checkout::open_subscription(table, &caller.user).await? else {
+        return Ok(());
+    };
+    if open.stripe_key == stripe_key {
+        return Ok(());
+    }
+    let subscribing = || {
+        if open.plan == plan.id.as_str() {
+            CheckoutError::AlreadySubscribed(plan.id.to_string())
+        } else {
+            CheckoutError::OtherPlanLive {
+                live: open.plan.clone(),
+                wanted: plan.id.to_string(),
+            }
+        }
+    };
+    match checkout::state(table, &open.session).await? {
+        CheckoutState::Processing => {}
+        CheckoutState::Paid | CheckoutState::Fulfilled if !had_subscription => {
+            return Err(subscribing());
+        }
+        _ => return Ok(()),
+    }
+    match expire_checkout_session(stripe, open.session.as_str()).await {
+        Ok(()) => Ok(()),
+        // Not open any more: completed (paid, webhook on its way) or expired already.
+        Err(StripeError::Api { .. }) => {
+            match checkout_session_status(stripe, open.session.as_str())
+                .await?
+                .as_str()
+            {
+                "complete" => Err(subscribing()),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn known_customer(
@@ -262,6 +320,17 @@ pub async fn start_checkout(
             };
             let form = session_form(services, caller, &spec);
             let key = idempotency_key(caller.user.as_str(), caller_key);
+            if plan.mode == Mode::Subscription {
+                close_open_subscription_checkout(
+                    services,
+                    stripe.as_ref(),
+                    caller,
+                    plan,
+                    &key,
+                    had_subscription,
+                )
+                .await?;
+            }
             let session = stripe.create_checkout_session(&form, &key).await?;
             let sid = SessionId::parse(&session.id).map_err(|_| {
                 StripeError::Decode(format!("unexpected session id {:?}", session.id))
@@ -271,7 +340,12 @@ pub async fn start_checkout(
                 .ok_or_else(|| StripeError::Decode("the session has no url".into()))?;
             let now = rfc3339(services.clock.now());
             let started = checkout::started(&sid, &caller.user, &plan.id, quantity, &now);
-            services.table.apply(started).await?;
+            if plan.mode == Mode::Subscription {
+                let open = checkout::opened_subscription(&caller.user, &sid, &plan.id, &key, &now);
+                services.table.transact(vec![started, open]).await?;
+            } else {
+                services.table.apply(started).await?;
+            }
             Ok(CheckoutResponse {
                 url,
                 session_id: Some(sid.to_string()),

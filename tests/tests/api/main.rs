@@ -16,4 +16,5 @@ mod service;
 mod spine;
 mod stripe_as_it_is;
 mod switch;
+mod two_tabs;
 mod usage;

@@ -95,3 +95,52 @@ pub async fn owner(table: &dyn Table, session: &SessionId) -> Result<Option<User
         .and_then(|i| i.str("user_id"))
         .and_then(|u| UserId::parse(u).ok()))
 }
+
+/// The account's subscription checkout that may still be open: the last one our checkout
+/// created, with the Stripe `Idempotency-Key` it was created under (a retry of the same
+/// request gets the same session back and must not close it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSubscriptionCheckout {
+    pub session: SessionId,
+    pub plan: String,
+    pub stripe_key: String,
+}
+
+fn open_key(user: &UserId) -> Key {
+    Key::new(crate::store::schema::user_pk(user), "OPEN_SUB_CHECKOUT")
+}
+
+/// Records `session` as the account's open subscription checkout (replacing the last one).
+pub fn opened_subscription(
+    user: &UserId,
+    session: &SessionId,
+    plan: &PlanId,
+    stripe_key: &str,
+    now: &str,
+) -> Write {
+    Write::Update {
+        key: open_key(user),
+        ops: vec![
+            Op::set("session_id", session.to_string()),
+            Op::set("plan_id", plan.to_string()),
+            Op::set("stripe_key", stripe_key.to_owned()),
+            Op::set("created_at", now.to_owned()),
+        ],
+        cond: None,
+    }
+}
+
+/// The account's last subscription checkout, if any.
+pub async fn open_subscription(
+    table: &dyn Table,
+    user: &UserId,
+) -> Result<Option<OpenSubscriptionCheckout>, StoreError> {
+    let item = table.get(&open_key(user)).await?;
+    Ok(item.as_ref().and_then(|i| {
+        Some(OpenSubscriptionCheckout {
+            session: SessionId::parse(i.str("session_id")?).ok()?,
+            plan: i.str("plan_id")?.to_owned(),
+            stripe_key: i.str("stripe_key").unwrap_or_default().to_owned(),
+        })
+    }))
+}

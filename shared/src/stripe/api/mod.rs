@@ -151,6 +151,35 @@ pub async fn switch_subscription_price(
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
 
+/// Closes an open Checkout Session so it can no longer be paid
+/// (`POST /v1/checkout/sessions/{id}/expire`); Stripe refuses one that is not open.
+pub async fn expire_checkout_session(
+    api: &dyn StripeApi,
+    session_id: &str,
+) -> Result<(), StripeError> {
+    api.post_form(
+        &format!("/v1/checkout/sessions/{session_id}/expire"),
+        &Form::new(),
+        &format!("expire-{session_id}"),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A Checkout Session's `status` as Stripe holds it now: `open`, `complete` or `expired`.
+pub async fn checkout_session_status(
+    api: &dyn StripeApi,
+    session_id: &str,
+) -> Result<String, StripeError> {
+    let value = api
+        .get_json(&format!("/v1/checkout/sessions/{session_id}"), &Form::new())
+        .await?;
+    value["status"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| StripeError::Decode("the session has no status".into()))
+}
+
 /// A fresh idempotency key for one logical call (reused by its retries).
 pub fn new_idempotency_key() -> String {
     uuid::Uuid::new_v4().to_string()
