@@ -77,6 +77,11 @@ def fake_stripe():
                 session.update(id=f"cs_test_contract_{counter['n']}", status="open",
                                url=f"https://checkout.stripe.com/c/pay/cs_test_contract_{counter['n']}")
                 return self.answer(200, session)
+            expire = re.fullmatch(r"/v1/checkout/sessions/(cs_test_contract_\d+)/expire", self.path)
+            if expire:
+                session = dict(FIXTURES["checkout.session"])
+                session.update(id=expire.group(1), status="expired", url=None)
+                return self.answer(200, session)
             if self.path == "/v1/billing_portal/sessions":
                 return self.answer(200, FIXTURES["billing_portal.session"])
             if self.path == "/v1/payment_intents":

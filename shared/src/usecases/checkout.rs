@@ -181,6 +181,8 @@ async fn close_open_subscription_checkout(
     }
     match expire_checkout_session(stripe, open.session.as_str()).await {
         Ok(()) => Ok(()),
+        // Stripe has no such session (another account or mode since): nothing can pay it.
+        Err(StripeError::Api { status: 404, .. }) => Ok(()),
         // Not open any more: completed (paid, webhook on its way) or expired already.
         Err(StripeError::Api { .. }) => {
             match checkout_session_status(stripe, open.session.as_str())

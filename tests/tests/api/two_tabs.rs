@@ -180,3 +180,26 @@ async fn a_subscription_bought_and_canceled_long_ago_does_not_block_a_new_one() 
         "a completed session is not expired"
     );
 }
+
+#[tokio::test]
+async fn a_last_session_stripe_does_not_know_blocks_nothing() {
+    let stripe = stripe().await;
+    let app = app(&stripe).await;
+    let (_, first) = checkout(&app, "moved", "pro_monthly", "moved-1").await;
+    let sid = first["session_id"].as_str().unwrap();
+    // The account's last session is unknown to Stripe now (another account or mode).
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(format!(
+            "/v1/checkout/sessions/{sid}/expire"
+        )))
+        .respond_with(
+            wiremock::ResponseTemplate::new(404).set_body_json(json!({ "error": {
+            "type": "invalid_request_error", "code": "resource_missing",
+            "message": format!("No such checkout.session: '{sid}'") } })),
+        )
+        .with_priority(1)
+        .mount(&stripe)
+        .await;
+    let (status, second) = checkout(&app, "moved", "pro_annual", "moved-2").await;
+    assert_eq!(status, 200, "{second}");
+}
