@@ -23,6 +23,4 @@ pub mod events;
 pub mod queue;
 pub mod store;
 pub mod stripe;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
 pub mod usecases;

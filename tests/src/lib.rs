@@ -4,7 +4,7 @@
 //! One moto serves a whole test binary (started here, or by the test command through
 //! `MOTO_ENDPOINT`); each `TestApp` gets its own tables and queues by prefix.
 
-use billing_core::testing::{TEST_WEBHOOK_SECRET, signature};
+use billing_testing::{TEST_WEBHOOK_SECRET, signature};
 use local_stack::auth;
 use local_stack::moto::shared_endpoint;
 use local_stack::{LocalStack, StackOptions};

@@ -111,8 +111,8 @@ pub async fn handle(
 mod tests {
     use super::*;
     use billing_core::events::memory::MemoryBus;
-    use billing_core::testing::faults::{Faults, FaultyBus};
-    use billing_core::testing::memory_services;
+    use billing_testing::faults::{Faults, FaultyBus};
+    use billing_testing::memory_services;
 
     const SAMPLE: &str = include_str!("../../../events/publisher-stream.json");
 

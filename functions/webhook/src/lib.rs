@@ -20,7 +20,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 mod tests {
     use super::*;
     use base64::Engine;
-    use billing_core::testing::{TEST_WEBHOOK_SECRET, memory_services, signature};
+    use billing_testing::{TEST_WEBHOOK_SECRET, memory_services, signature};
     use serde_json::Value;
 
     const SAMPLE: &str = include_str!("../../../events/webhook.json");

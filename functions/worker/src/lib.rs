@@ -65,8 +65,8 @@ pub async fn process_batch(services: &Services, batch: SqsEvent) -> SqsBatchResp
 mod tests {
     use super::*;
     use billing_core::domain::ids::UserId;
-    use billing_core::testing::memory_services;
     use billing_core::usecases::account::account;
+    use billing_testing::memory_services;
 
     const SAMPLE: &str = include_str!("../../../events/worker-sqs.json");
 

@@ -8,8 +8,8 @@
 //!   record), send to the queue, mark queued, metric line and log line.
 
 use bench::{SIZES, payload, with_id};
-use billing_core::testing::{TEST_WEBHOOK_SECRET, memory_services, signature};
 use billing_core::usecases::intake::{self, IntakeOutcome};
+use billing_testing::{TEST_WEBHOOK_SECRET, memory_services, signature};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

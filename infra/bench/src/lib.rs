@@ -6,7 +6,7 @@
 pub mod delayed;
 pub mod metered;
 
-use billing_core::testing::{checkout_session, event, fixture};
+use billing_testing::{checkout_session, event, fixture};
 use serde_json::{Value, json};
 
 /// The payload sizes the intake path is measured at, as (label, target bytes).

@@ -23,11 +23,9 @@ use billing_core::domain::clock::SystemClock;
 use billing_core::edge::runtime::Services;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
-use billing_core::testing::{
-    self, TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription,
-};
 use billing_core::usecases::fulfil;
 use billing_core::usecases::intake::{self, IntakeOutcome};
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription};
 use futures::StreamExt;
 use local_stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
@@ -95,7 +93,7 @@ impl Metered {
         let table = Arc::new(MeteredTable::new(MemoryTable::new()));
         let queue = Arc::new(MeteredQueue::new(MemoryQueue::default()));
         let services = Services {
-            config: Arc::new(testing::config(&[])),
+            config: Arc::new(billing_testing::config(&[])),
             table: table.clone(),
             queue: queue.clone(),
             clock: Arc::new(SystemClock),
@@ -310,7 +308,7 @@ async fn admin_page_rru_at(size: usize) -> Result<u64, String> {
 /// every store and queue call takes `delay` more, as a round trip to DynamoDB or SQS does.
 async fn intake_latency(delay: Duration, events: u64) -> Result<Value, String> {
     let services = Services {
-        config: Arc::new(testing::config(&[])),
+        config: Arc::new(billing_testing::config(&[])),
         table: Arc::new(Delayed::new(MemoryTable::new(), delay)),
         queue: Arc::new(Delayed::new(MemoryQueue::default(), delay)),
         clock: Arc::new(SystemClock),

@@ -1,6 +1,6 @@
 //! A fake Stripe API for tests, answering with Stripe's official fixture objects.
 
-use super::{fixture, object};
+use crate::{fixture, object};
 use serde_json::json;
 
 /// A fake Stripe API on a free loopback port, answering with the official fixtures: a new

@@ -4,10 +4,10 @@
 //! the next few calls of one operation ([`Faults::fail_next`]) or plans one fault at the
 //! n-th call of the run ([`Faults::plan`]), as the crash-point suite does for every call.
 
-use crate::events::{BusError, EntitlementsChanged, EventBus};
-use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
-use crate::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use async_trait::async_trait;
+use billing_core::events::{BusError, EntitlementsChanged, EventBus};
+use billing_core::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use billing_core::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

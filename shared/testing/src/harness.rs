@@ -1,11 +1,11 @@
 //! The in-memory harness of the core's tests: the use cases' services over the memory
 //! adapters, wrapped in one [`Faults`] controller, with a clock the test moves.
 
-use super::faults::{Faults, FaultyQueue, FaultyTable};
-use crate::domain::clock::ManualClock;
-use crate::edge::runtime::Services;
-use crate::queue::memory::MemoryQueue;
-use crate::store::memory::MemoryTable;
+use crate::faults::{Faults, FaultyQueue, FaultyTable};
+use billing_core::domain::clock::ManualClock;
+use billing_core::edge::runtime::Services;
+use billing_core::queue::memory::MemoryQueue;
+use billing_core::store::memory::MemoryTable;
 use chrono::{TimeZone, Utc};
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ impl Harness {
         });
         let clock = ManualClock::at(Utc.timestamp_opt(now, 0).unwrap());
         let services = Services {
-            config: Arc::new(super::config(extra)),
+            config: Arc::new(crate::config(extra)),
             table: table.clone(),
             queue: queue.clone(),
             clock: Arc::new(clock.clone()),

@@ -1,4 +1,4 @@
-//! Test support, only in test builds and behind the `testing` feature: Stripe's official
+//! Test support, its own crate used only as a dev-dependency (no Lambda build contains it): Stripe's official
 //! fixture objects and events built from them, a fake Stripe API ([`fake_stripe`]), one
 //! fault wrapper for the store and the queue ([`faults`]) and one in-memory harness
 //! ([`harness`]).
@@ -13,8 +13,8 @@ pub mod stream;
 
 pub use fake_stripe::{EventsApi, FakeSubscriptions, fake_stripe, payment_intent_for, refund_for};
 
-use crate::edge::config::Config;
-use crate::edge::runtime::Services;
+use billing_core::edge::config::Config;
+use billing_core::edge::runtime::Services;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -145,7 +145,7 @@ pub fn subscription(sub_id: &str, user: &str, plan: &str, status: &str, period_e
 
 /// A `Stripe-Signature` header for `body` at `timestamp` with `secret`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
-    crate::stripe::signature::sign(secret, timestamp, body.as_bytes())
+    billing_core::stripe::signature::sign(secret, timestamp, body.as_bytes())
 }
 
 /// A config for tests: the test webhook secret, default catalog, plus `extra` variables.
@@ -166,8 +166,8 @@ pub fn memory_services(extra: &[(&str, &str)]) -> Services {
 }
 
 /// The API version the vendored fixtures render (they carry none; their shapes are those of
-/// 2025-03-31.basil and later, proven against [`STRIPE_VERSION`](crate::stripe::api::STRIPE_VERSION)).
-pub const FIXTURES_VERSION: &str = crate::stripe::api::STRIPE_VERSION;
+/// 2025-03-31.basil and later, proven against [`STRIPE_VERSION`](billing_core::stripe::api::STRIPE_VERSION)).
+pub const FIXTURES_VERSION: &str = billing_core::stripe::api::STRIPE_VERSION;
 
 /// An API version before 2025-03-31.basil, for events built with [`before_basil`].
 pub const OLD_VERSION: &str = "2024-06-20";

@@ -1,12 +1,12 @@
 //! The table's stream, for the in-memory store: [`StreamedTable`] records the new image of
 //! every outbox item a write commits (what the template's stream filter passes to the
 //! publisher), numbered in commit order, as DynamoDB Streams does for the deployed table.
-//! Put it under [`super::faults::FaultyTable`]: a write that lands but whose answer is lost
+//! Put it under [`crate::faults::FaultyTable`]: a write that lands but whose answer is lost
 //! still has its record, a write that never lands has none.
 
-use crate::store::records::entitlements::{self, OutboxVersion};
-use crate::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use async_trait::async_trait;
+use billing_core::store::records::entitlements::{self, OutboxVersion};
+use billing_core::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use std::sync::Mutex;
 
 pub struct StreamedTable<T> {

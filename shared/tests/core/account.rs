@@ -3,9 +3,9 @@
 use billing_core::domain::ids::{PurchaseId, UserId};
 use billing_core::edge::runtime::Services;
 use billing_core::store::records::purchase::{self, Paid};
-use billing_core::testing::memory_services;
 use billing_core::usecases::account::{AccountError, PURCHASES_PAGE, account, account_page};
 use billing_core::usecases::usage::{self, UsageRequest};
+use billing_testing::memory_services;
 
 fn user(u: &str) -> UserId {
     UserId::parse(u).unwrap()

@@ -5,14 +5,14 @@ use billing_core::edge::http::Identity;
 use billing_core::edge::runtime::Services;
 use billing_core::store::ItemExt;
 use billing_core::store::{records, schema};
-use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
-};
 use billing_core::usecases::account::account;
 use billing_core::usecases::admin::{
     self, AdminError, GrantRequest, ReconcileRequest, ReplayRequest,
 };
 use billing_core::usecases::intake;
+use billing_testing::{
+    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
+};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -70,7 +70,7 @@ async fn the_event_list_filters_by_state_newest_first_and_pages() {
             "evt_ign",
             "plan.created",
             T0,
-            billing_core::testing::fixture("plan"),
+            billing_testing::fixture("plan"),
         ),
     )
     .await;
@@ -227,7 +227,7 @@ async fn a_replay_of_an_unknown_or_ignored_event_is_refused() {
             "evt_ig",
             "plan.created",
             T0,
-            billing_core::testing::fixture("plan"),
+            billing_testing::fixture("plan"),
         ),
     )
     .await;
@@ -447,8 +447,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_grant_retried_after_an_ambiguous_commit_applies_once() {
-    use billing_core::testing::faults::Fault;
-    use billing_core::testing::harness::Harness;
+    use billing_testing::faults::Fault;
+    use billing_testing::harness::Harness;
     let h = Harness::new(
         &[],
         billing_core::queue::memory::MemoryQueue::default(),

@@ -5,10 +5,10 @@
 use billing_core::domain::ids::{CustomerId, UserId};
 use billing_core::edge::runtime::Services;
 use billing_core::store::records::{customer, profile};
-use billing_core::testing::{checkout_session, event, memory_services, object};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
 use billing_core::usecases::referral::{self, ClaimRequest};
+use billing_testing::{checkout_session, event, memory_services, object};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -412,7 +412,7 @@ async fn a_fully_refunded_first_subscription_invoice_takes_back_the_referral_rew
     referral::claim(&s, &user("sub_sock"), ClaimRequest { code })
         .await
         .unwrap();
-    let active = billing_core::testing::subscription(
+    let active = billing_testing::subscription(
         "sub_farm",
         "sub_sock",
         "pro_monthly",

@@ -10,9 +10,9 @@ use billing_core::store::{records, schema};
 use billing_core::stripe::api::{
     Form, HttpStripe, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
 };
-use billing_core::testing::{fake_stripe, memory_services, object};
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, PortalRequest};
 use billing_core::usecases::checkout_status::checkout_status;
+use billing_testing::{fake_stripe, memory_services, object};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -400,17 +400,12 @@ async fn a_payment_link_carries_any_user_id_in_the_alphabet_payment_links_keep()
 async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
     let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
-    let ended = billing_core::testing::subscription(
-        "sub_t1",
-        "trier",
-        "pro_annual",
-        "canceled",
-        1_796_000_000,
-    );
-    billing_core::testing::FakeSubscriptions::mount(&server)
+    let ended =
+        billing_testing::subscription("sub_t1", "trier", "pro_annual", "canceled", 1_796_000_000);
+    billing_testing::FakeSubscriptions::mount(&server)
         .await
         .put(&ended);
-    let e = billing_core::testing::event(
+    let e = billing_testing::event(
         "evt_t1",
         "customer.subscription.deleted",
         1_795_000_000,
@@ -665,7 +660,7 @@ async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_lin
         .mount(&server)
         .await;
     let s = services(&server, &[]);
-    let mut session = billing_core::testing::checkout_session(
+    let mut session = billing_testing::checkout_session(
         "cs_test_link_1",
         "nina",
         "credits_starter",
@@ -673,7 +668,7 @@ async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_lin
         3000,
     );
     session["metadata"] = json!({});
-    let e = billing_core::testing::event(
+    let e = billing_testing::event(
         "evt_link_1",
         "checkout.session.completed",
         1_795_000_000,

@@ -21,15 +21,13 @@ use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::records::event::state;
 use billing_core::store::{ItemExt, Table, records};
-use billing_core::testing::faults::Fault;
-use billing_core::testing::harness::Harness;
-use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription,
-};
 use billing_core::usecases::account::account;
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_core::usecases::fulfil;
 use billing_core::usecases::intake::{self, IntakeError};
+use billing_testing::faults::Fault;
+use billing_testing::harness::Harness;
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription};
 use std::time::Duration;
 
 const T0: i64 = 1_795_000_000;

@@ -6,10 +6,10 @@ use billing_core::domain::ids::{EventId, SessionId, UserId};
 use billing_core::edge::runtime::Services;
 use billing_core::store::ItemExt;
 use billing_core::store::records;
-use billing_core::testing::{checkout_session, event, memory_services, subscription};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
+use billing_testing::{checkout_session, event, memory_services, subscription};
 use serde_json::json;
 
 const T0: i64 = 1_795_000_000;

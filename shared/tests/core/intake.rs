@@ -7,9 +7,9 @@ use billing_core::store::records;
 use billing_core::store::records::event::state;
 use billing_core::store::{ItemExt, Table};
 use billing_core::stripe::signature::SignatureError;
-use billing_core::testing::harness::Harness;
-use billing_core::testing::{self, TEST_WEBHOOK_SECRET, checkout_session, event, signature};
 use billing_core::usecases::intake::{self, IntakeError, IntakeOutcome};
+use billing_testing::harness::Harness;
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, signature};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,7 +194,7 @@ async fn an_event_type_we_do_not_act_on_is_recorded_as_ignored_and_not_queued() 
         "evt_plan_created",
         "plan.created",
         NOW,
-        testing::fixture("plan"),
+        billing_testing::fixture("plan"),
     )
     .to_string();
     assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Ignored);

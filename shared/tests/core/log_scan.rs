@@ -3,11 +3,9 @@
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::http::{ApiError, Identity};
-use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature,
-};
 use billing_core::usecases::checkout::{self, CheckoutRequest};
 use billing_core::usecases::intake;
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use wiremock::matchers::method;

@@ -7,9 +7,9 @@
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
-use billing_core::testing::{checkout_session, event, fake_stripe, memory_services, object};
 use billing_core::usecases::account::account;
 use billing_core::usecases::fulfil;
+use billing_testing::{checkout_session, event, fake_stripe, memory_services, object};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -238,9 +238,9 @@ async fn deliver(s: &Services, events: Vec<Value>) -> i64 {
 async fn stripe_services() -> (wiremock::MockServer, Services) {
     let server = fake_stripe("cs_test_unused").await;
     // Stripe holds the subscription the invoices bill.
-    billing_core::testing::FakeSubscriptions::mount(&server)
+    billing_testing::FakeSubscriptions::mount(&server)
         .await
-        .put(&billing_core::testing::subscription(
+        .put(&billing_testing::subscription(
             "sub_prop",
             USER,
             "pro_credits_monthly",

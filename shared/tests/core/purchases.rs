@@ -6,12 +6,12 @@ use billing_core::domain::identity::Identity;
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
 use billing_core::store::records::profile::ProfileChange;
-use billing_core::testing::{checkout_session, event, fake_stripe, memory_services, object};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::admin::{RefundError, RefundRequest, refund};
 use billing_core::usecases::fulfil::{self, Outcome};
 use billing_core::usecases::purchases::{PurchaseError, PurchaseRequest, start_purchase};
 use billing_core::usecases::usage::{self, UsageError, UsageRequest};
+use billing_testing::{checkout_session, event, fake_stripe, memory_services, object};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -44,7 +44,7 @@ async fn account_of(s: &Services, u: &str) -> AccountView {
 }
 
 fn intent(pi: &str, user: &str, plan: &str, quantity: i64, amount: i64) -> Value {
-    billing_core::testing::payment_intent(pi, user, plan, quantity, amount, "succeeded")
+    billing_testing::payment_intent(pi, user, plan, quantity, amount, "succeeded")
 }
 
 fn request(plan: &str, quantity: Option<i64>) -> PurchaseRequest {

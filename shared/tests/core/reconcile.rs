@@ -7,12 +7,12 @@ use billing_core::edge::runtime::stripe_client;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::records;
-use billing_core::testing::harness::Harness;
-use billing_core::testing::{
-    EventsApi, TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature,
-};
 use billing_core::usecases::admin::{self, ReconcileRequest, SLICE_PAGES, reconcile_within};
 use billing_core::usecases::intake;
+use billing_testing::harness::Harness;
+use billing_testing::{
+    EventsApi, TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

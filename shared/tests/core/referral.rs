@@ -2,10 +2,10 @@
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
-use billing_core::testing::{checkout_session, event, memory_services, subscription};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil;
 use billing_core::usecases::referral::{self, ClaimRequest, ReferralError};
+use billing_testing::{checkout_session, event, memory_services, subscription};
 use chrono::{DateTime, Utc};
 
 const T0: i64 = 1_795_000_000;

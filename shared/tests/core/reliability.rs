@@ -3,12 +3,12 @@
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
-use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
-};
 use billing_core::usecases::account::account;
 use billing_core::usecases::fulfil::{self, Outcome};
 use billing_core::usecases::intake;
+use billing_testing::{
+    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
-use billing_core::testing::{checkout_session, event, memory_services, object};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
+use billing_testing::{checkout_session, event, memory_services, object};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_795_000_000;
@@ -350,9 +350,9 @@ async fn answer(server: &wiremock::MockServer, at: &str, body: Value) {
 
 #[tokio::test]
 async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
-    let server = billing_core::testing::fake_stripe("cs_test_unused").await;
-    let held = billing_core::testing::FakeSubscriptions::mount(&server).await;
-    held.put(&billing_core::testing::subscription(
+    let server = billing_testing::fake_stripe("cs_test_unused").await;
+    let held = billing_testing::FakeSubscriptions::mount(&server).await;
+    held.put(&billing_testing::subscription(
         "sub_renu",
         "renu",
         "pro_credits_monthly",
@@ -408,7 +408,7 @@ async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
 
 #[tokio::test]
 async fn a_dispute_that_overtakes_its_checkout_is_retried_not_dropped() {
-    let server = billing_core::testing::fake_stripe("cs_test_unused").await;
+    let server = billing_testing::fake_stripe("cs_test_unused").await;
     let s = stripe_services(&server);
     answer(
         &server,

@@ -4,12 +4,12 @@
 use billing_core::domain::ids::{SessionId, UserId};
 use billing_core::edge::runtime::Services;
 use billing_core::stripe::event_types::HANDLED;
-use billing_core::testing::{
-    checkout_session, event, memory_services, object, payment_intent, subscription,
-};
 use billing_core::usecases::account::account;
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_core::usecases::fulfil;
+use billing_testing::{
+    checkout_session, event, memory_services, object, payment_intent, subscription,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Our Stripe types read Stripe's official example objects as they are.
 
 use billing_core::stripe::{CheckoutSession, Event, Subscription};
-use billing_core::testing::{FIXTURES, fixture};
+use billing_testing::{FIXTURES, fixture};
 
 #[test]
 fn the_vendored_fixtures_match_the_shared_copy_when_present() {

@@ -1,18 +1,18 @@
 //! Stripe as it is (API.md, "Fulfilment semantics" and "Stripe API versions"): events of API
 //! versions before and after 2025-03-31 alike, the subscription applied as Stripe holds it
 //! now, the plan of its current price, and `invoice.paid` granting only a period paid for.
-//! The older shape is built from the fixtures by `testing::before_basil`, which cites the
+//! The older shape is built from the fixtures by `billing_testing::before_basil`, which cites the
 //! changelog entries of 2025-03-31.basil that moved each field.
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
 use billing_core::stripe::event_types::*;
-use billing_core::testing::{
+use billing_core::usecases::account::{AccountView, account};
+use billing_core::usecases::fulfil::{self, FulfilError};
+use billing_testing::{
     FakeSubscriptions, event, fake_stripe, memory_services, old_event, subscription_invoice,
     subscription_on,
 };
-use billing_core::usecases::account::{AccountView, account};
-use billing_core::usecases::fulfil::{self, FulfilError};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -5,9 +5,9 @@ use billing_core::edge::http::ApiError;
 use billing_core::edge::runtime::Services;
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
-use billing_core::testing::memory_services;
 use billing_core::usecases::account::account;
 use billing_core::usecases::usage::{self, UsageAllowed, UsageError, UsageRequest};
+use billing_testing::memory_services;
 use std::sync::Arc;
 
 fn user(u: &str) -> UserId {

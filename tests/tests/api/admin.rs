@@ -2,7 +2,7 @@
 //! Stripe listing events some of which were never delivered, audited grants, and the
 //! unauthenticated and forbidden cases.
 
-use billing_core::testing::{checkout_session, event};
+use billing_testing::{checkout_session, event};
 use black_box_tests::TestApp;
 use local_stack::auth;
 use serde_json::{Value, json};
@@ -84,7 +84,7 @@ async fn the_events_list_shows_what_arrived_and_how_it_ended() {
         "evt_adm_ign",
         "plan.created",
         T0,
-        billing_core::testing::fixture("plan"),
+        billing_testing::fixture("plan"),
     ))
     .await;
     app.eventually("processed", || async {

@@ -3,7 +3,7 @@
 //! drop, a refund then a dispute of one charge, an inquiry, and a won dispute.
 
 use billing_core::domain::ids::UserId;
-use billing_core::testing::{checkout_session, event, fake_stripe, object};
+use billing_testing::{checkout_session, event, fake_stripe, object};
 use black_box_tests::TestApp;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -2,7 +2,7 @@
 //! (wiremock, answering with the official fixtures): checkout → the signed completion event
 //! → the account shows the plan → the portal opens for that user and for no other.
 
-use billing_core::testing::{checkout_session, event, fake_stripe};
+use billing_testing::{checkout_session, event, fake_stripe};
 use black_box_tests::TestApp;
 use serde_json::json;
 use wiremock::matchers::method;

@@ -4,7 +4,7 @@
 //! reach the dead-letter queue: every one of their events lists `failed` with a reason,
 //! and replay brings the held-back ones back.
 
-use billing_core::testing::{checkout_session, event};
+use billing_testing::{checkout_session, event};
 use black_box_tests::TestApp;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

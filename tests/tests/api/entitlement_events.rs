@@ -2,7 +2,7 @@
 //! the worker; the table's stream through the publisher; moto's EventBridge; read back at
 //! `GET /_local/entitlement-events` from a queue subscribed to the stack's bus.
 
-use billing_core::testing::{checkout_session, event, object, subscription};
+use billing_testing::{checkout_session, event, object, subscription};
 use black_box_tests::TestApp;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Renewals and refunds, black-box: signed events through intake, SQS and the worker.
 
-use billing_core::testing::{checkout_session, event, object};
+use billing_testing::{checkout_session, event, object};
 use black_box_tests::TestApp;
 use serde_json::json;
 

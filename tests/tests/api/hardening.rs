@@ -9,10 +9,10 @@
 use billing_core::edge::runtime::Services;
 use billing_core::store::memory::MemoryTable;
 use billing_core::stripe::signature::{self, SignatureHeader, TOLERANCE_SECS};
-use billing_core::testing::{
+use billing_core::usecases::intake;
+use billing_testing::{
     TEST_WEBHOOK_SECRET, checkout_session, event, fake_stripe, fixture, memory_services,
 };
-use billing_core::usecases::intake;
 use black_box_tests::TestApp;
 use futures::future::join_all;
 use proptest::prelude::*;

@@ -3,7 +3,7 @@
 //! out-of-order deliveries, a failed payment, the usage check against the consume call, an
 //! operator's refund, and the refusals that store nothing.
 
-use billing_core::testing::{checkout_session, event, fake_stripe, object, payment_intent};
+use billing_testing::{checkout_session, event, fake_stripe, object, payment_intent};
 use black_box_tests::{JWT_SECRET, TestApp};
 use serde_json::{Value, json};
 use wiremock::MockServer;

@@ -3,7 +3,7 @@
 //! Tampering with the body, the timestamp or the secret fails on both sides.
 
 use billing_core::stripe::signature::{self, SignatureError, TOLERANCE_SECS};
-use billing_core::testing::{TEST_WEBHOOK_SECRET, checkout_session, event};
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event};
 use black_box_tests::TestApp;
 use std::io::Write;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! without a new cold start (the same `Services`, as one warm Lambda process keeps them).
 
 use billing_core::edge::runtime::Services;
-use billing_core::testing::{event, fixture, signature};
 use billing_core::usecases::intake::{self, IntakeError, IntakeOutcome};
+use billing_testing::{event, fixture, signature};
 use black_box_tests::{TestApp, unique_prefix};
 use local_stack::moto::shared_endpoint;
 use local_stack::stack::moto_sdk_config;

@@ -1,9 +1,7 @@
 //! The billing spine, black-box: signed events over HTTP into the local stack (moto, the
 //! real handlers, the SQS → worker mapping), and what callers then read.
 
-use billing_core::testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription,
-};
+use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, signature, subscription};
 use black_box_tests::TestApp;
 use serde_json::{Value, json};
 
@@ -159,7 +157,7 @@ async fn an_event_type_we_do_not_act_on_is_ignored() {
         "evt_bb_plan",
         "plan.created",
         T0,
-        billing_core::testing::fixture("plan"),
+        billing_testing::fixture("plan"),
     );
     assert_eq!(app.deliver(&e).await.body, json!({ "status": "ignored" }));
 }

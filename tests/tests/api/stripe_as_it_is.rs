@@ -2,7 +2,7 @@
 //! that holds each subscription as Stripe holds it now (`FakeSubscriptions`), events sent
 //! over HTTP in the API version of the endpoint, and what the account then shows.
 
-use billing_core::testing::{
+use billing_testing::{
     FakeSubscriptions, OLD_VERSION, event, fake_stripe, old_event, subscription_invoice,
     subscription_on,
 };

@@ -2,7 +2,7 @@
 //! to the new plan's price through (fake) Stripe, once; a second subscription checkout is
 //! refused and names the switch route.
 
-use billing_core::testing::{FakeSubscriptions, event, fake_stripe, subscription};
+use billing_testing::{FakeSubscriptions, event, fake_stripe, subscription};
 use black_box_tests::TestApp;
 use serde_json::json;
 

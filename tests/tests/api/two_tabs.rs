@@ -2,7 +2,7 @@
 //! Stripe before it creates another, so two Checkout Sessions can never both be paid (and
 //! two subscriptions billed side by side); one Stripe already holds as paid refuses it.
 
-use billing_core::testing::{
+use billing_testing::{
     FakeSubscriptions, checkout_session, event, fake_stripe, object, subscription,
 };
 use black_box_tests::TestApp;
