@@ -1,4 +1,4 @@
-"""The core's layout rules, checked on every `make test` (README, "Layout").
+"""The core's layout rules, checked on every `make test` (docs/architecture.md, "Layout").
 
 - no import cycle between the core's modules (one module per file under shared/src);
 - use cases never spell a store condition or write (`Op::`, `Cond::`, `Write::`): the

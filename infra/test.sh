@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (README: `make test`): static checks, then every test against one
+# The whole test suite (README and docs/testing.md: `make test`): static checks, then every test against one
 # moto_server started here on a free loopback port and stopped on exit, then the browser
 # tests (Debian's chromium, installed by `bootstrap.sh browser` when missing).
 set -euo pipefail
@@ -14,7 +14,7 @@ layout_out="$(.venv/bin/python infra/layout_check.py)" || { echo "$layout_out"; 
 echo "$layout_out"
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
-echo "== cfn-lint infra/examples (the README's snippets)"
+echo "== cfn-lint infra/examples (the snippets docs/ quotes)"
 .venv/bin/cfn-lint infra/examples/*.yaml
 echo "== sam validate --lint"
 # Telemetry off: the SAM CLI would otherwise try to report the run.

@@ -1,4 +1,4 @@
-"""`make bench`: every figure the README quotes, measured in one run, printed as one table.
+"""`make bench`: every figure docs/performance.md quotes, measured in one run, printed as one table.
 
 usage: .venv/bin/python infra/bench/run.py   (make bench runs infra/bootstrap.sh first)
 

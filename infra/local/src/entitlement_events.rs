@@ -191,7 +191,7 @@ pub struct Subscription {
 }
 
 /// Subscribes a new queue `{name}` to the entitlement events of `bus`, with the rule an
-/// app would write (README, "Entitlement events").
+/// app would write (docs/server.md, "Entitlement events").
 pub async fn subscribe(
     events: &aws_sdk_eventbridge::Client,
     sqs: &aws_sdk_sqs::Client,

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn the_compiled_catalog_fits_a_template_parameter() {
         // CatalogJson holds the catalog as one line, at most 2,500 bytes (its MaxLength:
-        // a Lambda function's environment is 4 KB in all; README, "Catalog at deploy time").
+        // a Lambda function's environment is 4 KB in all; docs/decisions.md, "Catalog at deploy time").
         let value: serde_json::Value = serde_json::from_str(DEFAULT_CATALOG).unwrap();
         let compact = value.to_string();
         assert!(compact.len() <= 2_500, "{} bytes", compact.len());

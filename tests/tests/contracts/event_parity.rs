@@ -138,15 +138,15 @@ async fn the_local_stack_streams_its_table_and_publishes_to_the_bus_the_template
 }
 
 #[test]
-fn the_readme_rule_is_the_linted_example_and_matches_what_the_publisher_sends() {
+fn the_documented_rule_is_the_linted_example_and_matches_what_the_publisher_sends() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let example =
         std::fs::read_to_string(root.join("infra/examples/entitlement-events-consumer.yaml"))
             .unwrap();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let doc_page = std::fs::read_to_string(root.join("docs/server.md")).unwrap();
     assert!(
-        readme.contains(example.trim_end()),
-        "README's snippet is infra/examples/entitlement-events-consumer.yaml"
+        doc_page.contains(example.trim_end()),
+        "docs/server.md's snippet is infra/examples/entitlement-events-consumer.yaml"
     );
     let doc = provision::parse(&example).unwrap();
     let pattern = get(
