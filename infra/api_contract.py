@@ -11,7 +11,7 @@ then runs schemathesis (pinned in infra/requirements.txt) over every operation i
 `openapi.yaml` with an operator's token, bounded in examples and time, with the checks: no
 5xx, declared status codes, content types, headers (`Cache-Control: no-store`) and response
 bodies. Finally it scans every recorded response, and the stack's logs, for the configured
-secrets (and the responses for the price ids, which API.md keeps private too).
+secrets (and the responses for the price ids, which docs/api.md keeps private too).
 
 Prints `api contract: N passed, M failed` (schemathesis conformance, the response scan, the
 log scan) and exits 1 on any failure.

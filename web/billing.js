@@ -1,4 +1,4 @@
-// billing.js: the browser side of the billing API (../shared/API.md, "Browsers").
+// billing.js: the browser side of the billing API (docs/api.md, "Browsers").
 //
 // A dependency-free ES module with no build step: copy it next to your pages (or serve it
 // from your own origin) and import it from a <script type="module">. It renders with the

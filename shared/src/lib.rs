@@ -1,4 +1,4 @@
-//! The billing core, in folders by role (the contract it implements: `../shared/API.md`).
+//! The billing core, in folders by role (the contract it implements: `docs/api.md`).
 //!
 //! - [`domain`]: ids that parse, the plan catalog, the caller's identity, entitlement rules,
 //!   checkout states, time. No I/O.

@@ -1,4 +1,4 @@
-//! `POST /api/stripe/webhook`: verify, record once, queue, answer (`../shared/API.md`).
+//! `POST /api/stripe/webhook`: verify, record once, queue, answer (`docs/api.md`).
 
 use billing_core::edge::http::{self, ApiError};
 use billing_core::edge::runtime::Services;

@@ -1,4 +1,4 @@
-//! The queue worker: applies each Stripe event of an SQS batch (`../shared/API.md`, "Fulfilment semantics").
+//! The queue worker: applies each Stripe event of an SQS batch (`docs/api.md`, "Fulfilment semantics").
 //!
 //! Reports partial batch failures, so only failed messages return to the queue. The queue
 //! is FIFO: once a message of a group fails, the group's later messages in the batch are

@@ -1,6 +1,6 @@
 //! Each function's environment, as `template.yaml` gives it: the variables of
 //! `Globals.Function.Environment` and of the function's own `Environment`, nothing else.
-//! The local stack builds every function from exactly those (API.md: "the local stack gives
+//! The local stack builds every function from exactly those (docs/api.md: "the local stack gives
 //! each function exactly the environment that template.yaml gives it"), so a variable
 //! missing from a function in the template is missing locally too.
 //!

@@ -1,4 +1,4 @@
-//! The HTTP front of the local stack: routes API.md's paths to the functions' real
+//! The HTTP front of the local stack: routes docs/api.md's paths to the functions' real
 //! handlers, turning each request into the API Gateway HTTP API (payload 2.0) event the
 //! deployed function receives, parsed by `lambda_http` itself.
 
@@ -61,7 +61,7 @@ pub enum Access {
     Service,
 }
 
-/// API.md's routes that have a function so far: method, path, function, access.
+/// docs/api.md's routes that have a function so far: method, path, function, access.
 pub const ROUTES: &[(&str, &str, Function, Access)] = &[
     (
         "POST",

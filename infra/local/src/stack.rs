@@ -25,7 +25,7 @@ pub struct StackOptions {
     pub port: u16,
     /// Prefix of the created tables and queues, so stacks can share one moto.
     pub prefix: String,
-    /// The environment the functions see (API.md's configuration).
+    /// The environment the functions see (docs/api.md's configuration).
     pub env: HashMap<String, String>,
     pub jwt_secret: String,
     pub visibility_override: Option<u32>,

@@ -1,4 +1,4 @@
-//! The state of one checkout as a return page sees it (`../shared/API.md`,
+//! The state of one checkout as a return page sees it (`docs/api.md`,
 //! "GET /api/billing/checkout-status"), and the moves between states.
 
 use serde::Serialize;

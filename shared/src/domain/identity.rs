@@ -5,7 +5,7 @@ use crate::domain::ids::UserId;
 use std::collections::HashMap;
 
 pub const ADMIN_SCOPE: &str = "billing:admin";
-/// The app's own server, acting for any user it names in the path (API.md, "Identity").
+/// The app's own server, acting for any user it names in the path (docs/api.md, "Identity").
 pub const SERVICE_SCOPE: &str = "billing:service";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

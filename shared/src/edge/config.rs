@@ -1,4 +1,4 @@
-//! Configuration, read once per cold start from the environment (`../shared/API.md`, "Configuration").
+//! Configuration, read once per cold start from the environment (`docs/api.md`, "Configuration").
 //!
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a config can be logged.
 

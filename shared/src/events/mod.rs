@@ -1,5 +1,5 @@
 //! The event bus port: where `billing.entitlements.changed` goes once an entitlement change
-//! has committed (`../shared/API.md`, "Entitlement events").
+//! has committed (`docs/api.md`, "Entitlement events").
 //!
 //! Adapters: [`eventbridge::EventBridgeBus`] (AWS, moto) and [`memory::MemoryBus`]; the
 //! contract suite in `tests/tests/contracts/events.rs` runs against both.

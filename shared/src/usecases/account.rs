@@ -1,5 +1,5 @@
 //! The account read model (`GET /api/billing/account`) and the public billing status
-//! (`../shared/API.md`, "GET /api/billing/account" and "GET /api/billing/status").
+//! (`docs/api.md`, "GET /api/billing/account" and "GET /api/billing/status").
 //!
 //! `tier` is derived at read time, never stored: `paid` while a subscription keeps it
 //! (`trialing`, `active`, `past_due`) or while `credit_until` is in the future.

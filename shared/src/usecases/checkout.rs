@@ -1,5 +1,5 @@
 //! Taking money: Checkout Sessions (or a Payment Link) and Billing Portal sessions
-//! (`../shared/API.md`, "POST /api/billing/checkout" and "POST /api/billing/portal").
+//! (`docs/api.md`, "POST /api/billing/checkout" and "POST /api/billing/portal").
 //!
 //! Fulfilment never happens here: a checkout only records that it started
 //! (`processing`), and the webhook's completion event grants the plan.

@@ -1,4 +1,4 @@
-//! Publishing `billing.entitlements.changed` (`../shared/API.md`, "Entitlement events").
+//! Publishing `billing.entitlements.changed` (`docs/api.md`, "Entitlement events").
 //!
 //! Every committed entitlement change raised the account's outbox version in its own
 //! transaction ([`entitlements::stamped`]); the table's stream hands each new version to

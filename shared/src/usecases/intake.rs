@@ -1,5 +1,5 @@
 //! Webhook intake: verify, claim the event id, hand the event to the queue, answer.
-//! Contract: `../shared/API.md`, "POST /api/stripe/webhook".
+//! Contract: `docs/api.md`, "POST /api/stripe/webhook".
 //!
 //! A new event costs two sequential AWS calls: the claim (one conditional put of the
 //! event record as `in_progress`, [`records::event`]) and the send (FIFO, the event id as

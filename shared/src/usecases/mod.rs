@@ -1,4 +1,4 @@
-//! The use cases: each module is a family of billing rules (`../shared/API.md` names them).
+//! The use cases: each module is a family of billing rules (`docs/api.md` names them).
 //! A use case reads through the records layer, composes the records' writes into one
 //! transaction and maps what went wrong to its own error enum.
 

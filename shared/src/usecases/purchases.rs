@@ -1,4 +1,4 @@
-//! Buying a credit pack without Checkout (`POST /api/billing/purchases`, `../shared/API.md`):
+//! Buying a credit pack without Checkout (`POST /api/billing/purchases`, `docs/api.md`):
 //! a Stripe PaymentIntent the browser confirms with Stripe Elements.
 //!
 //! Nothing is granted here: `payment_intent.succeeded` fulfils it (`fulfil::payment_intent`).

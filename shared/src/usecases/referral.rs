@@ -1,7 +1,7 @@
 //! Referrals: every account has a code; a new user may claim someone's code before paying;
 //! on the referred user's first paid checkout or first active subscription, both get
 //! `credit_until` extended by 45 days from the later of now and its current value, once,
-//! in the same transaction as the fulfilment that triggered it (`../shared/API.md`,
+//! in the same transaction as the fulfilment that triggered it (`docs/api.md`,
 //! "POST /api/billing/referral").
 
 use crate::domain::clock::rfc3339;

@@ -1,4 +1,4 @@
-//! Switching plans (`../shared/API.md`, "POST /api/billing/subscription"): the caller's one
+//! Switching plans (`docs/api.md`, "POST /api/billing/subscription"): the caller's one
 //! live subscription moves to another subscription plan's price, through Stripe.
 //!
 //! Nothing is written here: the account follows Stripe's `customer.subscription.updated`,

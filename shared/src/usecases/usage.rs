@@ -1,4 +1,4 @@
-//! Usage metering (`POST /api/billing/usage`, `../shared/API.md`): free uses first, then
+//! Usage metering (`POST /api/billing/usage`, `docs/api.md`): free uses first, then
 //! credits, atomically; and its check (`GET /api/billing/usage?units=n`), which answers
 //! the same decision ([`decide`]) from the same read and consumes nothing.
 //!

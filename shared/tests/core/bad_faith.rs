@@ -1,4 +1,4 @@
-//! Money rules that hold against a customer acting in bad faith (API.md, "Rules that hold
+//! Money rules that hold against a customer acting in bad faith (docs/api.md, "Rules that hold
 //! against a customer acting in bad faith" and the refund and dispute rows). Each test
 //! names the attack it proves closed.
 

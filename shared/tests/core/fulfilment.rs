@@ -1,4 +1,4 @@
-//! The worker's fulfilment rules (API.md, Fulfilment), one test per rule, on in-memory
+//! The worker's fulfilment rules (docs/api.md, Fulfilment), one test per rule, on in-memory
 //! adapters; the same code runs against DynamoDB in the black-box suite.
 
 use billing_core::domain::checkout_state::CheckoutState;

@@ -1,4 +1,4 @@
-//! The money property (API.md, the refund and dispute rows): over random histories of
+//! The money property (docs/api.md, the refund and dispute rows): over random histories of
 //! payments (a credit pack, a small pack whose credits round, a first and a renewal
 //! invoice in both API shapes) with refunds (partial, full, repeated) and disputes
 //! (inquiry, open, won, lost), delivered in random orders with duplicates and redelivered

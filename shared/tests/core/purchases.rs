@@ -1,4 +1,4 @@
-//! Buying without Checkout (API.md, "POST /api/billing/purchases"): the PaymentIntent as
+//! Buying without Checkout (docs/api.md, "POST /api/billing/purchases"): the PaymentIntent as
 //! Stripe receives it, its fulfilment once in all with a Checkout Session that owns it,
 //! a failed payment, the usage check, and an operator's refund.
 

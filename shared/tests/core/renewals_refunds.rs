@@ -1,4 +1,4 @@
-//! Renewals, dunning, refunds and disputes (API.md, Fulfilment), with events built from
+//! Renewals, dunning, refunds and disputes (docs/api.md, Fulfilment), with events built from
 //! Stripe's official invoice, charge and dispute fixtures.
 
 use billing_core::domain::ids::UserId;
@@ -265,7 +265,7 @@ async fn a_refund_of_a_charge_we_never_sold_is_recorded_and_changes_nothing() {
     assert_eq!(account_of(&s, "bystander").await.credits.balance, 1000);
 }
 
-// Subscription payments are taken back like a pack's (API.md, "Rules that hold against a
+// Subscription payments are taken back like a pack's (docs/api.md, "Rules that hold against a
 // customer acting in bad faith"). Until API version 2025-03-31 an invoice named its
 // PaymentIntent (`invoice.payment_intent`) and a charge its invoice (`charge.invoice`);
 // Stripe's changelog entry "Adds support for multiple (partial) payments on invoices"

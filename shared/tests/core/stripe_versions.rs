@@ -1,4 +1,4 @@
-//! Stripe as it is (API.md, "Fulfilment semantics" and "Stripe API versions"): events of API
+//! Stripe as it is (docs/api.md, "Fulfilment semantics" and "Stripe API versions"): events of API
 //! versions before and after 2025-03-31 alike, the subscription applied as Stripe holds it
 //! now, the plan of its current price, and `invoice.paid` granting only a period paid for.
 //! The older shape is built from the fixtures by `billing_testing::before_basil`, which cites the

@@ -1,4 +1,4 @@
-//! Dead letters are seen (API.md, "Fulfilment semantics"): against moto's real redrive, a
+//! Dead letters are seen (docs/api.md, "Fulfilment semantics"): against moto's real redrive, a
 //! batch of several messages of one FIFO group whose first event fails. The worker hands
 //! the rest back unprocessed, SQS counts each of those receives, and after five all of them
 //! reach the dead-letter queue: every one of their events lists `failed` with a reason,

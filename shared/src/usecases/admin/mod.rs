@@ -1,4 +1,4 @@
-//! Operating it: the admin use cases (`../shared/API.md`, "Admin"), one module per
+//! Operating it: the admin use cases (`docs/api.md`, "Admin"), one module per
 //! operation. Every one is for operators only; the handler checks the `billing:admin`
 //! scope before calling any of them.
 

@@ -1,4 +1,4 @@
-//! Fulfilment: what the queue worker does with one Stripe event (`../shared/API.md`,
+//! Fulfilment: what the queue worker does with one Stripe event (`docs/api.md`,
 //! "Fulfilment semantics"). One module per event family: [`checkout`], [`subscription`],
 //! [`invoice`], [`refund`], [`payment_intent`]; this one dispatches and runs the plan.
 //!
@@ -231,7 +231,7 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
 /// in the same batch. SQS counts that receive too, so after [`MAX_RECEIVES`] it moves the
 /// message to the dead-letter queue although its event never failed itself: on that last
 /// receive the event is recorded `failed`, naming the event that held it back, so the
-/// admin list shows it and replay brings it back (API.md: no record stays `queued` once
+/// admin list shows it and replay brings it back (docs/api.md: no record stays `queued` once
 /// its message has left the queue). Earlier receives change nothing: the message returns.
 ///
 /// The worker marks what it holds back (rather than a consumer on the dead-letter queue)
