@@ -12,6 +12,8 @@ cargo fmt --all -- --check
 echo "== the core's layout rules (infra/layout_check.py)"
 layout_out="$(.venv/bin/python infra/layout_check.py)" || { echo "$layout_out"; exit 1; }
 echo "$layout_out"
+echo "== every relative link in README.md and docs/ (infra/link_check.py)"
+.venv/bin/python infra/link_check.py
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 echo "== cfn-lint infra/examples (the snippets docs/ quotes)"
