@@ -31,7 +31,7 @@
 //!
 //! [`records::event`]: crate::store::records::event
 
-use crate::domain::ids::EventId;
+use crate::domain::ids::{EventId, InvalidId};
 use crate::edge::config::KeyMode;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
@@ -72,13 +72,24 @@ pub enum IntakeError {
     #[error(transparent)]
     InvalidSignature(#[from] SignatureError),
     #[error("the body is not a Stripe event: {0}")]
-    InvalidPayload(String),
+    InvalidPayload(#[source] PayloadError),
     #[error("another delivery of this event is being handled")]
     InProgress,
     #[error("recording the event failed: {0}")]
     Store(#[from] StoreError),
     #[error("queueing the event failed: {0}")]
     Queue(#[from] QueueError),
+}
+
+/// Why a signed body is not a Stripe event; the cause is kept as the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("not UTF-8")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    #[error(transparent)]
+    NotAnEvent(#[from] serde_json::Error),
+    #[error(transparent)]
+    BadId(#[from] InvalidId),
 }
 
 /// A verified, parsed event, ready to be recorded.
@@ -119,11 +130,10 @@ pub fn verify_with(
     let header = signature_header.ok_or(IntakeError::MissingSignature)?;
     let now = services.clock.now().timestamp();
     signature::verify(header, body, secrets, now, TOLERANCE_SECS)?;
-    let raw =
-        std::str::from_utf8(body).map_err(|_| IntakeError::InvalidPayload("not UTF-8".into()))?;
+    let raw = std::str::from_utf8(body).map_err(|e| IntakeError::InvalidPayload(e.into()))?;
     let event: Event =
-        serde_json::from_str(raw).map_err(|e| IntakeError::InvalidPayload(e.to_string()))?;
-    let id = EventId::parse(&event.id).map_err(|e| IntakeError::InvalidPayload(e.to_string()))?;
+        serde_json::from_str(raw).map_err(|e| IntakeError::InvalidPayload(e.into()))?;
+    let id = EventId::parse(&event.id).map_err(|e| IntakeError::InvalidPayload(e.into()))?;
     Ok(VerifiedEvent {
         id,
         event,

@@ -117,7 +117,7 @@ async fn resolve_plan_from_line_items(
     let items = stripe
         .checkout_line_items(&session.id)
         .await
-        .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+        .map_err(FulfilError::Stripe)?;
     let catalog = &ctx.services.config.catalog;
     let found = items.iter().find_map(|item| {
         let plan = catalog.by_price(&item.price.as_ref()?.id)?;

@@ -51,7 +51,7 @@ pub enum FulfilError {
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
     #[error("Stripe could not be asked: {0}")]
-    Stripe(String),
+    Stripe(#[from] crate::stripe::api::StripeError),
     #[error("no purchase of ours is linked to this charge's payment intent")]
     NoPurchase,
     #[error("payment {0} is ours but not fulfilled yet; the event is retried after it")]

@@ -244,7 +244,7 @@ async fn unlinked(
         let page = stripe
             .get_json("/v1/invoice_payments", &query)
             .await
-            .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+            .map_err(FulfilError::Stripe)?;
         invoice_id = page["data"]
             .as_array()
             .and_then(|d| d.iter().find_map(|p| p["invoice"].as_str()))
@@ -267,7 +267,7 @@ async fn unlinked(
         let found = stripe
             .get_json(&format!("/v1/payment_intents/{pi}"), &Form::new())
             .await
-            .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+            .map_err(FulfilError::Stripe)?;
         if found["metadata"]["user_id"].as_str().is_some() {
             return Err(FulfilError::NotYetFulfilled(pi.to_string()));
         }

@@ -67,7 +67,7 @@ pub(super) async fn current(
     };
     let sub = retrieve_subscription(stripe.as_ref(), id.as_str())
         .await
-        .map_err(|e| FulfilError::Stripe(e.to_string()))?;
+        .map_err(FulfilError::Stripe)?;
     Ok(Some(sub))
 }
 
