@@ -10,7 +10,7 @@ content-length and md5OfBody can never drift from the Stripe sample they wrap; t
 other API Gateway samples are written here so that all of them share one request shape.
 
 Usage: python3 infra/make_sample_events.py [path/to/fixtures3.json]
-(default: ../shared/stripe/fixtures3.json relative to the repository root).
+(default: the vendored copy, shared/testdata/stripe/fixtures3.json).
 Output is deterministic: the same fixtures give byte-identical files.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+DEFAULT_FIXTURES = ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json"
 
 # The API version the current official SDKs pin; the fixture envelope leaves it null.
 API_VERSION = "2026-10-28.endive"
