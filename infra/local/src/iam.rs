@@ -97,13 +97,9 @@ impl Condition {
             _ => None,
         };
         let matches = |v: &String| {
-            self.values.iter().any(|p| {
-                if self.like {
-                    glob(p, v)
-                } else {
-                    p == v
-                }
-            })
+            self.values
+                .iter()
+                .any(|p| if self.like { glob(p, v) } else { p == v })
         };
         match (self.for_all_values, values) {
             // ForAllValues over a key the request does not carry is true, as in AWS
@@ -158,7 +154,8 @@ impl Resolver {
         r.refs.insert("AWS::Region".into(), REGION.into());
         r.refs.insert("AWS::AccountId".into(), ACCOUNT.into());
         r.refs.insert("AWS::Partition".into(), "aws".into());
-        r.refs.insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+        r.refs
+            .insert("AWS::URLSuffix".into(), "amazonaws.com".into());
         for (logical, t) in &resources.tables {
             r.refs.insert(logical.clone(), t.name.clone());
             r.attributes
@@ -256,7 +253,9 @@ impl Resolver {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(items.join(sep))
             }
-            (tag, v) => Err(err(format!("unsupported intrinsic {tag} {v:?} in a policy"))),
+            (tag, v) => Err(err(format!(
+                "unsupported intrinsic {tag} {v:?} in a policy"
+            ))),
         }
     }
 }
@@ -431,9 +430,8 @@ pub fn function_policies(
                 other => vec![other.clone()],
             };
             for s in &list {
-                statements.push(
-                    statement(s, resolver).map_err(|e| err(format!("{logical}: {e}")))?,
-                );
+                statements
+                    .push(statement(s, resolver).map_err(|e| err(format!("{logical}: {e}")))?);
             }
         }
         out.push(FunctionPolicy {
@@ -559,7 +557,10 @@ fn query_key(body: &Json, key_attr: &str) -> Option<Vec<String>> {
             left
         };
         if name == key_attr {
-            return values.and_then(|v| v.get(right)).and_then(s).map(|v| vec![v]);
+            return values
+                .and_then(|v| v.get(right))
+                .and_then(s)
+                .map(|v| vec![v]);
         }
     }
     None
@@ -578,17 +579,18 @@ pub fn checks(target: &str, body: &Json, catalog: &Catalog) -> Result<Vec<Check>
     };
     match service {
         "DynamoDB_20120810" => {
-            let item_check = |action: &str, item: &Json, key_field: &str| -> Result<Check, String> {
-                let table = item
-                    .get("TableName")
-                    .and_then(Json::as_str)
-                    .ok_or("item without TableName")?;
-                Ok(one(
-                    format!("dynamodb:{action}"),
-                    table_arn(table),
-                    item_key(catalog, table, item.get(key_field)),
-                ))
-            };
+            let item_check =
+                |action: &str, item: &Json, key_field: &str| -> Result<Check, String> {
+                    let table = item
+                        .get("TableName")
+                        .and_then(Json::as_str)
+                        .ok_or("item without TableName")?;
+                    Ok(one(
+                        format!("dynamodb:{action}"),
+                        table_arn(table),
+                        item_key(catalog, table, item.get(key_field)),
+                    ))
+                };
             match op {
                 "GetItem" | "UpdateItem" | "DeleteItem" => Ok(vec![item_check(op, body, "Key")?]),
                 "PutItem" => Ok(vec![item_check(op, body, "Item")?]),
@@ -656,10 +658,13 @@ pub fn checks(target: &str, body: &Json, catalog: &Catalog) -> Result<Vec<Check>
                         Some(i) => format!("{}/index/{i}", table_arn(&table)),
                         None => table_arn(&table),
                     };
-                    let key_attr = catalog.tables.get(&table).and_then(|(pk, idx)| match &index {
-                        Some(i) => idx.get(i).cloned(),
-                        None => Some(pk.clone()),
-                    });
+                    let key_attr = catalog
+                        .tables
+                        .get(&table)
+                        .and_then(|(pk, idx)| match &index {
+                            Some(i) => idx.get(i).cloned(),
+                            None => Some(pk.clone()),
+                        });
                     let keys = match (op, key_attr) {
                         ("Query", Some(k)) => query_key(body, &k),
                         _ => None,
@@ -681,9 +686,7 @@ pub fn checks(target: &str, body: &Json, catalog: &Catalog) -> Result<Vec<Check>
                         .and_then(|it| it.split('|').next().map(str::to_owned))
                         .filter(|a| a.starts_with("arn:"))
                 })
-                .or_else(|| {
-                    str_field("TableName").map(|t| format!("{}/stream/*", table_arn(&t)))
-                })
+                .or_else(|| str_field("TableName").map(|t| format!("{}/stream/*", table_arn(&t))))
                 .unwrap_or_else(|| "*".into());
             Ok(vec![one(format!("dynamodb:{op}"), stream, None)])
         }
@@ -731,12 +734,19 @@ pub fn checks(target: &str, body: &Json, catalog: &Catalog) -> Result<Vec<Check>
             };
             Ok(vec![one(format!("secretsmanager:{op}"), arn, None)])
         }
-        other => Err(format!("service {other} is not known to the local IAM check")),
+        other => Err(format!(
+            "service {other} is not known to the local IAM check"
+        )),
     }
 }
 
 /// The service's own answer to a denied request: status, content type and body.
-pub fn denial(target: &str, principal: &str, check: &Check, decision: Decision) -> (u16, &'static str, String) {
+pub fn denial(
+    target: &str,
+    principal: &str,
+    check: &Check,
+    decision: Decision,
+) -> (u16, &'static str, String) {
     let why = match decision {
         Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
         _ => "because no identity-based policy allows the action",
@@ -798,7 +808,8 @@ mod tests {
     fn policy(yaml: &str) -> Vec<Statement> {
         let v: Value = serde_yaml_ng::from_str(yaml).unwrap();
         let mut r = Resolver::default();
-        r.attributes.insert("BillingTable.Arn".into(), table_arn(TABLE));
+        r.attributes
+            .insert("BillingTable.Arn".into(), table_arn(TABLE));
         v.as_sequence()
             .unwrap()
             .iter()
@@ -845,7 +856,11 @@ mod tests {
     #[test]
     fn an_action_no_statement_names_is_denied() {
         assert_eq!(
-            decide(&user_records(), "DynamoDB_20120810.DeleteItem", get("USER#u1")),
+            decide(
+                &user_records(),
+                "DynamoDB_20120810.DeleteItem",
+                get("USER#u1")
+            ),
             [Decision::ImplicitDeny]
         );
     }
@@ -862,7 +877,11 @@ mod tests {
     #[test]
     fn a_key_outside_the_leading_keys_condition_is_denied() {
         assert_eq!(
-            decide(&user_records(), "DynamoDB_20120810.GetItem", get("CHECKOUT#cs_1")),
+            decide(
+                &user_records(),
+                "DynamoDB_20120810.GetItem",
+                get("CHECKOUT#cs_1")
+            ),
             [Decision::ImplicitDeny]
         );
     }
@@ -875,7 +894,11 @@ mod tests {
             {"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": "USER#u1"}}}},
         ]});
         assert_eq!(
-            decide(&user_records(), "DynamoDB_20120810.TransactWriteItems", body),
+            decide(
+                &user_records(),
+                "DynamoDB_20120810.TransactWriteItems",
+                body
+            ),
             [
                 Decision::Allowed,
                 Decision::ImplicitDeny,
@@ -892,7 +915,10 @@ mod tests {
         ]}}});
         let checks_of = checks("DynamoDB_20120810.BatchGetItem", &batch, &catalog()).unwrap();
         assert_eq!(checks_of.len(), 2);
-        assert_eq!(checks_of[1].leading_keys.as_deref(), Some(&["REFERRAL#x".to_owned()][..]));
+        assert_eq!(
+            checks_of[1].leading_keys.as_deref(),
+            Some(&["REFERRAL#x".to_owned()][..])
+        );
         let read = json!({"TransactItems": [
             {"Get": {"TableName": TABLE, "Key": {"pk": {"S": "USER#u1"}}}},
             {"Get": {"TableName": TABLE, "Key": {"pk": {"S": "EVENT#e"}}}},
@@ -910,7 +936,10 @@ mod tests {
             "ExpressionAttributeValues": {":p": {"S": "PURCHASES#u1"}}});
         let c = checks("DynamoDB_20120810.Query", &on_index, &catalog()).unwrap();
         assert_eq!(c[0].resource, format!("{}/index/gsi2", table_arn(TABLE)));
-        assert_eq!(c[0].leading_keys.as_deref(), Some(&["PURCHASES#u1".to_owned()][..]));
+        assert_eq!(
+            c[0].leading_keys.as_deref(),
+            Some(&["PURCHASES#u1".to_owned()][..])
+        );
         assert_eq!(evaluate(&user_records(), &c[0]), Decision::Allowed);
         let on_table = json!({"TableName": TABLE, "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
             "ExpressionAttributeValues": {":p": {"S": "USER#u1"}, ":s": {"S": "SUB#"}}});
@@ -947,25 +976,62 @@ mod tests {
     #[test]
     fn sqs_events_and_secrets_name_their_resources_by_arn() {
         let mut c = catalog();
-        c.queues.insert("http://q/1/fulfil.fifo".into(), "arn:aws:sqs:us-east-1:1:fulfil.fifo".into());
-        let send = checks("AmazonSQS.SendMessageBatch", &json!({"QueueUrl": "http://q/1/fulfil.fifo"}), &c).unwrap();
+        c.queues.insert(
+            "http://q/1/fulfil.fifo".into(),
+            "arn:aws:sqs:us-east-1:1:fulfil.fifo".into(),
+        );
+        let send = checks(
+            "AmazonSQS.SendMessageBatch",
+            &json!({"QueueUrl": "http://q/1/fulfil.fifo"}),
+            &c,
+        )
+        .unwrap();
         assert_eq!(send[0].action, "sqs:SendMessage");
         assert_eq!(send[0].resource, "arn:aws:sqs:us-east-1:1:fulfil.fifo");
-        let put = checks("AWSEvents.PutEvents", &json!({"Entries": [{"EventBusName": "b"}, {}]}), &c).unwrap();
-        assert_eq!(put.iter().map(|c| c.resource.as_str()).collect::<Vec<_>>(),
-            [bus_arn("b"), bus_arn("default")]);
-        let secret = checks("secretsmanager.GetSecretValue", &json!({"SecretId": "arn:aws:secretsmanager:us-east-1:1:secret:s-AbC"}), &c).unwrap();
-        assert_eq!(secret[0].resource, "arn:aws:secretsmanager:us-east-1:1:secret:s-AbC");
+        let put = checks(
+            "AWSEvents.PutEvents",
+            &json!({"Entries": [{"EventBusName": "b"}, {}]}),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            put.iter().map(|c| c.resource.as_str()).collect::<Vec<_>>(),
+            [bus_arn("b"), bus_arn("default")]
+        );
+        let secret = checks(
+            "secretsmanager.GetSecretValue",
+            &json!({"SecretId": "arn:aws:secretsmanager:us-east-1:1:secret:s-AbC"}),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            secret[0].resource,
+            "arn:aws:secretsmanager:us-east-1:1:secret:s-AbC"
+        );
     }
 
     #[test]
     fn a_dynamodb_denial_is_answered_as_dynamodb_answers_it() {
-        let check = &checks("DynamoDB_20120810.GetItem", &get("CHECKOUT#x"), &catalog()).unwrap()[0];
-        let (status, _, body) = denial("DynamoDB_20120810.GetItem", "CheckoutFunction", check, Decision::ImplicitDeny);
+        let check =
+            &checks("DynamoDB_20120810.GetItem", &get("CHECKOUT#x"), &catalog()).unwrap()[0];
+        let (status, _, body) = denial(
+            "DynamoDB_20120810.GetItem",
+            "CheckoutFunction",
+            check,
+            Decision::ImplicitDeny,
+        );
         assert_eq!(status, 400);
         let body: Json = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["__type"], "com.amazon.coral.service#AccessDeniedException");
-        assert!(body["Message"].as_str().unwrap().contains("dynamodb:GetItem"));
+        assert_eq!(
+            body["__type"],
+            "com.amazon.coral.service#AccessDeniedException"
+        );
+        assert!(
+            body["Message"]
+                .as_str()
+                .unwrap()
+                .contains("dynamodb:GetItem")
+        );
     }
 
     #[test]

@@ -82,7 +82,12 @@ impl Enforcer {
     }
 
     /// `None`: allowed (or not a function's request); `Some`: the service's answer.
-    fn decide(&self, key: Option<&str>, target: &str, body: &[u8]) -> Option<Response<Full<Bytes>>> {
+    fn decide(
+        &self,
+        key: Option<&str>,
+        target: &str,
+        body: &[u8],
+    ) -> Option<Response<Full<Bytes>>> {
         let policy = self.principals.get(key?)?;
         let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let checks = match iam::checks(target, &json, &self.catalog) {
@@ -117,12 +122,22 @@ impl Enforcer {
             leading_keys: check.leading_keys.clone(),
         };
         tracing::warn!(%denial, "the function's template policy does not allow this request");
+        // For a whole test run's record of denials, whatever the test asserted.
+        if let Some(path) = std::env::var_os("LOCAL_IAM_DENIALS_LOG") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{denial}");
+            }
+        }
         self.denials
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(denial);
-        let (status, content_type, body) =
-            iam::denial(target, &policy.logical_id, check, decision);
+        let (status, content_type, body) = iam::denial(target, &policy.logical_id, check, decision);
         let mut response = Response::builder()
             .status(status)
             .header("content-type", content_type)

@@ -47,7 +47,8 @@ pub enum StackError {
 
 pub struct LocalStack {
     pub base_url: String,
-    /// The webhook function's services (it holds the queue), for tests that reach past HTTP.
+    /// The webhook function's configuration with the harness's unrestricted identity (not
+    /// held to any template policy), for tests that reach past HTTP.
     pub services: Services,
     /// Every function's services, by binary, each built from its template environment.
     pub functions: HashMap<String, Services>,
@@ -155,11 +156,13 @@ impl LocalStack {
         for (binary, key) in &identities {
             function_sdk.insert(binary.clone(), sdk_config_as(&iam_endpoint, key).await);
         }
-        let sdk_of = |binary: &str| function_sdk.get(binary).cloned().ok_or_else(|| {
-            StackError::Provision(ProvisionError::Template(format!(
-                "template.yaml has no {binary} function"
-            )))
-        });
+        let sdk_of = |binary: &str| {
+            function_sdk.get(binary).cloned().ok_or_else(|| {
+                StackError::Provision(ProvisionError::Template(format!(
+                    "template.yaml has no {binary} function"
+                )))
+            })
+        };
 
         let mut env = opts.env.clone();
         env.insert("BILLING_TABLE".into(), table);
@@ -183,7 +186,9 @@ impl LocalStack {
                 )))
             })
         };
-        let services = function("webhook")?;
+        // The harness's own view (inspection past HTTP): the webhook's configuration with the
+        // unrestricted identity, as a test's own AWS calls are not a function's.
+        let services = Services::on_aws((*function("webhook")?.config).clone(), &sdk);
         let worker = function("worker")?;
         let publisher = function("publisher")?;
 
@@ -210,19 +215,14 @@ impl LocalStack {
         )
         .await
         .map_err(|e| StackError::Provision(ProvisionError::Aws(bus.clone(), e)))?;
-        let mut tasks = vec![
-            tokio::spawn(subscription.run(received.clone())),
-            iam_task,
-        ];
+        let mut tasks = vec![tokio::spawn(subscription.run(received.clone())), iam_task];
         // Lambda's event source mappings read with the function's own role, so the stream
         // and the queue are read as the publisher and the worker.
         let publisher_sdk = sdk_of("publisher")?;
         let worker_sdk = sdk_of("worker")?;
         if let (Some(stream_arn), Some(bus_name)) = (stream_arn, publisher_bus.clone()) {
-            let adapter = EventBridgeBus::new(
-                aws_sdk_eventbridge::Client::new(&publisher_sdk),
-                bus_name,
-            );
+            let adapter =
+                EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&publisher_sdk), bus_name);
             tasks.push(tokio::spawn(run_mapping(
                 aws_sdk_dynamodbstreams::Client::new(&publisher_sdk),
                 stream_arn,
