@@ -102,6 +102,22 @@ impl Enforcer {
                 return Some(self.refuse(policy, target, &check, Decision::ImplicitDeny));
             }
         };
+        if let Some(path) = std::env::var_os("LOCAL_IAM_REQUESTS_LOG") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                for c in &checks {
+                    let _ = writeln!(
+                        f,
+                        "{}\t{}\t{}\t{:?}",
+                        policy.logical_id, c.action, c.resource, c.leading_keys
+                    );
+                }
+            }
+        }
         checks.iter().find_map(|check| {
             let decision = iam::evaluate(&policy.statements, check);
             (decision != Decision::Allowed).then(|| self.refuse(policy, target, check, decision))

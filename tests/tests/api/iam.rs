@@ -74,9 +74,12 @@ async fn a_subscription_checkout_passes_under_the_templates_own_policy() {
     );
 }
 
+/// The defect this enforcement was built to show: without the statement that lets the
+/// checkout function write USER#<id>/OPEN_SUB_CHECKOUT (main's policy before issue 21), the
+/// subscription checkout's transaction is refused for that one item, and the caller gets 503.
 #[tokio::test]
-async fn without_its_checkout_record_statement_the_checkout_function_is_denied_as_aws_denies_it() {
-    let template = without_statement("CheckoutFunction", "RecordCheckout");
+async fn without_its_open_checkout_statement_a_subscription_checkout_is_denied_as_aws_denies_it() {
+    let template = without_statement("CheckoutFunction", "MarkOpenSubscriptionCheckout");
     let (app, _stripe) = subscription_stack(Some(template)).await;
     let (status, body) = subscribe(&app, "iam_denied").await;
     assert_eq!(status, 503, "{body}");
@@ -85,13 +88,12 @@ async fn without_its_checkout_record_statement_the_checkout_function_is_denied_a
     for d in &denials {
         println!("{d}");
     }
-    assert!(
-        denials.iter().any(|d| d.function == "CheckoutFunction"
-            && d.action.starts_with("dynamodb:")
-            && d.leading_keys
-                .as_deref()
-                .is_some_and(|k| k.iter().all(|k| k.starts_with("CHECKOUT#")))),
-        "{denials:?}"
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0].function, "CheckoutFunction");
+    assert_eq!(denials[0].action, "dynamodb:UpdateItem");
+    assert_eq!(
+        denials[0].leading_keys.as_deref(),
+        Some(&["USER#iam_denied".to_owned()][..])
     );
 }
 
@@ -143,4 +145,59 @@ async fn without_its_account_statement_the_worker_cannot_fulfil_and_the_denial_n
     })
     .await;
     assert_eq!(app.account("iam_w").await["credits"]["balance"], 0);
+}
+
+/// A purchase for `user` delivered through the webhook (queue, worker, stream).
+async fn buy(app: &TestApp, user: &str) {
+    let delivery = event(
+        &format!("evt_iam_{user}"),
+        "checkout.session.completed",
+        chrono::Utc::now().timestamp(),
+        checkout_session(
+            &format!("cs_test_{user}"),
+            user,
+            "credits_starter",
+            "paid",
+            1000,
+        ),
+    );
+    assert_eq!(app.deliver(&delivery).await.status, 200);
+}
+
+#[tokio::test]
+async fn without_its_publish_statement_the_publisher_is_denied_put_events_on_the_bus() {
+    let app = TestApp::spawn_from(
+        &[],
+        Some(without_statement(
+            "PublisherFunction",
+            "PublishEntitlementEvents",
+        )),
+    )
+    .await;
+    buy(&app, "iam_pub").await;
+    app.eventually("the publisher is denied", || async {
+        app.stack.iam.denials().iter().any(|d| {
+            d.function == "PublisherFunction"
+                && d.action == "events:PutEvents"
+                && d.resource.contains(":event-bus/")
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_its_stream_statement_the_publisher_cannot_read_the_tables_stream() {
+    let app = TestApp::spawn_from(
+        &[],
+        Some(without_statement("PublisherFunction", "ReadTableStream")),
+    )
+    .await;
+    app.eventually("the stream read is denied", || async {
+        app.stack.iam.denials().iter().any(|d| {
+            d.function == "PublisherFunction"
+                && d.action.starts_with("dynamodb:")
+                && d.resource.contains("/stream/")
+        })
+    })
+    .await;
 }
