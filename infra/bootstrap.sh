@@ -19,6 +19,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/infra/requirements.txt" >&2
   echo "$want" > "$stamp"
 fi
+# checkov cannot share .venv with aws-sam-cli (requirements-checkov.txt says why).
+checkov_venv="$venv/checkov"
+checkov_want="$(sha256sum "$root/infra/requirements-checkov.txt" | cut -d' ' -f1)"
+if [ "$(cat "$checkov_venv/.requirements.sha" 2>/dev/null)" != "$checkov_want" ]; then
+  echo "bootstrap: installing pinned checkov into .venv/checkov" >&2
+  [ -x "$checkov_venv/bin/python" ] || python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/infra/requirements-checkov.txt" >&2
+  echo "$checkov_want" > "$checkov_venv/.requirements.sha"
+fi
 peers="$root/infra/peers"
 if [ -f "$peers/package.json" ] && [ ! -d "$peers/node_modules/stripe" ]; then
   echo "bootstrap: installing Node peers (npm ci)" >&2

@@ -86,6 +86,33 @@ mod tests {
     }
 
     #[test]
+    fn claims_reach_functions_as_api_gateway_flattens_them() {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), "user_1".into());
+        claims.insert("exp".into(), (chrono::Utc::now().timestamp() + 60).into());
+        claims.insert("iat".into(), 1_796_000_000i64.into());
+        claims.insert("email_verified".into(), true.into());
+        claims.insert("scp".into(), serde_json::json!(["openid", "billing:admin"]));
+        claims.insert("aud".into(), serde_json::json!(["client_a"]));
+        let t = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap();
+        let got = claims_from_header(Some(&format!("Bearer {t}")), "s3cret").unwrap();
+        assert_eq!(got["iat"], "1796000000", "numbers as strings");
+        assert_eq!(got["email_verified"], "true");
+        assert_eq!(
+            got["scp"], "[openid billing:admin]",
+            "a list as its bracketed form"
+        );
+        assert_eq!(got["aud"], "[client_a]");
+        let identity = billing_core::domain::identity::Identity::from_claims(&got).unwrap();
+        assert!(identity.admin && !identity.service);
+    }
+
+    #[test]
     fn a_token_with_another_secret_an_expired_one_or_none_is_refused() {
         let t = token("other", "user_1", None, "", 60);
         assert!(claims_from_header(Some(&format!("Bearer {t}")), "s3cret").is_none());

@@ -10,6 +10,8 @@ pub mod cors;
 pub mod entitlement_events;
 pub mod environment;
 pub mod esm;
+pub mod iam;
+pub mod iam_proxy;
 pub mod moto;
 pub mod pages;
 pub mod provision;

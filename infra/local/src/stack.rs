@@ -47,7 +47,8 @@ pub enum StackError {
 
 pub struct LocalStack {
     pub base_url: String,
-    /// The webhook function's services (it holds the queue), for tests that reach past HTTP.
+    /// The webhook function's configuration with the harness's unrestricted identity (not
+    /// held to any template policy), for tests that reach past HTTP.
     pub services: Services,
     /// Every function's services, by binary, each built from its template environment.
     pub functions: HashMap<String, Services>,
@@ -55,6 +56,8 @@ pub struct LocalStack {
     /// The bus the publisher publishes to, as its template environment names it (`None`
     /// when the template gives it none: then no stream mapping runs).
     pub entitlement_bus: Option<String>,
+    /// The IAM proxy every function's AWS calls go through; its denials, for tests.
+    pub iam: Arc<crate::iam_proxy::Enforcer>,
     worker_paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -67,13 +70,20 @@ impl Drop for LocalStack {
     }
 }
 
-/// An SDK config that talks to moto with throwaway credentials.
+/// An SDK config that talks to moto with throwaway credentials (the harness's own
+/// identity: unrestricted).
 pub async fn moto_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, "test").await
+}
+
+/// An SDK config that signs with `access_key`: a function's logical id, which the IAM proxy
+/// ([`crate::iam_proxy`]) holds to that function's template statements.
+pub async fn sdk_config_as(endpoint: &str, access_key: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
+            access_key,
             "test",
             None,
             None,
@@ -124,6 +134,36 @@ impl LocalStack {
             .and_then(|q| q.arn.clone())
             .unwrap_or_default();
 
+        // IAM as deployed: every function's AWS calls go through the proxy, signed as the
+        // function, and are held to its own statements in the template.
+        let parameters = crate::iam::parameters(template, &opts.env)?;
+        let resolver = crate::iam::Resolver::from_resources(&resources, &parameters);
+        let policies = crate::iam::function_policies(template, &resolver)?;
+        let catalog = crate::iam::Catalog::new(template, &resources)?;
+        let identities: HashMap<String, String> = policies
+            .iter()
+            .map(|p| (p.binary.clone(), crate::iam_proxy::access_key(p)))
+            .collect();
+        let iam = Arc::new(crate::iam_proxy::Enforcer::new(
+            &opts.moto_endpoint,
+            policies,
+            catalog,
+        ));
+        let (iam_endpoint, iam_task) = crate::iam_proxy::start(iam.clone())
+            .await
+            .map_err(|e| StackError::Listen(0, e))?;
+        let mut function_sdk = HashMap::new();
+        for (binary, key) in &identities {
+            function_sdk.insert(binary.clone(), sdk_config_as(&iam_endpoint, key).await);
+        }
+        let sdk_of = |binary: &str| {
+            function_sdk.get(binary).cloned().ok_or_else(|| {
+                StackError::Provision(ProvisionError::Template(format!(
+                    "template.yaml has no {binary} function"
+                )))
+            })
+        };
+
         let mut env = opts.env.clone();
         env.insert("BILLING_TABLE".into(), table);
         env.insert("FULFILMENT_QUEUE_URL".into(), queue_url.clone());
@@ -136,7 +176,8 @@ impl LocalStack {
             if binary == "publisher" {
                 publisher_bus = publisher::bus_name(|name| own.get(name).cloned()).ok();
             }
-            functions.insert(binary, Services::on_aws(config, &sdk));
+            let own_sdk = sdk_of(&binary)?;
+            functions.insert(binary, Services::on_aws(config, &own_sdk));
         }
         let function = |binary: &str| {
             functions.get(binary).cloned().ok_or_else(|| {
@@ -145,7 +186,9 @@ impl LocalStack {
                 )))
             })
         };
-        let services = function("webhook")?;
+        // The harness's own view (inspection past HTTP): the webhook's configuration with the
+        // unrestricted identity, as a test's own AWS calls are not a function's.
+        let services = Services::on_aws((*function("webhook")?.config).clone(), &sdk);
         let worker = function("worker")?;
         let publisher = function("publisher")?;
 
@@ -172,11 +215,16 @@ impl LocalStack {
         )
         .await
         .map_err(|e| StackError::Provision(ProvisionError::Aws(bus.clone(), e)))?;
-        let mut tasks = vec![tokio::spawn(subscription.run(received.clone()))];
+        let mut tasks = vec![tokio::spawn(subscription.run(received.clone())), iam_task];
+        // Lambda's event source mappings read with the function's own role, so the stream
+        // and the queue are read as the publisher and the worker.
+        let publisher_sdk = sdk_of("publisher")?;
+        let worker_sdk = sdk_of("worker")?;
         if let (Some(stream_arn), Some(bus_name)) = (stream_arn, publisher_bus.clone()) {
-            let adapter = EventBridgeBus::new(events.clone(), bus_name);
+            let adapter =
+                EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&publisher_sdk), bus_name);
             tasks.push(tokio::spawn(run_mapping(
-                aws_sdk_dynamodbstreams::Client::new(&sdk),
+                aws_sdk_dynamodbstreams::Client::new(&publisher_sdk),
                 stream_arn,
                 publisher,
                 Arc::new(adapter),
@@ -205,7 +253,10 @@ impl LocalStack {
                 });
             }
         });
-        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
+        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&worker_sdk),
+            queue_url,
+        ));
         let worker_paused = Arc::new(AtomicBool::new(false));
         let mapping = tokio::spawn(crate::esm::run(
             worker,
@@ -219,6 +270,7 @@ impl LocalStack {
             functions,
             resources,
             entitlement_bus: publisher_bus,
+            iam,
             worker_paused,
             tasks: {
                 tasks.extend([server, mapping]);

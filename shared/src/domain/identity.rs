@@ -18,16 +18,20 @@ pub struct Identity {
     pub service: bool,
 }
 
-/// Whether a `scope` (or `scp`) claim names `wanted`. API Gateway flattens a list claim to
-/// "[a b]"; a plain string is space-separated.
+/// Whether a `scope` (or `scp`) claim names `wanted`, in the two shapes API Gateway's JWT
+/// authorizer hands a function: a string claim as it is (OAuth's space-separated scopes),
+/// a list claim flattened to "[a b]". Nothing else: a comma is part of a scope's name.
 fn has_scope(claims: &HashMap<String, String>, wanted: &str) -> bool {
     claims
         .get("scope")
         .or_else(|| claims.get("scp"))
         .is_some_and(|s| {
-            s.trim_matches(|c| c == '[' || c == ']')
-                .split([' ', ','])
-                .any(|x| x == wanted)
+            let s = s.trim();
+            let list = s
+                .strip_prefix('[')
+                .and_then(|s| s.strip_suffix(']'))
+                .unwrap_or(s);
+            list.split(' ').any(|x| x == wanted)
         })
 }
 
@@ -80,5 +84,27 @@ mod tests {
         );
         let user = Identity::from_claims(&claims("openid billing:servicex")).unwrap();
         assert!(!user.service && !user.admin);
+    }
+
+    #[test]
+    fn claims_are_read_only_in_the_shapes_api_gateway_gives_them() {
+        // scp as Okta and Entra issue it (a list), flattened by API Gateway.
+        let listed = HashMap::from([
+            ("sub".to_owned(), "op_1".to_owned()),
+            ("scp".to_owned(), "[openid billing:admin]".to_owned()),
+            ("exp".to_owned(), "1796462073".to_owned()),
+        ]);
+        assert!(Identity::from_claims(&listed).unwrap().admin);
+        // A comma-joined string is one scope named "openid,billing:admin", not two.
+        assert!(
+            !Identity::from_claims(&claims("openid,billing:admin"))
+                .unwrap()
+                .admin
+        );
+        assert!(
+            !Identity::from_claims(&claims("[billing:admin"))
+                .unwrap()
+                .admin
+        );
     }
 }

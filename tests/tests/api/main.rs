@@ -9,6 +9,7 @@ mod dead_letters;
 mod entitlement_events;
 mod entitlements;
 mod hardening;
+mod iam;
 mod purchases;
 mod sdk_peers;
 mod secrets;
