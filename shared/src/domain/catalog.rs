@@ -5,8 +5,13 @@
 //! each plan's Stripe price id or Payment Link comes from the environment
 //! (`STRIPE_PRICE_<PLAN_ID>`, `STRIPE_LINK_<PLAN_ID>`), so one catalog serves test and live.
 
+use crate::domain::features::{
+    self, Feature, FeatureError, FeatureFile, FeatureGrant, FeatureId, FeatureKind, Grants,
+    Overage, Reset,
+};
 use crate::domain::ids::PlanId;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const DEFAULT_CATALOG: &str = include_str!("catalog.json");
@@ -45,6 +50,12 @@ pub struct Plan {
     /// Credit packs: credits per unit; subscriptions: credits per paid period.
     #[serde(default)]
     pub credits: i64,
+    /// What the plan grants of the catalog's features, as the file writes it.
+    #[serde(default, rename = "features")]
+    features_file: BTreeMap<String, Value>,
+    /// The same, checked against the catalog's features.
+    #[serde(skip)]
+    pub features: Grants,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
@@ -107,25 +118,81 @@ pub enum CatalogError {
     Shared(String, String),
     #[error("{0} names {1}, which is not a plan of the catalog")]
     UnknownInList(&'static str, String),
+    #[error("{0}")]
+    Feature(#[from] FeatureError),
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     plans: BTreeMap<PlanId, Plan>,
+    features: BTreeMap<FeatureId, Feature>,
+    /// What an account without a plan has (the catalog's `free` entry).
+    free: Grants,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
     plans: Vec<Plan>,
+    #[serde(default)]
+    features: BTreeMap<String, FeatureFile>,
+    #[serde(default)]
+    free: FreeFile,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreeFile {
+    #[serde(default)]
+    features: BTreeMap<String, Value>,
+}
+
+/// The seed's metered `usage` feature, for a catalog that does not declare it: free uses
+/// first (`FREE_USES`, never reset), then one credit a unit.
+fn seed_usage_feature() -> Feature {
+    Feature {
+        id: FeatureId::usage(),
+        name: "Uses".into(),
+        kind: FeatureKind::Metered {
+            reset: Reset::Never,
+            overage: Overage::Credits { credit_cost: 1 },
+        },
+    }
 }
 
 impl Catalog {
     /// Parses a catalog and fills price ids and links through `env` (a lookup by name).
     pub fn parse(json: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, CatalogError> {
         let file: CatalogFile = serde_json::from_str(json)?;
+        let mut features = BTreeMap::new();
+        for (id, raw) in file.features {
+            let feature = raw.check(&id)?;
+            if let FeatureKind::Metered {
+                overage: Overage::StripeMeter { .. },
+                ..
+            } = feature.kind
+            {
+                // Reporting overage to Stripe Billing Meters is not built yet: a catalog
+                // that relies on it would give units away unbilled, so it does not start.
+                return Err(FeatureError(format!(
+                    "feature {id}: the stripe_meter overage is not supported by this release \
+                     (use block or credits)"
+                ))
+                .into());
+            }
+            features.insert(feature.id.clone(), feature);
+        }
+        let usage = FeatureId::usage();
+        let declares_usage = features.contains_key(&usage);
+        features.entry(usage.clone()).or_insert_with(seed_usage_feature);
+        let mut free = features::parse_grants("the free entry", &file.free.features, &features)?;
+        if !declares_usage {
+            free.insert(usage, FeatureGrant::Included(0));
+        }
         let mut plans = BTreeMap::new();
         for mut plan in file.plans {
+            plan.features =
+                features::parse_grants(&format!("plan {}", plan.id), &plan.features_file, &features)?;
             if plan.amount <= 0 {
                 return Err(CatalogError::Inconsistent(
                     plan.id.to_string(),
@@ -161,7 +228,57 @@ impl Catalog {
                 }
             }
         }
-        Ok(Self { plans })
+        Ok(Self {
+            plans,
+            features,
+            free,
+        })
+    }
+
+    /// Sets the `free` entry's allowance of the seed's `usage` feature (`FREE_USES`), when
+    /// the free entry grants it.
+    pub fn with_free_uses(mut self, free_uses: i64) -> Self {
+        if let Some(grant) = self.free.get_mut(&FeatureId::usage()) {
+            *grant = FeatureGrant::Included(free_uses);
+        }
+        self
+    }
+
+    pub fn features(&self) -> impl Iterator<Item = &Feature> {
+        self.features.values()
+    }
+
+    pub fn feature(&self, id: &str) -> Option<&Feature> {
+        FeatureId::parse(id).and_then(|id| self.features.get(&id))
+    }
+
+    /// What an account on `plan` has: the `free` entry's grants, overridden feature by
+    /// feature by the plan's (a plan that does not name a feature keeps the free grant, so
+    /// paying never takes away what free accounts have).
+    pub fn grants(&self, plan: Option<&str>) -> Grants {
+        let mut grants = self.free.clone();
+        if let Some(plan) = plan
+            .and_then(|p| PlanId::parse(p).ok())
+            .and_then(|p| self.plans.get(&p))
+        {
+            grants.extend(plan.features.iter().map(|(id, g)| (id.clone(), *g)));
+        }
+        grants
+    }
+
+    /// The cheapest subscription plan that grants more of `feature` than `now` (or turns it
+    /// on), for a refusal's upgrade hint.
+    pub fn cheapest_upgrade(&self, feature: &FeatureId, now: Option<FeatureGrant>) -> Option<&Plan> {
+        let amount = |g: Option<&FeatureGrant>| match g {
+            Some(FeatureGrant::On) => 1,
+            Some(FeatureGrant::Limit(n) | FeatureGrant::Included(n)) => *n,
+            None => 0,
+        };
+        let have = amount(now.as_ref());
+        self.plans
+            .values()
+            .filter(|p| p.mode == Mode::Subscription && amount(p.features.get(feature)) > have)
+            .min_by_key(|p| p.amount)
     }
 
     /// Whether `id` names a plan, as the compact `STRIPE_PRICES`/`STRIPE_LINKS` lists do

@@ -129,6 +129,7 @@ impl Config {
                 ));
             }
         }
+        let free_uses = number("FREE_USES", DEFAULT_FREE_USES)?;
         Ok(Self {
             stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
             webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
@@ -142,12 +143,12 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
                 .trim_end_matches('/')
                 .to_owned(),
-            free_uses: number("FREE_USES", DEFAULT_FREE_USES)?,
+            free_uses,
             table_name: get("BILLING_TABLE").unwrap_or_else(|| "billing".to_owned()),
             queue_url: get("FULFILMENT_QUEUE_URL"),
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
             secrets_ttl_secs: number("STRIPE_SECRETS_TTL_SECONDS", DEFAULT_SECRETS_TTL_SECS)?,
-            catalog,
+            catalog: catalog.with_free_uses(free_uses),
         })
     }
 

@@ -8,6 +8,7 @@ pub mod catalog_bootstrap;
 pub mod checkout;
 pub mod checkout_status;
 pub mod entitlement_events;
+pub mod features;
 pub mod fulfil;
 pub mod intake;
 pub mod purchases;

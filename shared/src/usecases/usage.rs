@@ -1,26 +1,24 @@
 //! Usage metering (`POST /api/billing/usage`, `docs/api.md`): free uses first, then
 //! credits, atomically; and its check (`GET /api/billing/usage?units=n`), which answers
-//! the same decision ([`decide`]) from the same read and consumes nothing.
+//! the same decision from the same read and consumes nothing.
 //!
-//! Each attempt is one transaction: the profile's spend (whose condition makes overdrawing
-//! impossible, [`ProfileChange::spend`]) and the caller's idempotency record, so a key
-//! consumes once and its answer is stored with it. A lost race plans again from fresh reads.
+//! The seed's rule is a feature now: the free uses are the `free` entry's metered `usage`
+//! feature (`FREE_USES` units, never reset, then one credit a unit), so both calls are a
+//! track and a check of that feature ([`features`]) answered in the seed's shape.
 
+use crate::domain::allowance::{Track, decide_track};
 use crate::domain::catalog::{Catalog, Grant};
-use crate::domain::clock::rfc3339;
+use crate::domain::features::{Feature, USAGE};
 use crate::domain::ids::UserId;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
-use crate::store::records::entitlements;
-use crate::store::records::profile::{self, Profile, ProfileChange};
 use crate::store::records::usage::{self as usage_key, Answer};
+use crate::usecases::features::{self, FeatureError, TrackRequest};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 pub use usage_key::KEY_TTL_SECS;
 pub const MAX_UNITS: i64 = 1_000_000;
-const MAX_ATTEMPTS: usize = 100;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,39 +62,7 @@ pub struct PackHint {
     pub credits: i64,
 }
 
-/// The one rule both calls apply to an account as read: free uses first, then credits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allowed {
-        from_free: i64,
-        from_credits: i64,
-        answer: Answer,
-    },
-    /// Not enough: `shortfall` more credits would cover it.
-    Short { shortfall: i64 },
-}
-
-pub fn decide(read: &Profile, free_total: i64, units: i64) -> Decision {
-    let free_left = (free_total - read.free_uses_used.unwrap_or(0)).max(0);
-    let from_free = units.min(free_left);
-    let from_credits = units - from_free;
-    if from_credits > read.balance() {
-        return Decision::Short {
-            shortfall: from_credits - read.balance(),
-        };
-    }
-    Decision::Allowed {
-        from_free,
-        from_credits,
-        answer: Answer {
-            units,
-            free_uses_remaining: free_left - from_free,
-            balance: read.balance() - from_credits,
-        },
-    }
-}
-
-fn cheapest_pack(catalog: &Catalog, shortfall: i64) -> Option<PackHint> {
+pub(crate) fn cheapest_pack(catalog: &Catalog, shortfall: i64) -> Option<PackHint> {
     let plan = catalog.cheapest_covering(shortfall)?;
     let Grant::Credits(credits) = plan.grant() else {
         return None;
@@ -116,6 +82,15 @@ pub fn parse_units(raw: Option<&str>) -> Result<i64, UsageError> {
         .ok_or_else(|| UsageError::InvalidRequest(format!("units must be 1 to {MAX_UNITS}")))
 }
 
+/// The seed's `usage` feature, which every catalog has (`Catalog::parse` adds it).
+fn usage_feature(services: &Services) -> Result<&Feature, UsageError> {
+    services
+        .config
+        .catalog
+        .feature(USAGE)
+        .ok_or_else(|| UsageError::InvalidRequest("the catalog has no usage feature".into()))
+}
+
 /// `GET /api/billing/usage?units=n`: the consume call's answer for `units` now, with the
 /// cheapest pack covering a shortfall; reads only.
 pub async fn check(
@@ -123,22 +98,31 @@ pub async fn check(
     user: &UserId,
     units: i64,
 ) -> Result<UsageCheck, UsageError> {
-    let read = profile::load(services.table.as_ref(), user)
-        .await?
-        .unwrap_or_default();
-    let free_total = services.config.free_uses;
-    Ok(match decide(&read, free_total, units) {
-        Decision::Allowed { answer, .. } => UsageCheck {
+    let feature = usage_feature(services)?;
+    let account = features::read(services, user).await?;
+    let catalog = &services.config.catalog;
+    let balance = account.profile.balance();
+    let Some(m) = account
+        .features(catalog, services.clock.now())
+        .metered(feature)
+    else {
+        return Err(UsageError::InvalidRequest("usage is not metered".into()));
+    };
+    Ok(match decide_track(&m, balance, units) {
+        Track::Allowed {
+            from_allowance,
+            credits,
+        } => UsageCheck {
             allowed: true,
-            free_uses_remaining: answer.free_uses_remaining,
-            balance: answer.balance,
+            free_uses_remaining: m.remaining() - from_allowance,
+            balance: balance - credits,
             purchase: None,
         },
-        Decision::Short { shortfall } => UsageCheck {
+        Track::Refused { credits_short } => UsageCheck {
             allowed: false,
-            free_uses_remaining: (free_total - read.free_uses_used.unwrap_or(0)).max(0),
-            balance: read.balance(),
-            purchase: cheapest_pack(&services.config.catalog, shortfall),
+            free_uses_remaining: m.remaining(),
+            balance,
+            purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
         },
     })
 }
@@ -151,73 +135,45 @@ fn allowed(answer: Answer) -> UsageAllowed {
     }
 }
 
-fn validate(req: &UsageRequest) -> Result<(), UsageError> {
-    if !(1..=MAX_UNITS).contains(&req.units) {
-        return Err(UsageError::InvalidRequest(format!(
-            "units must be 1 to {MAX_UNITS}"
-        )));
+pub(crate) fn validate_units(units: i64) -> Result<(), String> {
+    if (1..=MAX_UNITS).contains(&units) {
+        Ok(())
+    } else {
+        Err(format!("units must be 1 to {MAX_UNITS}"))
     }
-    let key = &req.idempotency_key;
+}
+
+pub(crate) fn validate_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(UsageError::InvalidRequest(
-            "idempotency_key must be 1 to 128 printable characters".into(),
-        ));
+        return Err("idempotency_key must be 1 to 128 printable characters".into());
     }
     Ok(())
 }
 
+/// `POST /api/billing/usage`: a track of the seed's `usage` feature, answered as the seed
+/// answers (free uses remaining and the balance after it; 402 naming a pack).
 pub async fn consume(
     services: &Services,
     user: &UserId,
     req: UsageRequest,
 ) -> Result<UsageAllowed, UsageError> {
-    validate(&req)?;
-    let table = services.table.as_ref();
-    let free_total = services.config.free_uses;
-    let key = req.idempotency_key.as_str();
-    for attempt in 0..MAX_ATTEMPTS {
-        if let Some(done) = usage_key::load(table, user, key).await? {
-            return Ok(allowed(done));
+    validate_units(req.units).map_err(UsageError::InvalidRequest)?;
+    validate_key(&req.idempotency_key).map_err(UsageError::InvalidRequest)?;
+    let feature = usage_feature(services)?;
+    let track = TrackRequest {
+        units: req.units,
+        idempotency_key: req.idempotency_key,
+    };
+    match features::track_units(services, user, feature, &track).await {
+        Ok((_, answer)) => Ok(allowed(answer)),
+        Err(FeatureError::PaymentRequired { purchase, .. }) => {
+            metrics::emit("usage", names::USAGE_DENIED, 1.0, Unit::Count);
+            Err(UsageError::PaymentRequired {
+                units: req.units,
+                plan_id: purchase.map(|p| p.plan_id),
+            })
         }
-        let read = profile::load(table, user).await?.unwrap_or_default();
-        let (from_free, from_credits, answer) = match decide(&read, free_total, req.units) {
-            Decision::Allowed {
-                from_free,
-                from_credits,
-                answer,
-            } => (from_free, from_credits, answer),
-            Decision::Short { shortfall } => {
-                metrics::emit("usage", names::USAGE_DENIED, 1.0, Unit::Count);
-                let plan = cheapest_pack(&services.config.catalog, shortfall).map(|p| p.plan_id);
-                return Err(UsageError::PaymentRequired {
-                    units: req.units,
-                    plan_id: plan,
-                });
-            }
-        };
-        let now = services.clock.now();
-        let at = rfc3339(now);
-        let spend = ProfileChange::new(user, &at).touched(&at).spend(
-            from_free,
-            from_credits,
-            free_total,
-            &read,
-        );
-        let writes = vec![
-            spend.write(),
-            usage_key::recorded(user, key, answer, &at, now.timestamp()),
-        ];
-        let writes = entitlements::stamped(writes, &format!("usage:{key}"), &at);
-        match table.transact(writes).await {
-            Ok(()) => return Ok(allowed(answer)),
-            Err(StoreError::TransactionConditionFailed(_) | StoreError::Conflict) => {
-                // Lost a race (or the key was used meanwhile: the next round returns it).
-                let jitter =
-                    2 + (attempt as u64 * 7 + u64::from(now.timestamp_subsec_micros())) % 20;
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        Err(FeatureError::Store(e)) => Err(e.into()),
+        Err(other) => Err(UsageError::InvalidRequest(other.to_string())),
     }
-    Err(StoreError::Conflict.into())
 }

@@ -34,7 +34,7 @@ fn changes_entitlements(write: &Write) -> bool {
             let attr = match op {
                 Op::Set(a, _) | Op::SetIfMissing(a, _) | Op::Add(a, _) | Op::Remove(a) => a,
             };
-            profile::ENTITLEMENT_ATTRS.contains(&attr.as_str())
+            profile::is_entitlement_attr(attr)
         }),
         Write::Put { .. } | Write::Update { .. } | Write::Delete { .. } => {
             key.sk.starts_with(subscription::PREFIX)
@@ -62,6 +62,30 @@ pub fn stamped(mut writes: Vec<Write>, cause: &str, now: &str) -> Vec<Write> {
         cond: None,
     }));
     writes
+}
+
+/// `writes` plus the outbox write for `user`, whether or not they change an attribute that
+/// [`stamped`] counts: for a use case that decides itself that its change is an entitlement
+/// change (a track that uses up an allowance).
+pub fn stamped_for(mut writes: Vec<Write>, user: &UserId, cause: &str, now: &str) -> Vec<Write> {
+    let pk = user_pk(user);
+    if writes.iter().any(|w| w.key().pk == pk && w.key().sk == SORT_KEY) {
+        return writes;
+    }
+    let mut stamped = stamped(writes.clone(), cause, now);
+    if stamped.len() == writes.len() {
+        writes.push(Write::Update {
+            key: key(user),
+            ops: vec![
+                Op::add("version", 1),
+                Op::set("cause", cause.to_owned()),
+                Op::set("updated_at", now.to_owned()),
+            ],
+            cond: None,
+        });
+        stamped = writes;
+    }
+    stamped
 }
 
 /// One committed version of an account's entitlements, as the outbox item (or its stream

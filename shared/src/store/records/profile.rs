@@ -3,15 +3,70 @@
 //! the conditions that make it safe against a concurrent change of the same account.
 
 use super::pinned;
+use crate::domain::allowance::{Metered, StoredFeatures};
+use crate::domain::features::{FeatureId, USAGE};
 use crate::domain::ids::{CustomerId, InvoiceId, UserId};
 use crate::store::schema::user_pk;
-use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Value, Write};
 
 pub const SORT_KEY: &str = "PROFILE";
 
 /// The attributes an account's entitlements are read from: a change of any of them is
 /// an entitlement change ([`super::entitlements::stamped`]).
 pub const ENTITLEMENT_ATTRS: &[&str] = &["credits", "free_uses_used", "credit_until"];
+
+/// Whether a change of `attr` changes what the account is entitled to: the attributes
+/// above, a boolean feature an operator turned on, and Stripe's entitlement summary. Units
+/// drawn from a metered allowance other than the seed's free uses are not: a track decides
+/// itself when it changes whether a feature is allowed.
+pub fn is_entitlement_attr(attr: &str) -> bool {
+    ENTITLEMENT_ATTRS.contains(&attr) || attr.starts_with(ON_PREFIX) || attr == STRIPE_FEATURES
+}
+
+const USED_PREFIX: &str = "used_";
+const PERIOD_PREFIX: &str = "period_";
+const ON_PREFIX: &str = "on_";
+/// Stripe's active entitlement summary for the customer: its lookup keys, space-separated,
+/// and the `created` time of the event that set them (a later summary replaces an earlier).
+const STRIPE_FEATURES: &str = "stripe_features";
+const STRIPE_FEATURES_AT: &str = "stripe_features_at";
+
+/// The units a metered feature drew from its allowance. The seed's `usage` feature keeps
+/// the attribute the free uses always had, so accounts written before features read the same.
+fn used_attr(feature: &FeatureId) -> String {
+    if feature.as_str() == USAGE {
+        "free_uses_used".to_owned()
+    } else {
+        format!("{USED_PREFIX}{feature}")
+    }
+}
+
+fn period_attr(feature: &FeatureId) -> String {
+    format!("{PERIOD_PREFIX}{feature}")
+}
+
+fn stored_features(item: &Item) -> StoredFeatures {
+    let mut stored = StoredFeatures::default();
+    let feature = |name: &str, prefix: &str| name.strip_prefix(prefix).and_then(FeatureId::parse);
+    for (name, value) in item {
+        if let (Some(f), Some(used)) = (feature(name, USED_PREFIX), value.as_i64()) {
+            let period = item.str(&period_attr(&f)).map(str::to_owned);
+            stored.used.insert(f, (used, period));
+        } else if let (Some(f), Some(true)) = (feature(name, ON_PREFIX), value.as_bool()) {
+            stored.turned_on.insert(f);
+        }
+    }
+    if let Some(used) = item.num("free_uses_used") {
+        stored.used.insert(FeatureId::usage(), (used, None));
+    }
+    stored.stripe_lookup_keys = item
+        .str(STRIPE_FEATURES)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    stored
+}
 
 pub fn key(user: &UserId) -> Key {
     Key::new(user_pk(user), SORT_KEY)
@@ -35,6 +90,8 @@ pub struct Profile {
     pub conversions: Option<i64>,
     pub payment_problem_invoice: Option<String>,
     pub payment_problem_at: Option<String>,
+    /// Metered units, operator-enabled features and Stripe's entitlement summary.
+    pub features: StoredFeatures,
 }
 
 impl Profile {
@@ -54,6 +111,7 @@ impl Profile {
             conversions: item.num("conversions"),
             payment_problem_invoice: text("payment_problem_invoice"),
             payment_problem_at: text("payment_problem_at"),
+            features: stored_features(item),
         }
     }
 
@@ -225,6 +283,88 @@ impl ProfileChange {
             change = change.op(Op::add("credits", -from_credits));
         }
         change
+    }
+
+    /// Draws `from_allowance` units of `feature` from its allowance (state `m` as read) and
+    /// spends `credits` for the units beyond it, under conditions that make overdrawing
+    /// either impossible whatever runs at the same time. In the common cases (all units
+    /// inside the allowance, or the allowance spent) the conditions hold for every
+    /// concurrent track that fits, so they do not retry each other; a track that splits
+    /// pins the units it read, and one that starts a new period pins the stored period.
+    pub fn track(self, feature: &FeatureId, m: &Metered, from_allowance: i64, credits: i64) -> Self {
+        let used = used_attr(feature);
+        let period = period_attr(feature);
+        let mut change = self;
+        if let Some(stale) = &m.stale_period {
+            change = change
+                .when(pinned(&period, stale.clone().map(Into::into)))
+                .op(Op::set(&period, m.period.id.clone().unwrap_or_default()))
+                .op(Op::set(&used, from_allowance));
+        } else {
+            if let Some(p) = &m.period.id {
+                change = change.when(Cond::eq(&period, p.clone()));
+            }
+            let or_missing = |cond: Cond, missing_ok: bool| match missing_ok {
+                true => Cond::Or(vec![cond, Cond::missing(&used)]),
+                false => cond,
+            };
+            let over = credits > 0;
+            let cond = if !over {
+                // Enough of the allowance left, whatever the exact count.
+                let limit = m.included - from_allowance + 1;
+                or_missing(Cond::lt(&used, limit), limit > 0)
+            } else if from_allowance == 0 {
+                // The allowance is spent, whatever the exact count.
+                or_missing(Cond::ge(&used, m.included), m.included <= 0)
+            } else {
+                or_missing(Cond::eq(&used, m.used), m.used == 0)
+            };
+            change = change.when(cond);
+            if from_allowance > 0 {
+                change = change.op(Op::add(&used, from_allowance));
+            }
+        }
+        if credits > 0 {
+            change = change
+                .when(Cond::ge("credits", credits))
+                .op(Op::add("credits", -credits));
+        }
+        change
+    }
+
+    /// An operator's grant of `units` more of a metered feature in its current period
+    /// (state `m` as read): the units drawn go down, so what is left goes up.
+    pub fn grant_units(self, feature: &FeatureId, m: &Metered, units: i64) -> Self {
+        let used = used_attr(feature);
+        let period = period_attr(feature);
+        match &m.stale_period {
+            Some(stale) => self
+                .when(pinned(&period, stale.clone().map(Into::into)))
+                .op(Op::set(&period, m.period.id.clone().unwrap_or_default()))
+                .op(Op::set(&used, -units)),
+            None => {
+                let change = match &m.period.id {
+                    Some(p) => self.when(Cond::eq(&period, p.clone())),
+                    None => self,
+                };
+                change.op(Op::add(&used, -units))
+            }
+        }
+    }
+
+    /// An operator turns a boolean feature on for the account.
+    pub fn turn_on(self, feature: &FeatureId) -> Self {
+        self.op(Op::set(&format!("{ON_PREFIX}{feature}"), true))
+    }
+
+    /// Stripe's active entitlement summary as of `created`, unless a later one is applied.
+    pub fn stripe_features(self, lookup_keys: &[String], created: i64) -> Self {
+        self.op(Op::set(STRIPE_FEATURES, Value::S(lookup_keys.join(" "))))
+            .op(Op::set(STRIPE_FEATURES_AT, created))
+            .when(Cond::Or(vec![
+                Cond::missing(STRIPE_FEATURES_AT),
+                Cond::lt(STRIPE_FEATURES_AT, created),
+            ]))
     }
 
     pub fn write(self) -> Write {
