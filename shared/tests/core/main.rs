@@ -8,6 +8,7 @@ mod bootstrap;
 mod checkout;
 mod crash_points;
 mod entitlement_events;
+mod features;
 mod fulfilment;
 mod intake;
 mod log_scan;
