@@ -9,6 +9,7 @@ use crate::stripe::signature::SignatureError;
 use crate::usecases::account::AccountError;
 use crate::usecases::admin::{AdminError, RefundError};
 use crate::usecases::checkout::CheckoutError;
+use crate::usecases::features::FeatureError;
 use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
 use crate::usecases::purchases::PurchaseError;
@@ -90,8 +91,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    /// A top-level field beside `error`, e.g. a 402's `"purchase": {"plan_id"}`.
-    pub extra: Option<(&'static str, serde_json::Value)>,
+    /// Top-level fields beside `error`, e.g. a 402's `"purchase": {"plan_id"}`.
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 #[derive(Serialize)]
@@ -110,7 +111,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: None,
+            extra: Vec::new(),
         }
     }
     pub fn unauthenticated() -> Self {
@@ -142,8 +143,10 @@ impl ApiError {
             },
         };
         let mut value = serde_json::to_value(&body).unwrap_or_default();
-        if let (Some((name, extra)), Some(map)) = (self.extra, value.as_object_mut()) {
-            map.insert(name.to_owned(), extra);
+        if let Some(map) = value.as_object_mut() {
+            for (name, extra) in self.extra {
+                map.insert(name.to_owned(), extra);
+            }
         }
         json(self.status, &value)
     }
@@ -317,10 +320,34 @@ impl From<UsageError> for ApiError {
             UsageError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
             UsageError::PaymentRequired { ref plan_id, .. } => {
                 let mut err = Self::new(402, "payment_required", e.to_string());
-                err.extra = Some(("purchase", serde_json::json!({ "plan_id": plan_id })));
+                err.extra = vec![("purchase", serde_json::json!({ "plan_id": plan_id }))];
                 err
             }
             UsageError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<FeatureError> for ApiError {
+    fn from(e: FeatureError) -> Self {
+        match e {
+            FeatureError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            FeatureError::UnknownFeature(_) => Self::new(404, "unknown_feature", e.to_string()),
+            FeatureError::NotMetered(_) => Self::bad_request("not_metered", e.to_string()),
+            FeatureError::PaymentRequired {
+                ref upgrade,
+                ref purchase,
+                ..
+            } => {
+                let hints = vec![
+                    ("upgrade", serde_json::to_value(upgrade).unwrap_or_default()),
+                    ("purchase", serde_json::to_value(purchase).unwrap_or_default()),
+                ];
+                let mut err = Self::new(402, "payment_required", e.to_string());
+                err.extra = hints;
+                err
+            }
+            FeatureError::Store(inner) => inner.into(),
         }
     }
 }

@@ -28,6 +28,9 @@ pub struct EntitlementsChanged {
     pub subscription_status: Option<String>,
     pub credits: Credits,
     pub credit_until: Option<String>,
+    /// The account's features, as `GET /api/billing/entitlements` shows them.
+    #[serde(default)]
+    pub features: std::collections::BTreeMap<String, crate::domain::allowance::FeatureView>,
     /// The Stripe event id, or the operation (`usage:<key>`, `grant:<id>`).
     pub cause: String,
     /// Goes up by one with every committed change of this account's entitlements.

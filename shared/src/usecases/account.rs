@@ -8,6 +8,7 @@
 //! subscriptions and one page of the latest purchases (from their index), never the usage
 //! idempotency records or the grant audit items that share the account's partition.
 
+use crate::domain::allowance::FeatureView;
 use crate::domain::catalog::Mode;
 use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
@@ -48,6 +49,8 @@ pub struct AccountView {
     pub referral: ReferralView,
     /// The last invoice whose payment failed, until a later invoice is paid.
     pub payment_problem: Option<PaymentProblemView>,
+    /// The account's features, as `GET /api/billing/entitlements` shows them.
+    pub features: BTreeMap<String, FeatureView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -131,9 +134,17 @@ pub fn account_view(
     profile: &Profile,
     subscriptions: &[SubscriptionRow],
     purchases: (&[PurchaseRow], Option<String>),
-    free_uses: i64,
+    config: &Config,
     now: DateTime<Utc>,
 ) -> AccountView {
+    let features = crate::usecases::features::Account::from_rows(profile.clone(), subscriptions)
+        .features(&config.catalog, now)
+        .all();
+    // The seed's free uses are the `usage` feature's allowance.
+    let free_uses_remaining = features
+        .get(crate::domain::features::USAGE)
+        .and_then(|f| f.remaining)
+        .unwrap_or(0);
     // The subscription that matters: one that keeps the tier, else the latest by version.
     let subscription = subscriptions
         .iter()
@@ -159,7 +170,7 @@ pub fn account_view(
         subscription: subscription.map(subscription_view),
         credits: CreditsView {
             balance: profile.balance(),
-            free_uses_remaining: (free_uses - profile.free_uses_used.unwrap_or(0)).max(0),
+            free_uses_remaining,
         },
         credit_until: credit_until.map(rfc3339),
         purchases: purchases.0.iter().map(purchase_view).collect(),
@@ -175,6 +186,7 @@ pub fn account_view(
                 at: profile.payment_problem_at.clone().unwrap_or_default(),
             }
         }),
+        features,
     }
 }
 
@@ -210,7 +222,7 @@ pub async fn account_page(
         &profile.unwrap_or_default(),
         &subscriptions,
         (&purchases.0, purchases.1),
-        services.config.free_uses,
+        &services.config,
         services.clock.now(),
     ))
 }

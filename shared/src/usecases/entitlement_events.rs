@@ -50,7 +50,7 @@ pub async fn snapshot(
         &profile.unwrap_or_default(),
         &subscriptions,
         (&[], None),
-        services.config.free_uses,
+        &services.config,
         services.clock.now(),
     );
     Ok(EntitlementsChanged {
@@ -64,6 +64,7 @@ pub async fn snapshot(
             free_uses_remaining: view.credits.free_uses_remaining,
         },
         credit_until: view.credit_until,
+        features: view.features,
         cause: version.cause.clone(),
         version: version.version,
     })

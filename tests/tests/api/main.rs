@@ -8,6 +8,7 @@ mod checkout;
 mod dead_letters;
 mod entitlement_events;
 mod entitlements;
+mod features;
 mod hardening;
 mod iam;
 mod purchases;
