@@ -79,7 +79,7 @@ async fn checkout_then_completion_then_the_portal_for_the_owner_only() {
 
 #[tokio::test]
 async fn checkout_errors_follow_the_contract_and_leak_nothing() {
-    let stripe = MockServer::start().await;
+    let stripe = billing_core::testing::strict_stripe().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "type": "invalid_request_error", "message": "No such price: 'price_internal_9'" } })))
