@@ -7,7 +7,7 @@ use black_box_tests::TestApp;
 use local_stack::auth;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const T0: i64 = 1_795_000_000;
 

@@ -6,7 +6,7 @@ use billing_core::testing::{checkout_session, event, fake_stripe};
 use black_box_tests::TestApp;
 use serde_json::json;
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 #[tokio::test]
 async fn checkout_then_completion_then_the_portal_for_the_owner_only() {
