@@ -36,6 +36,12 @@ impl TestApp {
 
     /// A stack whose functions see the test webhook secret plus `env`.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        Self::spawn_from(env, None).await
+    }
+
+    /// As [`spawn_with`](Self::spawn_with), deployed from `template` (a changed copy of
+    /// template.yaml) instead of the repository's.
+    pub async fn spawn_from(env: &[(&str, &str)], template: Option<String>) -> Self {
         let mut vars: HashMap<String, String> = HashMap::from([
             ("STRIPE_WEBHOOK_SECRET".into(), TEST_WEBHOOK_SECRET.into()),
             ("PUBLIC_BASE_URL".into(), "https://app.example.com".into()),
@@ -51,7 +57,7 @@ impl TestApp {
             env: vars,
             jwt_secret: JWT_SECRET.into(),
             visibility_override: Some(2),
-            template: None,
+            template,
         };
         let stack = LocalStack::start(opts)
             .await

@@ -15,5 +15,6 @@ pub mod pages;
 pub mod provision;
 pub mod server;
 pub mod stack;
+pub mod timeouts;
 
 pub use stack::{LocalStack, StackOptions};

@@ -145,6 +145,13 @@ impl LocalStack {
                 )))
             })
         };
+        let timeouts = crate::timeouts::declared(template)?;
+        let timeout_of = |binary: &str| {
+            timeouts
+                .get(binary)
+                .copied()
+                .unwrap_or(crate::timeouts::LAMBDA_DEFAULT)
+        };
         let services = function("webhook")?;
         let worker = function("worker")?;
         let publisher = function("publisher")?;
@@ -180,11 +187,13 @@ impl LocalStack {
                 stream_arn,
                 publisher,
                 Arc::new(adapter),
+                timeout_of("publisher"),
             )));
         }
         let front = Arc::new(Front {
             functions: functions.clone(),
             jwt_secret: opts.jwt_secret.clone(),
+            timeouts: timeouts.clone().into_iter().collect(),
             allowed_origins,
             entitlement_events: received.clone(),
         });
@@ -212,6 +221,7 @@ impl LocalStack {
             queue,
             queue_arn,
             worker_paused.clone(),
+            timeout_of("worker"),
         ));
         Ok(Self {
             base_url,
