@@ -170,3 +170,65 @@ fn the_definitions_come_from_the_stripe_package_and_name_every_endpoint_with_its
     assert_eq!(refused.code(), Some("parameter_unknown"));
     assert_eq!(refused.body["error"]["param"], "trial_period_days");
 }
+
+#[tokio::test]
+async fn a_replay_of_an_event_too_large_to_keep_fetches_it_from_stripe_through_the_checker() {
+    use billing_core::domain::ids::{EventId, UserId};
+    use billing_core::testing::{checkout_session, event, memory_services};
+    use billing_core::usecases::account::account;
+    use billing_core::usecases::admin::{ReplayRequest, replay};
+    use billing_core::usecases::intake::{self, VerifiedEvent};
+
+    let server = fake_stripe("cs_test_unused").await;
+    let base = server.uri();
+    let services = memory_services(&[
+        ("STRIPE_SECRET_KEY", "sk_test_large"),
+        ("STRIPE_API_BASE", base.as_str()),
+    ]);
+    let mut session = checkout_session("cs_test_large", "lara", "credits_starter", "paid", 1000);
+    // Stripe's own event, padded past what the store keeps of a payload (64 KiB).
+    session["metadata"]["note"] = "x".repeat(70 * 1024).into();
+    let large = event(
+        "evt_large_1",
+        "checkout.session.completed",
+        1_795_000_000,
+        session,
+    );
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/v1/events/evt_large_1"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(large.clone()))
+        .mount(&server)
+        .await;
+    let raw = large.to_string();
+    intake::record(
+        &services,
+        VerifiedEvent {
+            id: EventId::parse("evt_large_1").unwrap(),
+            event: serde_json::from_str(&raw).unwrap(),
+            raw,
+        },
+    )
+    .await
+    .unwrap();
+
+    let replayed = replay(
+        &services,
+        ReplayRequest {
+            event_id: "evt_large_1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(replayed.state, "processed", "{replayed:?}");
+    let lara = UserId::parse("lara").unwrap();
+    assert_eq!(
+        account(&services, &lara).await.unwrap().credits.balance,
+        1000
+    );
+    let fetched = server.received_requests().await.unwrap();
+    assert!(
+        fetched
+            .iter()
+            .any(|r| r.url.path() == "/v1/events/evt_large_1")
+    );
+}
