@@ -402,7 +402,8 @@ def main(argv: list[str]) -> int:
     if "--self-test" in argv:
         _self_test()
         return 0
-    text = json.dumps(definitions(), separators=(",", ":"), sort_keys=True)
+    # Generation always walks the installed package (never a map given in the environment).
+    text = json.dumps(build_map(), separators=(",", ":"), sort_keys=True)
     if "--out" in argv:
         out = pathlib.Path(argv[argv.index("--out") + 1])
         out.parent.mkdir(parents=True, exist_ok=True)
