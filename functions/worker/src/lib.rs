@@ -30,8 +30,26 @@ pub async fn handle(
     services: &Services,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-    Ok(process_batch(services, event.payload, deadline).await)
+    Ok(process_batch(services, event.payload, deadline_of(event.context.deadline)).await)
+}
+
+/// The worker's `Timeout` in template.yaml, for a runtime that gives no deadline.
+pub const TEMPLATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The invocation's deadline from the context (Unix milliseconds). Lambda always sets it;
+/// an emulator that does not (`cargo lambda watch` gives none) gets the template's timeout
+/// from now, so a batch is not handed back whole for want of a deadline.
+pub fn deadline_of(context_deadline_ms: u64) -> SystemTime {
+    let given = SystemTime::UNIX_EPOCH + Duration::from_millis(context_deadline_ms);
+    if given > SystemTime::now() {
+        given
+    } else {
+        tracing::warn!(
+            context_deadline_ms,
+            "the runtime gave no future deadline; assuming the template's timeout"
+        );
+        SystemTime::now() + TEMPLATE_TIMEOUT
+    }
 }
 
 fn receives(record: &SqsMessage) -> u32 {

@@ -60,6 +60,11 @@ mod tests {
     fn a_function_s_own_timeout_wins_over_the_global_one() {
         let t = declared(crate::provision::TEMPLATE).unwrap();
         assert_eq!(t["worker"], Duration::from_secs(30));
+        assert_eq!(
+            t["worker"],
+            worker::TEMPLATE_TIMEOUT,
+            "the worker's fallback is the template's"
+        );
         assert_eq!(t["checkout"], Duration::from_secs(10), "the Globals value");
         assert_eq!(t["admin"], Duration::from_secs(60));
     }
