@@ -365,6 +365,8 @@ async fn a_grant_adds_days_and_credits_with_an_audit_record() {
         credits,
         reason: "support ticket 42".into(),
         idempotency_key: None,
+        feature: None,
+        units: None,
     };
     let first = admin::grant(&s, &operator(), req(Some(10), Some(50)))
         .await
@@ -400,6 +402,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             credits: None,
             reason: "x".into(),
             idempotency_key: None,
+            feature: None,
+            units: None,
         },
         GrantRequest {
             user_id: "gil".into(),
@@ -407,6 +411,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             credits: None,
             reason: "x".into(),
             idempotency_key: None,
+            feature: None,
+            units: None,
         },
         GrantRequest {
             user_id: "gil".into(),
@@ -414,6 +420,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             credits: Some(20_000_000),
             reason: "x".into(),
             idempotency_key: None,
+            feature: None,
+            units: None,
         },
         GrantRequest {
             user_id: "gil".into(),
@@ -421,6 +429,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             credits: None,
             reason: "  ".into(),
             idempotency_key: None,
+            feature: None,
+            units: None,
         },
         GrantRequest {
             user_id: "g#l".into(),
@@ -428,6 +438,8 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             credits: None,
             reason: "x".into(),
             idempotency_key: None,
+            feature: None,
+            units: None,
         },
     ];
     for req in bad {
@@ -460,6 +472,8 @@ async fn a_grant_retried_after_an_ambiguous_commit_applies_once() {
         credits: Some(50),
         reason: "goodwill".into(),
         idempotency_key: Some("ticket-7".into()),
+        feature: None,
+        units: None,
     };
     // Calls: the key's marker read, the profile read, then the transaction, which lands
     // while the operator's request times out.

@@ -158,6 +158,8 @@ async fn each_purchase_grant_spend_subscription_and_refund_raises_the_version_on
         credits: None,
         reason: "goodwill".into(),
         idempotency_key: None,
+        feature: None,
+        units: None,
     };
     grant(&w.services, &operator, req).await.unwrap();
     assert_eq!(w.version("ada").await, 2);

@@ -267,3 +267,51 @@ async fn an_account_written_before_features_reads_and_meters_the_same() {
     assert!(check.allowed);
     assert!(!usage::check(&s, &user("max"), 17).await.unwrap().allowed);
 }
+
+fn ops() -> billing_core::edge::http::Identity {
+    billing_core::edge::http::Identity {
+        user: user("ops_1"),
+        email: None,
+        admin: true,
+        service: false,
+    }
+}
+
+fn feature_grant(u: &str, feature: &str, units: Option<i64>) -> billing_core::usecases::admin::GrantRequest {
+    billing_core::usecases::admin::GrantRequest {
+        user_id: u.into(),
+        days: None,
+        credits: None,
+        reason: "support ticket 9".into(),
+        idempotency_key: None,
+        feature: Some(feature.into()),
+        units,
+    }
+}
+
+#[tokio::test]
+async fn an_operator_turns_a_boolean_feature_on_and_grants_units_of_a_metered_one_for_this_period() {
+    use billing_core::usecases::admin::grant;
+    let (s, clock) = services_at(T0);
+    track(&s, "ned", "ai_messages", 20, "all").await.unwrap();
+    let g = grant(&s, &ops(), feature_grant("ned", "ai_messages", Some(5))).await.unwrap();
+    assert_eq!((g.feature.as_deref(), g.units), (Some("ai_messages"), Some(5)));
+    grant(&s, &ops(), feature_grant("ned", "priority_support", None)).await.unwrap();
+    let f = features::entitlements(&s, &user("ned")).await.unwrap().features;
+    assert!(f["priority_support"].enabled);
+    assert_eq!(f["ai_messages"].remaining, Some(5));
+    track(&s, "ned", "ai_messages", 5, "granted").await.unwrap();
+    // The granted units were for that period; the next month starts from the allowance.
+    clock.advance_secs(27 * DAY);
+    let next = features::entitlements(&s, &user("ned")).await.unwrap().features;
+    assert_eq!(next["ai_messages"].remaining, Some(20));
+    // A limit is the plan's, and units of a boolean or of nothing are refused.
+    for bad in [
+        feature_grant("ned", "projects", Some(5)),
+        feature_grant("ned", "priority_support", Some(1)),
+        feature_grant("ned", "teleport", None),
+        feature_grant("ned", "ai_messages", Some(0)),
+    ] {
+        assert!(grant(&s, &ops(), bad).await.is_err());
+    }
+}

@@ -89,6 +89,7 @@ fn changed(user: &str, version: i64) -> EntitlementsChanged {
             free_uses_remaining: 0,
         },
         credit_until: Some("2026-12-31T00:00:00Z".into()),
+        features: Default::default(),
         cause: format!("evt_contract_{version}"),
         version,
     }

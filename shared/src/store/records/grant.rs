@@ -18,6 +18,9 @@ pub struct Audit<'a> {
     pub credits: i64,
     pub at: &'a str,
     pub credit_until_after: Option<&'a str>,
+    /// A feature turned on, or given `units` more of.
+    pub feature: Option<&'a str>,
+    pub units: Option<i64>,
 }
 
 /// Written in the grant's own transaction; one per grant id.
@@ -32,6 +35,12 @@ pub fn audit(user: &UserId, a: &Audit<'_>) -> Write {
     ]);
     if let Some(u) = a.credit_until_after {
         item.insert("credit_until_after".into(), u.into());
+    }
+    if let Some(f) = a.feature {
+        item.insert("feature".into(), f.into());
+    }
+    if let Some(n) = a.units {
+        item.insert("units".into(), n.into());
     }
     Write::Put {
         key: key(user, a.at, a.grant_id),

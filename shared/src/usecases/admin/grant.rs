@@ -1,15 +1,17 @@
-//! `POST /api/billing/admin/grant`: days of access and/or credits, with an audit record of
-//! who granted what and why, in the same transaction as the grant.
+//! `POST /api/billing/admin/grant`: days of access and/or credits, and/or a feature (units of
+//! a metered feature for its current period, or a boolean feature turned on), with an audit
+//! record of who granted what and why, in the same transaction as the grant.
 
 use super::{AdminError, MAX_GRANT_CREDITS, MAX_GRANT_DAYS};
 use crate::domain::clock::rfc3339;
+use crate::domain::features::{Feature, FeatureKind};
 use crate::domain::identity::Identity;
 use crate::domain::ids::UserId;
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::entitlements;
 use crate::store::records::grant;
-use crate::store::records::profile::{self, ProfileChange};
+use crate::store::records::profile::ProfileChange;
 use chrono::{DateTime, Duration as Days, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,12 @@ pub struct GrantRequest {
     /// first grant again.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// A feature of the catalog: a boolean one is turned on; a metered one gets `units`
+    /// more in its current period.
+    #[serde(default)]
+    pub feature: Option<String>,
+    #[serde(default)]
+    pub units: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,6 +43,43 @@ pub struct GrantOutcome {
     pub days: i64,
     pub credits: i64,
     pub credit_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<i64>,
+}
+
+/// The feature a grant names, checked: a boolean one (no units) or a metered one with 1 to
+/// [`MAX_GRANT_CREDITS`] units.
+fn granted_feature<'a>(
+    services: &'a Services,
+    req: &GrantRequest,
+) -> Result<Option<(&'a Feature, i64)>, AdminError> {
+    let invalid = |m: String| Err(AdminError::InvalidRequest(m));
+    let Some(id) = req.feature.as_deref() else {
+        return match req.units {
+            Some(_) => invalid("units are granted of a feature: name it in feature".into()),
+            None => Ok(None),
+        };
+    };
+    let Some(feature) = services.config.catalog.feature(id) else {
+        return invalid(format!("the catalog names no feature {:?}", id.chars().take(64).collect::<String>()));
+    };
+    match (&feature.kind, req.units) {
+        (FeatureKind::Boolean { .. }, None) => Ok(Some((feature, 0))),
+        (FeatureKind::Metered { .. }, Some(n)) if (1..=MAX_GRANT_CREDITS).contains(&n) => {
+            Ok(Some((feature, n)))
+        }
+        (FeatureKind::Metered { .. }, _) => {
+            invalid(format!("grant 1 to {MAX_GRANT_CREDITS} units of {id}"))
+        }
+        (FeatureKind::Boolean { .. }, Some(_)) => {
+            invalid(format!("{id} is on or off: grant it without units"))
+        }
+        (FeatureKind::Limit { .. }, _) => invalid(format!(
+            "{id} is a limit, which plans set; grant a plan's days instead"
+        )),
+    }
 }
 
 /// `POST /api/billing/admin/grant`: days of access and/or credits, with an audit record of
@@ -49,12 +94,17 @@ pub async fn grant(
         UserId::parse(&req.user_id).map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
     let days = req.days.unwrap_or(0);
     let credits = req.credits.unwrap_or(0);
+    let feature = granted_feature(services, &req)?;
     if !(0..=MAX_GRANT_DAYS).contains(&days)
         || !(0..=MAX_GRANT_CREDITS).contains(&credits)
-        || days + credits == 0
+        || (days + credits == 0 && feature.is_none())
     {
-        return Err(invalid("grant 1 to 3650 days and/or 1 to 10000000 credits"));
+        return Err(invalid(
+            "grant 1 to 3650 days and/or 1 to 10000000 credits and/or a feature",
+        ));
     }
+    let feature_id = feature.map(|(f, _)| f.id.to_string());
+    let units = feature.map(|(_, n)| n).filter(|n| *n > 0);
     let reason = req.reason.trim();
     if reason.is_empty() || reason.len() > 500 {
         return Err(invalid("a reason of 1 to 500 characters is required"));
@@ -78,6 +128,8 @@ pub async fn grant(
         days: g.days,
         credits: g.credits,
         credit_until: g.credit_until,
+        feature: feature_id.clone(),
+        units,
     };
     if key.is_some()
         && let Some(done) = grant::load_once(table, &user, &grant_id).await?
@@ -87,12 +139,20 @@ pub async fn grant(
     for _ in 0..5 {
         let now = services.clock.now();
         let at = rfc3339(now);
-        let current = profile::load(table, &user)
-            .await?
-            .and_then(|p| p.credit_until);
+        let account = crate::usecases::features::read(services, &user).await?;
+        let current = account.profile.credit_until.clone();
         let mut change = ProfileChange::new(&user, &at).touched(&at);
         if credits > 0 {
             change = change.add_credits(credits);
+        }
+        match feature {
+            Some((f, 0)) => change = change.turn_on(&f.id),
+            Some((f, n)) => {
+                if let Some(m) = account.features(&services.config.catalog, now).metered(f) {
+                    change = change.grant_units(&f.id, &m, n);
+                }
+            }
+            None => {}
         }
         let mut until = current.clone();
         if days > 0 {
@@ -115,6 +175,8 @@ pub async fn grant(
             credits,
             at: &at,
             credit_until_after: until.as_deref(),
+            feature: feature_id.as_deref(),
+            units,
         };
         let mut writes = vec![change.write(), grant::audit(&user, &audit)];
         if key.is_some() {
@@ -125,7 +187,12 @@ pub async fn grant(
             };
             writes.push(grant::once(&user, &grant_id, &granted));
         }
-        let writes = entitlements::stamped(writes, &format!("grant:{grant_id}"), &at);
+        let cause = format!("grant:{grant_id}");
+        // A grant of a feature changes what the account may do, whatever attribute it sets.
+        let writes = match feature {
+            Some(_) => entitlements::stamped_for(writes, &user, &cause, &at),
+            None => entitlements::stamped(writes, &cause, &at),
+        };
         match table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(operator = %operator.user, user = %user, days, credits, grant_id, "grant applied");
@@ -135,6 +202,8 @@ pub async fn grant(
                     days,
                     credits,
                     credit_until: until,
+                    feature: feature_id,
+                    units,
                 });
             }
             // The keyed grant landed before (a retry after an ambiguous commit): answer it.
