@@ -167,6 +167,42 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Checkout,
         Access::User,
     ),
+    (
+        "GET",
+        "/api/billing/entitlements",
+        Function::Usage,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/features/{feature_id}/check",
+        Function::Usage,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/features/{feature_id}/usage",
+        Function::Usage,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/users/{user_id}/entitlements",
+        Function::Usage,
+        Access::Service,
+    ),
+    (
+        "GET",
+        "/api/billing/users/{user_id}/features/{feature_id}/check",
+        Function::Usage,
+        Access::Service,
+    ),
+    (
+        "POST",
+        "/api/billing/users/{user_id}/features/{feature_id}/usage",
+        Function::Usage,
+        Access::Service,
+    ),
 ];
 
 /// The path parameters of `path` when it matches the route `template` (`{name}` matches
