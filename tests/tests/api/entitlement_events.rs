@@ -48,8 +48,15 @@ async fn a_purchase_a_cancellation_and_a_refund_each_publish_one_event_with_a_hi
     );
     app.deliver(&buy).await;
     let after_buy = wait_for(&app, user, 1).await;
+    // The features are the account's (`GET /api/billing/entitlements`, checked there).
+    let mut detail = after_buy[0].clone();
+    let features = detail
+        .as_object_mut()
+        .and_then(|d| d.remove("features"))
+        .expect("the event carries the features");
+    assert_eq!(features["usage"]["remaining"], 3);
     assert_eq!(
-        after_buy[0],
+        detail,
         json!({ "id": "nora:1", "user_id": user, "tier": "free", "plan_id": null,
                 "subscription_status": null, "credits": { "balance": 1000, "free_uses_remaining": 3 },
                 "credit_until": null, "cause": "evt_ee_buy", "version": 1 })
