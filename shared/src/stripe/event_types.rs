@@ -19,6 +19,7 @@ pub const DISPUTE_REINSTATED: &str = "charge.dispute.funds_reinstated";
 pub const DISPUTE_WITHDRAWN: &str = "charge.dispute.funds_withdrawn";
 pub const PI_SUCCEEDED: &str = "payment_intent.succeeded";
 pub const PI_FAILED: &str = "payment_intent.payment_failed";
+pub const ENTITLEMENTS_SUMMARY: &str = "entitlements.active_entitlement_summary.updated";
 
 /// Every type the worker acts on.
 pub const HANDLED: &[&str] = &[
@@ -40,6 +41,7 @@ pub const HANDLED: &[&str] = &[
     DISPUTE_WITHDRAWN,
     PI_SUCCEEDED,
     PI_FAILED,
+    ENTITLEMENTS_SUMMARY,
 ];
 
 pub fn handles(kind: &str) -> bool {

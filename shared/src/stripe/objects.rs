@@ -300,3 +300,16 @@ pub struct Refund {
     #[serde(default)]
     pub status: Option<String>,
 }
+
+/// Stripe's active entitlement summary for a customer (`entitlements.active_entitlement_summary`):
+/// the features attached to the Products the customer holds now.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActiveEntitlementSummary {
+    pub customer: String,
+    pub entitlements: List<ActiveEntitlement>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActiveEntitlement {
+    pub lookup_key: String,
+}

@@ -59,6 +59,28 @@ pub fn object(resource: &str, patch: Value) -> Value {
     o
 }
 
+/// Stripe's active entitlement summary for `customer` listing features by `lookup_keys`, in
+/// the shape of Stripe's API reference (the vendored fixtures hold no such object).
+pub fn stripe_entitlement_summary(customer: &str, lookup_keys: &[&str]) -> Value {
+    let data: Vec<Value> = lookup_keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            serde_json::json!({
+                "id": format!("ent_test_{i}"), "object": "entitlements.active_entitlement",
+                "feature": format!("feat_test_{i}"), "livemode": false, "lookup_key": key,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "object": "entitlements.active_entitlement_summary",
+        "customer": customer,
+        "livemode": false,
+        "entitlements": { "object": "list", "data": data, "has_more": false,
+                          "url": format!("/v1/customer/{customer}/entitlements") },
+    })
+}
+
 /// A webhook event envelope from the fixture, carrying `object`.
 pub fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
     let mut e = fixture("event");

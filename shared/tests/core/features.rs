@@ -315,3 +315,39 @@ async fn an_operator_turns_a_boolean_feature_on_and_grants_units_of_a_metered_on
         assert!(grant(&s, &ops(), bad).await.is_err());
     }
 }
+
+#[tokio::test]
+async fn a_boolean_feature_follows_stripes_latest_entitlement_summary_in_any_delivery_order() {
+    use billing_core::usecases::fulfil;
+    use billing_testing::{checkout_session, event, stripe_entitlement_summary};
+    let (s, _) = services_at(T0);
+    // A pack bought through Checkout links the customer cus_oda to oda.
+    let buy = event(
+        "evt_oda_buy",
+        "checkout.session.completed",
+        T0,
+        checkout_session("cs_test_oda", "oda", "uses_20", "paid", 500),
+    );
+    fulfil::process(&s, &buy.to_string()).await.unwrap();
+    let summary = |id: &str, at: i64, keys: &[&str]| {
+        event(
+            id,
+            "entitlements.active_entitlement_summary.updated",
+            at,
+            stripe_entitlement_summary("cus_oda", keys),
+        )
+        .to_string()
+    };
+    let on = || async {
+        features::entitlements(&s, &user("oda")).await.unwrap().features["priority_support"].enabled
+    };
+    assert!(!on().await);
+    fulfil::process(&s, &summary("evt_sum_2", T0 + 20, &[])).await.unwrap();
+    // The earlier summary, delivered late, changes nothing.
+    fulfil::process(&s, &summary("evt_sum_1", T0 + 10, &["priority_support"])).await.unwrap();
+    assert!(!on().await);
+    fulfil::process(&s, &summary("evt_sum_3", T0 + 30, &["priority_support"])).await.unwrap();
+    assert!(on().await, "on while Stripe's summary lists it");
+    let check = features::check(&s, &user("oda"), "priority_support", 1).await.unwrap();
+    assert!(check.allowed);
+}

@@ -8,7 +8,8 @@ use billing_core::usecases::account::account;
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_core::usecases::fulfil;
 use billing_testing::{
-    checkout_session, event, memory_services, object, payment_intent, subscription,
+    checkout_session, event, memory_services, object, payment_intent, stripe_entitlement_summary,
+    subscription,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -154,6 +155,12 @@ fn every_type() -> Vec<Value> {
                 500,
                 "requires_payment_method",
             ),
+        ),
+        event(
+            "evt_rp_summary",
+            "entitlements.active_entitlement_summary.updated",
+            T0 + 20,
+            stripe_entitlement_summary("cus_rp", &["priority_support"]),
         ),
     ]
 }

@@ -1,6 +1,6 @@
 //! Fulfilment: what the queue worker does with one Stripe event (`docs/api.md`,
 //! "Fulfilment semantics"). One module per event family: [`checkout`], [`subscription`],
-//! [`invoice`], [`refund`], [`payment_intent`]; this one dispatches and runs the plan.
+//! [`invoice`], [`refund`], [`payment_intent`], [`stripe_features`]; this one dispatches and runs the plan.
 //!
 //! Each event becomes one plan of writes executed as one transaction: all of its effects
 //! and the event record's `processed` state land together, or nothing does. Each plan's
@@ -10,6 +10,7 @@
 //! nothing changes and the event is recorded as processed.
 
 mod checkout;
+mod stripe_features;
 mod invoice;
 mod payment_intent;
 mod refund;
@@ -386,6 +387,10 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         }
         PI_FAILED => {
             payment_intent::failed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        ENTITLEMENTS_SUMMARY => {
+            stripe_features::summary_updated(ctx, &event.object().map_err(FulfilError::invalid)?)
+                .await
         }
         other => Err(FulfilError::Unhandled(other.to_owned())),
     }
