@@ -267,9 +267,14 @@ mod tests {
             quantity: 1,
         };
         let now = at("2026-12-05T00:00:00Z");
-        assert_eq!(period(Reset::Period, &sub, now).id.as_deref(), Some("p1800000000"));
         assert_eq!(
-            period(Reset::Period, &PlanPeriod::default(), now).id.as_deref(),
+            period(Reset::Period, &sub, now).id.as_deref(),
+            Some("p1800000000")
+        );
+        assert_eq!(
+            period(Reset::Period, &PlanPeriod::default(), now)
+                .id
+                .as_deref(),
             Some("m2026-12")
         );
         assert_eq!(period(Reset::Never, &sub, now).id, None);

@@ -184,15 +184,20 @@ impl Catalog {
         }
         let usage = FeatureId::usage();
         let declares_usage = features.contains_key(&usage);
-        features.entry(usage.clone()).or_insert_with(seed_usage_feature);
+        features
+            .entry(usage.clone())
+            .or_insert_with(seed_usage_feature);
         let mut free = features::parse_grants("the free entry", &file.free.features, &features)?;
         if !declares_usage {
             free.insert(usage, FeatureGrant::Included(0));
         }
         let mut plans = BTreeMap::new();
         for mut plan in file.plans {
-            plan.features =
-                features::parse_grants(&format!("plan {}", plan.id), &plan.features_file, &features)?;
+            plan.features = features::parse_grants(
+                &format!("plan {}", plan.id),
+                &plan.features_file,
+                &features,
+            )?;
             if plan.amount <= 0 {
                 return Err(CatalogError::Inconsistent(
                     plan.id.to_string(),
@@ -268,7 +273,11 @@ impl Catalog {
 
     /// The cheapest subscription plan that grants more of `feature` than `now` (or turns it
     /// on), for a refusal's upgrade hint.
-    pub fn cheapest_upgrade(&self, feature: &FeatureId, now: Option<FeatureGrant>) -> Option<&Plan> {
+    pub fn cheapest_upgrade(
+        &self,
+        feature: &FeatureId,
+        now: Option<FeatureGrant>,
+    ) -> Option<&Plan> {
         let amount = |g: Option<&FeatureGrant>| match g {
             Some(FeatureGrant::On) => 1,
             Some(FeatureGrant::Limit(n) | FeatureGrant::Included(n)) => *n,

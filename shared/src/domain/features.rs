@@ -78,10 +78,17 @@ impl Overage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeatureKind {
     /// On or off; on also while Stripe's entitlement summary lists `stripe_lookup_key`.
-    Boolean { stripe_lookup_key: Option<String> },
+    Boolean {
+        stripe_lookup_key: Option<String>,
+    },
     /// A number the app compares its own count with; per seat, times the subscription's seats.
-    Limit { per_seat: bool },
-    Metered { reset: Reset, overage: Overage },
+    Limit {
+        per_seat: bool,
+    },
+    Metered {
+        reset: Reset,
+        overage: Overage,
+    },
 }
 
 impl FeatureKind {
@@ -268,7 +275,9 @@ mod tests {
     use super::*;
 
     fn feature(json: &str) -> Result<Feature, FeatureError> {
-        serde_json::from_str::<FeatureFile>(json).unwrap().check("f")
+        serde_json::from_str::<FeatureFile>(json)
+            .unwrap()
+            .check("f")
     }
 
     #[test]
@@ -279,8 +288,8 @@ mod tests {
 
     #[test]
     fn a_stripe_meter_overage_without_an_event_name_is_refused() {
-        let err = feature(r#"{"type":"metered","reset":"period","overage":"stripe_meter"}"#)
-            .unwrap_err();
+        let err =
+            feature(r#"{"type":"metered","reset":"period","overage":"stripe_meter"}"#).unwrap_err();
         assert!(err.0.contains("event_name"), "{err}");
         let ok = feature(
             r#"{"type":"metered","reset":"period","overage":"stripe_meter","event_name":"calls"}"#,
@@ -328,7 +337,12 @@ mod tests {
             grants(r#"{"f": 10}"#).unwrap()[&FeatureId::parse("f").unwrap()],
             FeatureGrant::Limit(10)
         );
-        assert!(grants(r#"{"g": 10}"#).unwrap_err().0.contains("do not name"));
+        assert!(
+            grants(r#"{"g": 10}"#)
+                .unwrap_err()
+                .0
+                .contains("do not name")
+        );
         assert!(grants(r#"{"f": true}"#).is_err());
         assert!(grants(r#"{"f": -1}"#).is_err());
     }

@@ -343,7 +343,10 @@ impl From<FeatureError> for ApiError {
             } => {
                 let hints = vec![
                     ("upgrade", serde_json::to_value(upgrade).unwrap_or_default()),
-                    ("purchase", serde_json::to_value(purchase).unwrap_or_default()),
+                    (
+                        "purchase",
+                        serde_json::to_value(purchase).unwrap_or_default(),
+                    ),
                 ];
                 let mut err = Self::new(402, "payment_required", e.to_string());
                 err.extra = hints;

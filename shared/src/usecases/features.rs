@@ -8,7 +8,7 @@
 //! plans again from fresh reads. Neither reads the usage records, so both cost the same
 //! whatever the account's history.
 
-use crate::domain::allowance::{Features, FeatureView, Metered, PlanPeriod, Track, decide_track};
+use crate::domain::allowance::{FeatureView, Features, Metered, PlanPeriod, Track, decide_track};
 use crate::domain::catalog::Catalog;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::features::{Feature, FeatureId, FeatureKind, USAGE};
@@ -110,8 +110,14 @@ impl Account {
             catalog,
             stored: &self.profile.features,
             sub: PlanPeriod {
-                plan_id: self.subscription.as_ref().and_then(|s| s.plan_id.as_deref()),
-                current_period_end: self.subscription.as_ref().and_then(|s| s.current_period_end),
+                plan_id: self
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| s.plan_id.as_deref()),
+                current_period_end: self
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| s.current_period_end),
                 quantity: 1,
             },
             now,
@@ -138,12 +144,10 @@ fn feature<'a>(catalog: &'a Catalog, id: &str) -> Result<&'a Feature, FeatureErr
 
 fn upgrade(catalog: &Catalog, account: &Features<'_>, feature: &FeatureId) -> Option<UpgradeHint> {
     let now = catalog.grants(account.sub.plan_id).get(feature).copied();
-    catalog
-        .cheapest_upgrade(feature, now)
-        .map(|p| UpgradeHint {
-            plan_id: p.id.to_string(),
-            name: p.name.clone(),
-        })
+    catalog.cheapest_upgrade(feature, now).map(|p| UpgradeHint {
+        plan_id: p.id.to_string(),
+        name: p.name.clone(),
+    })
 }
 
 /// `GET /api/billing/entitlements`.
@@ -211,10 +215,10 @@ fn after(
     credits: i64,
 ) -> (Tracked, Profile) {
     let mut profile = account.profile.clone();
-    profile
-        .features
-        .used
-        .insert(feature.id.clone(), (m.used + from_allowance, m.period.id.clone()));
+    profile.features.used.insert(
+        feature.id.clone(),
+        (m.used + from_allowance, m.period.id.clone()),
+    );
     profile.credits = Some(profile.balance() - credits);
     let later = Account {
         profile,
@@ -296,9 +300,12 @@ pub(crate) async fn track_units(
         let (tracked, _) = after(&account, services, feature, &m, from_allowance, credits);
         let seed = seed_answer(&tracked, req.units);
         let at = crate::domain::clock::rfc3339(now);
-        let spend = ProfileChange::new(user, &at)
-            .touched(&at)
-            .track(&feature.id, &m, from_allowance, credits);
+        let spend = ProfileChange::new(user, &at).touched(&at).track(
+            &feature.id,
+            &m,
+            from_allowance,
+            credits,
+        );
         let json = serde_json::to_string(&tracked).unwrap_or_default();
         let writes = vec![
             spend.write(),

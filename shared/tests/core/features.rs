@@ -57,7 +57,13 @@ async fn give_credits(s: &Services, u: &str, n: i64) {
         .unwrap();
 }
 
-async fn track(s: &Services, u: &str, f: &str, units: i64, key: &str) -> Result<Tracked, FeatureError> {
+async fn track(
+    s: &Services,
+    u: &str,
+    f: &str,
+    units: i64,
+    key: &str,
+) -> Result<Tracked, FeatureError> {
     let req = TrackRequest {
         units,
         idempotency_key: key.into(),
@@ -76,12 +82,22 @@ async fn a_free_account_has_the_free_entrys_features_and_a_plan_adds_its_own() {
         (f["ai_messages"].included, f["ai_messages"].remaining),
         (Some(20), Some(20))
     );
-    assert_eq!(f["usage"].included, Some(3), "FREE_USES is the free entry's usage");
+    assert_eq!(
+        f["usage"].included,
+        Some(3),
+        "FREE_USES is the free entry's usage"
+    );
     assert_eq!(f["usage"].resets_at, None, "free uses never reset");
-    assert_eq!(f["exports"].resets_at.as_deref(), Some("2027-01-01T00:00:00Z"));
+    assert_eq!(
+        f["exports"].resets_at.as_deref(),
+        Some("2027-01-01T00:00:00Z")
+    );
 
     subscribe(&s, "fay", "pro_monthly", T0 + 20 * DAY, "v1").await;
-    let pro = features::entitlements(&s, &user("fay")).await.unwrap().features;
+    let pro = features::entitlements(&s, &user("fay"))
+        .await
+        .unwrap()
+        .features;
     assert!(pro["priority_support"].enabled);
     assert_eq!(pro["projects"].limit, Some(10));
     assert_eq!(pro["ai_messages"].included, Some(1000));
@@ -90,19 +106,34 @@ async fn a_free_account_has_the_free_entrys_features_and_a_plan_adds_its_own() {
         Some("2026-12-25T00:00:00Z"),
         "a period feature resets when Stripe's period ends"
     );
-    assert_eq!(pro["usage"].included, Some(3), "a plan keeps what it does not name");
+    assert_eq!(
+        pro["usage"].included,
+        Some(3),
+        "a plan keeps what it does not name"
+    );
 }
 
 #[tokio::test]
 async fn a_check_answers_each_kind_and_names_the_upgrade_that_allows_it() {
     let (s, _) = services_at(T0);
     let u = user("gil");
-    let support = features::check(&s, &u, "priority_support", 1).await.unwrap();
+    let support = features::check(&s, &u, "priority_support", 1)
+        .await
+        .unwrap();
     assert!(!support.allowed);
-    assert_eq!(support.upgrade.unwrap().plan_id, "pro_monthly", "the cheapest plan with it");
+    assert_eq!(
+        support.upgrade.unwrap().plan_id,
+        "pro_monthly",
+        "the cheapest plan with it"
+    );
     let projects = features::check(&s, &u, "projects", 2).await.unwrap();
     assert!(!projects.allowed);
-    assert!(features::check(&s, &u, "projects", 1).await.unwrap().allowed);
+    assert!(
+        features::check(&s, &u, "projects", 1)
+            .await
+            .unwrap()
+            .allowed
+    );
     let messages = features::check(&s, &u, "ai_messages", 21).await.unwrap();
     assert!(!messages.allowed);
     assert_eq!(messages.upgrade.unwrap().plan_id, "pro_monthly");
@@ -123,12 +154,22 @@ async fn a_blocked_allowance_allows_exactly_what_is_included_then_402_with_an_up
     let first = track(&s, "hal", "ai_messages", 15, "a").await.unwrap();
     assert_eq!(first.feature.remaining, Some(5));
     let over = track(&s, "hal", "ai_messages", 6, "b").await.unwrap_err();
-    let FeatureError::PaymentRequired { upgrade, purchase, .. } = over else {
+    let FeatureError::PaymentRequired {
+        upgrade, purchase, ..
+    } = over
+    else {
         panic!("{over:?}")
     };
     assert_eq!(upgrade.unwrap().plan_id, "pro_monthly");
     assert_eq!(purchase, None, "credits do not buy a blocked feature");
-    assert_eq!(track(&s, "hal", "ai_messages", 5, "c").await.unwrap().feature.remaining, Some(0));
+    assert_eq!(
+        track(&s, "hal", "ai_messages", 5, "c")
+            .await
+            .unwrap()
+            .feature
+            .remaining,
+        Some(0)
+    );
     assert!(matches!(
         track(&s, "hal", "projects", 1, "d").await,
         Err(FeatureError::NotMetered(_))
@@ -146,7 +187,11 @@ async fn units_beyond_a_credits_allowance_spend_credits_at_the_features_cost() {
     let FeatureError::PaymentRequired { purchase, .. } = short else {
         panic!("{short:?}")
     };
-    assert_eq!(purchase.unwrap().plan_id, "uses_20", "a pack covering 5 more credits");
+    assert_eq!(
+        purchase.unwrap().plan_id,
+        "uses_20",
+        "a pack covering 5 more credits"
+    );
     assert_eq!(account(&s, &user("ivy")).await.unwrap().credits.balance, 5);
 }
 
@@ -172,14 +217,20 @@ async fn a_period_allowance_resets_when_stripes_period_moves_and_survives_a_plan
     subscribe(&s, "kim", "retainer", T0 + 10 * DAY, "v2").await;
     let e = features::entitlements(&s, &user("kim")).await.unwrap();
     let m = &e.features["ai_messages"];
-    assert_eq!((m.included, m.used, m.remaining), (Some(10000), Some(990), Some(9010)));
+    assert_eq!(
+        (m.included, m.used, m.remaining),
+        (Some(10000), Some(990), Some(9010))
+    );
     // Back to pro: 10 left of 1,000, so 11 is refused.
     subscribe(&s, "kim", "pro_monthly", T0 + 10 * DAY, "v3").await;
     assert!(track(&s, "kim", "ai_messages", 11, "b").await.is_err());
     // Stripe renews the subscription: a new period, a fresh allowance.
     subscribe(&s, "kim", "pro_monthly", T0 + 40 * DAY, "v4").await;
     let renewed = track(&s, "kim", "ai_messages", 11, "c").await.unwrap();
-    assert_eq!((renewed.feature.used, renewed.feature.remaining), (Some(11), Some(989)));
+    assert_eq!(
+        (renewed.feature.used, renewed.feature.remaining),
+        (Some(11), Some(989))
+    );
 }
 
 #[tokio::test]
@@ -188,7 +239,9 @@ async fn concurrent_tracks_never_overdraw_and_the_same_key_tracks_once() {
     let s = Arc::new(s);
     let calls = (0..40).map(|i| {
         let s = s.clone();
-        tokio::spawn(async move { track(&s, "lee", "ai_messages", 1, &format!("k{}", i % 30)).await })
+        tokio::spawn(
+            async move { track(&s, "lee", "ai_messages", 1, &format!("k{}", i % 30)).await },
+        )
     });
     let mut ok = 0;
     for call in calls.collect::<Vec<_>>() {
@@ -203,7 +256,11 @@ async fn concurrent_tracks_never_overdraw_and_the_same_key_tracks_once() {
     let first = track(&s, "lee", "ai_messages", 1, "k0").await;
     assert_eq!(format!("{again:?}"), format!("{first:?}"));
     assert_eq!(
-        features::entitlements(&s, &user("lee")).await.unwrap().features["ai_messages"].used,
+        features::entitlements(&s, &user("lee"))
+            .await
+            .unwrap()
+            .features["ai_messages"]
+            .used,
         Some(20)
     );
 }
@@ -245,8 +302,14 @@ async fn an_account_written_before_features_reads_and_meters_the_same() {
     write_as_before_features(&s, "max").await;
     let a = account(&s, &user("max")).await.unwrap();
     assert_eq!((a.credits.free_uses_remaining, a.credits.balance), (1, 17));
-    let usage_feature = &features::entitlements(&s, &user("max")).await.unwrap().features["usage"];
-    assert_eq!((usage_feature.used, usage_feature.remaining), (Some(2), Some(1)));
+    let usage_feature = &features::entitlements(&s, &user("max"))
+        .await
+        .unwrap()
+        .features["usage"];
+    assert_eq!(
+        (usage_feature.used, usage_feature.remaining),
+        (Some(2), Some(1))
+    );
     // The old key answers what it answered then, on both routes, and consumes nothing.
     let old = UsageRequest {
         units: 2,
@@ -277,7 +340,11 @@ fn ops() -> billing_core::edge::http::Identity {
     }
 }
 
-fn feature_grant(u: &str, feature: &str, units: Option<i64>) -> billing_core::usecases::admin::GrantRequest {
+fn feature_grant(
+    u: &str,
+    feature: &str,
+    units: Option<i64>,
+) -> billing_core::usecases::admin::GrantRequest {
     billing_core::usecases::admin::GrantRequest {
         user_id: u.into(),
         days: None,
@@ -290,20 +357,34 @@ fn feature_grant(u: &str, feature: &str, units: Option<i64>) -> billing_core::us
 }
 
 #[tokio::test]
-async fn an_operator_turns_a_boolean_feature_on_and_grants_units_of_a_metered_one_for_this_period() {
+async fn an_operator_turns_a_boolean_feature_on_and_grants_units_of_a_metered_one_for_this_period()
+{
     use billing_core::usecases::admin::grant;
     let (s, clock) = services_at(T0);
     track(&s, "ned", "ai_messages", 20, "all").await.unwrap();
-    let g = grant(&s, &ops(), feature_grant("ned", "ai_messages", Some(5))).await.unwrap();
-    assert_eq!((g.feature.as_deref(), g.units), (Some("ai_messages"), Some(5)));
-    grant(&s, &ops(), feature_grant("ned", "priority_support", None)).await.unwrap();
-    let f = features::entitlements(&s, &user("ned")).await.unwrap().features;
+    let g = grant(&s, &ops(), feature_grant("ned", "ai_messages", Some(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (g.feature.as_deref(), g.units),
+        (Some("ai_messages"), Some(5))
+    );
+    grant(&s, &ops(), feature_grant("ned", "priority_support", None))
+        .await
+        .unwrap();
+    let f = features::entitlements(&s, &user("ned"))
+        .await
+        .unwrap()
+        .features;
     assert!(f["priority_support"].enabled);
     assert_eq!(f["ai_messages"].remaining, Some(5));
     track(&s, "ned", "ai_messages", 5, "granted").await.unwrap();
     // The granted units were for that period; the next month starts from the allowance.
     clock.advance_secs(27 * DAY);
-    let next = features::entitlements(&s, &user("ned")).await.unwrap().features;
+    let next = features::entitlements(&s, &user("ned"))
+        .await
+        .unwrap()
+        .features;
     assert_eq!(next["ai_messages"].remaining, Some(20));
     // A limit is the plan's, and units of a boolean or of nothing are refused.
     for bad in [
@@ -339,15 +420,27 @@ async fn a_boolean_feature_follows_stripes_latest_entitlement_summary_in_any_del
         .to_string()
     };
     let on = || async {
-        features::entitlements(&s, &user("oda")).await.unwrap().features["priority_support"].enabled
+        features::entitlements(&s, &user("oda"))
+            .await
+            .unwrap()
+            .features["priority_support"]
+            .enabled
     };
     assert!(!on().await);
-    fulfil::process(&s, &summary("evt_sum_2", T0 + 20, &[])).await.unwrap();
+    fulfil::process(&s, &summary("evt_sum_2", T0 + 20, &[]))
+        .await
+        .unwrap();
     // The earlier summary, delivered late, changes nothing.
-    fulfil::process(&s, &summary("evt_sum_1", T0 + 10, &["priority_support"])).await.unwrap();
+    fulfil::process(&s, &summary("evt_sum_1", T0 + 10, &["priority_support"]))
+        .await
+        .unwrap();
     assert!(!on().await);
-    fulfil::process(&s, &summary("evt_sum_3", T0 + 30, &["priority_support"])).await.unwrap();
+    fulfil::process(&s, &summary("evt_sum_3", T0 + 30, &["priority_support"]))
+        .await
+        .unwrap();
     assert!(on().await, "on while Stripe's summary lists it");
-    let check = features::check(&s, &user("oda"), "priority_support", 1).await.unwrap();
+    let check = features::check(&s, &user("oda"), "priority_support", 1)
+        .await
+        .unwrap();
     assert!(check.allowed);
 }

@@ -30,7 +30,10 @@ async fn each_kind_of_feature_is_checked_and_a_metered_one_tracked_until_its_all
         .get("/api/billing/features/priority_support/check", Some(&token))
         .await;
     assert_eq!(
-        (boolean.body["allowed"].as_bool(), boolean.body["upgrade"]["plan_id"].as_str()),
+        (
+            boolean.body["allowed"].as_bool(),
+            boolean.body["upgrade"]["plan_id"].as_str()
+        ),
         (Some(false), Some("pro_monthly"))
     );
     let limit = app
@@ -40,12 +43,20 @@ async fn each_kind_of_feature_is_checked_and_a_metered_one_tracked_until_its_all
 
     let body = json!({ "units": 20, "idempotency_key": "batch-1" });
     let tracked = app
-        .post_json("/api/billing/features/ai_messages/usage", Some(&token), &body)
+        .post_json(
+            "/api/billing/features/ai_messages/usage",
+            Some(&token),
+            &body,
+        )
         .await;
     assert_eq!(tracked.status, 200, "{}", tracked.body);
     assert_eq!(tracked.body["feature"]["remaining"], 0);
     let again = app
-        .post_json("/api/billing/features/ai_messages/usage", Some(&token), &body)
+        .post_json(
+            "/api/billing/features/ai_messages/usage",
+            Some(&token),
+            &body,
+        )
         .await;
     assert_eq!(again.body, tracked.body, "the same key tracks once");
     let over = app
@@ -62,7 +73,10 @@ async fn each_kind_of_feature_is_checked_and_a_metered_one_tracked_until_its_all
     assert_eq!(over.body["upgrade"]["plan_id"], "pro_monthly");
     let account = app.account("nia").await;
     assert_eq!(account["features"]["ai_messages"]["used"], 20);
-    assert_eq!(account["credits"]["free_uses_remaining"], 3, "other features untouched");
+    assert_eq!(
+        account["credits"]["free_uses_remaining"], 3,
+        "other features untouched"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +107,11 @@ async fn bad_requests_are_refused_and_change_nothing() {
         json!({ "units": 1, "idempotency_key": "has space" }),
     ] {
         let r = app
-            .post_json("/api/billing/features/ai_messages/usage", Some(&token), &bad)
+            .post_json(
+                "/api/billing/features/ai_messages/usage",
+                Some(&token),
+                &bad,
+            )
             .await;
         assert_eq!(
             (r.status, r.body["error"]["code"].as_str()),
@@ -118,8 +136,12 @@ async fn thirty_parallel_tracks_against_an_allowance_of_twenty_allow_exactly_twe
         let token = token.clone();
         let app = &app;
         async move {
-            app.post_json("/api/billing/features/ai_messages/usage", Some(&token), &body)
-                .await
+            app.post_json(
+                "/api/billing/features/ai_messages/usage",
+                Some(&token),
+                &body,
+            )
+            .await
         }
     });
     let replies = futures::future::join_all(calls).await;
@@ -156,11 +178,17 @@ async fn the_apps_server_tracks_for_a_user_and_units_beyond_the_allowance_spend_
         .await;
     assert_eq!(t.status, 200, "{}", t.body);
     assert_eq!(
-        (t.body["feature"]["remaining"].as_i64(), t.body["credits"]["balance"].as_i64()),
+        (
+            t.body["feature"]["remaining"].as_i64(),
+            t.body["credits"]["balance"].as_i64()
+        ),
         (Some(0), Some(5))
     );
     let check = app
-        .get("/api/billing/users/quin/features/exports/check?units=1", Some(&server))
+        .get(
+            "/api/billing/users/quin/features/exports/check?units=1",
+            Some(&server),
+        )
         .await;
     assert_eq!(check.body["allowed"], false);
     assert_eq!(check.body["purchase"]["plan_id"], "uses_20");

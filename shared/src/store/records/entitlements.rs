@@ -69,7 +69,10 @@ pub fn stamped(mut writes: Vec<Write>, cause: &str, now: &str) -> Vec<Write> {
 /// change (a track that uses up an allowance).
 pub fn stamped_for(mut writes: Vec<Write>, user: &UserId, cause: &str, now: &str) -> Vec<Write> {
     let pk = user_pk(user);
-    if writes.iter().any(|w| w.key().pk == pk && w.key().sk == SORT_KEY) {
+    if writes
+        .iter()
+        .any(|w| w.key().pk == pk && w.key().sk == SORT_KEY)
+    {
         return writes;
     }
     let mut stamped = stamped(writes.clone(), cause, now);

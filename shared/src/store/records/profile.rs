@@ -291,7 +291,13 @@ impl ProfileChange {
     /// inside the allowance, or the allowance spent) the conditions hold for every
     /// concurrent track that fits, so they do not retry each other; a track that splits
     /// pins the units it read, and one that starts a new period pins the stored period.
-    pub fn track(self, feature: &FeatureId, m: &Metered, from_allowance: i64, credits: i64) -> Self {
+    pub fn track(
+        self,
+        feature: &FeatureId,
+        m: &Metered,
+        from_allowance: i64,
+        credits: i64,
+    ) -> Self {
         let used = used_attr(feature);
         let period = period_attr(feature);
         let mut change = self;

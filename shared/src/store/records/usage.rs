@@ -57,7 +57,9 @@ pub async fn load_tracked(
     feature: &FeatureId,
     idempotency_key: &str,
 ) -> Result<Option<(Answer, Option<String>)>, StoreError> {
-    let item = table.get(&feature_key(user, feature, idempotency_key)).await?;
+    let item = table
+        .get(&feature_key(user, feature, idempotency_key))
+        .await?;
     Ok(item.as_ref().and_then(|i| {
         let answer = Answer {
             units: i.num("units").unwrap_or(0),

@@ -63,7 +63,10 @@ fn granted_feature<'a>(
         };
     };
     let Some(feature) = services.config.catalog.feature(id) else {
-        return invalid(format!("the catalog names no feature {:?}", id.chars().take(64).collect::<String>()));
+        return invalid(format!(
+            "the catalog names no feature {:?}",
+            id.chars().take(64).collect::<String>()
+        ));
     };
     match (&feature.kind, req.units) {
         (FeatureKind::Boolean { .. }, None) => Ok(Some((feature, 0))),

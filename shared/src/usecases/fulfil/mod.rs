@@ -10,10 +10,10 @@
 //! nothing changes and the event is recorded as processed.
 
 mod checkout;
-mod stripe_features;
 mod invoice;
 mod payment_intent;
 mod refund;
+mod stripe_features;
 mod subscription;
 
 pub use subscription::subscription_version;
