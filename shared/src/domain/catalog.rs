@@ -422,4 +422,59 @@ mod tests {
         );
         assert!(catalog.cheapest_covering(1_000_000).is_none());
     }
+
+    #[test]
+    fn the_default_catalog_shows_each_kind_of_feature_and_the_free_entry() {
+        let catalog = default_catalog();
+        let kinds: std::collections::BTreeSet<&str> =
+            catalog.features().map(|f| f.kind.type_name()).collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["boolean", "limit", "metered"]
+        );
+        let free = catalog.grants(None);
+        assert_eq!(free[&FeatureId::usage()], FeatureGrant::Included(3));
+        let pro = catalog.grants(Some("pro_monthly"));
+        assert_eq!(
+            pro[&FeatureId::parse("priority_support").unwrap()],
+            FeatureGrant::On
+        );
+        assert_eq!(
+            pro[&FeatureId::usage()],
+            FeatureGrant::Included(3),
+            "kept from free"
+        );
+    }
+
+    #[test]
+    fn a_catalog_with_a_bad_feature_is_refused_saying_why() {
+        let plan = r#"{"id":"p","name":"P","mode":"subscription","amount":1,"currency":"usd","interval":"month","features":{"seats_x":3}}"#;
+        let unknown = format!(r#"{{"plans":[{plan}]}}"#);
+        let why = Catalog::parse(&unknown, |_| None).unwrap_err().to_string();
+        assert!(why.contains("plan p grants feature \"seats_x\""), "{why}");
+        let no_reset = r#"{"features":{"m":{"type":"metered"}},"plans":[]}"#;
+        let why = Catalog::parse(no_reset, |_| None).unwrap_err().to_string();
+        assert!(
+            why.contains("feature m: a metered feature needs reset"),
+            "{why}"
+        );
+        let meter = r#"{"features":{"m":{"type":"metered","reset":"period","overage":"stripe_meter","event_name":"m"}},"plans":[]}"#;
+        let why = Catalog::parse(meter, |_| None).unwrap_err().to_string();
+        assert!(
+            why.contains("stripe_meter overage is not supported"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_catalog_without_features_keeps_the_seeds_free_uses() {
+        let seedless = r#"{"plans":[{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","credits":5}]}"#;
+        let catalog = Catalog::parse(seedless, |_| None)
+            .unwrap()
+            .with_free_uses(7);
+        assert_eq!(
+            catalog.grants(None)[&FeatureId::usage()],
+            FeatureGrant::Included(7)
+        );
+    }
 }

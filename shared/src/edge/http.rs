@@ -336,16 +336,15 @@ impl From<FeatureError> for ApiError {
             FeatureError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
             FeatureError::UnknownFeature(_) => Self::new(404, "unknown_feature", e.to_string()),
             FeatureError::NotMetered(_) => Self::bad_request("not_metered", e.to_string()),
-            FeatureError::PaymentRequired {
-                ref upgrade,
-                ref purchase,
-                ..
-            } => {
+            FeatureError::PaymentRequired { ref hints, .. } => {
                 let hints = vec![
-                    ("upgrade", serde_json::to_value(upgrade).unwrap_or_default()),
+                    (
+                        "upgrade",
+                        serde_json::to_value(&hints.upgrade).unwrap_or_default(),
+                    ),
                     (
                         "purchase",
-                        serde_json::to_value(purchase).unwrap_or_default(),
+                        serde_json::to_value(&hints.purchase).unwrap_or_default(),
                     ),
                 ];
                 let mut err = Self::new(402, "payment_required", e.to_string());

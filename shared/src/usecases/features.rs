@@ -9,7 +9,7 @@
 //! whatever the account's history.
 
 use crate::domain::allowance::{FeatureView, Features, Metered, PlanPeriod, Track, decide_track};
-use crate::domain::catalog::Catalog;
+use crate::domain::catalog::{Catalog, Grant};
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::features::{Feature, FeatureId, FeatureKind, USAGE};
 use crate::domain::ids::UserId;
@@ -19,13 +19,51 @@ use crate::store::records::entitlements;
 use crate::store::records::profile::{self, Profile, ProfileChange};
 use crate::store::records::subscription::{self, SubscriptionRow};
 use crate::store::records::usage::{self as usage_key, Answer};
-use crate::usecases::usage::{PackHint, cheapest_pack, validate_key, validate_units};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 const MAX_ATTEMPTS: usize = 100;
+/// The most units one call checks or tracks.
+pub const MAX_UNITS: i64 = 1_000_000;
+
+/// The cheapest credit pack that covers a shortfall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackHint {
+    pub plan_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credits: i64,
+}
+
+pub fn cheapest_pack(catalog: &Catalog, shortfall: i64) -> Option<PackHint> {
+    let plan = catalog.cheapest_covering(shortfall)?;
+    let Grant::Credits(credits) = plan.grant() else {
+        return None;
+    };
+    Some(PackHint {
+        plan_id: plan.id.to_string(),
+        amount: plan.amount,
+        currency: plan.currency.clone(),
+        credits,
+    })
+}
+
+pub fn validate_units(units: i64) -> Result<(), String> {
+    if (1..=MAX_UNITS).contains(&units) {
+        Ok(())
+    } else {
+        Err(format!("units must be 1 to {MAX_UNITS}"))
+    }
+}
+
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("idempotency_key must be 1 to 128 printable characters".into());
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeatureError {
@@ -39,11 +77,17 @@ pub enum FeatureError {
     PaymentRequired {
         feature: String,
         units: i64,
-        upgrade: Option<UpgradeHint>,
-        purchase: Option<PackHint>,
+        hints: Box<Hints>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a refusal names: the plan that would allow it and/or the pack that would cover it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hints {
+    pub upgrade: Option<UpgradeHint>,
+    pub purchase: Option<PackHint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,8 +336,10 @@ pub(crate) async fn track_units(
                 return Err(FeatureError::PaymentRequired {
                     feature: feature.id.to_string(),
                     units: req.units,
-                    upgrade: upgrade(catalog, &features, &feature.id),
-                    purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
+                    hints: Box::new(Hints {
+                        upgrade: upgrade(catalog, &features, &feature.id),
+                        purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
+                    }),
                 });
             }
         };

@@ -7,18 +7,20 @@
 //! track and a check of that feature ([`features`]) answered in the seed's shape.
 
 use crate::domain::allowance::{Track, decide_track};
-use crate::domain::catalog::{Catalog, Grant};
 use crate::domain::features::{Feature, USAGE};
 use crate::domain::ids::UserId;
 use crate::edge::metrics::{self, Unit, names};
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::usage::{self as usage_key, Answer};
-use crate::usecases::features::{self, FeatureError, TrackRequest};
+pub use crate::usecases::features::PackHint;
+use crate::usecases::features::{
+    self, FeatureError, TrackRequest, cheapest_pack, validate_key, validate_units,
+};
 use serde::{Deserialize, Serialize};
 
+pub use crate::usecases::features::MAX_UNITS;
 pub use usage_key::KEY_TTL_SECS;
-pub const MAX_UNITS: i64 = 1_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,28 +53,6 @@ pub struct UsageCheck {
     pub free_uses_remaining: i64,
     pub balance: i64,
     pub purchase: Option<PackHint>,
-}
-
-/// The cheapest credit pack that covers a shortfall.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PackHint {
-    pub plan_id: String,
-    pub amount: i64,
-    pub currency: String,
-    pub credits: i64,
-}
-
-pub(crate) fn cheapest_pack(catalog: &Catalog, shortfall: i64) -> Option<PackHint> {
-    let plan = catalog.cheapest_covering(shortfall)?;
-    let Grant::Credits(credits) = plan.grant() else {
-        return None;
-    };
-    Some(PackHint {
-        plan_id: plan.id.to_string(),
-        amount: plan.amount,
-        currency: plan.currency.clone(),
-        credits,
-    })
 }
 
 /// Parses `units` of the check's query as the consume call's body would be checked.
@@ -135,21 +115,6 @@ fn allowed(answer: Answer) -> UsageAllowed {
     }
 }
 
-pub(crate) fn validate_units(units: i64) -> Result<(), String> {
-    if (1..=MAX_UNITS).contains(&units) {
-        Ok(())
-    } else {
-        Err(format!("units must be 1 to {MAX_UNITS}"))
-    }
-}
-
-pub(crate) fn validate_key(key: &str) -> Result<(), String> {
-    if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err("idempotency_key must be 1 to 128 printable characters".into());
-    }
-    Ok(())
-}
-
 /// `POST /api/billing/usage`: a track of the seed's `usage` feature, answered as the seed
 /// answers (free uses remaining and the balance after it; 402 naming a pack).
 pub async fn consume(
@@ -166,11 +131,11 @@ pub async fn consume(
     };
     match features::track_units(services, user, feature, &track).await {
         Ok((_, answer)) => Ok(allowed(answer)),
-        Err(FeatureError::PaymentRequired { purchase, .. }) => {
+        Err(FeatureError::PaymentRequired { hints, .. }) => {
             metrics::emit("usage", names::USAGE_DENIED, 1.0, Unit::Count);
             Err(UsageError::PaymentRequired {
                 units: req.units,
-                plan_id: purchase.map(|p| p.plan_id),
+                plan_id: hints.purchase.map(|p| p.plan_id),
             })
         }
         Err(FeatureError::Store(e)) => Err(e.into()),

@@ -154,12 +154,10 @@ async fn a_blocked_allowance_allows_exactly_what_is_included_then_402_with_an_up
     let first = track(&s, "hal", "ai_messages", 15, "a").await.unwrap();
     assert_eq!(first.feature.remaining, Some(5));
     let over = track(&s, "hal", "ai_messages", 6, "b").await.unwrap_err();
-    let FeatureError::PaymentRequired {
-        upgrade, purchase, ..
-    } = over
-    else {
+    let FeatureError::PaymentRequired { hints, .. } = over else {
         panic!("{over:?}")
     };
+    let (upgrade, purchase) = (hints.upgrade, hints.purchase);
     assert_eq!(upgrade.unwrap().plan_id, "pro_monthly");
     assert_eq!(purchase, None, "credits do not buy a blocked feature");
     assert_eq!(
@@ -184,9 +182,10 @@ async fn units_beyond_a_credits_allowance_spend_credits_at_the_features_cost() {
     let t = track(&s, "ivy", "exports", 4, "k").await.unwrap();
     assert_eq!((t.feature.remaining, t.credits.balance), (Some(0), 5));
     let short = track(&s, "ivy", "exports", 1, "k2").await.unwrap_err();
-    let FeatureError::PaymentRequired { purchase, .. } = short else {
+    let FeatureError::PaymentRequired { hints, .. } = short else {
         panic!("{short:?}")
     };
+    let purchase = hints.purchase;
     assert_eq!(
         purchase.unwrap().plan_id,
         "uses_20",
