@@ -1,6 +1,7 @@
 //! The HTTP edge shared by every function: identity from the authorizer's claims, JSON
 //! responses, and the one place where an error becomes a status and a public message.
 
+use crate::domain::catalog::SeatsError;
 pub use crate::domain::identity::Identity;
 use crate::domain::ids::InvalidId;
 use crate::store::StoreError;
@@ -235,9 +236,19 @@ impl From<StripeError> for ApiError {
     }
 }
 
+impl From<SeatsError> for ApiError {
+    fn from(e: SeatsError) -> Self {
+        match e {
+            SeatsError::NotPerSeat(_) => Self::bad_request("quantity_not_allowed", e.to_string()),
+            SeatsError::OutOfRange { .. } => Self::bad_request("invalid_quantity", e.to_string()),
+        }
+    }
+}
+
 impl From<CheckoutError> for ApiError {
     fn from(e: CheckoutError) -> Self {
         match e {
+            CheckoutError::Seats(inner) => inner.into(),
             CheckoutError::InvalidBody(_) | CheckoutError::InvalidQuantity => {
                 Self::bad_request("invalid_request", e.to_string())
             }
@@ -337,6 +348,7 @@ impl From<SwitchError> for ApiError {
             SwitchError::AlreadySubscribed(_) => {
                 Self::new(409, "already_subscribed", e.to_string())
             }
+            SwitchError::Seats(inner) => inner.into(),
             SwitchError::Unavailable(what) => CheckoutError::Unavailable(what).into(),
             SwitchError::Stripe(inner) => inner.into(),
             SwitchError::Store(inner) => inner.into(),

@@ -66,6 +66,8 @@ pub struct SubscriptionView {
     /// When a scheduled cancellation ends the subscription (RFC 3339), else null.
     pub cancel_at: Option<String>,
     pub trial_end: Option<String>,
+    /// Seats: 1 unless the plan is sold per seat.
+    pub quantity: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,6 +112,7 @@ pub fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
         cancel_at_period_end: row.cancel_at_period_end,
         cancel_at: epoch_rfc3339(row.cancel_at),
         trial_end: epoch_rfc3339(row.trial_end),
+        quantity: row.quantity,
     }
 }
 

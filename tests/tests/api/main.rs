@@ -12,6 +12,7 @@ mod hardening;
 mod iam;
 mod purchases;
 mod sdk_peers;
+mod seats;
 mod secrets;
 mod service;
 mod spine;

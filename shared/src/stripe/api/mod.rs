@@ -129,22 +129,58 @@ pub async fn retrieve_subscription(
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
 
-/// Moves a subscription's item `item_id` (`si_…`) to `price_id` (`POST /v1/subscriptions/{id}`,
+/// A subscription item (`si_…`) moved to a price and a quantity (seats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceChange<'a> {
+    pub item: &'a str,
+    pub price: &'a str,
+    pub quantity: i64,
+}
+
+/// Moves a subscription's item to a price and quantity (`POST /v1/subscriptions/{id}`,
 /// proration as Stripe's default) and returns the subscription as Stripe answers it.
 pub async fn switch_subscription_price(
     api: &dyn StripeApi,
     subscription_id: &str,
-    item_id: &str,
-    price_id: &str,
+    change: &PriceChange<'_>,
     idempotency_key: &str,
 ) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let mut form = Form::new();
-    form.push("items[0][id]", item_id)
-        .push("items[0][price]", price_id);
+    form.push("items[0][id]", change.item)
+        .push("items[0][price]", change.price)
+        .push("items[0][quantity]", change.quantity);
+    update_subscription(api, subscription_id, &form, idempotency_key).await
+}
+
+/// Sets or clears a subscription's end at its period end (`POST /v1/subscriptions/{id}`
+/// with `cancel_at_period_end`); clearing also clears a scheduled `cancel_at`, which
+/// flexible billing sets instead.
+pub async fn set_cancel_at_period_end(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+    cancel: bool,
+    clear_cancel_at: bool,
+    idempotency_key: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
+    let mut form = Form::new();
+    form.push("cancel_at_period_end", cancel);
+    if clear_cancel_at {
+        // An empty value is how Stripe unsets a field.
+        form.push("cancel_at", "");
+    }
+    update_subscription(api, subscription_id, &form, idempotency_key).await
+}
+
+async fn update_subscription(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+    form: &Form,
+    idempotency_key: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let value = api
         .post_form(
             &format!("/v1/subscriptions/{subscription_id}"),
-            &form,
+            form,
             idempotency_key,
         )
         .await?;
