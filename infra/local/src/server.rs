@@ -167,6 +167,18 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Checkout,
         Access::User,
     ),
+    (
+        "POST",
+        "/api/billing/subscription/cancel",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/subscription/resume",
+        Function::Checkout,
+        Access::User,
+    ),
 ];
 
 /// The path parameters of `path` when it matches the route `template` (`{name}` matches

@@ -9,6 +9,7 @@ use crate::stripe::api::StripeError;
 use crate::stripe::signature::SignatureError;
 use crate::usecases::account::AccountError;
 use crate::usecases::admin::{AdminError, RefundError};
+use crate::usecases::cancel::LifecycleError;
 use crate::usecases::checkout::CheckoutError;
 use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
@@ -354,6 +355,21 @@ impl From<SwitchError> for ApiError {
             SwitchError::Unavailable(what) => CheckoutError::Unavailable(what).into(),
             SwitchError::Stripe(inner) => inner.into(),
             SwitchError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::InvalidBody(_) => Self::bad_request("invalid_request", e.to_string()),
+            LifecycleError::NoSubscription => Self::new(404, "no_subscription", e.to_string()),
+            LifecycleError::NotCanceling => Self::new(409, "not_canceling", e.to_string()),
+            LifecycleError::Unavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            LifecycleError::Stripe(inner) => inner.into(),
+            LifecycleError::Store(inner) => inner.into(),
         }
     }
 }

@@ -109,6 +109,10 @@ pub struct Invoice {
     pub total: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// Stripe's page where the customer pays the invoice, or confirms a payment that needs
+    /// them (3-D Secure); null until the invoice is finalized.
+    #[serde(default)]
+    pub hosted_invoice_url: Option<String>,
     /// `subscription_create` for a subscription's first invoice, `subscription_cycle` after.
     #[serde(default)]
     pub billing_reason: Option<String>,

@@ -52,7 +52,13 @@ pub struct AccountView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PaymentProblemView {
+    /// `payment_failed` (update the payment method) or `action_required` (confirm the
+    /// payment, 3-D Secure).
+    pub kind: String,
     pub invoice_id: String,
+    /// Stripe's hosted invoice page, where the customer pays or confirms; null when Stripe
+    /// gave none.
+    pub invoice_url: Option<String>,
     pub at: String,
 }
 
@@ -174,7 +180,12 @@ pub fn account_view(
         },
         payment_problem: profile.payment_problem_invoice.clone().map(|invoice_id| {
             PaymentProblemView {
+                kind: profile
+                    .payment_problem_kind
+                    .clone()
+                    .unwrap_or_else(|| "payment_failed".into()),
                 invoice_id,
+                invoice_url: profile.payment_problem_url.clone(),
                 at: profile.payment_problem_at.clone().unwrap_or_default(),
             }
         }),

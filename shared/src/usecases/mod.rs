@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cancel;
 pub mod catalog_bootstrap;
 pub mod checkout;
 pub mod checkout_status;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_faith;
+mod cancel_resume;
 mod catalog;
 mod checkout;
 mod dead_letters;
