@@ -179,6 +179,18 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Checkout,
         Access::User,
     ),
+    (
+        "GET",
+        "/api/billing/subscription/preview",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/invoices",
+        Function::Checkout,
+        Access::User,
+    ),
 ];
 
 /// The path parameters of `path` when it matches the route `template` (`{name}` matches

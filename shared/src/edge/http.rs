@@ -13,6 +13,7 @@ use crate::usecases::cancel::LifecycleError;
 use crate::usecases::checkout::CheckoutError;
 use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
+use crate::usecases::invoices::InvoicesError;
 use crate::usecases::purchases::PurchaseError;
 use crate::usecases::referral::ReferralError;
 use crate::usecases::switch::SwitchError;
@@ -370,6 +371,19 @@ impl From<LifecycleError> for ApiError {
             }
             LifecycleError::Stripe(inner) => inner.into(),
             LifecycleError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<InvoicesError> for ApiError {
+    fn from(e: InvoicesError) -> Self {
+        match e {
+            InvoicesError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            InvoicesError::Unavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            InvoicesError::Stripe(inner) => inner.into(),
+            InvoicesError::Store(inner) => inner.into(),
         }
     }
 }

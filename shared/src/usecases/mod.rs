@@ -11,6 +11,8 @@ pub mod checkout_status;
 pub mod entitlement_events;
 pub mod fulfil;
 pub mod intake;
+pub mod invoices;
+pub mod preview;
 pub mod purchases;
 pub mod referral;
 pub mod switch;

@@ -368,3 +368,41 @@ impl wiremock::Respond for EventsApi {
         )
     }
 }
+
+/// Stripe's `GET /v1/invoices` over a fixed set of invoices, as Stripe lists them: only the
+/// `customer` asked for, newest first (by `created`, then id), `limit` (default 10) a page
+/// after `starting_after`. Mount it with `respond_with`.
+pub struct InvoicesApi(pub Vec<serde_json::Value>);
+
+impl wiremock::Respond for InvoicesApi {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let pairs: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        let one = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let customer = one("customer");
+        let created = |i: &serde_json::Value| i["created"].as_i64().unwrap_or(0);
+        let mut listed: Vec<&serde_json::Value> = self
+            .0
+            .iter()
+            .filter(|i| customer.as_deref().is_none_or(|c| i["customer"] == c))
+            .collect();
+        listed.sort_by(|a, b| (created(b), b["id"].as_str()).cmp(&(created(a), a["id"].as_str())));
+        if let Some(after) = one("starting_after") {
+            let at = listed.iter().position(|i| i["id"] == after.as_str());
+            listed = listed.split_off(at.map_or(listed.len(), |i| i + 1));
+        }
+        let limit = one("limit")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(10)
+            .clamp(1, 100);
+        let has_more = listed.len() > limit;
+        listed.truncate(limit);
+        wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({ "object": "list", "url": "/v1/invoices", "has_more": has_more, "data": listed }),
+        )
+    }
+}

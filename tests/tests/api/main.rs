@@ -11,6 +11,7 @@ mod entitlement_events;
 mod entitlements;
 mod hardening;
 mod iam;
+mod invoices_preview;
 mod purchases;
 mod sdk_peers;
 mod seats;

@@ -187,6 +187,44 @@ async fn update_subscription(
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
 
+/// One page of a customer's invoices (`GET /v1/invoices?customer=`), newest first, after
+/// `starting_after`. The customer is always named: no other customer's invoice is listed.
+pub async fn list_invoices(
+    api: &dyn StripeApi,
+    customer: &str,
+    limit: u8,
+    starting_after: Option<&str>,
+) -> Result<ListPage<crate::stripe::Invoice>, StripeError> {
+    let mut query = Form::new();
+    query.push("customer", customer).push("limit", limit);
+    if let Some(after) = starting_after {
+        query.push("starting_after", after);
+    }
+    let value = api.get_json("/v1/invoices", &query).await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
+/// What a subscription's next invoice would be after `change` (`POST
+/// /v1/invoices/create_preview` with the customer, the subscription and the item's new
+/// price and quantity, Stripe's default proration). Stripe creates nothing for a preview.
+pub async fn preview_subscription_change(
+    api: &dyn StripeApi,
+    customer: &str,
+    subscription_id: &str,
+    change: &PriceChange<'_>,
+) -> Result<crate::stripe::invoice::InvoicePreview, StripeError> {
+    let mut form = Form::new();
+    form.push("customer", customer)
+        .push("subscription", subscription_id)
+        .push("subscription_details[items][0][id]", change.item)
+        .push("subscription_details[items][0][price]", change.price)
+        .push("subscription_details[items][0][quantity]", change.quantity);
+    let value = api
+        .post_form("/v1/invoices/create_preview", &form, &new_idempotency_key())
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
 /// Closes an open Checkout Session so it can no longer be paid
 /// (`POST /v1/checkout/sessions/{id}/expire`); Stripe refuses one that is not open.
 pub async fn expire_checkout_session(
