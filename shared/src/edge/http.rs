@@ -298,6 +298,7 @@ impl From<PurchaseError> for ApiError {
                 Self::bad_request("invalid_request", e.to_string())
             }
             PurchaseError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
+            PurchaseError::AddressRequired => Self::bad_request("address_required", e.to_string()),
             PurchaseError::UnsupportedPlan(_) => {
                 Self::bad_request("unsupported_plan", e.to_string())
             }

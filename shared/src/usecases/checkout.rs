@@ -274,6 +274,17 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
             }
         }
     }
+    if services.config.automatic_tax {
+        // Stripe Tax needs the buyer's address; a reused customer's address and name are
+        // updated from what they enter, so the next purchase is taxed where they are.
+        f.push("automatic_tax[enabled]", "true")
+            .push("billing_address_collection", "required")
+            .push("tax_id_collection[enabled]", "true");
+        if customer.is_some() {
+            f.push("customer_update[address]", "auto")
+                .push("customer_update[name]", "auto");
+        }
+    }
     match (customer, &caller.email) {
         (Some(c), _) => {
             f.push("customer", c);

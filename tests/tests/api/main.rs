@@ -20,6 +20,7 @@ mod service;
 mod spine;
 mod stripe_as_it_is;
 mod switch;
+mod tax;
 mod timeouts;
 mod two_tabs;
 mod usage;

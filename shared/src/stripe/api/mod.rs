@@ -225,6 +225,49 @@ pub async fn preview_subscription_change(
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
 
+/// What Stripe Tax computed for one sale (`POST /v1/tax/calculations`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TaxCalculation {
+    /// `taxcalc_…`: what the PaymentIntent names so that Stripe records the tax transaction.
+    pub id: String,
+    /// The amount with tax (minor units): what the buyer is charged.
+    pub amount_total: i64,
+    #[serde(default)]
+    pub tax_amount_exclusive: i64,
+}
+
+/// A sale to be taxed: one line of `amount` for `quantity` of `reference` (a plan id),
+/// sold to a buyer at `country` / `postal_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaxedSale<'a> {
+    pub currency: &'a str,
+    pub amount: i64,
+    pub quantity: i64,
+    pub reference: &'a str,
+    pub country: &'a str,
+    pub postal_code: &'a str,
+}
+
+/// Stripe Tax's calculation for `sale` (`POST /v1/tax/calculations`, prices tax-exclusive).
+pub async fn calculate_tax(
+    api: &dyn StripeApi,
+    sale: &TaxedSale<'_>,
+    idempotency_key: &str,
+) -> Result<TaxCalculation, StripeError> {
+    let mut form = Form::new();
+    form.push("currency", sale.currency)
+        .push("line_items[0][amount]", sale.amount)
+        .push("line_items[0][quantity]", sale.quantity)
+        .push("line_items[0][reference]", sale.reference)
+        .push("customer_details[address][country]", sale.country)
+        .push("customer_details[address][postal_code]", sale.postal_code)
+        .push("customer_details[address_source]", "billing");
+    let value = api
+        .post_form("/v1/tax/calculations", &form, idempotency_key)
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
 /// Closes an open Checkout Session so it can no longer be paid
 /// (`POST /v1/checkout/sessions/{id}/expire`); Stripe refuses one that is not open.
 pub async fn expire_checkout_session(
