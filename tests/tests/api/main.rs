@@ -12,6 +12,7 @@ mod entitlements;
 mod hardening;
 mod iam;
 mod invoices_preview;
+mod payment_problems;
 mod purchases;
 mod sdk_peers;
 mod seats;
