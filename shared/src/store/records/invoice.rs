@@ -1,5 +1,7 @@
 //! The once-only marker of an invoice's per-period grant: `invoice.paid` puts it, and a
-//! late `invoice.payment_failed` checks it is absent.
+//! late `invoice.payment_failed` checks it is absent. It also records the referral reward
+//! the invoice's money earned, so a refund that finds the invoice through Stripe (no
+//! ledger yet) takes that reward back.
 
 use super::item;
 use crate::domain::ids::{InvoiceId, UserId};
@@ -17,6 +19,8 @@ pub struct PaidInvoice {
     pub credits: i64,
     pub amount: i64,
     pub started: Option<String>,
+    /// The referral reward this invoice earned: `Some(referrer)` when it earned one.
+    pub referral: Option<Option<UserId>>,
 }
 
 /// The invoice's grant: only once.
@@ -29,6 +33,12 @@ pub fn paid_once(invoice: &InvoiceId, paid: &PaidInvoice, at: &str) -> Write {
     ]);
     if let Some(sub) = &paid.started {
         it.insert("started_subscription".into(), sub.clone().into());
+    }
+    if let Some(referrer) = &paid.referral {
+        it.insert("referral_rewarded".into(), true.into());
+        if let Some(r) = referrer {
+            it.insert("referral_referrer".into(), r.to_string().into());
+        }
     }
     Write::Put {
         key: key(invoice),
@@ -57,6 +67,10 @@ pub async fn load(
             credits: i.num("credits").unwrap_or(0),
             amount: i.num("amount").unwrap_or(0),
             started: i.str("started_subscription").map(str::to_owned),
+            referral: i.boolean("referral_rewarded").filter(|r| *r).map(|_| {
+                i.str("referral_referrer")
+                    .and_then(|u| UserId::parse(u).ok())
+            }),
         })
     }))
 }

@@ -6,6 +6,12 @@
 //! With a Stripe client, both also set the subscription to the state Stripe holds now.
 //! The plan is the plan of the price the invoice bills (else the subscription's current
 //! price): a plan switched in the Billing Portal renews as the new plan.
+//!
+//! The referred user's first subscription invoice with money paid (`amount_paid` > 0, of
+//! any billing reason: a trial's first paid cycle counts, its $0 first invoice does not)
+//! earns the referral reward, recorded on that invoice's payment: on its ledger when the
+//! event carries the PaymentIntent, and on the invoice's marker, from which a refund or
+//! dispute that finds the invoice through Stripe builds the ledger (`fulfil::refund`).
 
 use super::subscription::{current, fetched_state};
 use super::{Ctx, FulfilError, Planned};
@@ -16,6 +22,7 @@ use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::stripe::Invoice;
 use crate::stripe::event_types::INVOICE_FAILED;
+use crate::usecases::referral;
 
 pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
@@ -62,8 +69,17 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         profile = profile.add_credits(credits);
     }
     let amount = invoice.amount_paid.unwrap_or(0);
-    // A subscription's first invoice is the payment that earned a subscription's referral
-    // reward: refunded or disputed in full, it takes the reward back.
+    // Money paid for a subscription: the referral reward, if this is the referred user's
+    // first such payment (the reward's own guard makes it once per account).
+    let reward = if amount > 0 && sub_id.is_some() {
+        referral::reward(ctx.services, &user).await?
+    } else {
+        referral::Reward::default()
+    };
+    let earned = reward.earned();
+    let (profile, referrer) =
+        reward.applied_to(profile, now, Some(&referral::invoice_source(id.as_str())));
+    // Kept for rewards earned before the invoice carried them (`subscription:<id>`).
     let started = (invoice.billing_reason.as_deref() == Some("subscription_create"))
         .then(|| invoice.subscription_id().map(str::to_owned))
         .flatten();
@@ -72,16 +88,20 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         credits,
         amount,
         started,
+        referral: earned.clone(),
     };
     let mut writes = vec![marker::paid_once(&id, &paid, now)];
     writes.extend(sub_state);
     writes.push(profile.write());
+    writes.extend(referrer);
     // The period's credits are linked to the payment, so a refund or dispute of it takes
     // them back like a pack's. Where the event does not carry the payment (2025-03-31 and
     // later, unless `payments` is included), the refund finds the invoice through Stripe.
     for pi in invoice.payment_intent_ids() {
         if let Ok(pi) = PaymentIntentId::parse(pi) {
-            let ledger = Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+            let mut ledger =
+                Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+            ledger.referral = earned.clone();
             writes.push(payment_intent::link(&pi, &ledger));
         }
     }

@@ -253,12 +253,12 @@ async fn unlinked(
     if let Some(id) = invoice_id.as_deref().and_then(|i| InvoiceId::parse(i).ok()) {
         let table = ctx.services.table.as_ref();
         return match invoice::load(table, &id).await? {
-            Some(paid) => Ok(Some(Ledger::new(
-                paid.user,
-                Source::Invoice(id),
-                paid.amount,
-                paid.credits,
-            ))),
+            Some(paid) => {
+                let mut ledger =
+                    Ledger::new(paid.user, Source::Invoice(id), paid.amount, paid.credits);
+                ledger.referral = paid.referral;
+                Ok(Some(ledger))
+            }
             None => Err(FulfilError::NotYetFulfilled(pi.to_string())),
         };
     }
