@@ -309,7 +309,11 @@ mod tests {
                                  {"id":"s","name":"S","mode":"subscription","amount":1,"currency":"usd","interval":"month"},
                                  {"id":"q","name":"Q","mode":"payment","amount":1,"currency":"usd","credits":5,"allow_promotion_codes":true}]}"#;
         let c = Catalog::parse(unset, |_| None).unwrap();
-        let of = |id: &str| c.get(&PlanId::parse(id).unwrap()).unwrap().promotion_codes_allowed();
+        let of = |id: &str| {
+            c.get(&PlanId::parse(id).unwrap())
+                .unwrap()
+                .promotion_codes_allowed()
+        };
         assert_eq!((of("p"), of("s"), of("q")), (false, true, true));
         let not_a_flag = r#"{"plans":[{"id":"p","name":"P","mode":"payment","amount":1,"currency":"usd","allow_promotion_codes":"yes"}]}"#;
         assert!(matches!(

@@ -61,8 +61,9 @@ pub struct Config {
 /// which is why a deployment should set `CLIENT_REFERENCE_SECRET` of its own.
 pub fn derived_reference_secret(stripe_key: &SecretString) -> SecretString {
     use hmac::{Hmac, KeyInit, Mac};
-    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(stripe_key.expose_secret().as_bytes())
-        .expect("HMAC takes keys of any length");
+    let mut m =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(stripe_key.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length");
     m.update(b"billing client_reference_id secret v1");
     let bytes = m.finalize().into_bytes();
     SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())

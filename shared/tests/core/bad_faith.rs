@@ -311,7 +311,9 @@ async fn a_payment_link_reference_with_another_accounts_tag_names_no_account() {
     .unwrap();
     assert_eq!(balance(&s, "victim2").await, 0);
     assert_eq!(balance(&s, "attacker2").await, 0);
-    let victim = profile::load(s.table.as_ref(), &user("victim2")).await.unwrap();
+    let victim = profile::load(s.table.as_ref(), &user("victim2"))
+        .await
+        .unwrap();
     assert!(victim.and_then(|p| p.customer_id).is_none());
 }
 
@@ -376,9 +378,12 @@ async fn paid_first_invoice(s: &Services, u: &str) {
         1000,
     );
     invoice["payment_intent"] = format!("pi_cs_test_{u}").into();
-    apply(s, &event(&format!("evt_inv_{u}"), "invoice.paid", T0, invoice))
-        .await
-        .unwrap();
+    apply(
+        s,
+        &event(&format!("evt_inv_{u}"), "invoice.paid", T0, invoice),
+    )
+    .await
+    .unwrap();
 }
 
 fn until(s: &str) -> DateTime<Utc> {

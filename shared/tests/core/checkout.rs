@@ -408,7 +408,8 @@ async fn a_payment_link_carries_any_user_id_in_the_alphabet_payment_links_keep()
 #[tokio::test]
 async fn without_a_reference_secret_a_payment_link_plan_is_unavailable_not_unsigned() {
     let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
-    let out = checkout::start_checkout(&s, &caller("kim", None), request("deposit_500"), None).await;
+    let out =
+        checkout::start_checkout(&s, &caller("kim", None), request("deposit_500"), None).await;
     assert!(matches!(out, Err(CheckoutError::Unavailable(_))), "{out:?}");
     let status = billing_core::usecases::account::billing_status(&s.config);
     assert_eq!(status.plans["deposit_500"].via, "manual");

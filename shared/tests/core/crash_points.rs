@@ -229,7 +229,10 @@ async fn a_fault_at_any_boundary_loses_nothing_and_doubles_nothing_once_retried(
             runs += 1;
         }
     }
-    assert!(runs >= 60, "every kind of fault at each of the {calls} calls");
+    assert!(
+        runs >= 60,
+        "every kind of fault at each of the {calls} calls"
+    );
 }
 
 #[tokio::test]

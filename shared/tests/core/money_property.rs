@@ -371,13 +371,7 @@ fn referral_history(h: &History, old: bool) -> (Vec<Value>, bool) {
         event("evt_rb_inv1", "invoice.paid", T0 + 5, paid)
     };
     let pack = checkout_session("cs_test_prop_buyer", BUYER, "uses_20", "paid", 500);
-    let (settled, taken) = settlement(
-        "rb",
-        FIRST_PI,
-        FIRST_AMOUNT,
-        old.then_some(FIRST_PAID),
-        h,
-    );
+    let (settled, taken) = settlement("rb", FIRST_PI, FIRST_AMOUNT, old.then_some(FIRST_PAID), h);
     let mut out = vec![
         event("evt_rb_inv0", "invoice.paid", T0, trial),
         event("evt_rb_pack", "checkout.session.completed", T0 + 1, pack),

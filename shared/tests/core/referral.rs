@@ -5,14 +5,13 @@
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
 use billing_core::testing::{
-    checkout_session, event, memory_services, object, old_event, subscription,
-    subscription_invoice,
+    checkout_session, event, memory_services, object, old_event, subscription, subscription_invoice,
 };
-use serde_json::{Value, json};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil;
 use billing_core::usecases::referral::{self, ClaimRequest, ReferralError};
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 const T0: i64 = 1_795_000_000;
 
@@ -162,7 +161,11 @@ async fn a_status_a_free_invoice_or_a_pack_earns_no_reward() {
     let code = view(&s, "subhost").await.referral.code.unwrap();
     claim(&s, "subguest", &code).await.unwrap();
     let sub = subscription("sub_rg", "subguest", "pro_monthly", "active", T0 + 1000);
-    apply(&s, &event("evt_rs", "customer.subscription.created", T0, sub)).await;
+    apply(
+        &s,
+        &event("evt_rs", "customer.subscription.created", T0, sub),
+    )
+    .await;
     let free = subscription_invoice(
         "in_rg_0",
         "sub_rg",

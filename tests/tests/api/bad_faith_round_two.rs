@@ -108,9 +108,23 @@ async fn a_100_percent_off_first_month_earns_no_referral_reward() {
         "no_payment_required",
         0,
     );
-    deliver(&app, "evt_r2f_cs", "checkout.session.completed", T0, session).await;
+    deliver(
+        &app,
+        "evt_r2f_cs",
+        "checkout.session.completed",
+        T0,
+        session,
+    )
+    .await;
     let active = subscription(sub, "r2_free", "pro_monthly", "active", T0 + 2_600_000);
-    deliver(&app, "evt_r2f_sub", "customer.subscription.created", T0 + 1, active).await;
+    deliver(
+        &app,
+        "evt_r2f_sub",
+        "customer.subscription.created",
+        T0 + 1,
+        active,
+    )
+    .await;
     let invoice = subscription_invoice(
         "in_r2_free",
         sub,
@@ -121,7 +135,10 @@ async fn a_100_percent_off_first_month_earns_no_referral_reward() {
     );
     deliver(&app, "evt_r2f_inv", "invoice.paid", T0 + 2, invoice).await;
     settled(&app, &["evt_r2f_cs", "evt_r2f_sub", "evt_r2f_inv"]).await;
-    assert_eq!(app.account("r2_free").await["subscription"]["status"], "active");
+    assert_eq!(
+        app.account("r2_free").await["subscription"]["status"],
+        "active"
+    );
     assert!(!rewarded(&app, "r2_free").await, "no money was paid");
     assert!(!rewarded(&app, "r2_free_ref").await, "no money was paid");
 }
@@ -132,7 +149,14 @@ async fn a_trial_plans_reward_goes_when_its_first_real_charge_is_refunded() {
     referred(&app, "r2_trial_ref", "r2_trial").await;
     let sub = "sub_r2_trial";
     let trialing = subscription(sub, "r2_trial", "pro_annual", "trialing", T0 + 1_209_600);
-    deliver(&app, "evt_r2t_sub", "customer.subscription.created", T0, trialing).await;
+    deliver(
+        &app,
+        "evt_r2t_sub",
+        "customer.subscription.created",
+        T0,
+        trialing,
+    )
+    .await;
     let trial_invoice = subscription_invoice(
         "in_r2_t1",
         sub,
@@ -143,10 +167,20 @@ async fn a_trial_plans_reward_goes_when_its_first_real_charge_is_refunded() {
     );
     deliver(&app, "evt_r2t_inv1", "invoice.paid", T0 + 1, trial_invoice).await;
     settled(&app, &["evt_r2t_sub", "evt_r2t_inv1"]).await;
-    assert!(!rewarded(&app, "r2_trial").await, "a $0 trial invoice earns nothing");
+    assert!(
+        !rewarded(&app, "r2_trial").await,
+        "a $0 trial invoice earns nothing"
+    );
 
     let active = subscription(sub, "r2_trial", "pro_annual", "active", T0 + 33_000_000);
-    deliver(&app, "evt_r2t_act", "customer.subscription.updated", T0 + 1_209_600, active).await;
+    deliver(
+        &app,
+        "evt_r2t_act",
+        "customer.subscription.updated",
+        T0 + 1_209_600,
+        active,
+    )
+    .await;
     let mut cycle = subscription_invoice(
         "in_r2_t2",
         sub,
@@ -163,10 +197,20 @@ async fn a_trial_plans_reward_goes_when_its_first_real_charge_is_refunded() {
     .await;
 
     let refund = full_refund("pi_r2_t2", 29000);
-    deliver(&app, "evt_r2t_ref", "charge.refunded", T0 + 1_300_000, refund).await;
+    deliver(
+        &app,
+        "evt_r2t_ref",
+        "charge.refunded",
+        T0 + 1_300_000,
+        refund,
+    )
+    .await;
     settled(&app, &["evt_r2t_ref"]).await;
     assert!(!rewarded(&app, "r2_trial").await, "refunded: taken back");
-    assert!(!rewarded(&app, "r2_trial_ref").await, "refunded: taken back");
+    assert!(
+        !rewarded(&app, "r2_trial_ref").await,
+        "refunded: taken back"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +219,14 @@ async fn a_subscription_checkout_alone_earns_no_referral_reward_and_its_refunded
     let app = TestApp::spawn().await;
     referred(&app, "r2_cs_ref", "r2_cs").await;
     let session = subscription_checkout("cs_test_r2_cs", "r2_cs", "pro_monthly", "paid", 2900);
-    deliver(&app, "evt_r2c_cs", "checkout.session.completed", T0, session).await;
+    deliver(
+        &app,
+        "evt_r2c_cs",
+        "checkout.session.completed",
+        T0,
+        session,
+    )
+    .await;
     settled(&app, &["evt_r2c_cs"]).await;
     assert!(
         !rewarded(&app, "r2_cs").await,
@@ -200,10 +251,23 @@ async fn a_subscription_checkout_alone_earns_no_referral_reward_and_its_refunded
         json!({ "id": "dp_r2_c1", "amount": 2900, "status": "needs_response",
                 "payment_intent": "pi_r2_c1" }),
     );
-    deliver(&app, "evt_r2c_dp", "charge.dispute.created", T0 + 50, dispute).await;
+    deliver(
+        &app,
+        "evt_r2c_dp",
+        "charge.dispute.created",
+        T0 + 50,
+        dispute,
+    )
+    .await;
     settled(&app, &["evt_r2c_dp"]).await;
-    assert!(!rewarded(&app, "r2_cs").await, "disputed in full: taken back");
-    assert!(!rewarded(&app, "r2_cs_ref").await, "disputed in full: taken back");
+    assert!(
+        !rewarded(&app, "r2_cs").await,
+        "disputed in full: taken back"
+    );
+    assert!(
+        !rewarded(&app, "r2_cs_ref").await,
+        "disputed in full: taken back"
+    );
 }
 
 #[tokio::test]
@@ -217,8 +281,14 @@ async fn referral_farming_with_the_cheapest_pack_rewards_no_one() {
     })
     .await;
     settled(&app, &["evt_r2_farm"]).await;
-    assert!(!rewarded(&app, "r2_farm").await, "a credit pack earns no reward");
-    assert!(!rewarded(&app, "r2_farm_ref").await, "a credit pack earns no reward");
+    assert!(
+        !rewarded(&app, "r2_farm").await,
+        "a credit pack earns no reward"
+    );
+    assert!(
+        !rewarded(&app, "r2_farm_ref").await,
+        "a credit pack earns no reward"
+    );
     assert_eq!(app.account("r2_farm_ref").await["tier"], "free");
 }
 
@@ -268,7 +338,14 @@ async fn a_forged_payment_link_reference_takes_over_no_account() {
         .unwrap()
         .to_reference();
     let session = link_session("cs_test_r2_forged", &forged, "cus_attacker");
-    deliver(&app, "evt_r2_forged", "checkout.session.completed", T0, session).await;
+    deliver(
+        &app,
+        "evt_r2_forged",
+        "checkout.session.completed",
+        T0,
+        session,
+    )
+    .await;
     settled(&app, &["evt_r2_forged"]).await;
     assert_eq!(
         app.account(victim).await["credits"]["balance"],
@@ -317,7 +394,14 @@ async fn a_payment_link_reference_the_stack_handed_out_reaches_its_account() {
         "{reference}"
     );
     let session = link_session("cs_test_r2_signed", &reference, "cus_r2_buyer");
-    deliver(&app, "evt_r2_signed", "checkout.session.completed", T0, session).await;
+    deliver(
+        &app,
+        "evt_r2_signed",
+        "checkout.session.completed",
+        T0,
+        session,
+    )
+    .await;
     app.eventually("sold to the account the stack named", || async {
         app.account(user).await["credits"]["balance"] == 1000
     })
