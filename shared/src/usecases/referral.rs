@@ -153,6 +153,25 @@ impl Reward {
         self.buyer.as_ref().map(|_| self.referrer_user.clone())
     }
 
+    /// A reward earned by a payment already taken back in full when it is applied (a refund
+    /// or dispute delivered before its invoice): the stamps that make it once per account,
+    /// and no days for either side (a won dispute gives them, as for any reward taken back).
+    pub fn applied_then_taken_back(
+        self,
+        buyer: ProfileChange,
+        now: &str,
+        source: Option<&str>,
+    ) -> ProfileChange {
+        let mut change = buyer;
+        if self.first_payment {
+            change = change.first_payment(now);
+        }
+        if self.buyer.is_some() {
+            change = change.referral_rewarded(now, source);
+        }
+        change
+    }
+
     /// Adds the reward to the buyer's profile change; returns the referrer's write too.
     /// `source` names a subscription that earned it (see [`subscription_source`]).
     pub fn applied_to(

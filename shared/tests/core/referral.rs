@@ -242,3 +242,108 @@ async fn a_missing_referrer_does_not_block_the_buyers_reward() {
     assert_eq!(buyer.tier, "paid");
     assert!(buyer.credit_until.is_some());
 }
+
+/// `referrer` and `buyer`, the buyer having claimed the referrer's code.
+async fn referred(s: &Services, referrer: &str, buyer: &str) {
+    let code = view(s, referrer).await.referral.code.unwrap();
+    claim(s, buyer, &code).await.unwrap();
+}
+
+fn refund_of(pi: &str, invoice: Option<&str>, amount: i64, total: i64) -> Value {
+    let mut charge = object(
+        "charge",
+        json!({ "id": format!("ch_{pi}"), "payment_intent": pi, "amount": amount,
+                "amount_refunded": total }),
+    );
+    if let Some(i) = invoice {
+        charge["invoice"] = i.into();
+    }
+    charge
+}
+
+fn dispute_of(pi: &str, status: &str, amount: i64) -> Value {
+    object(
+        "dispute",
+        json!({ "id": format!("dp_{pi}"), "amount": amount, "status": status,
+                "payment_intent": pi }),
+    )
+}
+
+#[tokio::test]
+async fn a_refund_before_its_first_paid_invoice_leaves_no_reward_before_2025_03_31() {
+    let s = memory_services(&[]);
+    referred(&s, "early_host", "early_guest").await;
+    // Stripe delivers the refund first; the charge names its invoice (the old shape).
+    let refund = refund_of("pi_early", Some("in_early"), 2900, 2900);
+    apply(&s, &event("evt_er_ref", "charge.refunded", T0 + 50, refund)).await;
+    let mut paid = subscription_invoice(
+        "in_early",
+        "sub_early",
+        "early_guest",
+        "price_ref",
+        "subscription_create",
+        2900,
+    );
+    paid["payment_intent"] = "pi_early".into();
+    apply(&s, &old_event("evt_er_inv", "invoice.paid", T0, &paid)).await;
+    assert!(!rewarded(&view(&s, "early_guest").await));
+    let host = view(&s, "early_host").await;
+    assert!(!rewarded(&host));
+    assert_eq!(host.referral.conversions, 0);
+    // The reward was this payment's: a later paid invoice does not earn a second one.
+    pay(&s, "evt_er_next", "early_guest").await;
+    assert!(!rewarded(&view(&s, "early_guest").await));
+    // A refund redelivered changes nothing.
+    let again = refund_of("pi_early", Some("in_early"), 2900, 2900);
+    apply(&s, &event("evt_er_ref", "charge.refunded", T0 + 50, again)).await;
+    assert_eq!(view(&s, "early_host").await.referral.conversions, 0);
+}
+
+#[tokio::test]
+async fn a_dispute_then_a_refund_take_the_reward_back_and_a_won_dispute_gives_it_back() {
+    let s = memory_services(&[]);
+    referred(&s, "dr_host", "dr_guest").await;
+    let mut paid = subscription_invoice(
+        "in_dr",
+        "sub_dr",
+        "dr_guest",
+        "price_ref",
+        "subscription_create",
+        2900,
+    );
+    paid["payments"] = json!({ "object": "list", "data": [{ "object": "invoice_payment",
+        "invoice": "in_dr", "status": "paid",
+        "payment": { "type": "payment_intent", "payment_intent": "pi_dr" } }] });
+    apply(&s, &event("evt_dr_inv", "invoice.paid", T0, paid)).await;
+    assert!(rewarded(&view(&s, "dr_host").await));
+    let open = dispute_of("pi_dr", "needs_response", 1500);
+    apply(
+        &s,
+        &event("evt_dr_dp", "charge.dispute.created", T0 + 10, open),
+    )
+    .await;
+    assert!(
+        rewarded(&view(&s, "dr_guest").await),
+        "part of the money is kept"
+    );
+    let refund = refund_of("pi_dr", None, 2900, 1400);
+    apply(&s, &event("evt_dr_ref", "charge.refunded", T0 + 20, refund)).await;
+    assert!(
+        !rewarded(&view(&s, "dr_guest").await),
+        "all of it is taken back"
+    );
+    assert_eq!(view(&s, "dr_host").await.referral.conversions, 0);
+    let won = dispute_of("pi_dr", "won", 1500);
+    apply(
+        &s,
+        &event("evt_dr_won", "charge.dispute.closed", T0 + 30, won),
+    )
+    .await;
+    assert!(
+        rewarded(&view(&s, "dr_guest").await),
+        "the dispute's money is back"
+    );
+    let host = view(&s, "dr_host").await;
+    assert!(rewarded(&host));
+    assert_eq!(host.referral.conversions, 1);
+}
