@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_faith;
+mod bad_faith_round_two;
 mod cancel_resume;
 mod catalog;
 mod checkout;
