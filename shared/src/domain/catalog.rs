@@ -42,9 +42,6 @@ pub struct Plan {
     pub interval: Option<String>,
     #[serde(default)]
     pub trial_days: Option<u32>,
-    /// Credit packs: credits per unit; subscriptions: credits per paid period.
-    #[serde(default)]
-    pub credits: i64,
     /// A subscription billed per seat: checkout and switches take a `quantity` (seats), and
     /// per-seat `limit` features scale with it ([`Plan::seat_limit`]).
     #[serde(default)]
@@ -52,6 +49,9 @@ pub struct Plan {
     /// The most seats a per-seat plan sells (default [`DEFAULT_MAX_SEATS`]).
     #[serde(default)]
     pub max_quantity: Option<i64>,
+    /// Credit packs: credits per unit; subscriptions: credits per paid period.
+    #[serde(default)]
+    pub credits: i64,
     /// Whether its checkouts take promotion codes; unset: subscriptions do, credit packs
     /// do not (a 100%-off code would hand out credits), services do
     /// ([`Plan::promotion_codes_allowed`]).
