@@ -652,7 +652,7 @@ class Suite:
                                           f"{again!r}; {before}, {canceled}, {resumed}")
         page.close()
 
-    def the_account_page_lists_invoices_and_links_a_payment_that_needs_confirming(self):
+    def the_account_page_lists_invoices_and_links_a_payment_that_needs_confirming_or_another_method(self):
         assert getattr(self, "sub_user", None), "needs the cancel and resume test"
         user, customer = self.sub_user, self.sub_customer
         now = int(time.time())
@@ -690,8 +690,30 @@ class Suite:
         assert first.locator("[data-billing-link=invoice_pdf]").get_attribute("href") == f"{self.stripe.base}/i/pdf_1"
         assert "$29.00" in rows.nth(1).text_content(), rows.nth(1).text_content()
         shot = self.shot(page, "23-account-invoices-and-confirm-payment")
+        # The customer confirms: the invoice is paid and the problem is gone. A later renewal is
+        # declined: the link now says to update the payment method.
+        paid = dict(renewal, status="paid", amount_paid=2900)
+        status, _, body = self.configured.send_webhook(stripe_event("invoice.paid", paid))
+        assert status == 200, (status, body)
+        declined = dict(renewal, id=f"in_browser_declined_{secrets.token_hex(3)}",
+                        hosted_invoice_url=f"{self.stripe.base}/i/hosted_declined")
+        status, _, body = self.configured.send_webhook(stripe_event("invoice.payment_failed", declined))
+        assert status == 200, (status, body)
+        for _ in range(50):
+            page.reload()
+            page.wait_for_selector("#account dl")
+            if page.locator("[data-billing-action=update_payment_method]").count():
+                break
+            time.sleep(0.3)
+        update = page.locator("#account [data-billing-action=update_payment_method]")
+        assert update.text_content() == "Update your payment method", update.text_content()
+        assert update.get_attribute("href") == declined["hosted_invoice_url"], update.get_attribute("href")
+        assert page.locator("[data-billing-action=confirm_payment]").count() == 0, "the confirmed payment still shows"
+        failed = page.text_content("#account [data-billing-field=payment_problem]")
+        failed_shot = self.shot(page, "24-account-payment-failed")
         self.seen["invoices and payment problem"] = (f"{problem!r}; invoices {[rows.nth(i).text_content() for i in range(2)]}; "
-                                                     f"{shot}")
+                                                     f"{shot}; after invoice.paid and a declined renewal: {failed!r}; "
+                                                     f"{failed_shot}")
         page.close()
 
     def a_page_of_an_allowed_origin_uses_the_api_and_a_foreign_one_is_refused(self):
