@@ -166,11 +166,29 @@ class FakeStripe:
                     if not sub:
                         return self.send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
                     fake.subscription_calls.append((sid, form))
+                    item = sub["items"]["data"][0]
+                    if "items[0][quantity]" in form:
+                        item["quantity"] = int(form["items[0][quantity]"])
+                    if "items[0][price]" in form:
+                        item["price"]["id"] = form["items[0][price]"]
                     if form.get("cancel_at_period_end") == "true":
                         sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"])
                     elif form.get("cancel_at_period_end") == "false":
                         sub.update(cancel_at_period_end=False, cancel_at=None)
                     return self.send(200, sub)
+                if self.path == "/v1/invoices/create_preview":
+                    # The team plan at $12 a seat: the new seats for the rest of the period,
+                    # the old ones' unused time credited.
+                    sub = fake.subscriptions[form["subscription"]]
+                    old, new = sub["items"]["data"][0]["quantity"], int(form["subscription_details[items][0][quantity]"])
+                    preview = dict(FIXTURES["invoice"], id=None, customer=form["customer"], currency="usd",
+                                   amount_due=(new - old) * 1200, next_payment_attempt=sub["items"]["data"][0]["current_period_end"])
+                    preview["lines"] = {"object": "list", "has_more": False, "url": "/v1/invoices/upcoming/lines", "data": [
+                        {"object": "line_item", "amount": new * 1200, "currency": "usd",
+                         "description": f"Remaining time on {new} × Team, per seat"},
+                        {"object": "line_item", "amount": -old * 1200, "currency": "usd",
+                         "description": f"Unused time on {old} × Team, per seat"}]}
+                    return self.send(200, preview)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
                     portal = dict(FIXTURES["billing_portal.session"])
@@ -599,15 +617,15 @@ class Suite:
                                      f"{self.customer}; {account_shot}, {self.shot(page, '12-portal')}")
         page.close()
 
-    def subscribe(self, user, customer):
-        """A pro_monthly subscription of `user`, held by the fake Stripe and applied."""
+    def subscribe(self, user, customer, plan="pro_monthly", seats=1):
+        """A subscription of `user` to `plan`, held by the fake Stripe and applied."""
         sub = json.loads(json.dumps(FIXTURES["subscription"]))
         period_end = int(time.time()) + 30 * 86400
         sid = f"sub_browser_{secrets.token_hex(4)}"
         sub.update(id=sid, customer=customer, status="active", cancel_at_period_end=False, cancel_at=None,
-                   trial_end=None, metadata={"user_id": user, "plan_id": "pro_monthly"})
-        sub["items"]["data"][0].update(id=f"si_{sid}", current_period_end=period_end, quantity=1)
-        sub["items"]["data"][0]["price"]["id"] = "price_browser_pro_monthly"
+                   trial_end=None, metadata={"user_id": user, "plan_id": plan})
+        sub["items"]["data"][0].update(id=f"si_{sid}", current_period_end=period_end, quantity=seats)
+        sub["items"]["data"][0]["price"]["id"] = f"price_browser_{plan}"
         self.stripe.subscriptions[sid] = sub
         self.stripe_update(sid, "customer.subscription.created")
         return sid
@@ -714,6 +732,33 @@ class Suite:
         self.seen["invoices and payment problem"] = (f"{problem!r}; invoices {[rows.nth(i).text_content() for i in range(2)]}; "
                                                      f"{shot}; after invoice.paid and a declined renewal: {failed!r}; "
                                                      f"{failed_shot}")
+        page.close()
+
+    def the_account_page_previews_and_changes_the_seats_of_a_per_seat_plan(self):
+        user = f"user_team_{secrets.token_hex(4)}"
+        sid = self.subscribe(user, f"cus_team_{secrets.token_hex(4)}", plan="team_monthly", seats=3)
+        page = self.page()
+        page.goto(self.configured.base + "/billing/account")
+        self.sign_in(page, self.configured.token(user))
+        page.wait_for_selector("#account [data-billing-field=seats_input]")
+        before = page.text_content("#account [data-billing-field=subscription]")
+        assert "3 seats" in before, before
+        page.fill("#account [data-billing-field=seats_input]", "5")
+        page.click("#account [data-billing-action=preview_seats]")
+        page.locator("#account [data-billing-field=seats_preview]", has_text="next invoice").wait_for()
+        preview = page.text_content("#account [data-billing-field=seats_preview]")
+        assert "$24.00" in preview and "5 × Team" in preview, preview
+        assert not self.stripe.subscription_calls or self.stripe.subscription_calls[-1][0] != sid, "a preview changed the subscription"
+        previewed = self.shot(page, "25-seats-preview")
+        page.click("#account [data-billing-action=change_seats]")
+        page.locator("#account [data-billing-field=seats_preview]", has_text="Changed to 5 seats").wait_for()
+        assert self.stripe.subscription_calls[-1] == (sid, {"items[0][id]": f"si_{sid}", "items[0][price]": "price_browser_team_monthly",
+                                                           "items[0][quantity]": "5"}), self.stripe.subscription_calls[-1]
+        self.stripe_update(sid)
+        page.locator("#account [data-billing-field=subscription]", has_text="5 seats").wait_for()
+        after = page.text_content("#account [data-billing-field=subscription]")
+        changed = self.shot(page, "26-seats-changed")
+        self.seen["seats"] = f"{before!r} → preview {preview!r} → change → {after!r}; {previewed}, {changed}"
         page.close()
 
     def a_page_of_an_allowed_origin_uses_the_api_and_a_foreign_one_is_refused(self):

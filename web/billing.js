@@ -70,6 +70,8 @@
  * @property {string} [interval] "month" | "year" for subscriptions.
  * @property {boolean} available
  * @property {"checkout_session" | "payment_link" | "manual"} via
+ * @property {boolean} [per_seat] Sold per seat (checkout and changes take a quantity).
+ * @property {number} [max_quantity] The most seats of a per-seat plan.
  */
 
 /**
@@ -664,7 +666,11 @@ export function createBilling(options = {}) {
     const children = [];
     if (account.payment_problem) children.push(paymentProblem(account.payment_problem));
     children.push(h("dl", { class: "billing-account-facts" }, ...rows.flat()));
-    if (sub && LIVE_STATUSES.includes(sub.status)) children.push(subscriptionActions(el, sub));
+    if (sub && LIVE_STATUSES.includes(sub.status)) {
+      const plan = sub.plan_id && status ? status.plans[sub.plan_id] : null;
+      if (plan && plan.per_seat) children.push(seatControls(el, sub, plan));
+      children.push(subscriptionActions(el, sub));
+    }
     children.push(purchasesTable(account.purchases, planName));
     const invoices = h("section", { class: "billing-invoices", "data-billing-field": "invoices" });
     children.push(invoices);
@@ -753,6 +759,59 @@ export function createBilling(options = {}) {
     });
     section.append(explain, h("p", { class: "billing-actions" }, button), notice);
     return section;
+  }
+
+  /**
+   * Seats of a per-seat subscription: a number, a "Preview" of what the change would cost now
+   * (Stripe's invoice preview; nothing changes), and "Change seats", which applies it.
+   * @param {HTMLElement} accountEl
+   * @param {Subscription} sub
+   * @param {PlanStatus} plan
+   */
+  function seatControls(accountEl, sub, plan) {
+    const current = sub.quantity || 1;
+    const input = h("input", { type: "number", name: "seats", min: "1", max: String(plan.max_quantity || 100), value: String(current), "data-billing-field": "seats_input" });
+    const preview = h("button", { type: "button", "data-billing-action": "preview_seats", "data-label": "Preview" }, "Preview");
+    const change = h("button", { type: "button", "data-billing-action": "change_seats", "data-label": "Change seats", disabled: "" }, "Change seats");
+    const out = h("p", { class: "billing-notice", role: "status", "data-billing-field": "seats_preview", hidden: "" });
+    const seats = () => Number.parseInt(input.value, 10);
+    input.addEventListener("input", () => {
+      change.disabled = true;
+      out.hidden = true;
+    });
+    preview.addEventListener("click", async () => {
+      preview.disabled = true;
+      try {
+        const p = await previewChange({ quantity: seats() });
+        const when = p.next_payment_at ? ` on ${fmt.date(p.next_payment_at)}` : "";
+        out.replaceChildren(
+          `With ${fmt.number(seats())} seats your next invoice is ${fmt.money(p.amount_due, p.currency || plan.currency)}${when}.`,
+          h("ul", {}, ...p.lines.map((l) => h("li", {}, `${l.description || "Line"}: ${fmt.money(l.amount, p.currency || plan.currency)}`))),
+        );
+        change.disabled = seats() === current;
+      } catch (e) {
+        out.replaceChildren(messageOf(e));
+      }
+      out.hidden = false;
+      resetButton(preview);
+    });
+    change.addEventListener("click", async () => {
+      if (change.disabled) return;
+      change.disabled = true;
+      const wanted = seats();
+      try {
+        await changeSubscription({ quantity: wanted });
+        out.replaceChildren(`Changed to ${fmt.number(wanted)} seats. Waiting for Stripe to confirm…`);
+        out.hidden = false;
+        await untilAccountShows(accountEl, (a) => Boolean(a.subscription && a.subscription.quantity === wanted));
+      } catch (e) {
+        out.replaceChildren(messageOf(e));
+        out.hidden = false;
+        change.disabled = false;
+      }
+    });
+    return h("div", { class: "billing-seats", "data-billing-field": "seats" },
+      h("label", {}, "Seats ", input), " ", preview, " ", change, out);
   }
 
   /**

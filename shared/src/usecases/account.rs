@@ -239,6 +239,11 @@ pub struct PlanStatus {
     pub interval: Option<String>,
     pub available: bool,
     pub via: &'static str,
+    /// Shown only for a plan sold per seat, with the most seats it sells.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_seat: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_quantity: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -270,6 +275,8 @@ pub fn billing_status(config: &Config) -> BillingStatus {
                 interval: p.interval.clone(),
                 available: via != "manual",
                 via,
+                per_seat: p.per_seat,
+                max_quantity: p.per_seat.then(|| p.max_seats()),
             };
             (p.id.to_string(), status)
         })

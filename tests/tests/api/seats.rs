@@ -281,3 +281,21 @@ async fn moving_from_a_per_seat_plan_to_one_without_seats_resets_the_quantity_to
     );
     assert_eq!(r.body["subscription"]["quantity"], 1);
 }
+
+#[tokio::test]
+async fn the_status_names_the_plans_sold_per_seat_with_their_most_seats() {
+    let stripe = fake_stripe("cs_test_seats_status").await;
+    let app = spawn(&stripe).await;
+    let status = app.get("/api/billing/status", None).await;
+    assert_eq!(status.status, 200);
+    let team = &status.body["plans"]["team_monthly"];
+    assert_eq!(
+        (team["per_seat"].as_bool(), team["max_quantity"].as_i64()),
+        (Some(true), Some(50))
+    );
+    let pro = &status.body["plans"]["pro_monthly"];
+    assert!(
+        pro.get("per_seat").is_none() && pro.get("max_quantity").is_none(),
+        "{pro}"
+    );
+}
