@@ -58,13 +58,13 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             let switched = switch::switch_plan(services, &caller, body, key).await?;
             serde_json::to_value(switched)
         }
-        CANCEL_PATH | RESUME_PATH => {
+        CANCEL_PATH => {
             lifecycle_body(req)?;
-            let answered = match req.uri().path() {
-                CANCEL_PATH => cancel::cancel(services, &caller).await?,
-                _ => cancel::resume(services, &caller).await?,
-            };
-            serde_json::to_value(answered)
+            serde_json::to_value(cancel::cancel(services, &caller).await?)
+        }
+        RESUME_PATH => {
+            lifecycle_body(req)?;
+            serde_json::to_value(cancel::resume(services, &caller).await?)
         }
         _ => {
             let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())
