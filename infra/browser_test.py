@@ -761,6 +761,25 @@ class Suite:
         self.seen["seats"] = f"{before!r} → preview {preview!r} → change → {after!r}; {previewed}, {changed}"
         page.close()
 
+    def a_per_seat_plan_card_takes_the_seats_to_checkout(self):
+        user = f"user_seats_{secrets.token_hex(4)}"
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        self.sign_in(page, self.configured.token(user))
+        card = page.locator("[data-plan-id=team_monthly]")
+        seats = card.locator("[data-billing-field=seats_input]")
+        seats.wait_for()
+        assert seats.get_attribute("max") == "50", seats.get_attribute("max")
+        assert page.locator("[data-plan-id=pro_monthly] [data-billing-field=seats_input]").count() == 0
+        seats.fill("4")
+        card_shot = self.shot(page, "27-pricing-seats")
+        card.locator("button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert (form["line_items[0][price]"], form["line_items[0][quantity]"]) == ("price_browser_team_monthly", "4"), form
+        self.seen["per-seat checkout"] = f"seats 4 on the team_monthly card → line_items[0][quantity]=4; {card_shot}"
+        page.close()
+
     def a_page_of_an_allowed_origin_uses_the_api_and_a_foreign_one_is_refused(self):
         results = []
         for stack, origin, allowed in ((self.configured, f"http://127.0.0.1:{self.second_port}", True),

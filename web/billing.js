@@ -500,6 +500,11 @@ export function createBilling(options = {}) {
       const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
       const label = plan.mode === "subscription" ? "Subscribe" : `Pay ${price}`;
       const button = h("button", { type: "button", class: "billing-pay", "data-label": label }, label);
+      // A per-seat plan is bought for a number of seats, 1 to its max_quantity.
+      const seats = plan.per_seat
+        ? h("input", { type: "number", name: "seats", min: "1", max: String(plan.max_quantity || 100), value: "1", "data-billing-field": "seats_input" })
+        : null;
+      if (seats) card.append(h("label", { class: "billing-seats" }, "Seats ", seats));
       button.addEventListener("click", async () => {
         if (button.disabled) return;
         button.disabled = true;
@@ -507,7 +512,7 @@ export function createBilling(options = {}) {
         button.textContent = "Redirecting to checkout…";
         error.hidden = true;
         try {
-          await startCheckout(id);
+          await startCheckout(id, seats ? { quantity: Number.parseInt(seats.value, 10) || 1 } : {});
         } catch (e) {
           error.textContent = messageOf(e);
           error.hidden = false;
