@@ -232,6 +232,12 @@ async fn seat_changes_outside_the_plans_bounds_or_on_a_plan_without_seats_are_re
         ("fay", json!({ "quantity": 2 }), "quantity_not_allowed"),
         ("fay", json!({}), "invalid_request"),
         ("fay", json!({ "quantity": "two" }), "invalid_request"),
+        // Eve names Fay's subscription: not a field of the route, so nothing changes.
+        (
+            "eve",
+            json!({ "quantity": 3, "subscription_id": "sub_seat_4" }),
+            "invalid_request",
+        ),
     ];
     for (user, body, code) in cases {
         let r = app
