@@ -168,6 +168,30 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Access::User,
     ),
     (
+        "POST",
+        "/api/billing/subscription/cancel",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/subscription/resume",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/subscription/preview",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/invoices",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
         "GET",
         "/api/billing/entitlements",
         Function::Usage,

@@ -47,6 +47,13 @@ pub struct Plan {
     pub interval: Option<String>,
     #[serde(default)]
     pub trial_days: Option<u32>,
+    /// A subscription billed per seat: checkout and switches take a `quantity` (seats), and
+    /// per-seat `limit` features scale with it ([`Plan::seat_limit`]).
+    #[serde(default)]
+    pub per_seat: bool,
+    /// The most seats a per-seat plan sells (default [`DEFAULT_MAX_SEATS`]).
+    #[serde(default)]
+    pub max_quantity: Option<i64>,
     /// Credit packs: credits per unit; subscriptions: credits per paid period.
     #[serde(default)]
     pub credits: i64,
@@ -56,6 +63,11 @@ pub struct Plan {
     /// The same, checked against the catalog's features.
     #[serde(skip)]
     pub features: Grants,
+    /// Whether its checkouts take promotion codes; unset: subscriptions do, credit packs
+    /// do not (a 100%-off code would hand out credits), services do
+    /// ([`Plan::promotion_codes_allowed`]).
+    #[serde(default)]
+    pub allow_promotion_codes: Option<bool>,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
@@ -87,7 +99,57 @@ impl Plan {
         if self.trial_days.is_some() && self.mode != Mode::Subscription {
             return bad("only subscriptions have trial days");
         }
+        if self.per_seat && self.mode != Mode::Subscription {
+            return bad("only subscriptions are sold per seat");
+        }
+        if self.max_quantity.is_some() && !self.per_seat {
+            return bad("max_quantity is for per-seat plans");
+        }
+        if self.max_quantity.is_some_and(|m| m < 1) {
+            return bad("max_quantity must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The most seats one subscription to this plan holds: 1 unless it is per seat.
+    pub fn max_seats(&self) -> i64 {
+        match self.per_seat {
+            true => self.max_quantity.unwrap_or(DEFAULT_MAX_SEATS),
+            false => 1,
+        }
+    }
+
+    /// Whether `quantity` seats of this subscription plan may be bought or switched to.
+    pub fn check_seats(&self, quantity: i64) -> Result<(), SeatsError> {
+        if !self.per_seat {
+            return match quantity {
+                1 => Ok(()),
+                _ => Err(SeatsError::NotPerSeat(self.id.to_string())),
+            };
+        }
+        match (1..=self.max_seats()).contains(&quantity) {
+            true => Ok(()),
+            false => Err(SeatsError::OutOfRange {
+                plan: self.id.to_string(),
+                max: self.max_seats(),
+            }),
+        }
+    }
+
+    /// The hook for per-seat `limit` features: a limit of a per-seat plan counts per seat,
+    /// so the account's limit is `limit × seats`; any other plan's limit is as written.
+    pub fn seat_limit(&self, limit: i64, seats: i64) -> i64 {
+        match self.per_seat {
+            true => limit.saturating_mul(seats.max(1)),
+            false => limit,
+        }
+    }
+
+    /// Whether a checkout of this plan lets the buyer enter a promotion code: as the catalog
+    /// says, else yes for subscriptions and services and no for credit packs.
+    pub fn promotion_codes_allowed(&self) -> bool {
+        self.allow_promotion_codes
+            .unwrap_or(!matches!(self.grant(), Grant::Credits(_)))
     }
 
     pub fn grant(&self) -> Grant {
@@ -104,6 +166,18 @@ impl Plan {
     pub fn env_suffix(&self) -> String {
         self.id.as_str().to_ascii_uppercase()
     }
+}
+
+/// Seats a subscription plan may have when none are asked for.
+pub const DEFAULT_MAX_SEATS: i64 = 100;
+
+/// A quantity of seats a plan does not sell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeatsError {
+    #[error("{0} is not sold per seat; send no quantity for it")]
+    NotPerSeat(String),
+    #[error("{plan} takes 1 to {max} seats")]
+    OutOfRange { plan: String, max: i64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -404,6 +478,78 @@ mod tests {
         let typo = r#"{"plans":[{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","credit":5}]}"#;
         assert!(matches!(
             Catalog::parse(typo, |_| None),
+            Err(CatalogError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_per_seat_plan_takes_one_to_its_max_quantity_of_seats_and_scales_its_limits() {
+        let catalog = default_catalog();
+        let team = catalog
+            .get(&PlanId::parse("team_monthly").unwrap())
+            .unwrap();
+        assert!(team.per_seat);
+        assert_eq!(team.check_seats(1), Ok(()));
+        assert_eq!(team.check_seats(team.max_seats()), Ok(()));
+        for bad in [0, -1, team.max_seats() + 1] {
+            assert!(
+                matches!(team.check_seats(bad), Err(SeatsError::OutOfRange { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(team.seat_limit(10, 3), 30);
+        let pro = catalog.get(&PlanId::parse("pro_monthly").unwrap()).unwrap();
+        assert_eq!(pro.check_seats(1), Ok(()));
+        assert!(matches!(pro.check_seats(2), Err(SeatsError::NotPerSeat(_))));
+        assert_eq!(
+            pro.seat_limit(10, 3),
+            10,
+            "a plan not per seat keeps its limit"
+        );
+    }
+
+    #[test]
+    fn seats_belong_to_subscriptions_and_max_quantity_to_per_seat_plans() {
+        for plan in [
+            r#"{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","per_seat":true}"#,
+            r#"{"id":"a","name":"A","mode":"subscription","interval":"month","amount":1,"currency":"usd","max_quantity":5}"#,
+            r#"{"id":"a","name":"A","mode":"subscription","interval":"month","amount":1,"currency":"usd","per_seat":true,"max_quantity":0}"#,
+        ] {
+            let json = format!(r#"{{"plans":[{plan}]}}"#);
+            assert!(
+                matches!(
+                    Catalog::parse(&json, |_| None),
+                    Err(CatalogError::Inconsistent(..))
+                ),
+                "{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn credit_packs_take_no_promotion_codes_unless_their_entry_says_so() {
+        let catalog = default_catalog();
+        let allowed = |id: &str| {
+            catalog
+                .get(&PlanId::parse(id).unwrap())
+                .unwrap()
+                .promotion_codes_allowed()
+        };
+        assert!(!allowed("uses_20") && !allowed("credits_starter"));
+        assert!(allowed("pro_monthly") && allowed("pro_annual"));
+        let unset = r#"{"plans":[{"id":"p","name":"P","mode":"payment","amount":1,"currency":"usd","credits":5},
+                                 {"id":"s","name":"S","mode":"subscription","amount":1,"currency":"usd","interval":"month"},
+                                 {"id":"q","name":"Q","mode":"payment","amount":1,"currency":"usd","credits":5,"allow_promotion_codes":true}]}"#;
+        let c = Catalog::parse(unset, |_| None).unwrap();
+        let of = |id: &str| {
+            c.get(&PlanId::parse(id).unwrap())
+                .unwrap()
+                .promotion_codes_allowed()
+        };
+        assert_eq!((of("p"), of("s"), of("q")), (false, true, true));
+        let not_a_flag = r#"{"plans":[{"id":"p","name":"P","mode":"payment","amount":1,"currency":"usd","allow_promotion_codes":"yes"}]}"#;
+        assert!(matches!(
+            Catalog::parse(not_a_flag, |_| None),
             Err(CatalogError::Invalid(_))
         ));
     }

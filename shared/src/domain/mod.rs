@@ -8,3 +8,4 @@ pub mod entitlement;
 pub mod features;
 pub mod identity;
 pub mod ids;
+pub mod reference;

@@ -19,6 +19,8 @@ pub enum ConfigError {
     NotANumber(&'static str),
     #[error("{0} must be set")]
     Missing(&'static str),
+    #[error("{0} must be true or false")]
+    NotABool(&'static str),
     #[error("cannot read the catalog at {path}: {source}")]
     CatalogFile {
         path: String,
@@ -55,6 +57,11 @@ impl KeyMode {
 pub struct Config {
     pub stripe_secret_key: Option<SecretString>,
     pub webhook_secrets: Vec<SecretString>,
+    /// The secrets that sign and verify Payment Link references
+    /// ([`crate::domain::reference`]): `CLIENT_REFERENCE_SECRET` (a field of the Stripe
+    /// secret in AWS; comma-separated while rotating), else one derived from the Stripe
+    /// secret key ([`derived_reference_secret`]); empty without either.
+    pub reference_secrets: Vec<SecretString>,
     pub stripe_api_base: String,
     pub public_base_url: String,
     pub free_uses: i64,
@@ -64,6 +71,24 @@ pub struct Config {
     /// How long the Stripe secrets read from Secrets Manager are kept before a re-read.
     pub secrets_ttl_secs: i64,
     pub catalog: Catalog,
+    /// Stripe Tax (`AUTOMATIC_TAX`, the template's `AutomaticTax`): checkout sessions
+    /// compute tax, and PaymentIntent purchases take an address and charge a Tax
+    /// Calculation's total.
+    pub automatic_tax: bool,
+}
+
+/// The reference secret of a stack that names none: HMAC-SHA256 of the Stripe secret key
+/// under a fixed label, so every function that holds the key derives the same one. A new
+/// key (a rotation) makes references handed out under the old one unclaimed payments,
+/// which is why a deployment should set `CLIENT_REFERENCE_SECRET` of its own.
+pub fn derived_reference_secret(stripe_key: &SecretString) -> SecretString {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut m =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(stripe_key.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length");
+    m.update(b"billing client_reference_id secret v1");
+    let bytes = m.finalize().into_bytes();
+    SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// `STRIPE_WEBHOOK_SECRET`'s value: comma-separated during a rotation.
@@ -146,8 +171,17 @@ impl Config {
             }
         }
         let free_uses = number("FREE_USES", DEFAULT_FREE_USES)?;
+        let stripe_secret_key = get("STRIPE_SECRET_KEY").map(SecretString::from);
+        let reference_secrets = match get("CLIENT_REFERENCE_SECRET").map(|v| split_secrets(&v)) {
+            Some(set) if !set.is_empty() => set,
+            _ => stripe_secret_key
+                .iter()
+                .map(derived_reference_secret)
+                .collect(),
+        };
         Ok(Self {
-            stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
+            stripe_secret_key,
+            reference_secrets,
             webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
                 .map(|v| split_secrets(&v))
                 .unwrap_or_default(),
@@ -165,6 +199,11 @@ impl Config {
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
             secrets_ttl_secs: number("STRIPE_SECRETS_TTL_SECONDS", DEFAULT_SECRETS_TTL_SECS)?,
             catalog: catalog.with_free_uses(free_uses),
+            automatic_tax: match get("AUTOMATIC_TAX").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(ConfigError::NotABool("AUTOMATIC_TAX")),
+            },
         })
     }
 
@@ -362,6 +401,9 @@ mod tests {
 
     #[test]
     fn a_bad_number_is_a_clear_error() {
+        assert!(!config(&[]).unwrap().automatic_tax, "tax is off by default");
+        assert!(config(&[("AUTOMATIC_TAX", "true")]).unwrap().automatic_tax);
+        assert!(config(&[("AUTOMATIC_TAX", "yes")]).is_err());
         let err = config(&[("FREE_USES", "three")]).unwrap_err();
         assert_eq!(err.to_string(), "FREE_USES is not a valid number");
         assert!(config(&[("FREE_USES", "-1")]).is_err());

@@ -4,12 +4,13 @@
 //! Fulfilment never happens here: a checkout only records that it started
 //! (`processing`), and the webhook's completion event grants the plan.
 
-use crate::domain::catalog::{Mode, Plan};
+use crate::domain::catalog::{Mode, Plan, SeatsError};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PlanId, SessionId};
+use crate::domain::reference;
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{checkout, profile, subscription};
@@ -64,6 +65,8 @@ pub enum CheckoutError {
     UnknownPlan(String),
     #[error("quantity must be 1 to {MAX_QUANTITY}, and 1 for this plan")]
     InvalidQuantity,
+    #[error(transparent)]
+    Seats(#[from] SeatsError),
     #[error("redirect paths must be relative: start with a single '/', no scheme, no '//'")]
     InvalidRedirect,
     #[error("you already hold an active subscription to {0}")]
@@ -248,10 +251,12 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
     )
     .push("cancel_url", format!("{base}{cancel_path}"))
     .push("client_reference_id", caller.user.to_reference())
-    .push("allow_promotion_codes", "true")
     .push("metadata[user_id]", user)
     .push("metadata[plan_id]", plan.id.as_str())
     .push("metadata[quantity]", quantity);
+    if plan.promotion_codes_allowed() {
+        f.push("allow_promotion_codes", "true");
+    }
     match plan.mode {
         Mode::Subscription => {
             f.push("subscription_data[metadata][user_id]", user)
@@ -270,6 +275,17 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
                 // A customer for every buyer, so the portal and later checkouts can reuse it.
                 f.push("customer_creation", "always");
             }
+        }
+    }
+    if services.config.automatic_tax {
+        // Stripe Tax needs the buyer's address; a reused customer's address and name are
+        // updated from what they enter, so the next purchase is taxed where they are.
+        f.push("automatic_tax[enabled]", "true")
+            .push("billing_address_collection", "required")
+            .push("tax_id_collection[enabled]", "true");
+        if customer.is_some() {
+            f.push("customer_update[address]", "auto")
+                .push("customer_update[name]", "auto");
         }
     }
     match (customer, &caller.email) {
@@ -296,9 +312,14 @@ pub async fn start_checkout(
         .and_then(|id| services.config.catalog.get(&id))
         .ok_or_else(|| CheckoutError::UnknownPlan(req.plan_id.clone()))?;
     let quantity = req.quantity.unwrap_or(1);
-    let multi_ok = matches!(plan.grant(), crate::domain::catalog::Grant::Credits(_));
-    if !(1..=MAX_QUANTITY).contains(&quantity) || (quantity > 1 && !multi_ok) {
-        return Err(CheckoutError::InvalidQuantity);
+    if plan.mode == Mode::Subscription {
+        // Seats: only a per-seat plan takes more than one, up to its max_quantity.
+        plan.check_seats(quantity)?;
+    } else {
+        let multi_ok = matches!(plan.grant(), crate::domain::catalog::Grant::Credits(_));
+        if !(1..=MAX_QUANTITY).contains(&quantity) || (quantity > 1 && !multi_ok) {
+            return Err(CheckoutError::InvalidQuantity);
+        }
     }
     let success_path = relative_path(req.success_path.as_deref(), DEFAULT_SUCCESS_PATH)?;
     let cancel_path = relative_path(req.cancel_path.as_deref(), DEFAULT_CANCEL_PATH)?;
@@ -355,13 +376,13 @@ pub async fn start_checkout(
             })
         }
         (_, _, Some(link)) => {
-            // The link carries the user, encoded in the alphabet Payment Links keep, so
-            // the completion still reaches the right account.
+            // The link carries the user, signed by the stack (and so in the alphabet
+            // Payment Links keep): the completion reaches this account, and a reference
+            // the buyer edits names none (`domain::reference`).
+            let reference = reference::sign(&caller.user, &services.config.reference_secrets)
+                .ok_or_else(|| CheckoutError::Unavailable(plan.id.to_string()))?;
             let sep = if link.contains('?') { '&' } else { '?' };
-            let mut url = format!(
-                "{link}{sep}client_reference_id={}",
-                caller.user.to_reference()
-            );
+            let mut url = format!("{link}{sep}client_reference_id={reference}");
             if let Some(email) = &caller.email {
                 url.push_str(&format!(
                     "&prefilled_email={}",

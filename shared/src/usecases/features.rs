@@ -162,7 +162,7 @@ impl Account {
                     .subscription
                     .as_ref()
                     .and_then(|s| s.current_period_end),
-                quantity: 1,
+                quantity: self.subscription.as_ref().map_or(1, |s| s.quantity),
             },
             now,
         }

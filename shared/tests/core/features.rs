@@ -32,6 +32,17 @@ fn services_at(t: i64) -> (Services, ManualClock) {
 }
 
 async fn subscribe(s: &Services, u: &str, plan: &str, period_end: i64, version: &str) {
+    subscribe_seats(s, u, plan, period_end, version, 1).await;
+}
+
+async fn subscribe_seats(
+    s: &Services,
+    u: &str,
+    plan: &str,
+    period_end: i64,
+    version: &str,
+    seats: i64,
+) {
     let plan = PlanId::parse(plan).unwrap();
     let state = SubscriptionState {
         status: "active",
@@ -41,6 +52,7 @@ async fn subscribe(s: &Services, u: &str, plan: &str, period_end: i64, version: 
         current_period_end: Some(period_end),
         cancel_at: None,
         trial_end: None,
+        quantity: seats,
     };
     let sub = SubscriptionId::parse("sub_1").unwrap();
     s.table
@@ -212,14 +224,16 @@ async fn a_period_allowance_resets_when_stripes_period_moves_and_survives_a_plan
     let (s, _) = services_at(T0);
     subscribe(&s, "kim", "pro_monthly", T0 + 10 * DAY, "v1").await;
     track(&s, "kim", "ai_messages", 990, "a").await.unwrap();
-    // Switched to the retainer mid-period: its allowance at once, the units still used.
-    subscribe(&s, "kim", "retainer", T0 + 10 * DAY, "v2").await;
+    // Switched to the per-seat team plan mid-period: its allowance (the free entry's 20) at
+    // once, the units still used.
+    subscribe(&s, "kim", "team_monthly", T0 + 10 * DAY, "v2").await;
     let e = features::entitlements(&s, &user("kim")).await.unwrap();
     let m = &e.features["ai_messages"];
     assert_eq!(
         (m.included, m.used, m.remaining),
-        (Some(10000), Some(990), Some(9010))
+        (Some(20), Some(990), Some(0))
     );
+    assert!(track(&s, "kim", "ai_messages", 1, "on-team").await.is_err());
     // Back to pro: 10 left of 1,000, so 11 is refused.
     subscribe(&s, "kim", "pro_monthly", T0 + 10 * DAY, "v3").await;
     assert!(track(&s, "kim", "ai_messages", 11, "b").await.is_err());
@@ -442,4 +456,30 @@ async fn a_boolean_feature_follows_stripes_latest_entitlement_summary_in_any_del
         .await
         .unwrap();
     assert!(check.allowed);
+}
+
+#[tokio::test]
+async fn a_per_seat_limit_is_the_plans_figure_times_the_seats() {
+    let (s, _) = services_at(T0);
+    subscribe_seats(&s, "pat", "team_monthly", T0 + 10 * DAY, "v1", 4).await;
+    let f = features::entitlements(&s, &user("pat"))
+        .await
+        .unwrap()
+        .features;
+    assert_eq!(
+        (f["workspaces"].limit, f["projects"].limit),
+        (Some(20), Some(10))
+    );
+    assert!(
+        features::check(&s, &user("pat"), "workspaces", 20)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        !features::check(&s, &user("pat"), "workspaces", 21)
+            .await
+            .unwrap()
+            .allowed
+    );
 }

@@ -3,6 +3,8 @@
 
 mod admin;
 mod bad_faith;
+mod bad_faith_round_two;
+mod cancel_resume;
 mod catalog;
 mod checkout;
 mod dead_letters;
@@ -11,13 +13,17 @@ mod entitlements;
 mod features;
 mod hardening;
 mod iam;
+mod invoices_preview;
+mod payment_problems;
 mod purchases;
 mod sdk_peers;
+mod seats;
 mod secrets;
 mod service;
 mod spine;
 mod stripe_as_it_is;
 mod switch;
+mod tax;
 mod timeouts;
 mod two_tabs;
 mod usage;

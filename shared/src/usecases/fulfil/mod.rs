@@ -109,6 +109,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// A plan that grants nothing and records the event `unclaimed`: a payment that names no
+    /// account, or that must not be granted, listed for an operator to settle (`why`).
+    fn unclaimed(&self, why: &str) -> Planned {
+        Planned {
+            writes: vec![record::unclaimed(self.id, &self.event.kind, &self.now, why)],
+            already: false,
+            guard_pins: false,
+        }
+    }
+
     /// The user our metadata names, else the one the customer is linked to.
     async fn user_of(
         &self,
@@ -373,7 +383,7 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         SUB_CREATED | SUB_UPDATED | SUB_DELETED | SUB_PAUSED | SUB_RESUMED => {
             subscription::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
-        INVOICE_PAID | INVOICE_FAILED => {
+        INVOICE_PAID | INVOICE_FAILED | INVOICE_ACTION_REQUIRED => {
             invoice::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         CHARGE_REFUNDED => {
