@@ -468,7 +468,8 @@ async fn a_per_seat_limit_is_the_plans_figure_times_the_seats() {
         .features;
     assert_eq!(
         (f["workspaces"].limit, f["projects"].limit),
-        (Some(20), Some(10))
+        (Some(20), Some(1)),
+        "5 workspaces a seat; projects as free accounts have them"
     );
     assert!(
         features::check(&s, &user("pat"), "workspaces", 20)
