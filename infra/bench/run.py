@@ -484,6 +484,18 @@ def report(r):
     a, p, lat = cc["account_read_rru"], cc["admin_page_rru"], cc["intake_latency_10ms"]
     say(f"   account read cost at 0 / 1,000 / 100,000 usage records: {a['0']} / {a['1000']} / {a['100000']} RRU")
     say(f"   admin list page cost with 1 KB / 64 KB payloads: {p['1KB']} / {p['64KB']} RRU")
+    fc, ft = cc["feature_costs"], cc["feature_throughput"]
+    for op in ("check", "track"):
+        row = " / ".join(f"{fc[n][op]['rru']} RRU, {fc[n][op]['wru']} WRU, {fc[n][op]['requests']} requests, "
+                         f"{fc[n][op]['round_trips']} round trips" for n in ("0", "1000", "100000"))
+        say(f"   feature {op} at 0 / 1,000 / 100,000 usage records (12 past periods): {row}")
+    flat = all(fc["100000"][op]["rru"] <= 2 * max(fc["0"][op]["rru"], 1)
+               and fc["100000"][op]["round_trips"] <= 2 * max(fc["0"][op]["round_trips"], 1) for op in ("check", "track"))
+    ratio = ft["usage_per_s"] / ft["tracks_per_s"]
+    say(f"   tracks on one account: {ft['tracks_per_s']:.0f}/s vs POST /api/billing/usage {ft['usage_per_s']:.0f}/s "
+        f"({ft['calls']} each, in process, in-memory store)")
+    say(f"   targets: flat check and track (100,000 within 2× of 0): {verdict(flat)}; "
+        f"tracks within 1.2× of usage calls: {verdict(ratio <= 1.2)}")
     say(f"   intake sequential AWS calls per new event: {cc['intake_sequential_calls']}")
     say(f"   intake latency with {lat['delay_ms']:.0f} ms added to every store and queue call: "
         f"p50 {lat['p50_ms']:.1f} ms / p99 {lat['p99_ms']:.1f} ms ({lat['events']} new events of {lat['payload_bytes']} B, one at a time)")

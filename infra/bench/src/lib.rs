@@ -4,6 +4,7 @@
 //! bill for each request.
 
 pub mod delayed;
+pub mod features;
 pub mod metered;
 
 use billing_testing::{checkout_session, event, fixture};

@@ -212,7 +212,11 @@ async fn cost() -> Result<Value, String> {
     for (label, size) in [("1KB", 1024), ("64KB", 64 * 1024)] {
         admin_page_rru.insert(label.into(), admin_page_rru_at(size).await?.into());
     }
+    let feature_costs = bench::features::costs().await?;
+    let feature_throughput = bench::features::throughput(2_000).await?;
     Ok(json!({
+        "feature_costs": feature_costs,
+        "feature_throughput": feature_throughput,
         "intake_sequential_calls": sequential,
         "account_read_rru": account_rru,
         "admin_page_rru": admin_page_rru,
