@@ -3,7 +3,8 @@
 //! consistent, and a cancelled transaction reports which writes' conditions failed.
 
 use super::{
-    Cond, Index, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction,
+    Cond, Index, Item, ItemExt, Key, Op, Page, StoreError, Table, Value, Write,
+    validate_transaction,
 };
 use crate::store::schema::{PK, SK};
 use async_trait::async_trait;
@@ -229,6 +230,70 @@ impl Table for DynamoTable {
                 _ => return Ok(items),
             }
         }
+    }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let mut items: Vec<Item> = Vec::new();
+        let mut start = None;
+        // As in `query_index`: one more than asked tells whether another page exists.
+        let more = loop {
+            let wanted = limit + 1 - items.len();
+            let wanted = self.request_item_cap.map_or(wanted, |cap| wanted.min(cap));
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .limit(wanted as i32)
+                .set_exclusive_start_key(start);
+            // A cursor lies after the prefix's items it came from, so `< cursor` and the
+            // prefix together bound the range; without a cursor the prefix's upper end does.
+            let upper = after.map_or_else(|| format!("{sk_prefix}\u{10FFFF}"), str::to_owned);
+            request = if sk_prefix.is_empty() && after.is_none() {
+                request.key_condition_expression("#pk = :pk AND #sk < :upper")
+            } else {
+                request.key_condition_expression("#pk = :pk AND #sk BETWEEN :lower AND :upper")
+            };
+            request = request.expression_attribute_values(":upper", AttributeValue::S(upper));
+            if !(sk_prefix.is_empty() && after.is_none()) {
+                request = request
+                    .expression_attribute_values(":lower", AttributeValue::S(sk_prefix.to_owned()));
+            }
+            let out = request.send().await.map_err(unavailable)?;
+            items.extend(
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(from_attrs)
+                    .filter(|i| i.str(SK).is_some_and(|sk| sk.starts_with(sk_prefix)))
+                    .filter(|i| i.str(SK).is_some_and(|sk| after.is_none_or(|c| sk < c))),
+            );
+            if items.len() > limit {
+                break true;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break false,
+            }
+        };
+        items.truncate(limit);
+        let next = if more {
+            items.last().and_then(|i| i.str(SK)).map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
     }
 
     async fn query_index(

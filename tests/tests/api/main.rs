@@ -10,6 +10,7 @@ mod entitlement_events;
 mod entitlements;
 mod hardening;
 mod iam;
+mod operator_view;
 mod purchases;
 mod sdk_peers;
 mod secrets;

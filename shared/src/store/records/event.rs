@@ -8,7 +8,9 @@
 use super::item;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::EventId;
-use crate::store::schema::{EVENTS_BY_STATE, GSI1_PK, GSI1_SK, PK, TTL_ATTR};
+use crate::store::schema::{
+    EVENTS_BY_ACCOUNT, EVENTS_BY_STATE, GSI1_PK, GSI1_SK, GSI3_PK, GSI3_SK, PK, TTL_ATTR,
+};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
 use crate::stripe::Event;
 use chrono::{DateTime, Utc};
@@ -42,6 +44,12 @@ pub fn index_pk(state: &str) -> String {
     format!("EVENTS#{state}")
 }
 
+/// The account index's partition for an ordering group (a Stripe customer id, or
+/// `user:<sub>` when the event names no customer).
+pub fn account_index_pk(group: &str) -> String {
+    format!("ACCOUNT_EVENTS#{group}")
+}
+
 fn index_sk(received_at: &str, id: &EventId) -> String {
     format!("{received_at}#{id}")
 }
@@ -71,6 +79,8 @@ fn arrival_item(a: &Arrival<'_>, status: &str, listed_as: &str) -> Item {
         (TTL_ATTR, (a.at.timestamp() + RECORD_TTL_SECS).into()),
         (GSI1_PK, index_pk(listed_as).into()),
         (GSI1_SK, index_sk(&received_at, a.id).into()),
+        (GSI3_PK, account_index_pk(a.group).into()),
+        (GSI3_SK, index_sk(&received_at, a.id).into()),
     ]);
     if let Some(v) = a.api_version {
         i.insert("api_version".into(), v.into());
@@ -184,7 +194,7 @@ impl EventRecord {
             error: text("error"),
             api_version: text("api_version"),
             payload: text("payload"),
-            cursor: text(GSI1_SK),
+            cursor: text(GSI1_SK).or_else(|| text(GSI3_SK)),
             lock_until: item.num("lock_until"),
         })
     }
@@ -222,6 +232,23 @@ pub async fn list(
 ) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
     let Page { items, next } = table
         .query_index(&EVENTS_BY_STATE, &index_pk(state), limit, cursor)
+        .await?;
+    Ok((
+        items.iter().filter_map(EventRecord::from_item).collect(),
+        next,
+    ))
+}
+
+/// One page of the records of one ordering group (see [`account_index_pk`]), newest
+/// first, after `cursor`.
+pub async fn of_account(
+    table: &dyn Table,
+    group: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
+    let Page { items, next } = table
+        .query_index(&EVENTS_BY_ACCOUNT, &account_index_pk(group), limit, cursor)
         .await?;
     Ok((
         items.iter().filter_map(EventRecord::from_item).collect(),
