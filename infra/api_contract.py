@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from loopback import free_port, wait_for
+import stripe_params
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -40,6 +41,10 @@ FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json
 PLANS = [p["id"] for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]]
 MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "25")
 TIME_LIMIT = 240  # seconds for the whole schemathesis run
+
+
+# Requests the fake Stripe refused by Stripe's definitions: the flows here send none.
+REFUSED = []
 
 
 def fake_stripe():
@@ -60,10 +65,20 @@ def fake_stripe():
             self.end_headers()
             self.wfile.write(data)
 
+        def refused(self, raw=""):
+            """Stripe's own definitions first (infra/stripe_params.py): what Stripe refuses, so does this."""
+            refusal = stripe_params.check_request("infra/api_contract.py", self.command, self.path, raw)
+            if refusal:
+                REFUSED.append((self.command, self.path, refusal[1]))
+                self.answer(*refusal)
+            return refusal
+
         def do_GET(self):
             path = self.path.split("?")[0]
             if path in ("/v1/", "/v1"):
                 return self.answer(200, {})
+            if self.refused():
+                return
             if path == "/v1/events" or path.endswith("/line_items"):
                 return self.answer(200, {"object": "list", "data": [], "has_more": False, "url": path})
             self.answer(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
@@ -71,6 +86,8 @@ def fake_stripe():
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+            if self.refused(raw):
+                return
             counter["n"] += 1
             if self.path == "/v1/checkout/sessions":
                 session = dict(FIXTURES["checkout.session"])
@@ -178,6 +195,9 @@ def main():
     print(f"{'ok  ' if logs_ok else 'FAIL'} the stack's logs ({len(logs.splitlines())} lines) carry no configured secret"
           + (f": found {leaked}" if leaked else ""))
     results.append(logs_ok)
+    print(f"{'ok  ' if not REFUSED else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
+          + (f": refused {REFUSED[:3]}" if REFUSED else ""))
+    results.append(not REFUSED)
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

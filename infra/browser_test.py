@@ -40,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from loopback import free_port, wait_for
+import stripe_params
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -64,6 +65,7 @@ class FakeStripe:
         self.checkout_calls = []  # (idempotency key, form)
         self.portal_calls = []
         self.payment_intent_calls = []  # (idempotency key, form)
+        self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,8 +89,19 @@ class FakeStripe:
                                f"<body style='font-family:sans-serif;margin:3rem'><h1>{title}</h1>{body}</body>",
                           "text/html; charset=utf-8")
 
+            def refused(self, raw=""):
+                if not self.path.startswith("/v1/") or self.path.split("?")[0] == "/v1/":
+                    return None
+                refusal = stripe_params.check_request("infra/browser_test.py", self.command, self.path, raw)
+                if refusal:
+                    fake.refused.append((self.command, self.path, refusal[1]))
+                    self.send(*refusal)
+                return refusal
+
             def do_GET(self):
                 url = urllib.parse.urlsplit(self.path)
+                if self.refused():
+                    return
                 if url.path.startswith("/c/pay/"):
                     sid = url.path.rsplit("/", 1)[1]
                     form = fake.sessions.get(sid)
@@ -113,6 +126,8 @@ class FakeStripe:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                if self.refused(raw):
+                    return
                 if self.path == "/v1/checkout/sessions":
                     time.sleep(CHECKOUT_DELAY)
                     sid = f"cs_test_browser_{len(fake.checkout_calls) + 1}_{secrets.token_hex(4)}"
@@ -709,6 +724,9 @@ def main():
         if second:
             second.stop()
         stripe.stop()
+    print(f"{'ok  ' if not stripe.refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
+          + (f": refused {stripe.refused[:3]}" if stripe.refused else ""))
+    results.append(not stripe.refused)
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

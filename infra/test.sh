@@ -36,6 +36,13 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
+# Stripe's own parameter definitions (from the stripe package), generated once for every fake
+# Stripe of this run; each checked request is logged for the coverage check at the end.
+export STRIPE_PARAM_DEFINITIONS="${TMPDIR:-/tmp}/billing-stripe-params-$$.json"
+export STRIPE_CHECK_LOG="${TMPDIR:-/tmp}/billing-stripe-checks-$$.log"
+: > "$STRIPE_CHECK_LOG"
+.venv/bin/python infra/stripe_params.py --out "$STRIPE_PARAM_DEFINITIONS"
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$STRIPE_PARAM_DEFINITIONS" "$STRIPE_CHECK_LOG"' EXIT
 echo "== cargo test (moto on $MOTO_ENDPOINT)"
 set +e
 echo "$layout_out" > "${TMPDIR:-/tmp}/billing-test-$$.log"
@@ -61,6 +68,15 @@ set +e
 browser_status=${PIPESTATUS[0]}
 set -e
 [ "$browser_status" -eq 0 ] || status=1
+echo "== the strict fake Stripe: its checker, and every endpoint the project calls sent through it"
+set +e
+{ .venv/bin/python infra/stripe_params.py --self-test && echo "stripe checker self-test: 1 passed, 0 failed" \
+    || echo "stripe checker self-test: 0 passed, 1 failed"; } 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+.venv/bin/python infra/stripe_params.py --coverage "$STRIPE_CHECK_LOG" 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+coverage_status=${PIPESTATUS[0]}
+set -e
+[ "$coverage_status" -eq 0 ] || status=1
+grep -q "stripe checker self-test: 1 passed" "${TMPDIR:-/tmp}/billing-test-$$.log" || status=1
 passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
 rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"

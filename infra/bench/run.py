@@ -40,7 +40,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RELEASE = TARGET / "release"
 OUT = TARGET / "bench"
-WEBHOOK_SECRET = "whsec_test_secret"  # billing_core::testing::TEST_WEBHOOK_SECRET
+WEBHOOK_SECRET = "whsec_test_secret"  # billing_testing::TEST_WEBHOOK_SECRET
 LOCAL_WEBHOOK_SECRET = "whsec_local_dev_secret"
 # (binary, its sample in events/): the expected answer is events/expected.json's for that
 # sample (for webhook.json, the re-signed case; the bench signs each delivery itself).

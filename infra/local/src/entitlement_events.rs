@@ -58,6 +58,7 @@ pub async fn run_mapping(
     stream_arn: String,
     services: Services,
     bus: Arc<dyn EventBus>,
+    timeout: Duration,
 ) {
     let mut shards: HashMap<String, Position> = HashMap::new();
     let mut idle_polls = 0u32;
@@ -116,7 +117,27 @@ pub async fn run_mapping(
                     })
                     .collect(),
             };
-            let response = publisher::process_batch(&services, bus.as_ref(), event).await;
+            let first = event
+                .records
+                .first()
+                .map(|r| r.dynamodb.sequence_number.clone());
+            // The publisher's Timeout from the template, as Lambda stops it: a batch stopped
+            // there is retried whole, from its first record, as the stream mapping does.
+            let Ok(response) = tokio::time::timeout(
+                timeout,
+                publisher::process_batch(&services, bus.as_ref(), event),
+            )
+            .await
+            else {
+                tracing::error!(
+                    timeout_s = timeout.as_secs(),
+                    "Task timed out: the publisher batch was stopped; retried whole"
+                );
+                if let Some(first) = first {
+                    *position = Position::At(first);
+                }
+                continue;
+            };
             *position = match response.batch_item_failures.first() {
                 Some(failed) => {
                     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -2,6 +2,10 @@
 //! worker's real handler as an `SqsEvent`, deletes what succeeded and leaves the reported
 //! failures to come back after the visibility timeout (and, after `maxReceiveCount`, to go
 //! to the dead-letter queue), as Lambda's mapping does with `ReportBatchItemFailures`.
+//! Each batch runs under the worker's `Timeout` from the template, with the deadline in its
+//! context as Lambda gives it: a batch that runs past it is stopped there (its future
+//! dropped), nothing of it is deleted, and all its messages come back after the visibility
+//! timeout, as from Lambda.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use billing_core::edge::runtime::Services;
@@ -9,7 +13,7 @@ use billing_core::queue::{Queue, ReceivedMessage};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 fn to_record(m: &ReceivedMessage, queue_arn: &str) -> SqsMessage {
     let mut record = SqsMessage::default();
@@ -37,6 +41,7 @@ pub async fn run(
     queue: Arc<dyn Queue>,
     queue_arn: String,
     paused: Arc<AtomicBool>,
+    timeout: Duration,
 ) {
     loop {
         if paused.load(Ordering::SeqCst) {
@@ -56,7 +61,17 @@ pub async fn run(
         }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(|m| to_record(m, &queue_arn)).collect();
-        let response = worker::process_batch(&services, event).await;
+        let deadline = SystemTime::now() + timeout;
+        let Ok(response) =
+            tokio::time::timeout(timeout, worker::process_batch(&services, event, deadline)).await
+        else {
+            tracing::error!(
+                timeout_s = timeout.as_secs(),
+                messages = messages.len(),
+                "Task timed out: the worker batch was stopped; its messages return after the visibility timeout"
+            );
+            continue;
+        };
         let failed: HashSet<&str> = response
             .batch_item_failures
             .iter()

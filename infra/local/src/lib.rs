@@ -17,5 +17,6 @@ pub mod pages;
 pub mod provision;
 pub mod server;
 pub mod stack;
+pub mod timeouts;
 
 pub use stack::{LocalStack, StackOptions};

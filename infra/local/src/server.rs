@@ -205,6 +205,8 @@ pub struct Front {
     /// Each function's services, by binary, built from its own template environment.
     pub functions: HashMap<String, Services>,
     pub jwt_secret: String,
+    /// Each function's `Timeout` from the template, by binary (`timeouts`).
+    pub timeouts: HashMap<String, std::time::Duration>,
     /// `ALLOWED_ORIGINS`, or the local default (see `cors`).
     pub allowed_origins: AllowedOrigins,
     /// What reached the stack's bus, for `GET /_local/entitlement-events` (local only).
@@ -419,15 +421,39 @@ impl Front {
                 format!("template.yaml has no {} function", function.binary()),
             ));
         };
-        let result = match function {
-            Function::Webhook => webhook::handle(s, request).await,
-            Function::CheckoutStatus => checkout_status::handle(s, request).await,
-            Function::Account => account::handle(s, request).await,
-            Function::Checkout => checkout::handle(s, request).await,
-            Function::Portal => portal::handle(s, request).await,
-            Function::Admin => admin::handle(s, request).await,
-            Function::Usage => usage::handle(s, request).await,
-            Function::Referral => referral::handle(s, request).await,
+        let invocation = async {
+            match function {
+                Function::Webhook => webhook::handle(s, request).await,
+                Function::CheckoutStatus => checkout_status::handle(s, request).await,
+                Function::Account => account::handle(s, request).await,
+                Function::Checkout => checkout::handle(s, request).await,
+                Function::Portal => portal::handle(s, request).await,
+                Function::Admin => admin::handle(s, request).await,
+                Function::Usage => usage::handle(s, request).await,
+                Function::Referral => referral::handle(s, request).await,
+            }
+        };
+        // As Lambda: past its Timeout the invocation is stopped (the future dropped, so
+        // nothing after that point happens) and API Gateway answers for it.
+        let limit = self
+            .timeouts
+            .get(function.binary())
+            .copied()
+            .unwrap_or(crate::timeouts::LAMBDA_DEFAULT);
+        let Ok(result) = tokio::time::timeout(limit, invocation).await else {
+            tracing::error!(
+                function = function.binary(),
+                timeout_s = limit.as_secs(),
+                "Task timed out: the invocation was stopped"
+            );
+            let body = crate::timeouts::timed_out_body().to_string();
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            return resp;
         };
         match result {
             Ok(resp) => convert(resp),

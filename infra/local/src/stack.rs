@@ -186,6 +186,13 @@ impl LocalStack {
                 )))
             })
         };
+        let timeouts = crate::timeouts::declared(template)?;
+        let timeout_of = |binary: &str| {
+            timeouts
+                .get(binary)
+                .copied()
+                .unwrap_or(crate::timeouts::LAMBDA_DEFAULT)
+        };
         // The harness's own view (inspection past HTTP): the webhook's configuration with the
         // unrestricted identity, as a test's own AWS calls are not a function's.
         let services = Services::on_aws((*function("webhook")?.config).clone(), &sdk);
@@ -228,11 +235,13 @@ impl LocalStack {
                 stream_arn,
                 publisher,
                 Arc::new(adapter),
+                timeout_of("publisher"),
             )));
         }
         let front = Arc::new(Front {
             functions: functions.clone(),
             jwt_secret: opts.jwt_secret.clone(),
+            timeouts: timeouts.clone().into_iter().collect(),
             allowed_origins,
             entitlement_events: received.clone(),
         });
@@ -263,6 +272,7 @@ impl LocalStack {
             queue,
             queue_arn,
             worker_paused.clone(),
+            timeout_of("worker"),
         ));
         Ok(Self {
             base_url,

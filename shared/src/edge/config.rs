@@ -28,11 +28,27 @@ pub enum ConfigError {
     Catalog(CatalogError, &'static str),
 }
 
-/// Which Stripe mode a key belongs to; events of the other mode are ignored.
+/// Which Stripe mode a key belongs to; events of the other mode are not applied (intake
+/// answers them so that Stripe retries: `usecases::intake`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMode {
     Test,
     Live,
+}
+
+impl KeyMode {
+    /// The mode of a secret or restricted key, by its prefix (`sk_live_`, `rk_live_`).
+    pub fn of(key: &str) -> Self {
+        if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
+            KeyMode::Live
+        } else {
+            KeyMode::Test
+        }
+    }
+
+    pub fn is_live(self) -> bool {
+        self == KeyMode::Live
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -153,12 +169,9 @@ impl Config {
 
     /// The mode of the configured secret key, if one is configured.
     pub fn key_mode(&self) -> Option<KeyMode> {
-        let key = self.stripe_secret_key.as_ref()?.expose_secret();
-        if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
-            Some(KeyMode::Live)
-        } else {
-            Some(KeyMode::Test)
-        }
+        Some(KeyMode::of(
+            self.stripe_secret_key.as_ref()?.expose_secret(),
+        ))
     }
 
     pub fn stripe_configured(&self) -> bool {

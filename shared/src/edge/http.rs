@@ -199,6 +199,8 @@ impl From<IntakeError> for ApiError {
             IntakeError::InvalidPayload(_) => {
                 Self::bad_request("invalid_payload", "the body is not a Stripe event")
             }
+            // 503 so that Stripe retries it until the key's mode agrees (usecases::intake).
+            IntakeError::ModeMismatch { .. } => Self::new(503, "mode_mismatch", e.to_string()),
             IntakeError::InProgress => Self::new(
                 409,
                 "in_progress",

@@ -57,6 +57,8 @@ pub mod names {
     pub const EVENTS_DUPLICATE: &str = "EventsDuplicate";
     pub const EVENTS_IGNORED: &str = "EventsIgnored";
     pub const EVENTS_FAILED: &str = "EventsFailed";
+    /// A verified event of the other mode than the key's, answered 503 so Stripe retries it.
+    pub const EVENTS_MODE_MISMATCH: &str = "EventsModeMismatch";
     pub const FULFILMENT_LATENCY: &str = "FulfilmentLatency";
     pub const USAGE_DENIED: &str = "UsageDenied";
 }

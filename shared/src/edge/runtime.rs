@@ -114,6 +114,16 @@ impl Services {
         }
     }
 
+    /// The mode of the Stripe key in use now: in AWS that of the key last read from Secrets
+    /// Manager (a rotation from a test key to a live one switches it within the TTL), else
+    /// that of the configured key. `None` when no key is configured.
+    pub async fn key_mode(&self) -> Option<crate::edge::config::KeyMode> {
+        match &self.secrets {
+            Some(cache) => cache.current().await.key_mode(),
+            None => self.config.key_mode(),
+        }
+    }
+
     pub fn on_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
         let table = DynamoTable::new(
             aws_sdk_dynamodb::Client::new(aws),

@@ -7,10 +7,10 @@
 //! read and logs a warning: a Secrets Manager hiccup never turns into refused webhooks.
 //! One refresh at a time: concurrent invocations of one process wait for it.
 
-use crate::edge::config::split_secrets;
+use crate::edge::config::{KeyMode, split_secrets};
 use crate::stripe::api::SecretKeySource;
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +39,11 @@ impl StripeSecrets {
             .get("STRIPE_SECRET_KEY")
             .filter(|v| !v.trim().is_empty())
             .map(|v| SecretString::from(v.trim().to_owned()))
+    }
+    /// The mode of the key of this read: derived again from each refresh, so a key rotated
+    /// from test to live switches the mode with it.
+    pub fn key_mode(&self) -> Option<KeyMode> {
+        self.secret_key().map(|k| KeyMode::of(k.expose_secret()))
     }
     pub fn webhook_secrets(&self) -> Vec<SecretString> {
         self.values

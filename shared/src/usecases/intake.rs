@@ -29,6 +29,15 @@
 //! The claim keeps its lock (`lock_until`): a redelivery after the lock expired takes the
 //! claim over with a fresh put, which is equivalent to the re-send.
 //!
+//! An event of the other mode than the key's (a live event while the key is a test key, or
+//! the reverse) is never recorded and never lost: intake answers 503 `mode_mismatch` and
+//! counts it (`EventsModeMismatch`, alarmed in template.yaml), so Stripe retries it (for up
+//! to three days in live mode) until the configuration agrees; and since nothing of it was
+//! recorded, reconcile with the agreeing key ingests it too. The mode is that of the key in
+//! use now (`Services::key_mode`, re-derived at each refresh of the secret), so a key rotated
+//! from test to live switches the mode with it. Recording it `ignored` (as before) answered
+//! 200, so Stripe never retried, and the record made replay and reconcile skip it.
+//!
 //! [`records::event`]: crate::store::records::event
 
 use crate::domain::ids::{EventId, InvalidId};
@@ -75,6 +84,11 @@ pub enum IntakeError {
     InvalidPayload(#[source] PayloadError),
     #[error("another delivery of this event is being handled")]
     InProgress,
+    #[error(
+        "the event is {} mode but the configured Stripe key is not; it is left for Stripe to retry",
+        if *.event_live { "live" } else { "test" }
+    )]
+    ModeMismatch { event_live: bool },
     #[error("recording the event failed: {0}")]
     Store(#[from] StoreError),
     #[error("queueing the event failed: {0}")]
@@ -142,15 +156,19 @@ pub fn verify_with(
 }
 
 /// Why an event is recorded but never fulfilled, if it is.
-pub fn ignore_reason(services: &Services, event: &Event) -> Option<&'static str> {
-    if !event_types::handles(&event.kind) {
-        return Some("the project does not act on this event type");
+pub fn ignore_reason(event: &Event) -> Option<&'static str> {
+    (!event_types::handles(&event.kind)).then_some("the project does not act on this event type")
+}
+
+/// An event of the other mode than the key in use now is refused, unrecorded (see the
+/// module's doc); with no key configured every event is taken.
+pub fn check_mode(mode: Option<KeyMode>, event: &Event) -> Result<(), IntakeError> {
+    match mode {
+        Some(mode) if mode.is_live() != event.livemode => Err(IntakeError::ModeMismatch {
+            event_live: event.livemode,
+        }),
+        _ => Ok(()),
     }
-    let live = match services.config.key_mode()? {
-        KeyMode::Live => true,
-        KeyMode::Test => false,
-    };
-    (event.livemode != live).then_some("livemode differs from the configured key's mode")
 }
 
 /// The whole intake of one delivery.
@@ -178,6 +196,10 @@ pub async fn receive(
             }
             tracing::info!(outcome = o.as_str(), "webhook event received");
         }
+        Err(e @ IntakeError::ModeMismatch { .. }) => {
+            metrics::emit("webhook", names::EVENTS_MODE_MISMATCH, 1.0, Unit::Count);
+            tracing::error!(error = %e, "webhook event of the other mode: Stripe will retry it");
+        }
         Err(e) => tracing::warn!(error = %e, "webhook event not accepted"),
     }
     outcome
@@ -201,7 +223,7 @@ pub async fn record(
         at: services.clock.now(),
     };
 
-    if let Some(reason) = ignore_reason(services, &event) {
+    if let Some(reason) = ignore_reason(&event) {
         return match services
             .table
             .apply(record::ignored(&arrival, reason))
@@ -212,6 +234,8 @@ pub async fn record(
         };
     }
 
+    // After the type: an event we never act on is recorded `ignored` in either mode.
+    check_mode(services.key_mode().await, &event)?;
     let claim = record::claim(&arrival, services.config.in_progress_secs);
     let message = OutgoingMessage {
         group,

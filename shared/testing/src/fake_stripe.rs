@@ -1,7 +1,92 @@
-//! A fake Stripe API for tests, answering with Stripe's official fixture objects.
+//! A fake Stripe API for tests, answering with Stripe's official fixture objects, and
+//! refusing, before any other answer, every request whose parameters Stripe's own
+//! definitions refuse ([`strict_stripe`], [`crate::stripe_definitions`]).
 
+use crate::stripe_definitions::definitions;
 use crate::{fixture, object};
 use serde_json::json;
+
+/// Answers first (priority 1, before any mock a test mounts) every request that Stripe's
+/// definitions refuse, with Stripe's error; other requests fall through to the mocks.
+pub struct StrictStripe {
+    /// The test that started the server (its thread's name), for the coverage log.
+    by: String,
+}
+
+fn checked(request: &wiremock::Request) -> Result<(), crate::stripe_definitions::Refusal> {
+    definitions()
+        .check(
+            request.method.as_str(),
+            request.url.path(),
+            request.url.query().unwrap_or(""),
+            &request.body,
+        )
+        .map(|_| ())
+}
+
+impl wiremock::Match for StrictStripe {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let result = checked(request);
+        log_check(&self.by, request, &result);
+        result.is_err()
+    }
+}
+
+/// One line per checked request in `STRIPE_CHECK_LOG` (set by `infra/test.sh`), which
+/// `infra/stripe_params.py --coverage` reads to show that every endpoint the project calls
+/// went through the checker (same format as the Python fakes write).
+fn log_check(
+    by: &str,
+    request: &wiremock::Request,
+    result: &Result<(), crate::stripe_definitions::Refusal>,
+) {
+    use std::io::Write;
+    let Some(log) = std::env::var_os("STRIPE_CHECK_LOG") else {
+        return;
+    };
+    let method = request.method.as_str().to_uppercase();
+    let path = request.url.path();
+    let endpoint = definitions().route(&method, path).unwrap_or(path);
+    let verdict = match result {
+        Ok(()) => "ok".to_owned(),
+        Err(r) => format!("refused {}", r.code().unwrap_or("unrecognized")),
+    };
+    let line = format!("{by}\t{method}\t{endpoint}\t{verdict}\n");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+impl wiremock::Respond for StrictStripe {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        match checked(request) {
+            Err(refusal) => {
+                tracing::warn!(path = request.url.path(), refusal = %refusal.body, "the fake Stripe refused a request");
+                wiremock::ResponseTemplate::new(refusal.status).set_body_json(refusal.body)
+            }
+            Ok(()) => wiremock::ResponseTemplate::new(500),
+        }
+    }
+}
+
+/// A fake Stripe on a free loopback port that answers nothing yet but refuses what Stripe
+/// refuses; tests mount their own answers on it.
+pub async fn strict_stripe() -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    let by = || StrictStripe {
+        by: std::thread::current().name().unwrap_or("a test").to_owned(),
+    };
+    wiremock::Mock::given(by())
+        .respond_with(by())
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    server
+}
 
 /// A fake Stripe API on a free loopback port, answering with the official fixtures: a new
 /// Checkout Session `session_id` (open, with its hosted URL) and the expiry of any session, a
@@ -13,8 +98,8 @@ use serde_json::json;
 /// `received_requests()` shows what was asked.
 pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
+    use wiremock::{Mock, ResponseTemplate};
+    let server = strict_stripe().await;
     let session = object(
         "checkout.session",
         json!({

@@ -10,8 +10,12 @@ mod fake_stripe;
 pub mod faults;
 pub mod harness;
 pub mod stream;
+pub mod stripe_definitions;
 
-pub use fake_stripe::{EventsApi, FakeSubscriptions, fake_stripe, payment_intent_for, refund_for};
+pub use fake_stripe::{
+    EventsApi, FakeSubscriptions, StrictStripe, fake_stripe, payment_intent_for, refund_for,
+    strict_stripe,
+};
 
 use billing_core::edge::config::Config;
 use billing_core::edge::runtime::Services;

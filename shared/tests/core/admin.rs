@@ -15,7 +15,7 @@ use billing_testing::{
 };
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const T0: i64 = 1_795_000_000;
 
@@ -280,7 +280,7 @@ async fn secrets_in_a_payload_are_redacted_before_it_is_stored() {
 
 #[tokio::test]
 async fn reconcile_ingests_only_the_events_never_recorded() {
-    let stripe = MockServer::start().await;
+    let stripe = billing_testing::strict_stripe().await;
     let listed = |ids: &[&str]| -> Vec<serde_json::Value> {
         ids.iter()
             .map(|id| credits(id, &format!("cs_test_{id}"), "ola"))

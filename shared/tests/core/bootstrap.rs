@@ -13,7 +13,7 @@ fn catalog() -> Catalog {
 }
 
 async fn fake() -> (MockServer, HttpStripe) {
-    let server = MockServer::start().await;
+    let server = billing_testing::strict_stripe().await;
     // credits_starter exists already; nothing else does.
     Mock::given(method("GET"))
         .and(path("/v1/prices"))
@@ -132,7 +132,7 @@ const HOOK_URL: &str = "https://hooks.example.com/api/stripe/webhook";
 
 /// A fake Stripe with `existing` webhook endpoints; creating one answers its secret once.
 async fn endpoints(existing: serde_json::Value) -> (MockServer, HttpStripe) {
-    let server = MockServer::start().await;
+    let server = billing_testing::strict_stripe().await;
     Mock::given(method("GET"))
         .and(path("/v1/webhook_endpoints"))
         .respond_with(

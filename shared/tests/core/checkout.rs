@@ -439,7 +439,7 @@ async fn failing_stripe(
     body: serde_json::Value,
     extra: Option<(&str, &str)>,
 ) -> (MockServer, HttpStripe) {
-    let server = MockServer::start().await;
+    let server = billing_testing::strict_stripe().await;
     let mut resp = ResponseTemplate::new(status).set_body_json(body);
     if let Some((k, v)) = extra {
         resp = resp.insert_header(k, v);
@@ -538,7 +538,7 @@ async fn stripe_should_retry_false_stops_retries() {
 
 #[tokio::test]
 async fn a_retry_that_succeeds_returns_the_session() {
-    let server = MockServer::start().await;
+    let server = billing_testing::strict_stripe().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503).set_body_json(stripe_error("api_error", "x")))
         .up_to_n_times(1)
@@ -569,7 +569,7 @@ async fn a_retry_that_succeeds_returns_the_session() {
 
 #[tokio::test]
 async fn a_timeout_and_a_malformed_body_are_typed_errors() {
-    let server = MockServer::start().await;
+    let server = billing_testing::strict_stripe().await;
     Mock::given(method("POST"))
         .and(path("/v1/checkout/sessions"))
         .respond_with(

@@ -207,11 +207,25 @@ async fn an_event_type_we_do_not_act_on_is_recorded_as_ignored_and_not_queued() 
 }
 
 #[tokio::test]
-async fn a_test_mode_event_is_ignored_when_the_key_is_live() {
+async fn a_test_mode_event_under_a_live_key_is_left_for_stripe_to_retry_and_records_nothing() {
     let h = harness(&[("STRIPE_SECRET_KEY", "sk_live_123")]);
     let body = credits_event("evt_test_mode");
-    assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Ignored);
+    assert!(matches!(
+        h.deliver(&body).await,
+        Err(IntakeError::ModeMismatch { event_live: false })
+    ));
     assert_eq!(h.queue.inner.depth(), 0);
+    // Nothing recorded: the retry (or reconcile) under an agreeing key takes it as new.
+    assert_eq!(h.record_status("evt_test_mode").await, None);
+    // An event type the project never acts on is still recorded ignored, in either mode.
+    let other = event(
+        "evt_plan_live",
+        "plan.created",
+        NOW,
+        billing_testing::fixture("plan"),
+    )
+    .to_string();
+    assert_eq!(h.deliver(&other).await.unwrap(), IntakeOutcome::Ignored);
 }
 
 #[tokio::test]

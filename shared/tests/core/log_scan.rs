@@ -9,7 +9,7 @@ use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, memory_servi
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -35,7 +35,7 @@ async fn logs_carry_no_secret_and_no_card_data() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let stripe = MockServer::start().await;
+    let stripe = billing_testing::strict_stripe().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(402).set_body_json(serde_json::json!({ "error": {
             "type": "card_error", "message": "Your card was declined.", "code": "card_declined" } })))

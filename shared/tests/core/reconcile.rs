@@ -40,7 +40,7 @@ fn credits(n: usize, created: i64) -> Value {
 }
 
 async fn stripe_with(events: Vec<Value>) -> MockServer {
-    let stripe = MockServer::start().await;
+    let stripe = billing_testing::strict_stripe().await;
     Mock::given(method("GET"))
         .and(path("/v1/events"))
         .respond_with(EventsApi(events))

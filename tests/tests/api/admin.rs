@@ -7,7 +7,7 @@ use black_box_tests::TestApp;
 use local_stack::auth;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const T0: i64 = 1_795_000_000;
 
@@ -160,7 +160,7 @@ async fn a_replay_applies_nothing_twice_and_unknown_events_are_404() {
 
 #[tokio::test]
 async fn reconcile_ingests_the_events_stripe_has_and_we_never_received() {
-    let stripe = MockServer::start().await;
+    let stripe = billing_testing::strict_stripe().await;
     let listed: Vec<Value> = ["evt_rec_1", "evt_rec_2", "evt_rec_3"]
         .iter()
         .map(|id| credits(id, "cal"))

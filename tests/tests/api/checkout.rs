@@ -6,7 +6,7 @@ use billing_testing::{checkout_session, event, fake_stripe};
 use black_box_tests::TestApp;
 use serde_json::json;
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 #[tokio::test]
 async fn checkout_then_completion_then_the_portal_for_the_owner_only() {
@@ -79,7 +79,7 @@ async fn checkout_then_completion_then_the_portal_for_the_owner_only() {
 
 #[tokio::test]
 async fn checkout_errors_follow_the_contract_and_leak_nothing() {
-    let stripe = MockServer::start().await;
+    let stripe = billing_testing::strict_stripe().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "type": "invalid_request_error", "message": "No such price: 'price_internal_9'" } })))

@@ -3,7 +3,7 @@
 //! template with one needed statement removed makes the flow that needs it fail here with
 //! an access denial, as it would in AWS; the template itself lets the same flow through.
 
-use billing_core::testing::{checkout_session, event, fake_stripe};
+use billing_testing::{checkout_session, event, fake_stripe};
 use black_box_tests::TestApp;
 use local_stack::provision::TEMPLATE;
 use serde_json::json;

@@ -18,5 +18,6 @@ mod service;
 mod spine;
 mod stripe_as_it_is;
 mod switch;
+mod timeouts;
 mod two_tabs;
 mod usage;

@@ -2,9 +2,13 @@
 //! TTL, and a webhook secret rotated in Secrets Manager is accepted once the TTL has passed,
 //! without a new cold start (the same `Services`, as one warm Lambda process keeps them).
 
+use billing_core::domain::ids::EventId;
+use billing_core::edge::config::KeyMode;
+use billing_core::edge::http::ApiError;
 use billing_core::edge::runtime::Services;
+use billing_core::store::records::event as event_record;
 use billing_core::usecases::intake::{self, IntakeError, IntakeOutcome};
-use billing_testing::{event, fixture, signature};
+use billing_testing::{checkout_session, event, fixture, signature};
 use black_box_tests::{TestApp, unique_prefix};
 use local_stack::moto::shared_endpoint;
 use local_stack::stack::moto_sdk_config;
@@ -133,5 +137,83 @@ async fn a_failed_refresh_keeps_the_secrets_last_read() {
     assert!(matches!(
         deliver(&services, "whsec_other", "evt_outage_2").await,
         Err(IntakeError::InvalidSignature(_))
+    ));
+}
+
+/// A paid checkout of `user` as a signed delivery of `mode` (`livemode`), at `id`.
+fn sale(id: &str, user: &str, live: bool) -> String {
+    let mut e = event(
+        id,
+        "checkout.session.completed",
+        chrono::Utc::now().timestamp(),
+        checkout_session(&format!("cs_{id}"), user, "credits_starter", "paid", 1000),
+    );
+    e["livemode"] = live.into();
+    e.to_string()
+}
+
+async fn deliver_raw(
+    services: &Services,
+    secret: &str,
+    body: &str,
+) -> Result<IntakeOutcome, IntakeError> {
+    let header = signature(secret, chrono::Utc::now().timestamp(), body);
+    intake::receive(services, Some(&header), body.as_bytes()).await
+}
+
+#[tokio::test]
+async fn a_key_rotated_from_test_to_live_switches_the_mode_and_a_live_event_sent_before_is_not_lost()
+ {
+    let app = TestApp::spawn().await;
+    let (services, manager, arn) = cold_start(&app, "whsec_mode").await;
+    assert_eq!(services.key_mode().await, Some(KeyMode::Test));
+    let user = format!("mode_{}", unique_prefix().replace('-', "_"));
+    let live_sale = sale(&format!("evt_live_{user}"), &user, true);
+
+    // A live event while the key is a test key: not 2xx (Stripe retries it), nothing recorded.
+    let early = deliver_raw(&services, "whsec_mode", &live_sale).await;
+    assert!(
+        matches!(early, Err(IntakeError::ModeMismatch { event_live: true })),
+        "{early:?}"
+    );
+    let answer = ApiError::from(early.unwrap_err());
+    assert_eq!(answer.status, 503, "Stripe retries a 5xx");
+    let id = EventId::parse(&format!("evt_live_{user}")).unwrap();
+    assert!(
+        event_record::load(services.table.as_ref(), &id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing recorded that would make the retry a duplicate or reconcile skip it"
+    );
+
+    // The secret is rotated to a live key (the same webhook secret: the endpoint is the same).
+    manager
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(
+            json!({ "STRIPE_SECRET_KEY": "sk_live_rotation", "STRIPE_WEBHOOK_SECRET": "whsec_mode" })
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(services.key_mode().await, Some(KeyMode::Live));
+
+    // Stripe's retry of the same event is taken now, and fulfilled.
+    assert_eq!(
+        deliver_raw(&services, "whsec_mode", &live_sale).await.ok(),
+        Some(IntakeOutcome::Queued)
+    );
+    app.eventually("the live sale is fulfilled", || async {
+        app.account(&user).await["credits"]["balance"] == 1000
+    })
+    .await;
+    // And a test event is the one of the other mode now.
+    let test_sale = sale(&format!("evt_test_{user}"), &user, false);
+    assert!(matches!(
+        deliver_raw(&services, "whsec_mode", &test_sale).await,
+        Err(IntakeError::ModeMismatch { event_live: false })
     ));
 }

@@ -17,9 +17,23 @@ pub struct RetryPolicy {
     pub request_timeout: Duration,
 }
 
+impl RetryPolicy {
+    /// The longest one call can take: every attempt running to its timeout, plus the
+    /// backoff between them. Function timeouts and the worker's time budget are sized from
+    /// it (docs/stripe-fidelity.md).
+    pub fn worst_case(&self) -> Duration {
+        let attempts = self.request_timeout * (self.max_retries + 1);
+        let backoff: Duration = (0..self.max_retries)
+            .map(|n| self.base_delay * 2u32.pow(n))
+            .sum();
+        attempts + backoff
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
-        // Two retries within a 10 s Lambda: 3 × 2.5 s attempts plus 0.25 + 0.5 s of backoff.
+        // Two retries within a 10 s Lambda: 3 × 2.5 s attempts plus 0.25 + 0.5 s of backoff
+        // (8.25 s, `worst_case`); the worker's budget counts two such calls per event.
         Self {
             max_retries: 2,
             base_delay: Duration::from_millis(250),

@@ -161,6 +161,79 @@ impl Ctx<'_> {
     }
 }
 
+/// The most Stripe calls one event's plan makes one after another: a refund or dispute of a
+/// payment with no ledger yet asks for its invoice payment, then its PaymentIntent
+/// (`refund::unlinked`); a subscription event fetches the subscription, a Payment Link sale
+/// its line items (one each).
+pub const MAX_STRIPE_CALLS_PER_EVENT: u32 = 2;
+
+/// What the store's reads and the transaction of one event may take at worst (the SDK's
+/// own timeouts and retries included), on top of its Stripe calls.
+pub const STORE_ALLOWANCE: Duration = Duration::from_secs(2);
+
+/// The longest one event can take with Stripe answering as slowly as `policy` allows:
+/// the worker starts no event with less time than this left before its deadline.
+pub fn worst_case_event(policy: &crate::stripe::api::RetryPolicy) -> Duration {
+    policy.worst_case() * MAX_STRIPE_CALLS_PER_EVENT + STORE_ALLOWANCE
+}
+
+/// A message on its last receive is recorded `failed` before the worker works on it: if
+/// the invocation is then stopped (a timeout, a crash), its message goes to the dead-letter
+/// queue and the record already says so, never `queued`; if the event applies, its
+/// transaction records it `processed` over this.
+pub async fn last_receive(services: &Services, raw: &str, receive_count: u32) {
+    if receive_count < crate::queue::MAX_RECEIVES {
+        return;
+    }
+    let Ok(event) = serde_json::from_str::<Event>(raw) else {
+        return;
+    };
+    let Ok(id) = EventId::parse(&event.id) else {
+        return;
+    };
+    let reason = format!(
+        "receive {receive_count} of {}, the last: the worker was stopped (timed out) before the \
+         event was applied, and its message went to the dead-letter queue (replay it)",
+        crate::queue::MAX_RECEIVES
+    );
+    let now = rfc3339(services.clock.now());
+    if let Err(e) = services
+        .table
+        .apply(record::failed(&id, &event.kind, &now, &reason))
+        .await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not pre-record the last receive");
+    }
+}
+
+/// A message handed back unprocessed because the batch ran out of time, on its last
+/// receive: it goes to the dead-letter queue, and its record says so.
+pub async fn out_of_time(services: &Services, raw: &str, receive_count: u32) {
+    if receive_count < crate::queue::MAX_RECEIVES {
+        return;
+    }
+    let Ok(event) = serde_json::from_str::<Event>(raw) else {
+        return;
+    };
+    let Ok(id) = EventId::parse(&event.id) else {
+        return;
+    };
+    let reason = format!(
+        "not started on its last receive ({receive_count}): the batch's time budget ran out \
+         (Stripe slow); its message went to the dead-letter queue (replay it)"
+    );
+    let now = rfc3339(services.clock.now());
+    if let Err(e) = services
+        .table
+        .apply(record::failed(&id, &event.kind, &now, &reason))
+        .await
+        && !matches!(e, StoreError::ConditionFailed)
+    {
+        tracing::warn!(event_id = %id, error = %e, "could not record the event out of time");
+    }
+}
+
 /// Processes one event given as its raw JSON (a queue message or a stored payload).
 pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilError> {
     let event: Event = serde_json::from_str(raw).map_err(FulfilError::invalid)?;
