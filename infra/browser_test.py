@@ -65,6 +65,8 @@ class FakeStripe:
         self.checkout_calls = []  # (idempotency key, form)
         self.portal_calls = []
         self.payment_intent_calls = []  # (idempotency key, form)
+        self.refund_calls = []  # (idempotency key, form)
+        self.subscriptions = {}  # id → the object GET /v1/subscriptions/{id} answers
         self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
         fake = self
 
@@ -119,6 +121,8 @@ class FakeStripe:
                 if url.path.startswith("/l/"):
                     return self.page("Fake Payment Link", f"Link <code>{url.path}</code>",
                                      f"Query <code>{url.query}</code>")
+                if url.path.startswith("/v1/subscriptions/") and url.path.rsplit("/", 1)[1] in fake.subscriptions:
+                    return self.send(200, fake.subscriptions[url.path.rsplit("/", 1)[1]])
                 if url.path == "/v1/events" or url.path.endswith("/line_items"):
                     return self.send(200, {"object": "list", "data": [], "has_more": False, "url": url.path})
                 self.send(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
@@ -145,6 +149,12 @@ class FakeStripe:
                                   client_secret=f"{pi}_secret_browser", status="requires_payment_method",
                                   metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
                     return self.send(200, intent)
+                if self.path == "/v1/refunds":
+                    fake.refund_calls.append((self.headers.get("Idempotency-Key"), form))
+                    refund = dict(FIXTURES["refund"])
+                    refund.update(id=f"re_browser_{secrets.token_hex(6)}", amount=int(form.get("amount", "0")),
+                                  payment_intent=form.get("payment_intent"), status="succeeded")
+                    return self.send(200, refund)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
                     portal = dict(FIXTURES["billing_portal.session"])
@@ -241,8 +251,9 @@ class Stack:
     def ready(self):
         return wait_for(self.port, 90)
 
-    def token(self, user):
-        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com"], env=self.env,
+    def token(self, user, admin=False):
+        extra = ["--admin"] if admin else []
+        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com", *extra], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
     def request(self, method, path, headers=None, body=None):

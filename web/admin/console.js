@@ -23,6 +23,7 @@ export function createConsole(options = {}) {
   const getToken = options.getToken ?? (() => null);
   const doFetch = options.fetch ?? ((...a) => fetch(...a));
   let banner = null;
+  let nav = null;
 
   /** Calls the API; answers {status, body}. A 401/403 also says so in the banner. */
   async function api(method, path, body) {
@@ -57,7 +58,7 @@ export function createConsole(options = {}) {
     root.replaceChildren();
     root.classList.add("billing-console");
     banner = el("p", { className: "console-banner", role: "alert" });
-    const nav = el("nav", { className: "console-nav" });
+    nav = el("nav", { className: "console-nav" });
     const panel = el("section", { className: "console-panel" });
     const screens = {
       events: () => eventsScreen(panel, "Events", null),
@@ -73,15 +74,19 @@ export function createConsole(options = {}) {
     for (const [id, show] of Object.entries(screens)) {
       const b = el("button", { type: "button", textContent: id.replace("-", " ") });
       b.dataset.screen = id;
-      b.addEventListener("click", () => {
-        for (const other of nav.children) other.removeAttribute("aria-current");
-        b.setAttribute("aria-current", "page");
-        show();
-      });
+      b.addEventListener("click", () => { current(id); show(); });
       nav.append(b);
     }
     root.append(banner, nav, panel);
     nav.firstChild.click();
+  }
+
+  /** Marks the screen shown (also when the user view opens a grant or refund form). */
+  function current(id) {
+    for (const b of nav.children) {
+      if (b.dataset.screen === id) b.setAttribute("aria-current", "page");
+      else b.removeAttribute("aria-current");
+    }
   }
 
   // -- events, dead letters, unclaimed payments --
@@ -103,13 +108,16 @@ export function createConsole(options = {}) {
     const answer = el("pre", { className: "answer" });
     panel.append(table, more, detail, answer);
     let next = null;
+    let generation = 0; // a state picked later wins over an answer still on its way
     more.addEventListener("click", () => load(next, false));
 
     async function load(cursor, fresh) {
+      const mine = fresh ? ++generation : generation;
       const q = new URLSearchParams({ limit: "20" });
       if (state) q.set("state", state);
       if (cursor) q.set("cursor", cursor);
       const r = await api("GET", `/api/billing/admin/events?${q}`);
+      if (mine !== generation) return;
       if (fresh) table.tBodies[0].replaceChildren();
       if (r.status !== 200) { showAnswer(answer, r); more.hidden = true; return; }
       answer.textContent = "";
@@ -213,14 +221,17 @@ export function createConsole(options = {}) {
       dl.append(el("dt", { textContent: k }), el("dd", { textContent: val }));
     }
     const grantBtn = el("button", { type: "button", textContent: "Grant to this user…" });
-    grantBtn.addEventListener("click", () => grantScreen(panel, { user_id: v.user_id }));
+    grantBtn.addEventListener("click", () => { current("grant"); grantScreen(panel, { user_id: v.user_id }); });
     out.append(dl, grantBtn);
     out.append(list("Subscriptions", "subscriptions", v.subscriptions, ["id", "status", "plan_id", "current_period_end", "cancel_at_period_end"]));
     const purchases = list("Purchases", "purchases", a.purchases, ["at", "plan_id", "session_id", "payment_intent_id", "amount", "currency", "status"]);
     for (const row of purchases.querySelectorAll("tbody tr")) {
       const p = a.purchases[Number(row.dataset.index)];
       const refund = el("button", { type: "button", textContent: "Refund…" });
-      refund.addEventListener("click", () => refundScreen(panel, p.session_id ? { session_id: p.session_id } : { payment_intent_id: p.payment_intent_id }));
+      refund.addEventListener("click", () => {
+        current("refund");
+        refundScreen(panel, p.session_id ? { session_id: p.session_id } : { payment_intent_id: p.payment_intent_id });
+      });
       row.append(el("td", {}, refund));
     }
     out.append(purchases);

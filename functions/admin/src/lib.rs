@@ -1,9 +1,9 @@
 //! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant,
 //! refund, one user's billing and the lookup of a user by customer or checkout.
 
+use billing_core::domain::ids::{CustomerId, SessionId, UserId};
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
-use billing_core::domain::ids::{CustomerId, SessionId, UserId};
 use billing_core::usecases::admin::{self, AdminError, UserCursors, UserLookup};
 use lambda_http::{Body, Error, Request, Response};
 use serde::de::DeserializeOwned;

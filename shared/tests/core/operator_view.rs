@@ -2,6 +2,7 @@
 //! lookup by customer or checkout: what it shows, that it writes nothing, and that it reads
 //! one page of each list however long the history.
 
+use billing_core::domain::clock::Clock;
 use billing_core::domain::ids::{CustomerId, SessionId, UserId};
 use billing_core::edge::http::Identity;
 use billing_core::queue::Queue;
@@ -9,7 +10,6 @@ use billing_core::queue::memory::MemoryQueue;
 use billing_core::usecases::admin::{
     self, AdminError, GrantRequest, USER_PAGE, UserCursors, UserLookup,
 };
-use billing_core::domain::clock::Clock;
 use billing_core::usecases::{fulfil, intake};
 use billing_testing::harness::Harness;
 use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, signature};
@@ -75,8 +75,7 @@ fn harness() -> Harness {
 }
 
 #[tokio::test]
-async fn the_view_shows_the_account_its_customer_purchases_grants_and_the_events_that_changed_it()
-{
+async fn the_view_shows_the_account_its_customer_purchases_grants_and_the_events_that_changed_it() {
     let h = harness();
     bought(&h, "evt_ov_1", "vic").await;
     grants(&h, "vic", 1).await;
@@ -104,7 +103,10 @@ async fn the_view_shows_the_account_its_customer_purchases_grants_and_the_events
         (e.id.as_str(), e.kind.as_str(), e.state.as_str()),
         ("evt_ov_1", "checkout.session.completed", "processed")
     );
-    assert_eq!(v.account.referral.code, None, "looking creates no referral code");
+    assert_eq!(
+        v.account.referral.code, None,
+        "looking creates no referral code"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +146,10 @@ async fn each_list_is_one_page_with_a_cursor_to_the_rest() {
         .await
         .unwrap();
     assert_eq!(first.grants.len(), USER_PAGE);
-    assert_eq!(first.grants[0].reason, format!("goodwill #{}", USER_PAGE + 2));
+    assert_eq!(
+        first.grants[0].reason,
+        format!("goodwill #{}", USER_PAGE + 2)
+    );
     let cursors = UserCursors {
         grants: first.grants_next.clone(),
         ..UserCursors::default()

@@ -68,10 +68,7 @@ async fn an_operator_sees_a_users_billing_by_id_by_customer_and_by_checkout_sess
         "no payload in the view"
     );
 
-    for lookup in [
-        "customer_id=cus_vera",
-        "session_id=cs_test_evt_ov_bb1",
-    ] {
+    for lookup in ["customer_id=cus_vera", "session_id=cs_test_evt_ov_bb1"] {
         let found = app
             .get(&format!("/api/billing/admin/users?{lookup}"), Some(&ops))
             .await;
@@ -142,8 +139,16 @@ async fn the_view_is_refused_to_anyone_but_an_operator_and_bad_lookups_are_clear
     }
     for (p, status, code) in [
         ("/api/billing/admin/users/nobody_here", 404, "unknown_user"),
-        ("/api/billing/admin/users?customer_id=cus_nobody", 404, "unknown_user"),
-        ("/api/billing/admin/users?customer_id=nope", 400, "invalid_request"),
+        (
+            "/api/billing/admin/users?customer_id=cus_nobody",
+            404,
+            "unknown_user",
+        ),
+        (
+            "/api/billing/admin/users?customer_id=nope",
+            400,
+            "invalid_request",
+        ),
         ("/api/billing/admin/users", 400, "invalid_request"),
         (
             "/api/billing/admin/users?customer_id=cus_noor&session_id=cs_test_x",
