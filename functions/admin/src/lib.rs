@@ -1,5 +1,5 @@
 //! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant,
-//! refund, one user's billing and the lookup of a user by customer or checkout.
+//! refund, one user's billing, the lookup of a user by customer or checkout, and erasure.
 
 use billing_core::domain::ids::{CustomerId, SessionId, UserId};
 use billing_core::edge::http::{self, ApiError, Identity};
@@ -15,6 +15,8 @@ pub const GRANT_PATH: &str = "/api/billing/admin/grant";
 pub const REFUND_PATH: &str = "/api/billing/admin/refund";
 /// `GET …/users?customer_id=|session_id=`; `GET …/users/{user_id}` is the same view by id.
 pub const USERS_PATH: &str = "/api/billing/admin/users";
+/// `POST …/users/{user_id}/erase`: erases the user's personal data.
+pub const ERASE_SUFFIX: &str = "/erase";
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(run(services, &req).await))
@@ -42,6 +44,10 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
     };
     if let Some(raw) = http::path_param(req, "user_id") {
         let user = UserId::parse(&raw).map_err(|_| invalid_user_id())?;
+        if req.uri().path().ends_with(ERASE_SUFFIX) {
+            let outcome = admin::erase(services, &operator, &user, required(req)?).await;
+            return json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()));
+        }
         return json(user_view(services, &user, req).await);
     }
     match req.uri().path() {

@@ -135,6 +135,12 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Admin,
         Access::Admin,
     ),
+    (
+        "POST",
+        "/api/billing/admin/users/{user_id}/erase",
+        Function::Admin,
+        Access::Admin,
+    ),
     ("POST", "/api/billing/usage", Function::Usage, Access::User),
     ("GET", "/api/billing/usage", Function::Usage, Access::User),
     (

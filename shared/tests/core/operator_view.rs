@@ -3,10 +3,11 @@
 //! one page of each list however long the history.
 
 use billing_core::domain::clock::Clock;
-use billing_core::domain::ids::{CustomerId, SessionId, UserId};
+use billing_core::domain::ids::{CustomerId, EventId, SessionId, UserId};
 use billing_core::edge::http::Identity;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
+use billing_core::store::records::event;
 use billing_core::usecases::admin::{
     self, AdminError, GrantRequest, USER_PAGE, UserCursors, UserLookup,
 };
@@ -196,5 +197,89 @@ async fn a_cursor_of_another_list_is_refused() {
     assert!(
         matches!(&err, Err(AdminError::InvalidRequest(m)) if m.contains("grants_cursor")),
         "{err:?}"
+    );
+}
+
+async fn erase(h: &Harness, who: &str, reason: &str) -> Result<admin::EraseOutcome, AdminError> {
+    let req = admin::EraseRequest {
+        reason: reason.into(),
+    };
+    admin::erase(&h.services, &operator(), &user(who), req).await
+}
+
+#[tokio::test]
+async fn an_erasure_removes_every_event_payload_and_keeps_the_money_ids_and_audit() {
+    let h = harness();
+    bought(&h, "evt_er_1", "eve").await;
+    grants(&h, "eve", 1).await;
+    let id = EventId::parse("evt_er_1").unwrap();
+    let before = event::load(h.table.as_ref(), &id).await.unwrap().unwrap();
+    assert!(before.payload.is_some_and(|p| p.contains("cus_eve")));
+
+    let done = erase(&h, "eve", "GDPR request #12").await.unwrap();
+    assert_eq!(
+        (done.events_scrubbed, done.erased_by.as_str()),
+        (1, "ops_1")
+    );
+
+    let after = event::load(h.table.as_ref(), &id).await.unwrap().unwrap();
+    assert_eq!(after.payload, None, "the payload is gone");
+    assert_eq!(
+        (after.kind.as_str(), after.status.as_str()),
+        ("checkout.session.completed", "processed")
+    );
+    let v = admin::user_view(&h.services, &user("eve"), &UserCursors::default())
+        .await
+        .unwrap();
+    assert_eq!(v.account.credits.balance, 1001, "the money stays");
+    assert_eq!(v.account.purchases[0].amount, 1000);
+    assert_eq!(v.grants[0].reason, "goodwill #0", "the audit trail stays");
+    assert_eq!(v.events[0].id, "evt_er_1");
+    let erasure = v.erasure.expect("the account reads as erased");
+    assert_eq!(
+        (erasure.operator.as_str(), erasure.reason.as_str()),
+        ("ops_1", "GDPR request #12")
+    );
+}
+
+#[tokio::test]
+async fn a_second_erasure_answers_the_first_and_scrubs_only_what_arrived_since() {
+    let h = harness();
+    bought(&h, "evt_er_2", "ezra").await;
+    let first = erase(&h, "ezra", "asked by email").await.unwrap();
+    h.clock.advance_secs(60);
+    let again = erase(&h, "ezra", "asked again").await.unwrap();
+    assert_eq!(
+        (again.erased_at.as_str(), again.reason.as_str()),
+        (first.erased_at.as_str(), "asked by email")
+    );
+    assert_eq!(again.events_scrubbed, 0);
+    bought(&h, "evt_er_3", "ezra").await;
+    let later = erase(&h, "ezra", "a later event").await.unwrap();
+    assert_eq!(later.events_scrubbed, 1, "the event that arrived since");
+}
+
+#[tokio::test]
+async fn an_erasure_without_a_reason_or_of_nobody_changes_nothing() {
+    let h = harness();
+    bought(&h, "evt_er_4", "ida").await;
+    let writes = h.table.inner.write_requests();
+    assert!(matches!(
+        erase(&h, "ida", "  ").await,
+        Err(AdminError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        erase(&h, "nobody", "typo").await,
+        Err(AdminError::UnknownUser(_))
+    ));
+    assert_eq!(h.table.inner.write_requests(), writes, "nothing written");
+    let id = EventId::parse("evt_er_4").unwrap();
+    assert!(
+        event::load(h.table.as_ref(), &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload
+            .is_some()
     );
 }

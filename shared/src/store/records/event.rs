@@ -163,6 +163,22 @@ pub fn failed(id: &EventId, kind: &str, at: &str, error: &str) -> Write {
     }
 }
 
+/// Erasure of the account the event concerns: its payload (Stripe's object, with the
+/// customer's email, name and address) is removed; id, type, state, times and error stay.
+/// A replay then fetches the event from Stripe, as for a payload too large to keep.
+pub fn scrubbed(id: &EventId) -> Write {
+    Write::Update {
+        key: key(id),
+        ops: vec![
+            Op::remove("payload"),
+            Op::set("payload_omitted", true),
+            Op::set("payload_erased", true),
+        ],
+        // Only a record that still holds one: a second erasure counts what arrived since.
+        cond: Some(Cond::present("payload")),
+    }
+}
+
 /// A stored event record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {

@@ -2,6 +2,7 @@
 //! operation. Every one is for operators only; the handler checks the `billing:admin`
 //! scope before calling any of them.
 
+mod erase;
 mod events;
 mod grant;
 mod reconcile;
@@ -9,6 +10,7 @@ mod refund;
 mod replay;
 mod user;
 
+pub use erase::{EraseOutcome, EraseRequest, erase};
 pub use events::{EventSummary, EventsPage, list_events};
 pub use grant::{GrantOutcome, GrantRequest, grant};
 pub use reconcile::{

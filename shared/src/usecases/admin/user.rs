@@ -10,6 +10,7 @@ use super::AdminError;
 use super::events::{EventSummary, summary};
 use crate::domain::ids::{CustomerId, SessionId, UserId};
 use crate::edge::runtime::Services;
+use crate::store::records::erasure;
 use crate::store::records::event;
 use crate::store::records::grant::{self, GrantRow};
 use crate::store::records::profile;
@@ -54,6 +55,15 @@ pub struct OperatorUserView {
     /// The webhook events of the account's Stripe customer and of the user, newest first.
     pub events: Vec<EventSummary>,
     pub events_next: Option<String>,
+    /// Set once the user's personal data was erased: when, by whom, why.
+    pub erasure: Option<ErasureView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasureView {
+    pub at: String,
+    pub operator: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -147,17 +157,19 @@ pub async fn user_view(
     let refunds_cursor = cursor(&cursors.refunds, "refunds", "REFUND#")?;
     let events_cursor = cursor(&cursors.events, "events", "")?;
     let table = services.table.as_ref();
-    let (profile, subscriptions, purchases, grants, refunds) = tokio::try_join!(
+    let (profile, subscriptions, purchases, grants, refunds, erased) = tokio::try_join!(
         profile::load(table, user),
         subscription::list(table, user),
         purchase::latest(table, user, USER_PAGE, purchases_cursor),
         grant::latest(table, user, USER_PAGE, grants_cursor),
         refund::page(table, user, USER_PAGE, refunds_cursor),
+        erasure::load(table, user),
     )?;
     let customer = profile.as_ref().and_then(|p| p.customer_id.clone());
     let (events, events_next) =
         account_events(services, user, customer.as_deref(), events_cursor).await?;
     let nothing_stored = profile.is_none()
+        && erased.is_none()
         && subscriptions.is_empty()
         && purchases.0.is_empty()
         && grants.0.is_empty()
@@ -188,6 +200,11 @@ pub async fn user_view(
         refunds_next: refunds.1,
         events,
         events_next,
+        erasure: erased.map(|e| ErasureView {
+            at: e.at,
+            operator: e.operator,
+            reason: e.reason,
+        }),
     })
 }
 
