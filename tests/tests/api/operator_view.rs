@@ -170,3 +170,45 @@ async fn the_view_is_refused_to_anyone_but_an_operator_and_bad_lookups_are_clear
         );
     }
 }
+
+#[tokio::test]
+async fn an_operator_erases_a_users_personal_data_once_and_the_money_stays() {
+    let app = TestApp::spawn().await;
+    let ops = operator();
+    app.deliver(&credits("evt_ov_er1", "erin")).await;
+    app.eventually("the pack applied", || async {
+        app.account("erin").await["credits"]["balance"] == 1000
+    })
+    .await;
+    let path = "/api/billing/admin/users/erin/erase";
+    let plain = app
+        .post_json(path, Some(&app.token("erin")), &json!({"reason": "mine"}))
+        .await;
+    assert_eq!(plain.status, 403, "{}", plain.body);
+    let no_reason = app.post_json(path, Some(&ops), &json!({})).await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
+
+    let erased = app
+        .post_json(path, Some(&ops), &json!({"reason": "GDPR request 7"}))
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(erased.body["events_scrubbed"], 1);
+    assert_eq!(erased.body["erased_by"], "ops_view");
+    let again = app
+        .post_json(path, Some(&ops), &json!({"reason": "twice"}))
+        .await;
+    assert_eq!(
+        (
+            again.status,
+            &again.body["erased_at"],
+            &again.body["reason"]
+        ),
+        (200, &erased.body["erased_at"], &json!("GDPR request 7"))
+    );
+    assert_eq!(again.body["events_scrubbed"], 0);
+
+    let v = app.get("/api/billing/admin/users/erin", Some(&ops)).await;
+    assert_eq!(v.body["erasure"]["reason"], "GDPR request 7");
+    assert_eq!(v.body["account"]["credits"]["balance"], 1000);
+    assert_eq!(v.body["events"][0]["id"], "evt_ov_er1");
+}
