@@ -459,8 +459,12 @@ class Suite:
         page.locator(f"[data-plan-id={LINKED_PLAN}] button.billing-pay").click()
         page.wait_for_url(re.compile(r"/l/test_hourly"))
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
-        assert query["client_reference_id"] == [reference(self.user)], page.url
-        self.seen["payment link"] = f"landed on /l/test_hourly with client_reference_id={reference(self.user)}; {self.shot(page, '06-payment-link')}"
+        # A Payment Link reference is signed by the stack (docs/money-rules.md): `s1_`, a
+        # 24-character tag, then the user in unpadded base64url.
+        signed = query["client_reference_id"][0]
+        encoded = base64.urlsafe_b64encode(self.user.encode()).decode().rstrip("=")
+        assert signed.startswith("s1_") and signed[3 + 24:] == encoded, page.url
+        self.seen["payment link"] = f"landed on /l/test_hourly with client_reference_id={signed}; {self.shot(page, '06-payment-link')}"
         page.close()
 
     def the_return_page_says_processing_until_the_webhook_is_applied_then_fulfilled(self):

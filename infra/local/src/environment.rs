@@ -5,8 +5,8 @@
 //! missing from a function in the template is missing locally too.
 //!
 //! Values come from the local configuration. Two template variables stand for several
-//! local ones: `STRIPE_SECRET_ARN` (a Secrets Manager secret holding `STRIPE_SECRET_KEY`
-//! and `STRIPE_WEBHOOK_SECRET`, read at cold start) and `STRIPE_PRICES` / `STRIPE_LINKS`
+//! local ones: `STRIPE_SECRET_ARN` (a Secrets Manager secret holding `STRIPE_SECRET_KEY`,
+//! `STRIPE_WEBHOOK_SECRET` and `CLIENT_REFERENCE_SECRET`, read at cold start) and `STRIPE_PRICES` / `STRIPE_LINKS`
 //! (which the single `STRIPE_PRICE_<ID>` / `STRIPE_LINK_<ID>` variables complete).
 
 use crate::provision::{ProvisionError, parse, resources_of};
@@ -62,7 +62,9 @@ pub fn declared(template: &str) -> Result<BTreeMap<String, BTreeSet<String>>, Pr
 /// The template variable a local variable stands in for.
 fn template_name(local: &str) -> &str {
     match local {
-        "STRIPE_SECRET_KEY" | "STRIPE_WEBHOOK_SECRET" => "STRIPE_SECRET_ARN",
+        "STRIPE_SECRET_KEY" | "STRIPE_WEBHOOK_SECRET" | "CLIENT_REFERENCE_SECRET" => {
+            "STRIPE_SECRET_ARN"
+        }
         n if n.starts_with("STRIPE_PRICE_") => "STRIPE_PRICES",
         n if n.starts_with("STRIPE_LINK_") => "STRIPE_LINKS",
         n => n,

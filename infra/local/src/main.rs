@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 /// The documented local default; a deployment takes its secret from Secrets Manager.
 const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_dev_secret";
+/// Signs the Payment Link references the local stack hands out (docs/money-rules.md).
+const DEFAULT_REFERENCE_SECRET: &str = "local-client-reference-secret-not-for-production";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -67,6 +69,7 @@ async fn serve() -> ExitCode {
     let mut defaults = Vec::new();
     for (name, value) in [
         ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+        ("CLIENT_REFERENCE_SECRET", DEFAULT_REFERENCE_SECRET),
         ("LOCAL_JWT_SECRET", DEFAULT_LOCAL_JWT_SECRET),
         ("PUBLIC_BASE_URL", &format!("http://127.0.0.1:{port}")),
     ] {

@@ -45,6 +45,11 @@ pub struct Plan {
     /// Credit packs: credits per unit; subscriptions: credits per paid period.
     #[serde(default)]
     pub credits: i64,
+    /// Whether its checkouts take promotion codes; unset: subscriptions do, credit packs
+    /// do not (a 100%-off code would hand out credits), services do
+    /// ([`Plan::promotion_codes_allowed`]).
+    #[serde(default)]
+    pub allow_promotion_codes: Option<bool>,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
@@ -77,6 +82,13 @@ impl Plan {
             return bad("only subscriptions have trial days");
         }
         Ok(())
+    }
+
+    /// Whether a checkout of this plan lets the buyer enter a promotion code: as the catalog
+    /// says, else yes for subscriptions and services and no for credit packs.
+    pub fn promotion_codes_allowed(&self) -> bool {
+        self.allow_promotion_codes
+            .unwrap_or(!matches!(self.grant(), Grant::Credits(_)))
     }
 
     pub fn grant(&self) -> Grant {
@@ -278,6 +290,34 @@ mod tests {
         let typo = r#"{"plans":[{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","credit":5}]}"#;
         assert!(matches!(
             Catalog::parse(typo, |_| None),
+            Err(CatalogError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn credit_packs_take_no_promotion_codes_unless_their_entry_says_so() {
+        let catalog = default_catalog();
+        let allowed = |id: &str| {
+            catalog
+                .get(&PlanId::parse(id).unwrap())
+                .unwrap()
+                .promotion_codes_allowed()
+        };
+        assert!(!allowed("uses_20") && !allowed("credits_starter"));
+        assert!(allowed("pro_monthly") && allowed("pro_annual"));
+        let unset = r#"{"plans":[{"id":"p","name":"P","mode":"payment","amount":1,"currency":"usd","credits":5},
+                                 {"id":"s","name":"S","mode":"subscription","amount":1,"currency":"usd","interval":"month"},
+                                 {"id":"q","name":"Q","mode":"payment","amount":1,"currency":"usd","credits":5,"allow_promotion_codes":true}]}"#;
+        let c = Catalog::parse(unset, |_| None).unwrap();
+        let of = |id: &str| {
+            c.get(&PlanId::parse(id).unwrap())
+                .unwrap()
+                .promotion_codes_allowed()
+        };
+        assert_eq!((of("p"), of("s"), of("q")), (false, true, true));
+        let not_a_flag = r#"{"plans":[{"id":"p","name":"P","mode":"payment","amount":1,"currency":"usd","allow_promotion_codes":"yes"}]}"#;
+        assert!(matches!(
+            Catalog::parse(not_a_flag, |_| None),
             Err(CatalogError::Invalid(_))
         ));
     }

@@ -6,3 +6,4 @@ pub mod clock;
 pub mod entitlement;
 pub mod identity;
 pub mod ids;
+pub mod reference;

@@ -55,6 +55,11 @@ impl KeyMode {
 pub struct Config {
     pub stripe_secret_key: Option<SecretString>,
     pub webhook_secrets: Vec<SecretString>,
+    /// The secrets that sign and verify Payment Link references
+    /// ([`crate::domain::reference`]): `CLIENT_REFERENCE_SECRET` (a field of the Stripe
+    /// secret in AWS; comma-separated while rotating), else one derived from the Stripe
+    /// secret key ([`derived_reference_secret`]); empty without either.
+    pub reference_secrets: Vec<SecretString>,
     pub stripe_api_base: String,
     pub public_base_url: String,
     pub free_uses: i64,
@@ -64,6 +69,20 @@ pub struct Config {
     /// How long the Stripe secrets read from Secrets Manager are kept before a re-read.
     pub secrets_ttl_secs: i64,
     pub catalog: Catalog,
+}
+
+/// The reference secret of a stack that names none: HMAC-SHA256 of the Stripe secret key
+/// under a fixed label, so every function that holds the key derives the same one. A new
+/// key (a rotation) makes references handed out under the old one unclaimed payments,
+/// which is why a deployment should set `CLIENT_REFERENCE_SECRET` of its own.
+pub fn derived_reference_secret(stripe_key: &SecretString) -> SecretString {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut m =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(stripe_key.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length");
+    m.update(b"billing client_reference_id secret v1");
+    let bytes = m.finalize().into_bytes();
+    SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// `STRIPE_WEBHOOK_SECRET`'s value: comma-separated during a rotation.
@@ -145,8 +164,17 @@ impl Config {
                 ));
             }
         }
+        let stripe_secret_key = get("STRIPE_SECRET_KEY").map(SecretString::from);
+        let reference_secrets = match get("CLIENT_REFERENCE_SECRET").map(|v| split_secrets(&v)) {
+            Some(set) if !set.is_empty() => set,
+            _ => stripe_secret_key
+                .iter()
+                .map(derived_reference_secret)
+                .collect(),
+        };
         Ok(Self {
-            stripe_secret_key: get("STRIPE_SECRET_KEY").map(SecretString::from),
+            stripe_secret_key,
+            reference_secrets,
             webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
                 .map(|v| split_secrets(&v))
                 .unwrap_or_default(),

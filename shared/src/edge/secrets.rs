@@ -16,8 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-/// The only names a deployment takes from its Secrets Manager secret.
-pub const SECRET_NAMES: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"];
+/// The only names a deployment takes from its Secrets Manager secret: the two Stripe
+/// secrets, and the stack's own secret that signs Payment Link references (optional).
+pub const SECRET_NAMES: [&str; 3] = [
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "CLIENT_REFERENCE_SECRET",
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("the Stripe secret {arn} could not be read: {reason}")]

@@ -244,7 +244,8 @@ pub fn billing_status(config: &Config) -> BillingStatus {
         .map(|p| {
             let via = match (configured, &p.price_id, &p.payment_link) {
                 (true, Some(_), _) => "checkout_session",
-                (_, _, Some(_)) => "payment_link",
+                // A link is only handed out with a reference the stack can sign.
+                (_, _, Some(_)) if !config.reference_secrets.is_empty() => "payment_link",
                 _ => "manual",
             };
             let status = PlanStatus {

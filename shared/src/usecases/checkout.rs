@@ -10,6 +10,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PlanId, SessionId};
+use crate::domain::reference;
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{checkout, profile, subscription};
@@ -248,10 +249,12 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
     )
     .push("cancel_url", format!("{base}{cancel_path}"))
     .push("client_reference_id", caller.user.to_reference())
-    .push("allow_promotion_codes", "true")
     .push("metadata[user_id]", user)
     .push("metadata[plan_id]", plan.id.as_str())
     .push("metadata[quantity]", quantity);
+    if plan.promotion_codes_allowed() {
+        f.push("allow_promotion_codes", "true");
+    }
     match plan.mode {
         Mode::Subscription => {
             f.push("subscription_data[metadata][user_id]", user)
@@ -355,13 +358,13 @@ pub async fn start_checkout(
             })
         }
         (_, _, Some(link)) => {
-            // The link carries the user, encoded in the alphabet Payment Links keep, so
-            // the completion still reaches the right account.
+            // The link carries the user, signed by the stack (and so in the alphabet
+            // Payment Links keep): the completion reaches this account, and a reference
+            // the buyer edits names none (`domain::reference`).
+            let reference = reference::sign(&caller.user, &services.config.reference_secrets)
+                .ok_or_else(|| CheckoutError::Unavailable(plan.id.to_string()))?;
             let sep = if link.contains('?') { '&' } else { '?' };
-            let mut url = format!(
-                "{link}{sep}client_reference_id={}",
-                caller.user.to_reference()
-            );
+            let mut url = format!("{link}{sep}client_reference_id={reference}");
             if let Some(email) = &caller.email {
                 url.push_str(&format!(
                     "&prefilled_email={}",

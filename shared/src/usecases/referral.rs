@@ -1,8 +1,11 @@
 //! Referrals: every account has a code; a new user may claim someone's code before paying;
-//! on the referred user's first paid checkout or first active subscription, both get
-//! `credit_until` extended by 45 days from the later of now and its current value, once,
-//! in the same transaction as the fulfilment that triggered it (`docs/api.md`,
-//! "POST /api/billing/referral").
+//! on the referred user's first subscription invoice with money paid (`amount_paid` > 0:
+//! never a $0 trial or 100%-off invoice, a status alone, a credit pack or a one-time
+//! purchase), both get `credit_until` extended by 45 days from the later of now and its
+//! current value, once, in the same transaction as that invoice's fulfilment
+//! (`docs/money-rules.md`). The reward is recorded on that invoice's payment
+//! (its ledger, and the invoice's marker), so a full refund or dispute of that charge takes
+//! it back from both sides in any order of events (`usecases::fulfil::refund`).
 
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::UserId;
@@ -135,10 +138,38 @@ pub struct Reward {
 }
 
 impl Reward {
+    /// A payment that earns no reward but closes referral claims (money paid for a pack or
+    /// a one-time purchase).
+    pub fn first_payment_only() -> Self {
+        Self {
+            first_payment: true,
+            ..Self::default()
+        }
+    }
+
     /// The reward this payment earns, recorded on its ledger so a full refund or a
     /// dispute can take it back: `Some(referrer)` when the buyer is rewarded now.
     pub fn earned(&self) -> Option<Option<UserId>> {
         self.buyer.as_ref().map(|_| self.referrer_user.clone())
+    }
+
+    /// A reward earned by a payment already taken back in full when it is applied (a refund
+    /// or dispute delivered before its invoice): the stamps that make it once per account,
+    /// and no days for either side (a won dispute gives them, as for any reward taken back).
+    pub fn applied_then_taken_back(
+        self,
+        buyer: ProfileChange,
+        now: &str,
+        source: Option<&str>,
+    ) -> ProfileChange {
+        let mut change = buyer;
+        if self.first_payment {
+            change = change.first_payment(now);
+        }
+        if self.buyer.is_some() {
+            change = change.referral_rewarded(now, source);
+        }
+        change
     }
 
     /// Adds the reward to the buyer's profile change; returns the referrer's write too.
@@ -162,10 +193,17 @@ impl Reward {
     }
 }
 
-/// What a subscription's reward is recorded as on the buyer: its first invoice, fully
-/// refunded or disputed, takes the reward back.
+/// What a subscription's reward was recorded as on the buyer before rewards followed the
+/// first paid invoice: that subscription's first invoice, fully refunded or disputed, takes
+/// the reward back (`fulfil::refund`, for rewards earned then).
 pub fn subscription_source(subscription: &str) -> String {
     format!("subscription:{subscription}")
+}
+
+/// What a reward is recorded as on the buyer: the invoice whose money earned it (the
+/// reward itself rides on that invoice's payment, see the module's doc).
+pub fn invoice_source(invoice: &str) -> String {
+    format!("invoice:{invoice}")
 }
 
 fn extended(current: Option<&str>, now: DateTime<Utc>) -> String {

@@ -3,6 +3,8 @@
 //! names the attack it proves closed.
 
 use billing_core::domain::ids::{CustomerId, UserId};
+use billing_core::domain::reference;
+use billing_core::edge::config::SecretString;
 use billing_core::edge::runtime::Services;
 use billing_core::store::records::{customer, profile};
 use billing_core::usecases::account::{AccountView, account};
@@ -222,30 +224,54 @@ async fn a_lost_dispute_keeps_what_it_took() {
     assert_eq!(balance(&s, "lost").await, 0);
 }
 
-/// A Payment Link session carries no metadata of ours: only `client_reference_id`, which
-/// anyone can put in the link's URL.
-fn link_session(id: &str, names: &UserId, buyer: &str) -> Value {
+const REFERENCE_SECRET: &str = "core-reference-secret";
+
+/// Services whose Payment Link references are signed with [`REFERENCE_SECRET`].
+fn link_services() -> Services {
+    memory_services(&[("CLIENT_REFERENCE_SECRET", REFERENCE_SECRET)])
+}
+
+/// The reference the checkout route hands `u` for a Payment Link.
+fn signed(u: &UserId) -> String {
+    reference::sign(u, &[SecretString::from(REFERENCE_SECRET)]).unwrap()
+}
+
+/// A Payment Link session carries no metadata of ours (the link's own, here its plan):
+/// only `client_reference_id`, which anyone can put in the link's URL.
+fn link_session(id: &str, reference: &str, buyer: &str) -> Value {
     let mut s = checkout_session(id, "unused", "credits_starter", "paid", 1000);
     s["metadata"] = json!({ "plan_id": "credits_starter" });
-    s["client_reference_id"] = names.to_reference().into();
+    s["client_reference_id"] = reference.into();
     s["customer"] = buyer.into();
     s["payment_intent"] = format!("pi_{id}").into();
+    s["payment_link"] = "plink_test_starter".into();
     s
 }
 
 #[tokio::test]
 async fn a_payment_link_naming_another_user_never_takes_over_their_customer() {
-    let s = memory_services(&[]);
+    let s = link_services();
     bought_starter(&s, "victim").await;
     bought_starter(&s, "attacker").await;
     let table = s.table.as_ref();
-    let hijack = link_session("cs_test_hijack", &user("victim"), "cus_attacker");
+    // The attacker writes the victim's id into the link's URL, as references read before
+    // they were signed: it names no account.
+    let forged = user("victim").to_reference();
+    let hijack = link_session("cs_test_hijack", &forged, "cus_attacker");
     apply(
         &s,
         &event("evt_hijack", "checkout.session.completed", T0 + 5, hijack),
     )
     .await
     .unwrap();
+    let listed = billing_core::store::records::event::load(
+        table,
+        &billing_core::domain::ids::EventId::parse("evt_hijack").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(listed.status, "unclaimed", "{listed:?}");
     let victim = profile::load(table, &user("victim"))
         .await
         .unwrap()
@@ -263,16 +289,40 @@ async fn a_payment_link_naming_another_user_never_takes_over_their_customer() {
     );
     assert_eq!(
         balance(&s, "victim").await,
-        2000,
-        "what was bought is a gift"
+        1000,
+        "a forged reference grants nothing"
     );
 }
 
 #[tokio::test]
+async fn a_payment_link_reference_with_another_accounts_tag_names_no_account() {
+    let s = link_services();
+    // The attacker's own signed reference, with the victim's id put in its place.
+    let own = signed(&user("attacker2"));
+    use base64::Engine;
+    let victim = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("victim2");
+    let spliced = format!("{}{victim}", &own[..3 + 24]);
+    let sale = link_session("cs_test_spliced", &spliced, "cus_attacker2");
+    apply(
+        &s,
+        &event("evt_spliced", "checkout.session.completed", T0, sale),
+    )
+    .await
+    .unwrap();
+    assert_eq!(balance(&s, "victim2").await, 0);
+    assert_eq!(balance(&s, "attacker2").await, 0);
+    let victim = profile::load(s.table.as_ref(), &user("victim2"))
+        .await
+        .unwrap();
+    assert!(victim.and_then(|p| p.customer_id).is_none());
+}
+
+#[tokio::test]
 async fn a_gift_checkout_grants_the_recipient_without_relinking_them() {
-    let s = memory_services(&[]);
+    let s = link_services();
     bought_starter(&s, "recipient").await;
-    let gift = link_session("cs_test_gift", &user("recipient"), "cus_giver_new");
+    // The recipient passes on the link the stack handed them; a friend pays.
+    let gift = link_session("cs_test_gift", &signed(&user("recipient")), "cus_giver_new");
     apply(
         &s,
         &event("evt_gift", "checkout.session.completed", T0 + 5, gift),
@@ -289,16 +339,16 @@ async fn a_gift_checkout_grants_the_recipient_without_relinking_them() {
 
 #[tokio::test]
 async fn a_payment_link_reference_brings_an_auth0_user_their_purchase() {
-    let s = memory_services(&[]);
+    let s = link_services();
     let auth0 = user("auth0|65f0c2a1b3e4d5f6a7b8c9d0");
-    let reference = auth0.to_reference();
+    let reference = signed(&auth0);
     assert!(reference.len() <= 200);
     assert!(
         reference
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     );
-    let sale = link_session("cs_test_auth0", &auth0, "cus_auth0");
+    let sale = link_session("cs_test_auth0", &reference, "cus_auth0");
     apply(
         &s,
         &event("evt_auth0", "checkout.session.completed", T0, sale),
@@ -316,6 +366,26 @@ async fn the_longest_user_id_still_fits_a_payment_links_reference() {
     assert_eq!(UserId::from_reference(&reference).unwrap(), longest);
 }
 
+/// `u`'s first subscription invoice: 1,000 cents paid through `pi_cs_test_<user>` (the
+/// PaymentIntent [`refund`] and [`dispute`] name).
+async fn paid_first_invoice(s: &Services, u: &str) {
+    let mut invoice = billing_testing::subscription_invoice(
+        &format!("in_{u}"),
+        &format!("sub_{u}"),
+        u,
+        "price_bf",
+        "subscription_create",
+        1000,
+    );
+    invoice["payment_intent"] = format!("pi_cs_test_{u}").into();
+    apply(
+        s,
+        &event(&format!("evt_inv_{u}"), "invoice.paid", T0, invoice),
+    )
+    .await
+    .unwrap();
+}
+
 fn until(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -327,7 +397,7 @@ async fn a_fully_refunded_first_payment_takes_back_the_referral_reward_from_both
     referral::claim(&s, &user("sock"), ClaimRequest { code })
         .await
         .unwrap();
-    bought_starter(&s, "sock").await;
+    paid_first_invoice(&s, "sock").await;
     let rewarded = view(&s, "farmer").await;
     assert_eq!(rewarded.referral.conversions, 1);
     assert!(rewarded.credit_until.is_some());
@@ -358,7 +428,7 @@ async fn a_partial_refund_keeps_the_referral_reward() {
     referral::claim(&s, &user("guest"), ClaimRequest { code })
         .await
         .unwrap();
-    bought_starter(&s, "guest").await;
+    paid_first_invoice(&s, "guest").await;
     apply(&s, &refund("guest", "evt_half", 500)).await.unwrap();
     assert_eq!(view(&s, "host").await.referral.conversions, 1);
     assert_eq!(view(&s, "guest").await.tier, "paid");
@@ -425,7 +495,11 @@ async fn a_fully_refunded_first_subscription_invoice_takes_back_the_referral_rew
     )
     .await
     .unwrap();
-    assert_eq!(view(&s, "sub_farmer").await.referral.conversions, 1);
+    assert_eq!(
+        view(&s, "sub_farmer").await.referral.conversions,
+        0,
+        "a status is no payment"
+    );
     let mut first = object(
         "invoice",
         json!({ "id": "in_farm_1", "customer": "cus_sub_sock",
@@ -437,6 +511,7 @@ async fn a_fully_refunded_first_subscription_invoice_takes_back_the_referral_rew
     apply(&s, &event("evt_sf_inv", "invoice.paid", T0 + 1, first))
         .await
         .unwrap();
+    assert_eq!(view(&s, "sub_farmer").await.referral.conversions, 1);
     let charge = object(
         "charge",
         json!({ "id": "ch_farm", "payment_intent": "pi_farm_1",

@@ -97,7 +97,6 @@ async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
             ),
             ("cancel_url", "https://app.example.com/billing/cancel"),
             ("client_reference_id", "u64_YWxpY2U"),
-            ("allow_promotion_codes", "true"),
             ("metadata[user_id]", "alice"),
             ("metadata[plan_id]", "credits_starter"),
             ("metadata[quantity]", "2"),
@@ -355,7 +354,10 @@ async fn without_a_key_or_a_price_checkout_is_honestly_unavailable() {
 
 #[tokio::test]
 async fn a_plan_with_only_a_payment_link_checks_out_through_the_link_carrying_the_user() {
-    let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
+    let s = memory_services(&[
+        ("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc"),
+        ("CLIENT_REFERENCE_SECRET", "core-reference-secret"),
+    ]);
     let out = checkout::start_checkout(
         &s,
         &caller("kim", Some("k+m@example.com")),
@@ -366,15 +368,22 @@ async fn a_plan_with_only_a_payment_link_checks_out_through_the_link_carrying_th
     .unwrap();
     assert_eq!(out.via, "payment_link");
     assert_eq!(out.session_id, None);
+    let kim = UserId::parse("kim").unwrap();
+    let signed = billing_core::domain::reference::sign(&kim, &s.config.reference_secrets).unwrap();
     assert_eq!(
         out.url,
-        "https://buy.stripe.com/test_abc?client_reference_id=u64_a2lt&prefilled_email=k%2Bm%40example.com"
+        format!(
+            "https://buy.stripe.com/test_abc?client_reference_id={signed}&prefilled_email=k%2Bm%40example.com"
+        )
     );
 }
 
 #[tokio::test]
 async fn a_payment_link_carries_any_user_id_in_the_alphabet_payment_links_keep() {
-    let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
+    let s = memory_services(&[
+        ("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc"),
+        ("CLIENT_REFERENCE_SECRET", "core-reference-secret"),
+    ]);
     let out = checkout::start_checkout(
         &s,
         &caller("auth0|abc.def@x", None),
@@ -391,9 +400,19 @@ async fn a_payment_link_carries_any_user_id_in_the_alphabet_payment_links_keep()
         "{reference}"
     );
     assert_eq!(
-        UserId::from_reference(reference).unwrap(),
-        UserId::parse("auth0|abc.def@x").unwrap()
+        billing_core::domain::reference::verify(reference, &s.config.reference_secrets),
+        Some(UserId::parse("auth0|abc.def@x").unwrap())
     );
+}
+
+#[tokio::test]
+async fn without_a_reference_secret_a_payment_link_plan_is_unavailable_not_unsigned() {
+    let s = memory_services(&[("STRIPE_LINK_DEPOSIT_500", "https://buy.stripe.com/test_abc")]);
+    let out =
+        checkout::start_checkout(&s, &caller("kim", None), request("deposit_500"), None).await;
+    assert!(matches!(out, Err(CheckoutError::Unavailable(_))), "{out:?}");
+    let status = billing_core::usecases::account::billing_status(&s.config);
+    assert_eq!(status.plans["deposit_500"].via, "manual");
 }
 
 #[tokio::test]
@@ -668,6 +687,11 @@ async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_lin
         3000,
     );
     session["metadata"] = json!({});
+    session["payment_link"] = "plink_test_starter".into();
+    let nina = UserId::parse("nina").unwrap();
+    let reference =
+        billing_core::domain::reference::sign(&nina, &s.config.reference_secrets).unwrap();
+    session["client_reference_id"] = reference.into();
     let e = billing_testing::event(
         "evt_link_1",
         "checkout.session.completed",

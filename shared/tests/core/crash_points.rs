@@ -186,10 +186,11 @@ async fn a_fault_at_any_boundary_loses_nothing_and_doubles_nothing_once_retried(
     );
     let calls = clean.work_calls.load(std::sync::atomic::Ordering::SeqCst);
     let trace = clean.trace();
-    // Two calls per delivery (claim, send), three per message (read, transaction, delete),
-    // and the drain's receives.
+    // Two calls per delivery (claim, send), a transaction and a delete per message (the
+    // checkout's plan reads its PaymentIntent first; neither reads a referral any more:
+    // only a paid subscription invoice earns one), and the drain's receive.
     assert!(
-        calls >= 14,
+        calls >= 12,
         "the clean run crosses every boundary:\n{trace}"
     );
     // Intake is the claim (put) and the send; it no longer marks the record (an update).
@@ -226,7 +227,10 @@ async fn a_fault_at_any_boundary_loses_nothing_and_doubles_nothing_once_retried(
             runs += 1;
         }
     }
-    assert!(runs >= 70);
+    assert!(
+        runs >= 60,
+        "every kind of fault at each of the {calls} calls"
+    );
 }
 
 #[tokio::test]

@@ -271,14 +271,19 @@ async fn an_event_for_an_unknown_plan_fails_visibly_and_changes_no_account() {
 }
 
 #[tokio::test]
-async fn a_session_without_a_user_fails_visibly() {
+async fn a_session_that_names_no_account_grants_nothing_and_is_listed_unclaimed() {
     let s = memory_services(&[]);
     let mut session = checkout_session("cs_test_n1", "u11", "uses_20", "paid", 500);
     session["metadata"] = json!({ "plan_id": "uses_20" });
     session["client_reference_id"] = serde_json::Value::Null;
     let e = event("evt_n1", "checkout.session.completed", T0, session);
-    assert!(matches!(apply(&s, &e).await, Err(FulfilError::NoUser)));
-    assert_eq!(record_status(&s, "evt_n1").await, "failed");
+    assert_eq!(apply(&s, &e).await.unwrap(), Outcome::Applied);
+    assert_eq!(record_status(&s, "evt_n1").await, "unclaimed");
+    assert_eq!(account_of(&s, "u11").await.credits.balance, 0);
+    // Replayed, it stays unclaimed and still grants nothing.
+    assert_eq!(apply(&s, &e).await.unwrap(), Outcome::Applied);
+    assert_eq!(record_status(&s, "evt_n1").await, "unclaimed");
+    assert_eq!(account_of(&s, "u11").await.credits.balance, 0);
 }
 
 fn sub_event(id: &str, kind: &str, created: i64, status: &str) -> serde_json::Value {

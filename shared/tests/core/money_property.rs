@@ -4,6 +4,11 @@
 //! (inquiry, open, won, lost), delivered in random orders with duplicates and redelivered
 //! when they fail (as SQS does), the credits held always equal what the money the merchant
 //! still keeps bought, never below zero, the same for every order.
+//!
+//! And the referral property: a referred user's $0 trial invoice, a credit pack and first
+//! paid subscription invoice (either API shape), with that invoice's refunds and disputes in
+//! any order: a referral reward exists (on both sides) exactly when that charge is paid and
+//! not fully refunded or disputed.
 
 use billing_core::domain::ids::UserId;
 use billing_core::edge::runtime::Services;
@@ -115,15 +120,37 @@ fn purchase_event(i: usize) -> Value {
 /// The events of one payment's history, and the money it ends up taken back.
 fn events_of(i: usize, h: &History) -> (Vec<Value>, i64) {
     let p = &PAYMENTS[i];
-    let mut out = vec![purchase_event(i)];
+    let (mut out, taken) = settlement(&i.to_string(), p.pi, p.amount, None, h);
+    out.insert(0, purchase_event(i));
+    (out, taken)
+}
+
+/// The refunds and disputes of one charge (`pi`, `amount`; its `invoice` on the charge as
+/// before API 2025-03-31) that `h` describes, and the money they end up taking back.
+fn settlement(
+    i: &str,
+    pi: &str,
+    amount: i64,
+    invoice: Option<&str>,
+    h: &History,
+) -> (Vec<Value>, i64) {
+    struct P<'a> {
+        pi: &'a str,
+        amount: i64,
+    }
+    let p = P { pi, amount };
+    let mut out = Vec::new();
     let mut refunded = 0;
     for (n, step) in h.refunds.iter().enumerate() {
         refunded = (refunded + p.amount * i64::from(*step) / 1000).min(p.amount);
-        let charge = object(
+        let mut charge = object(
             "charge",
             json!({ "id": format!("ch_{i}"), "payment_intent": p.pi,
             "amount": p.amount, "amount_refunded": refunded }),
         );
+        if let Some(invoice) = invoice {
+            charge["invoice"] = invoice.into();
+        }
         out.push(event(
             &format!("evt_p_ref{i}_{n}"),
             "charge.refunded",
@@ -237,16 +264,22 @@ async fn deliver(s: &Services, events: Vec<Value>) -> i64 {
 
 async fn stripe_services() -> (wiremock::MockServer, Services) {
     let server = fake_stripe("cs_test_unused").await;
-    // Stripe holds the subscription the invoices bill.
-    billing_testing::FakeSubscriptions::mount(&server)
-        .await
-        .put(&billing_testing::subscription(
-            "sub_prop",
-            USER,
-            "pro_credits_monthly",
-            "active",
-            T0 + 2_600_000,
-        ));
+    // Stripe holds the subscriptions the invoices bill.
+    let held = billing_testing::FakeSubscriptions::mount(&server).await;
+    held.put(&billing_testing::subscription(
+        "sub_prop",
+        USER,
+        "pro_credits_monthly",
+        "active",
+        T0 + 2_600_000,
+    ));
+    held.put(&billing_testing::subscription(
+        SUB_BUYER,
+        BUYER,
+        "pro_monthly",
+        "active",
+        T0 + 2_600_000,
+    ));
     // Every PaymentIntent here is ours (our metadata), and no invoice payment needs a lookup
     // (the invoices carry theirs): a refund or dispute that overtakes its payment retries.
     let pi = {
@@ -302,5 +335,108 @@ proptest! {
         });
         prop_assert_eq!(a, expected);
         prop_assert_eq!(b, expected);
+    }
+}
+
+const BUYER: &str = "prop_buyer";
+const HOST: &str = "prop_host";
+const SUB_BUYER: &str = "sub_prop_buyer";
+const FIRST_PAID: &str = "in_prop_buyer_1";
+const FIRST_PI: &str = "pi_prop_buyer_1";
+const FIRST_AMOUNT: i64 = 2900;
+
+/// The referred buyer's events: a $0 trial invoice, a credit pack (money, but no
+/// subscription), the first paid subscription invoice in the shape `old` chooses, and that
+/// invoice's refunds and disputes; and whether its charge ends up kept.
+fn referral_history(h: &History, old: bool) -> (Vec<Value>, bool) {
+    let invoice = |id: &str, reason: &str, amount: i64| {
+        billing_testing::subscription_invoice(
+            id,
+            SUB_BUYER,
+            BUYER,
+            "price_prop_pro",
+            reason,
+            amount,
+        )
+    };
+    let trial = invoice("in_prop_buyer_0", "subscription_create", 0);
+    let mut paid = invoice(FIRST_PAID, "subscription_cycle", FIRST_AMOUNT);
+    let paid = if old {
+        paid["payment_intent"] = FIRST_PI.into();
+        billing_testing::old_event("evt_rb_inv1", "invoice.paid", T0 + 5, &paid)
+    } else {
+        paid["payments"] = json!({ "object": "list", "data": [{ "object": "invoice_payment",
+            "invoice": FIRST_PAID, "status": "paid",
+            "payment": { "type": "payment_intent", "payment_intent": FIRST_PI } }] });
+        event("evt_rb_inv1", "invoice.paid", T0 + 5, paid)
+    };
+    let pack = checkout_session("cs_test_prop_buyer", BUYER, "uses_20", "paid", 500);
+    let (settled, taken) = settlement("rb", FIRST_PI, FIRST_AMOUNT, old.then_some(FIRST_PAID), h);
+    let mut out = vec![
+        event("evt_rb_inv0", "invoice.paid", T0, trial),
+        event("evt_rb_pack", "checkout.session.completed", T0 + 1, pack),
+        paid,
+    ];
+    out.extend(settled);
+    (out, taken < FIRST_AMOUNT)
+}
+
+/// Whether `u` holds referral days now, and its conversions.
+async fn reward_of(s: &Services, u: &str) -> (bool, i64) {
+    let v = account(s, &UserId::parse(u).unwrap()).await.unwrap();
+    let holds = v
+        .credit_until
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t > chrono::Utc::now());
+    (holds, v.referral.conversions)
+}
+
+/// The buyer claims the host's code, then the events arrive in `events`' order.
+async fn referral_run(events: Vec<Value>) -> ((bool, i64), (bool, i64)) {
+    let (_server, s) = stripe_services().await;
+    let host = UserId::parse(HOST).unwrap();
+    let code = billing_core::usecases::referral::ensure_code(&s, &host)
+        .await
+        .unwrap();
+    billing_core::usecases::referral::claim(
+        &s,
+        &UserId::parse(BUYER).unwrap(),
+        billing_core::usecases::referral::ClaimRequest { code },
+    )
+    .await
+    .unwrap();
+    let mut queue: VecDeque<Value> = events.into();
+    let mut rounds = 0;
+    while let Some(e) = queue.pop_front() {
+        rounds += 1;
+        assert!(rounds < 2_000, "events keep failing: {queue:?}");
+        if fulfil::process(&s, &e.to_string()).await.is_err() {
+            queue.push_back(e);
+        }
+    }
+    (reward_of(&s, BUYER).await, reward_of(&s, HOST).await)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_referral_reward_exists_exactly_while_its_first_paid_charge_is_kept_in_every_order(
+        h in history(),
+        old in any::<bool>(),
+        seeds in (any::<u64>(), any::<u64>()),
+        duplicates in 0u64..4,
+    ) {
+        let (events, kept) = referral_history(&h, old);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (a, b) = rt.block_on(async {
+            let a = referral_run(shuffled(events.clone(), seeds.0, duplicates)).await;
+            let b = referral_run(shuffled(events.clone(), seeds.1, duplicates)).await;
+            (a, b)
+        });
+        let expected = ((kept, 0), (kept, i64::from(kept)));
+        prop_assert_eq!(a, expected, "{:?}", h);
+        prop_assert_eq!(b, expected, "{:?}", h);
     }
 }

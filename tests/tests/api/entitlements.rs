@@ -131,13 +131,16 @@ async fn a_referral_claimed_then_a_first_payment_extends_both_accounts_once() {
         .await;
     assert_eq!(unknown.body["error"]["code"], "unknown_code");
 
-    let session = checkout_session("cs_test_guest_bb", "guest_bb", "uses_20", "paid", 500);
-    let paid = event(
-        "evt_bb_guest_pay",
-        "checkout.session.completed",
-        T0,
-        session,
+    // The first subscription invoice with money paid is what earns the reward.
+    let invoice = billing_testing::subscription_invoice(
+        "in_guest_bb",
+        "sub_guest_bb",
+        "guest_bb",
+        "price_bb",
+        "subscription_create",
+        2900,
     );
+    let paid = event("evt_bb_guest_pay", "invoice.paid", T0, invoice);
     app.deliver(&paid).await;
     app.eventually("host rewarded", || async {
         app.account("host_bb").await["referral"]["conversions"] == 1

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_faith;
+mod bad_faith_round_two;
 mod catalog;
 mod checkout;
 mod dead_letters;

@@ -2,7 +2,8 @@
 //! replays it. Its whole lifecycle is here (states, writes, reads and the log span), after
 //! the Powertools idempotency record:
 //! `in_progress` (claimed, with a lock that expires so a crashed delivery can be claimed
-//! again; listed as `queued`) → `processed` | `failed`; or `ignored` at once. Records
+//! again; listed as `queued`) → `processed` | `unclaimed` (a payment that was granted to no
+//! one: an operator grants or refunds it) | `failed`; or `ignored` at once. Records
 //! written before intake stopped marking them may still say `queued`. A TTL removes it.
 
 use super::item;
@@ -25,14 +26,16 @@ pub mod state {
     pub const IGNORED: &str = "ignored";
     pub const PROCESSED: &str = "processed";
     pub const FAILED: &str = "failed";
+    pub const UNCLAIMED: &str = "unclaimed";
 }
 
 /// The states the admin list shows (an `in_progress` record lists as `queued`).
-pub const LISTED_STATES: [&str; 4] = [
+pub const LISTED_STATES: [&str; 5] = [
     state::QUEUED,
     state::PROCESSED,
     state::IGNORED,
     state::FAILED,
+    state::UNCLAIMED,
 ];
 
 pub fn key(id: &EventId) -> Key {
@@ -142,6 +145,22 @@ pub fn processed(id: &EventId, kind: &str, at: &str) -> Write {
     Write::Update {
         key: key(id),
         ops: settled(id, kind, at, state::PROCESSED, ops),
+        cond: None,
+    }
+}
+
+/// The event was applied and granted nothing, because its payment names no account or must
+/// not be granted (`why`, shown as the record's error): listed `unclaimed` for an operator.
+/// Part of the event's transaction, like [`processed`].
+pub fn unclaimed(id: &EventId, kind: &str, at: &str, why: &str) -> Write {
+    let ops = vec![
+        Op::set("processed_at", at.to_owned()),
+        Op::set("error", why.to_owned()),
+        Op::remove("lock_until"),
+    ];
+    Write::Update {
+        key: key(id),
+        ops: settled(id, kind, at, state::UNCLAIMED, ops),
         cond: None,
     }
 }

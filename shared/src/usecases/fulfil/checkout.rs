@@ -1,11 +1,21 @@
 //! The checkout family: a paid session grants its plan once, whichever of `completed` and
 //! `async_payment_succeeded` arrives first; an unpaid, failed or expired one only moves the
 //! return page's state.
+//!
+//! Against bad faith (docs/money-rules.md): a session names its account by our metadata
+//! only when our checkout route created it (no `payment_link`); a Payment Link's session
+//! names one only by a reference the stack signed ([`crate::domain::reference`]). A session
+//! that names no account, or a credit pack or one-time purchase completed with no money
+//! paid (a 100%-off code), grants nothing and links nothing: its event is recorded
+//! `unclaimed`, for an operator to grant or refund. A checkout never earns a referral
+//! reward (that is a subscription's first paid invoice's); it closes referral claims when
+//! money was paid.
 
 use super::{Ctx, FulfilError, Planned};
-use crate::domain::catalog::{Grant, Plan};
+use crate::domain::catalog::{Grant, Mode, Plan};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::ids::{CustomerId, PaymentIntentId, PurchaseId, SessionId, UserId};
+use crate::domain::reference;
 use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
@@ -18,17 +28,30 @@ fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
     SessionId::parse(&session.id).map_err(FulfilError::invalid)
 }
 
-/// Our metadata's user (our own sessions), else the one `client_reference_id` encodes
-/// (a Payment Link's, [`UserId::to_reference`]).
-fn session_user(session: &CheckoutSession) -> Result<UserId, FulfilError> {
-    let named = session.meta("user_id").and_then(|u| UserId::parse(u).ok());
-    let referenced = || {
-        session
-            .client_reference_id
-            .as_deref()
-            .and_then(|r| UserId::from_reference(r).ok())
-    };
-    named.or_else(referenced).ok_or(FulfilError::NoUser)
+/// Whether the buyer, not our checkout route, made the session: a Payment Link's session
+/// has its `payment_link` set, and takes its metadata from the link, not from us.
+fn from_a_payment_link(session: &CheckoutSession) -> bool {
+    session.payment_link.is_some()
+}
+
+/// The account a session names: our metadata's user on a session our checkout route
+/// created, else the one a reference signed by this stack names; `None` for anything else
+/// (a forged or altered reference, one handed out before references were signed).
+fn session_user(ctx: &Ctx<'_>, session: &CheckoutSession) -> Option<UserId> {
+    let named = session
+        .meta("user_id")
+        .filter(|_| !from_a_payment_link(session))
+        .and_then(|u| UserId::parse(u).ok());
+    named.or_else(|| {
+        let raw = session.client_reference_id.as_deref()?;
+        reference::verify(raw, &ctx.services.config.reference_secrets)
+    })
+}
+
+/// No money changed hands: a 100%-off code, or a $0 total.
+fn nothing_paid(session: &CheckoutSession) -> bool {
+    session.payment_status.as_deref() == Some("no_payment_required")
+        || session.amount_total == Some(0)
 }
 
 fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
@@ -43,20 +66,32 @@ pub(super) async fn completed(
     ctx: &Ctx<'_>,
     mut session: CheckoutSession,
 ) -> Result<Planned, FulfilError> {
-    resolve_plan_from_line_items(ctx, &mut session).await?;
     let settled = matches!(
         session.payment_status.as_deref(),
         Some("paid" | "no_payment_required")
     );
-    if ctx.event.kind == CHECKOUT_COMPLETED && !settled {
-        return moved(ctx, &session, CheckoutState::Paid);
+    let waiting = ctx.event.kind == CHECKOUT_COMPLETED && !settled;
+    let Some(user) = session_user(ctx, &session) else {
+        if waiting {
+            return moved(ctx, &session, None, CheckoutState::Paid);
+        }
+        tracing::warn!(session = %session.id, "a completed session that names no account of ours");
+        return Ok(ctx.unclaimed(&format!(
+            "unclaimed payment: session {} names no account this stack issued a reference \
+             to (a forged, altered or pre-signing client_reference_id); nothing was granted \
+             or linked; grant it with POST /api/billing/admin/grant or refund it",
+            session.id
+        )));
+    };
+    resolve_plan_from_line_items(ctx, &mut session).await?;
+    if waiting {
+        return moved(ctx, &session, Some(&user), CheckoutState::Paid);
     }
     if intent_fulfilled(ctx, &session).await? {
         // `payment_intent.succeeded` came first and granted the purchase: the session
         // only shows as fulfilled (one grant in all, one purchase record), and links the
         // customer Checkout created, as a grant would, for the portal and later checkouts.
         let sid = session_id(&session)?;
-        let user = session_user(&session)?;
         let plan = session_plan(ctx, &session)?;
         let mut writes = vec![checkout::fulfilled(&sid, &user, &plan.id, &ctx.now)];
         if let Some(c) = customer_of(&session) {
@@ -66,13 +101,23 @@ pub(super) async fn completed(
         }
         return Ok(ctx.plan(writes));
     }
-    let paid =
-        session.payment_status.as_deref() == Some("paid") || session.amount_total.unwrap_or(0) > 0;
-    let reward = match (paid, session_user(&session)) {
-        (true, Ok(user)) => referral::reward(ctx.services, &user).await?,
-        _ => referral::Reward::default(),
+    let plan = session_plan(ctx, &session)?;
+    if plan.mode == Mode::Payment && nothing_paid(&session) {
+        tracing::warn!(session = %session.id, plan = %plan.id, "a purchase completed with no money paid");
+        return Ok(ctx.unclaimed(&format!(
+            "unclaimed payment: session {} bought {} for no money (a 100%-off code); credit \
+             packs and one-time purchases are granted only for money paid; grant it with \
+             POST /api/billing/admin/grant if the code was meant to give it",
+            session.id, plan.id
+        )));
+    }
+    // Money paid closes referral claims; only a subscription's first paid invoice rewards.
+    let stamp = if nothing_paid(&session) {
+        referral::Reward::default()
+    } else {
+        referral::Reward::first_payment_only()
     };
-    fulfil(ctx, &session, reward)
+    fulfil(ctx, &session, &user, stamp)
 }
 
 /// Whether the session's PaymentIntent was fulfilled by its own event already.
@@ -97,7 +142,7 @@ pub(super) fn ended(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<Planned,
     } else {
         CheckoutState::Expired
     };
-    moved(ctx, session, to)
+    moved(ctx, session, session_user(ctx, session).as_ref(), to)
 }
 
 /// A Payment Link checkout carries no metadata of ours: the plan is the one whose
@@ -144,11 +189,12 @@ fn session_plan<'a>(ctx: &'a Ctx<'_>, session: &CheckoutSession) -> Result<&'a P
 fn fulfil(
     ctx: &Ctx<'_>,
     session: &CheckoutSession,
+    user: &UserId,
     reward: referral::Reward,
 ) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
     let sid = session_id(session)?;
-    let user = session_user(session)?;
+    let user = user.clone();
     let plan = session_plan(ctx, session)?;
     let quantity = session
         .meta("quantity")
@@ -206,10 +252,10 @@ fn fulfil(
 fn moved(
     ctx: &Ctx<'_>,
     session: &CheckoutSession,
+    user: Option<&UserId>,
     to: CheckoutState,
 ) -> Result<Planned, FulfilError> {
     let sid = session_id(session)?;
-    let user = session_user(session).ok();
-    let write = checkout::moved(&sid, to, user.as_ref(), session.meta("plan_id"), &ctx.now);
+    let write = checkout::moved(&sid, to, user, session.meta("plan_id"), &ctx.now);
     Ok(ctx.plan(vec![write]))
 }

@@ -6,6 +6,15 @@
 //! With a Stripe client, both also set the subscription to the state Stripe holds now.
 //! The plan is the plan of the price the invoice bills (else the subscription's current
 //! price): a plan switched in the Billing Portal renews as the new plan.
+//!
+//! The referred user's first subscription invoice with money paid (`amount_paid` > 0, of
+//! any billing reason: a trial's first paid cycle counts, its $0 first invoice does not)
+//! earns the referral reward, recorded on that invoice's payment: on its ledger when the
+//! event carries the PaymentIntent, and on the invoice's marker, from which a refund or
+//! dispute that finds the invoice through Stripe builds the ledger (`fulfil::refund`).
+//! Refunds and disputes of the payment that arrived before the invoice wait on its marker
+//! and are applied here: the credits they took back are not granted, and a payment taken
+//! back in full earns a reward that is taken back at once (a won dispute gives it back).
 
 use super::subscription::{current, fetched_state};
 use super::{Ctx, FulfilError, Planned};
@@ -16,6 +25,7 @@ use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::ProfileChange;
 use crate::stripe::Invoice;
 use crate::stripe::event_types::INVOICE_FAILED;
+use crate::usecases::referral;
 
 pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
@@ -46,6 +56,12 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         writes.push(profile.write());
         return Ok(ctx.plan(writes));
     }
+    let table = ctx.services.table.as_ref();
+    if marker::load(table, &id).await?.is_some() {
+        return Ok(Planned::already_applied());
+    }
+    // Refunds and disputes of this invoice's payment that came first.
+    let pending = marker::pending(table, &id).await?;
     let current_prices = fetched.iter().flat_map(|(_, sub)| sub.price_ids());
     let plan = ctx.plan_of_prices(
         invoice.price_ids().chain(current_prices),
@@ -55,15 +71,47 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         Some(Grant::Tier { credits_per_period }) if invoice.pays_a_period() => credits_per_period,
         _ => 0,
     };
+    let amount = invoice.amount_paid.unwrap_or(0);
+    let early = pending.as_ref().and_then(|p| {
+        let pi = p.payment_intent.clone()?;
+        let mut l = Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+        l.refunded = p.refunded;
+        l.disputes = p.disputes.clone();
+        // What was taken back already is never granted: due back and taken at once.
+        let paid = amount.max(1);
+        l.credits_due_back = (credits * l.money_taken_back() + paid - 1) / paid;
+        l.credits_taken = l.credits_due_back;
+        Some((pi, l))
+    });
+    let granted = credits - early.as_ref().map_or(0, |(_, l)| l.credits_taken);
+    let fully_taken_back = early
+        .as_ref()
+        .is_some_and(|(_, l)| amount > 0 && l.money_taken_back() >= amount);
     let mut profile = ProfileChange::new(&user, now)
         .touched(now)
         .payment_problem_cleared();
-    if credits > 0 {
-        profile = profile.add_credits(credits);
+    if granted > 0 {
+        profile = profile.add_credits(granted);
     }
-    let amount = invoice.amount_paid.unwrap_or(0);
-    // A subscription's first invoice is the payment that earned a subscription's referral
-    // reward: refunded or disputed in full, it takes the reward back.
+    // Money paid for a subscription: the referral reward, if this is the referred user's
+    // first such payment (the reward's own guard makes it once per account).
+    let reward = if amount > 0 && sub_id.is_some() {
+        referral::reward(ctx.services, &user).await?
+    } else {
+        referral::Reward::default()
+    };
+    let earned = reward.earned();
+    let source = referral::invoice_source(id.as_str());
+    let (profile, referrer) = if fully_taken_back {
+        // Earned and taken back with its money in the same instant: recorded, not given.
+        (
+            reward.applied_then_taken_back(profile, now, Some(&source)),
+            None,
+        )
+    } else {
+        reward.applied_to(profile, now, Some(&source))
+    };
+    // Kept for rewards earned before the invoice carried them (`subscription:<id>`).
     let started = (invoice.billing_reason.as_deref() == Some("subscription_create"))
         .then(|| invoice.subscription_id().map(str::to_owned))
         .flatten();
@@ -72,18 +120,33 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         credits,
         amount,
         started,
+        referral: earned.clone(),
     };
-    let mut writes = vec![marker::paid_once(&id, &paid, now)];
+    let mut writes = vec![marker::paid_once(&id, &paid, now, pending.as_ref())];
     writes.extend(sub_state);
     writes.push(profile.write());
+    writes.extend(referrer);
+    if let Some((pi, mut ledger)) = early.clone() {
+        ledger.referral = earned.clone();
+        ledger.referral_taken_back = fully_taken_back && earned.is_some();
+        writes.push(payment_intent::settled(&pi, None, &ledger));
+    }
     // The period's credits are linked to the payment, so a refund or dispute of it takes
     // them back like a pack's. Where the event does not carry the payment (2025-03-31 and
     // later, unless `payments` is included), the refund finds the invoice through Stripe.
+    let early_pi = early.as_ref().map(|(pi, _)| pi.as_str());
     for pi in invoice.payment_intent_ids() {
+        if Some(pi) == early_pi {
+            continue;
+        }
         if let Ok(pi) = PaymentIntentId::parse(pi) {
-            let ledger = Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+            let mut ledger =
+                Ledger::new(user.clone(), Source::Invoice(id.clone()), amount, credits);
+            ledger.referral = earned.clone();
             writes.push(payment_intent::link(&pi, &ledger));
         }
     }
-    Ok(ctx.plan(writes))
+    // The marker is the guard, but a pending fact landing after it was read makes it fail
+    // too: plan again (the check above then tells a real repeat).
+    Ok(ctx.plan(writes).guard_is_a_pin())
 }

@@ -108,6 +108,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// A plan that grants nothing and records the event `unclaimed`: a payment that names no
+    /// account, or that must not be granted, listed for an operator to settle (`why`).
+    fn unclaimed(&self, why: &str) -> Planned {
+        Planned {
+            writes: vec![record::unclaimed(self.id, &self.event.kind, &self.now, why)],
+            already: false,
+            guard_pins: false,
+        }
+    }
+
     /// The user our metadata names, else the one the customer is linked to.
     async fn user_of(
         &self,

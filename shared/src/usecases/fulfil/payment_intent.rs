@@ -87,7 +87,9 @@ pub(super) async fn succeeded(
         Grant::Credits(per_unit) => per_unit * b.quantity,
         Grant::Tier { .. } | Grant::Purchase => 0,
     };
-    let reward = referral::reward(ctx.services, &b.user).await?;
+    // A pack closes referral claims but earns no reward (a subscription's first paid
+    // invoice does).
+    let reward = referral::Reward::first_payment_only();
     let bought = PurchaseId::from(&b.pi);
     let paid = paid_of(&b, intent, credits, now);
     let mut ledger = Ledger::new(

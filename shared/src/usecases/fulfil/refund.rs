@@ -106,8 +106,9 @@ async fn settle(
         Some(l) if l.lacks_amounts() => (Some(l.clone()), with_purchase_amounts(ctx, l).await?),
         Some(l) => (Some(l.clone()), l),
         None => match unlinked(ctx, &pi, charge_invoice).await? {
-            Some(l) => (None, l),
-            None => {
+            Unlinked::Found(l) => (None, l),
+            Unlinked::BeforeItsInvoice(invoice) => return pending(ctx, &pi, &invoice, &fact).await,
+            Unlinked::NotOurs => {
                 tracing::info!(payment_intent = %pi, "a payment we did not sell: nothing to take back");
                 return Ok(ctx.plan(vec![]));
             }
@@ -222,16 +223,52 @@ async fn with_purchase_amounts(ctx: &Ctx<'_>, mut l: Ledger) -> Result<Ledger, F
     Ok(l)
 }
 
+/// What a payment with no ledger is.
+enum Unlinked {
+    /// A subscription invoice's payment whose invoice was paid here: its ledger, new.
+    Found(Ledger),
+    /// A subscription invoice's payment whose `invoice.paid` has not arrived yet.
+    BeforeItsInvoice(InvoiceId),
+    /// Not a payment of ours.
+    NotOurs,
+}
+
+/// Keeps `fact` on the invoice's marker until `invoice.paid` applies it with the ledger
+/// (`records::invoice::pending_fact`); pinned, so if the invoice is paid meanwhile, the
+/// event plans again and settles the ledger.
+async fn pending(
+    ctx: &Ctx<'_>,
+    pi: &PaymentIntentId,
+    invoice_id: &InvoiceId,
+    fact: &Fact,
+) -> Result<Planned, FulfilError> {
+    let read = invoice::pending(ctx.services.table.as_ref(), invoice_id)
+        .await?
+        .unwrap_or_default();
+    let write = match fact {
+        Fact::Refunded(total) if *total > read.refunded => {
+            invoice::pending_fact(invoice_id, pi, Some(*total), None)
+        }
+        Fact::Disputed(id, state) if read.disputes.get(id).is_none_or(|d| d.rank < state.rank) => {
+            invoice::pending_fact(invoice_id, pi, None, Some((id, *state)))
+        }
+        _ => return Ok(Planned::already_applied()),
+    };
+    tracing::info!(payment_intent = %pi, invoice = %invoice_id, "a refund or dispute before its invoice: kept for it");
+    Ok(ctx.plan(vec![write]).guard_is_a_pin())
+}
+
 /// A payment with no ledger yet. A subscription invoice's payment is found through its
 /// invoice (the charge's `invoice` before API 2025-03-31; Stripe's InvoicePayment objects
 /// since, `GET /v1/invoice_payments?payment[payment_intent]=…`); its ledger is created
-/// from the invoice's grant. A payment Stripe says is ours but that is not recorded yet
-/// fails, so the event is retried after its fulfilment.
+/// from the invoice's grant; before the invoice is paid here, the fact waits on its marker.
+/// A checkout's payment Stripe says is ours but that is not recorded yet fails, so the
+/// event is retried after its fulfilment.
 async fn unlinked(
     ctx: &Ctx<'_>,
     pi: &PaymentIntentId,
     charge_invoice: Option<&str>,
-) -> Result<Option<Ledger>, FulfilError> {
+) -> Result<Unlinked, FulfilError> {
     let stripe = ctx.services.stripe.as_ref();
     let mut invoice_id = charge_invoice.map(str::to_owned);
     if invoice_id.is_none()
@@ -253,13 +290,13 @@ async fn unlinked(
     if let Some(id) = invoice_id.as_deref().and_then(|i| InvoiceId::parse(i).ok()) {
         let table = ctx.services.table.as_ref();
         return match invoice::load(table, &id).await? {
-            Some(paid) => Ok(Some(Ledger::new(
-                paid.user,
-                Source::Invoice(id),
-                paid.amount,
-                paid.credits,
-            ))),
-            None => Err(FulfilError::NotYetFulfilled(pi.to_string())),
+            Some(paid) => {
+                let mut ledger =
+                    Ledger::new(paid.user, Source::Invoice(id), paid.amount, paid.credits);
+                ledger.referral = paid.referral;
+                Ok(Unlinked::Found(ledger))
+            }
+            None => Ok(Unlinked::BeforeItsInvoice(id)),
         };
     }
     // Our checkouts and purchases put the owner on the PaymentIntent.
@@ -272,5 +309,5 @@ async fn unlinked(
             return Err(FulfilError::NotYetFulfilled(pi.to_string()));
         }
     }
-    Ok(None)
+    Ok(Unlinked::NotOurs)
 }

@@ -1,6 +1,7 @@
 //! The subscription family: `customer.subscription.created|updated|deleted|paused|resumed`
 //! set the account's subscription to the state Stripe holds now, so any delivery order
-//! ends in Stripe's current state; a first active subscription is a first payment.
+//! ends in Stripe's current state. A status is no payment: `active` earns no referral
+//! reward (a 100%-off first month is `active` at $0); the first paid invoice does.
 //!
 //! With a Stripe client the worker fetches the subscription (`GET /v1/subscriptions/{id}`,
 //! pinned API version) and applies that: `created` has one-second resolution and the
@@ -19,7 +20,6 @@ use crate::store::records::subscription::{self, SubscriptionState};
 use crate::stripe::api::retrieve_subscription;
 use crate::stripe::event_types::SUB_DELETED;
 use crate::stripe::{Event, Subscription};
-use crate::usecases::referral;
 
 /// Orders a subscription's states within one second: later lifecycle stages win ties.
 fn status_rank(status: &str) -> u8 {
@@ -117,9 +117,9 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
     let sub = fetched.as_ref().unwrap_or(sent);
     let customer = CustomerId::parse(sub.customer.id()).ok();
     let user = ctx.user_of(sub.meta("user_id"), customer.as_ref()).await?;
-    let (state, status) = match &fetched {
+    let state = match &fetched {
         Some(now_held) => match fetched_state(ctx, &user, &sub_id, now_held).await? {
-            Some(write) => (write, now_held.status.as_str()),
+            Some(write) => write,
             // The account shows Stripe's current state already: nothing to apply.
             None => return Ok(Planned::already_applied()),
         },
@@ -133,10 +133,7 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
             };
             let version = subscription_version(ctx.event, status);
             let state = state_of(ctx, sent, status, version);
-            (
-                subscription::apply_if_newer(&user, &sub_id, state, &ctx.now),
-                status,
-            )
+            subscription::apply_if_newer(&user, &sub_id, state, &ctx.now)
         }
     };
     let mut writes = vec![state];
@@ -145,17 +142,6 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
         profile = profile.link_customer(c);
         writes.push(customer::link(c, &user));
     }
-    // A first active subscription is a first payment: the referral reward rides along.
-    let (profile, referrer) = if status == "active" {
-        referral::reward(ctx.services, &user).await?.applied_to(
-            profile,
-            now,
-            Some(&referral::subscription_source(sub_id.as_str())),
-        )
-    } else {
-        (profile, None)
-    };
     writes.push(profile.write());
-    writes.extend(referrer);
     Ok(ctx.plan(writes))
 }
