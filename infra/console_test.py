@@ -5,8 +5,8 @@ of infra/browser_test.py (prices configured, refunds and subscriptions answered)
 usage: python infra/console_test.py   (make test runs it; needs `cargo build -p local-stack`)
 
 What it sets up through the stack's own webhook, as Stripe would: one paid credit pack of a
-user (processed), 22 events the stack does not act on (ignored, for paging), and a
-subscription update that fails because Stripe does not know the subscription yet (failed,
+user (processed), 22 events the stack does not act on (ignored, for paging), a Payment Link
+payment whose reference the stack never signed (unclaimed), and a subscription update that fails because Stripe does not know the subscription yet (failed,
 replayable once it does). Each test is a sentence; a screenshot of every screen is saved under
 $CARGO_TARGET_DIR/console-screenshots/. Prints `console: N passed, M failed`, exits 1 on any
 failure.
@@ -58,6 +58,14 @@ class Suite:
             self.deliver({"id": f"evt_console_ign_{i:02d}_{secrets.token_hex(3)}", "object": "event",
                           "type": "plan.created", "created": int(time.time()), "livemode": False,
                           "api_version": "2026-10-28.endive", "data": {"object": {"id": f"plan_{i}", "object": "plan"}}})
+        # A Payment Link checkout whose reference the stack never signed: paid, granted to no one.
+        forged = completed_event(f"cs_test_console_link_{secrets.token_hex(4)}", "someone_else", "credits_starter",
+                                 f"cus_console_payer_{secrets.token_hex(4)}")
+        forged["data"]["object"].update(payment_link=f"plink_console_{secrets.token_hex(4)}",
+                                        client_reference_id="s1_forgedforgedforgedforgedXX", metadata={})
+        self.unclaimed_event = forged["id"]
+        self.unclaimed_session = forged["data"]["object"]["id"]
+        self.deliver(forged)
         sub = json.loads(SUB_SAMPLE.read_text())
         obj = sub["data"]["object"]
         obj.update(id=self.sub, customer=self.customer, metadata={"user_id": self.user, "plan_id": "pro_monthly"})
@@ -69,6 +77,7 @@ class Suite:
         self.deliver(sub)
         self.wait_for_state(self.bought_event, "processed")
         self.wait_for_state(self.failed_event, "failed")
+        self.wait_for_state(self.unclaimed_event, "unclaimed")
 
     def wait_for_state(self, event_id, state):
         deadline = time.time() + 60
@@ -145,6 +154,18 @@ class Suite:
         answer = page.inner_text(".event-detail pre.answer")
         assert "processed" in answer, answer
         self.seen["replay"] = f"{answer.splitlines()[0]} …{answer.split(chr(10))[1:3]}; {self.shot(page, '05-replayed')}"
+        page.close()
+
+    def unclaimed_payments_list_the_payment_granted_to_no_one_with_why(self):
+        page = self.open(self.ops)
+        self.screen(page, "unclaimed")
+        row = f"tr[data-event-id='{self.unclaimed_event}'][data-state=unclaimed]"
+        page.wait_for_selector(row)
+        assert page.locator("table.events tbody tr[data-event-id]").count() == 1
+        page.click(f"{row} button.link")
+        why = page.inner_text(".event-detail dd.error")
+        assert self.unclaimed_session in why and "grant" in why, why
+        self.seen["unclaimed"] = f"{self.unclaimed_event}: {why[:100]!r}; {self.shot(page, '05b-unclaimed')}"
         page.close()
 
     def reconcile_shows_stripes_answer(self):
