@@ -9,6 +9,7 @@ mod checkout;
 mod dead_letters;
 mod entitlement_events;
 mod entitlements;
+mod gates;
 mod hardening;
 mod iam;
 mod operator_view;
