@@ -44,7 +44,10 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
     };
     if let Some(raw) = http::path_param(req, "user_id") {
         let user = UserId::parse(&raw).map_err(|_| invalid_user_id())?;
-        if req.uri().path().ends_with(ERASE_SUFFIX) {
+        // The only POST route with a user in its path; a user named `erase` reads as one.
+        if req.method() == lambda_http::http::Method::POST
+            && req.uri().path().ends_with(ERASE_SUFFIX)
+        {
             let outcome = admin::erase(services, &operator, &user, required(req)?).await;
             return json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()));
         }

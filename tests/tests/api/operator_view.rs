@@ -212,3 +212,22 @@ async fn an_operator_erases_a_users_personal_data_once_and_the_money_stays() {
     assert_eq!(v.body["account"]["credits"]["balance"], 1000);
     assert_eq!(v.body["events"][0]["id"], "evt_ov_er1");
 }
+
+#[tokio::test]
+async fn a_user_named_erase_is_viewed_not_erased() {
+    let app = TestApp::spawn().await;
+    let ops = operator();
+    app.deliver(&credits("evt_ov_named", "erase")).await;
+    app.eventually("the pack applied", || async {
+        app.account("erase").await["credits"]["balance"] == 1000
+    })
+    .await;
+    let r = app.get("/api/billing/admin/users/erase", Some(&ops)).await;
+    assert_eq!(
+        (r.status, r.body["user_id"].as_str()),
+        (200, Some("erase")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["erasure"], Value::Null);
+}
