@@ -164,6 +164,8 @@ async fn a_ready_deployment_passes_every_gate() {
     let app = stack(&stripe).await;
     mount(&stripe, ready(&app.url("/api/stripe/webhook"))).await;
     let report = gates(&stripe, &app, None, false).await;
+    // What the gates saw, for the reader of `--nocapture` output.
+    println!("{}", billing_ops::table(&report));
     assert_eq!(
         failed(&report),
         Vec::<(&str, &str)>::new(),
