@@ -66,8 +66,10 @@ class FakeStripe:
         self.portal_calls = []
         self.payment_intent_calls = []  # (idempotency key, form)
         self.refund_calls = []  # (idempotency key, form)
-        self.subscriptions = {}  # id → the object GET /v1/subscriptions/{id} answers
         self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
+        self.subscriptions = {}  # id → the subscription as Stripe holds it now
+        self.subscription_calls = []  # (id, form) of every update
+        self.invoices = []  # every customer's invoices, as GET /v1/invoices lists them
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,8 +123,18 @@ class FakeStripe:
                 if url.path.startswith("/l/"):
                     return self.page("Fake Payment Link", f"Link <code>{url.path}</code>",
                                      f"Query <code>{url.query}</code>")
-                if url.path.startswith("/v1/subscriptions/") and url.path.rsplit("/", 1)[1] in fake.subscriptions:
-                    return self.send(200, fake.subscriptions[url.path.rsplit("/", 1)[1]])
+                if url.path.startswith("/v1/subscriptions/"):
+                    sub = fake.subscriptions.get(url.path.rsplit("/", 1)[1])
+                    if sub:
+                        return self.send(200, sub)
+                    return self.send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+                if url.path == "/v1/invoices":
+                    q = dict(urllib.parse.parse_qsl(url.query))
+                    mine = sorted((i for i in fake.invoices if i["customer"] == q.get("customer")),
+                                  key=lambda i: -i["created"])
+                    limit = int(q.get("limit", "10"))
+                    return self.send(200, {"object": "list", "url": "/v1/invoices", "data": mine[:limit],
+                                           "has_more": len(mine) > limit})
                 if url.path == "/v1/events" or url.path.endswith("/line_items"):
                     return self.send(200, {"object": "list", "data": [], "has_more": False, "url": url.path})
                 self.send(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
@@ -155,6 +167,35 @@ class FakeStripe:
                     refund.update(id=f"re_browser_{secrets.token_hex(6)}", amount=int(form.get("amount", "0")),
                                   payment_intent=form.get("payment_intent"), status="succeeded")
                     return self.send(200, refund)
+                if self.path.startswith("/v1/subscriptions/"):
+                    sid = self.path.rsplit("/", 1)[1]
+                    sub = fake.subscriptions.get(sid)
+                    if not sub:
+                        return self.send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+                    fake.subscription_calls.append((sid, form))
+                    item = sub["items"]["data"][0]
+                    if "items[0][quantity]" in form:
+                        item["quantity"] = int(form["items[0][quantity]"])
+                    if "items[0][price]" in form:
+                        item["price"]["id"] = form["items[0][price]"]
+                    if form.get("cancel_at_period_end") == "true":
+                        sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"])
+                    elif form.get("cancel_at_period_end") == "false":
+                        sub.update(cancel_at_period_end=False, cancel_at=None)
+                    return self.send(200, sub)
+                if self.path == "/v1/invoices/create_preview":
+                    # The team plan at $12 a seat: the new seats for the rest of the period,
+                    # the old ones' unused time credited.
+                    sub = fake.subscriptions[form["subscription"]]
+                    old, new = sub["items"]["data"][0]["quantity"], int(form["subscription_details[items][0][quantity]"])
+                    preview = dict(FIXTURES["invoice"], id=None, customer=form["customer"], currency="usd",
+                                   amount_due=(new - old) * 1200, next_payment_attempt=sub["items"]["data"][0]["current_period_end"])
+                    preview["lines"] = {"object": "list", "has_more": False, "url": "/v1/invoices/upcoming/lines", "data": [
+                        {"object": "line_item", "amount": new * 1200, "currency": "usd",
+                         "description": f"Remaining time on {new} × Team, per seat"},
+                        {"object": "line_item", "amount": -old * 1200, "currency": "usd",
+                         "description": f"Unused time on {old} × Team, per seat"}]}
+                    return self.send(200, preview)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
                     portal = dict(FIXTURES["billing_portal.session"])
@@ -286,6 +327,14 @@ class Stack:
 def reference(user):
     """The user as our checkouts send `client_reference_id` (UserId::to_reference)."""
     return "u64_" + base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
+
+
+def stripe_event(kind, obj):
+    """An event of the pinned API version carrying `obj`, as Stripe sends it."""
+    event = json.loads(json.dumps(FIXTURES["event"]))
+    event.update(id=f"evt_browser_{secrets.token_hex(8)}", type=kind, created=int(time.time()),
+                 livemode=False, api_version="2026-10-28.endive", data={"object": obj})
+    return event
 
 
 def completed_event(session_id, user, plan_id, customer):
@@ -576,6 +625,169 @@ class Suite:
                                      f"{self.customer}; {account_shot}, {self.shot(page, '12-portal')}")
         page.close()
 
+    def subscribe(self, user, customer, plan="pro_monthly", seats=1):
+        """A subscription of `user` to `plan`, held by the fake Stripe and applied."""
+        sub = json.loads(json.dumps(FIXTURES["subscription"]))
+        period_end = int(time.time()) + 30 * 86400
+        sid = f"sub_browser_{secrets.token_hex(4)}"
+        sub.update(id=sid, customer=customer, status="active", cancel_at_period_end=False, cancel_at=None,
+                   trial_end=None, metadata={"user_id": user, "plan_id": plan})
+        sub["items"]["data"][0].update(id=f"si_{sid}", current_period_end=period_end, quantity=seats)
+        sub["items"]["data"][0]["price"]["id"] = f"price_browser_{plan}"
+        self.stripe.subscriptions[sid] = sub
+        self.stripe_update(sid, "customer.subscription.created")
+        return sid
+
+    def stripe_update(self, sid, kind="customer.subscription.updated"):
+        """Stripe tells the stack about the subscription as it holds it now."""
+        status, _, body = self.configured.send_webhook(stripe_event(kind, self.stripe.subscriptions[sid]))
+        assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
+
+    def the_account_page_cancels_at_period_end_and_resumes_once_stripe_confirms_each(self):
+        user, customer = f"user_sub_{secrets.token_hex(4)}", f"cus_sub_{secrets.token_hex(4)}"
+        self.sub_user, self.sub_customer = user, customer
+        sid = self.subscribe(user, customer)
+        self.sub_id = sid
+        page = self.page()
+        page.goto(self.configured.base + "/billing/account")
+        self.sign_in(page, self.configured.token(user))
+        page.wait_for_selector("#account [data-billing-action=cancel]")
+        renews = page.text_content("#account [data-billing-field=subscription]")
+        assert "active, renews" in renews, renews
+        before = self.shot(page, "20-subscription-active")
+        page.click("#account [data-billing-action=cancel]")
+        page.locator("#account .billing-subscription-actions .billing-notice", has_text="Canceled").wait_for()
+        asked = page.text_content("#account .billing-subscription-actions .billing-notice")
+        assert self.stripe.subscription_calls[-1] == (sid, {"cancel_at_period_end": "true"}), self.stripe.subscription_calls
+        # Until Stripe's update is applied the account still renews; then the page shows the end.
+        self.stripe_update(sid)
+        page.wait_for_selector("#account [data-billing-action=resume]")
+        ends = page.text_content("#account [data-billing-field=subscription]")
+        assert "active, ends" in ends, ends
+        assert "ends on" in page.text_content("#account .billing-subscription-ending")
+        canceled = self.shot(page, "21-subscription-canceling")
+        page.click("#account [data-billing-action=resume]")
+        page.locator("#account .billing-subscription-actions .billing-notice", has_text="Resumed").wait_for()
+        assert self.stripe.subscription_calls[-1] == (sid, {"cancel_at_period_end": "false"})
+        self.stripe_update(sid)
+        page.wait_for_selector("#account [data-billing-action=cancel]")
+        again = page.text_content("#account [data-billing-field=subscription]")
+        assert "renews" in again, again
+        resumed = self.shot(page, "22-subscription-resumed")
+        self.seen["cancel and resume"] = (f"{renews!r} → click → {asked!r} → Stripe's update → {ends!r} → resume → "
+                                          f"{again!r}; {before}, {canceled}, {resumed}")
+        page.close()
+
+    def the_account_page_lists_invoices_and_links_a_payment_that_needs_confirming_or_another_method(self):
+        assert getattr(self, "sub_user", None), "needs the cancel and resume test"
+        user, customer = self.sub_user, self.sub_customer
+        now = int(time.time())
+        for n, (status, paid) in enumerate((("paid", 2900), ("open", 0))):
+            inv = json.loads(json.dumps(FIXTURES["invoice"]))
+            inv.update(id=f"in_browser_{n}_{secrets.token_hex(3)}", customer=customer, status=status,
+                       number=f"BRW-000{n + 1}", amount_due=2900, amount_paid=paid, currency="usd",
+                       created=now - (1 - n) * 86400,
+                       hosted_invoice_url=f"{self.stripe.base}/i/hosted_{n}", invoice_pdf=f"{self.stripe.base}/i/pdf_{n}")
+            self.stripe.invoices.append(inv)
+        renewal = self.stripe.invoices[-1]
+        renewal = dict(renewal, billing_reason="subscription_cycle",
+                       parent={"type": "subscription_details", "subscription_details": {
+                           "subscription": self.sub_id, "metadata": {"user_id": user}}})
+        status, _, body = self.configured.send_webhook(stripe_event("invoice.payment_action_required", renewal))
+        assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
+        page = self.page()
+        page.goto(self.configured.base + "/billing/account")
+        for _ in range(50):  # the worker applies it within seconds
+            page.reload()
+            page.wait_for_selector("#account dl")
+            if page.locator("[data-billing-action=confirm_payment]").count():
+                break
+            time.sleep(0.3)
+        link = page.locator("#account [data-billing-action=confirm_payment]")
+        assert link.text_content() == "Confirm your payment", link.text_content()
+        assert link.get_attribute("href") == renewal["hosted_invoice_url"], link.get_attribute("href")
+        problem = page.text_content("#account [data-billing-field=payment_problem]")
+        page.wait_for_selector("#account .billing-invoice-list tbody tr")
+        rows = page.locator("#account .billing-invoice-list tbody tr")
+        assert rows.count() == 2, rows.count()
+        first = rows.nth(0)
+        assert "BRW-0002" in first.text_content() and "open" in first.text_content(), first.text_content()
+        assert first.locator("[data-billing-link=hosted_invoice_url]").get_attribute("href") == f"{self.stripe.base}/i/hosted_1"
+        assert first.locator("[data-billing-link=invoice_pdf]").get_attribute("href") == f"{self.stripe.base}/i/pdf_1"
+        assert "$29.00" in rows.nth(1).text_content(), rows.nth(1).text_content()
+        shot = self.shot(page, "23-account-invoices-and-confirm-payment")
+        # The customer confirms: the invoice is paid and the problem is gone. A later renewal is
+        # declined: the link now says to update the payment method.
+        paid = dict(renewal, status="paid", amount_paid=2900)
+        status, _, body = self.configured.send_webhook(stripe_event("invoice.paid", paid))
+        assert status == 200, (status, body)
+        declined = dict(renewal, id=f"in_browser_declined_{secrets.token_hex(3)}",
+                        hosted_invoice_url=f"{self.stripe.base}/i/hosted_declined")
+        status, _, body = self.configured.send_webhook(stripe_event("invoice.payment_failed", declined))
+        assert status == 200, (status, body)
+        for _ in range(50):
+            page.reload()
+            page.wait_for_selector("#account dl")
+            if page.locator("[data-billing-action=update_payment_method]").count():
+                break
+            time.sleep(0.3)
+        update = page.locator("#account [data-billing-action=update_payment_method]")
+        assert update.text_content() == "Update your payment method", update.text_content()
+        assert update.get_attribute("href") == declined["hosted_invoice_url"], update.get_attribute("href")
+        assert page.locator("[data-billing-action=confirm_payment]").count() == 0, "the confirmed payment still shows"
+        failed = page.text_content("#account [data-billing-field=payment_problem]")
+        failed_shot = self.shot(page, "24-account-payment-failed")
+        self.seen["invoices and payment problem"] = (f"{problem!r}; invoices {[rows.nth(i).text_content() for i in range(2)]}; "
+                                                     f"{shot}; after invoice.paid and a declined renewal: {failed!r}; "
+                                                     f"{failed_shot}")
+        page.close()
+
+    def the_account_page_previews_and_changes_the_seats_of_a_per_seat_plan(self):
+        user = f"user_team_{secrets.token_hex(4)}"
+        sid = self.subscribe(user, f"cus_team_{secrets.token_hex(4)}", plan="team_monthly", seats=3)
+        page = self.page()
+        page.goto(self.configured.base + "/billing/account")
+        self.sign_in(page, self.configured.token(user))
+        page.wait_for_selector("#account [data-billing-field=seats_input]")
+        before = page.text_content("#account [data-billing-field=subscription]")
+        assert "3 seats" in before, before
+        page.fill("#account [data-billing-field=seats_input]", "5")
+        page.click("#account [data-billing-action=preview_seats]")
+        page.locator("#account [data-billing-field=seats_preview]", has_text="next invoice").wait_for()
+        preview = page.text_content("#account [data-billing-field=seats_preview]")
+        assert "$24.00" in preview and "5 × Team" in preview, preview
+        assert not self.stripe.subscription_calls or self.stripe.subscription_calls[-1][0] != sid, "a preview changed the subscription"
+        previewed = self.shot(page, "25-seats-preview")
+        page.click("#account [data-billing-action=change_seats]")
+        page.locator("#account [data-billing-field=seats_preview]", has_text="Changed to 5 seats").wait_for()
+        assert self.stripe.subscription_calls[-1] == (sid, {"items[0][id]": f"si_{sid}", "items[0][price]": "price_browser_team_monthly",
+                                                           "items[0][quantity]": "5"}), self.stripe.subscription_calls[-1]
+        self.stripe_update(sid)
+        page.locator("#account [data-billing-field=subscription]", has_text="5 seats").wait_for()
+        after = page.text_content("#account [data-billing-field=subscription]")
+        changed = self.shot(page, "26-seats-changed")
+        self.seen["seats"] = f"{before!r} → preview {preview!r} → change → {after!r}; {previewed}, {changed}"
+        page.close()
+
+    def a_per_seat_plan_card_takes_the_seats_to_checkout(self):
+        user = f"user_seats_{secrets.token_hex(4)}"
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        self.sign_in(page, self.configured.token(user))
+        card = page.locator("[data-plan-id=team_monthly]")
+        seats = card.locator("[data-billing-field=seats_input]")
+        seats.wait_for()
+        assert seats.get_attribute("max") == "50", seats.get_attribute("max")
+        assert page.locator("[data-plan-id=pro_monthly] [data-billing-field=seats_input]").count() == 0
+        seats.fill("4")
+        card_shot = self.shot(page, "27-pricing-seats")
+        card.locator("button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert (form["line_items[0][price]"], form["line_items[0][quantity]"]) == ("price_browser_team_monthly", "4"), form
+        self.seen["per-seat checkout"] = f"seats 4 on the team_monthly card → line_items[0][quantity]=4; {card_shot}"
+        page.close()
+
     def a_page_of_an_allowed_origin_uses_the_api_and_a_foreign_one_is_refused(self):
         results = []
         for stack, origin, allowed in ((self.configured, f"http://127.0.0.1:{self.second_port}", True),
@@ -706,7 +918,7 @@ def main():
             viewport={"width": 1200, "height": 900}, locale="en-US", timezone_id="UTC")
         suite = Suite(ctx, configured, degraded, stripe, second_port)
         tests = [m for m in Suite.__dict__ if not m.startswith("_") and m not in
-                 ("page", "shot", "sign_in", "complete_paid_session") and callable(Suite.__dict__[m])]
+                 ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update") and callable(Suite.__dict__[m])]
         for name in tests:
             started = time.time()
             try:

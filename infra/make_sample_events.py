@@ -428,6 +428,8 @@ def derived_samples(pi_event):
         "subscription-switch.json": request(
             "POST", "/api/billing/subscription", body={"plan_id": "pro_annual"},
             headers={"idempotency-key": "demo-switch-1"}),
+        "subscription-cancel.json": request("POST", "/api/billing/subscription/cancel", body={}),
+        "invoices.json": request("GET", "/api/billing/invoices", query={"limit": "10"}),
         "admin-refund.json": request(
             "POST", "/api/billing/admin/refund",
             body={"payment_intent_id": "pi_demo_never_sold", "reason": "duplicate order"},

@@ -70,6 +70,8 @@
  * @property {string} [interval] "month" | "year" for subscriptions.
  * @property {boolean} available
  * @property {"checkout_session" | "payment_link" | "manual"} via
+ * @property {boolean} [per_seat] Sold per seat (checkout and changes take a quantity).
+ * @property {number} [max_quantity] The most seats of a per-seat plan.
  */
 
 /**
@@ -89,14 +91,39 @@
  * @property {string} user_id
  * @property {"free" | "paid"} tier
  * @property {string | null} plan_id
- * @property {null | {id: string, status: string, plan_id: string | null, current_period_end: string | null,
- *   cancel_at_period_end: boolean, cancel_at?: string | null, trial_end: string | null}} subscription
+ * @property {null | Subscription} subscription
  * @property {{balance: number, free_uses_remaining: number}} credits
  * @property {string | null} credit_until
  * @property {{plan_id: string, session_id: string | null, payment_intent_id?: string, amount: number,
  *   currency: string, status: "paid" | "refunded" | "failed", at: string}[]} purchases
  * @property {{code: string | null, referred_by: string | null, conversions: number}} referral
- * @property {{invoice_id: string, at: string} | null} [payment_problem]
+ * @property {{kind?: "payment_failed" | "action_required", invoice_id: string, invoice_url?: string | null,
+ *   at: string} | null} [payment_problem]
+ */
+
+/**
+ * @typedef {object} Subscription
+ * @property {string} id
+ * @property {string} status
+ * @property {string | null} plan_id
+ * @property {string | null} current_period_end
+ * @property {boolean} cancel_at_period_end
+ * @property {string | null} [cancel_at]
+ * @property {string | null} trial_end
+ * @property {number} [quantity] Seats.
+ */
+
+/**
+ * @typedef {object} Invoice
+ * @property {string} id
+ * @property {string | null} number
+ * @property {string | null} status
+ * @property {number} amount_due
+ * @property {number} amount_paid
+ * @property {string | null} currency
+ * @property {string | null} created
+ * @property {string | null} hosted_invoice_url
+ * @property {string | null} invoice_pdf
  */
 
 /** An error answered by the API (`{"error": {"code", "message"}}`) or a network failure. */
@@ -116,6 +143,8 @@ export class BillingError extends Error {
 
 const NETWORK_MESSAGE =
   "Could not reach the billing service. Check your connection and try again.";
+/** Subscription states that can be canceled at period end or resumed. */
+const LIVE_STATUSES = ["trialing", "active", "past_due"];
 const TERMINAL = new Set(["fulfilled", "failed", "expired"]);
 const DEFAULT_DELAYS = [1000, 1000, 2000, 2000, 3000, 5000, 8000, 10000];
 const STRIPE_JS_URL = "https://js.stripe.com/v3/";
@@ -279,6 +308,63 @@ export function createBilling(options = {}) {
     return started;
   }
 
+  /**
+   * Ends the signed-in user's subscription at its period end (`POST
+   * /api/billing/subscription/cancel`); the account shows it once Stripe confirms.
+   * @returns {Promise<{subscription: Subscription}>}
+   */
+  function cancelSubscription() {
+    return call("POST", "/api/billing/subscription/cancel", { auth: true, body: {} });
+  }
+
+  /**
+   * Undoes a cancellation before the period ends (`POST /api/billing/subscription/resume`).
+   * @returns {Promise<{subscription: Subscription}>}
+   */
+  function resumeSubscription() {
+    return call("POST", "/api/billing/subscription/resume", { auth: true, body: {} });
+  }
+
+  /**
+   * Switches the subscription to another plan and/or number of seats (`POST
+   * /api/billing/subscription`).
+   * @param {{plan_id?: string, quantity?: number}} change
+   * @returns {Promise<{subscription: Subscription}>}
+   */
+  function changeSubscription(change) {
+    return call("POST", "/api/billing/subscription", {
+      auth: true,
+      body: change,
+      headers: { "Idempotency-Key": newIdempotencyKey() },
+    });
+  }
+
+  /**
+   * What a plan or seat change would cost now (`GET /api/billing/subscription/preview`).
+   * @param {{plan_id?: string, quantity?: number}} change
+   * @returns {Promise<{amount_due: number, currency: string, lines: {description: string | null, amount: number}[],
+   *   next_payment_at: string | null}>}
+   */
+  function previewChange(change) {
+    const q = new URLSearchParams();
+    if (change.plan_id) q.set("plan_id", change.plan_id);
+    if (change.quantity) q.set("quantity", String(change.quantity));
+    return call("GET", `/api/billing/subscription/preview?${q}`, { auth: true });
+  }
+
+  /**
+   * One page of the signed-in user's invoices, newest first (`GET /api/billing/invoices`).
+   * @param {{limit?: number, startingAfter?: string}} [opts]
+   * @returns {Promise<{invoices: Invoice[], has_more: boolean}>}
+   */
+  function listInvoices(opts = {}) {
+    const q = new URLSearchParams();
+    if (opts.limit) q.set("limit", String(opts.limit));
+    if (opts.startingAfter) q.set("starting_after", opts.startingAfter);
+    const query = q.toString();
+    return call("GET", `/api/billing/invoices${query ? `?${query}` : ""}`, { auth: true });
+  }
+
   /** Opens the Stripe billing portal for the signed-in user. */
   async function openPortal() {
     const { url } = await call("POST", "/api/billing/portal", {
@@ -414,6 +500,11 @@ export function createBilling(options = {}) {
       const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
       const label = plan.mode === "subscription" ? "Subscribe" : `Pay ${price}`;
       const button = h("button", { type: "button", class: "billing-pay", "data-label": label }, label);
+      // A per-seat plan is bought for a number of seats, 1 to its max_quantity.
+      const seats = plan.per_seat
+        ? h("input", { type: "number", name: "seats", min: "1", max: String(plan.max_quantity || 100), value: "1", "data-billing-field": "seats_input" })
+        : null;
+      if (seats) card.append(h("label", { class: "billing-seats" }, "Seats ", seats));
       button.addEventListener("click", async () => {
         if (button.disabled) return;
         button.disabled = true;
@@ -421,7 +512,7 @@ export function createBilling(options = {}) {
         button.textContent = "Redirecting to checkout…";
         error.hidden = true;
         try {
-          await startCheckout(id);
+          await startCheckout(id, seats ? { quantity: Number.parseInt(seats.value, 10) || 1 } : {});
         } catch (e) {
           error.textContent = messageOf(e);
           error.hidden = false;
@@ -564,6 +655,7 @@ export function createBilling(options = {}) {
     if (sub) {
       const ends = sub.cancel_at || (sub.cancel_at_period_end ? sub.current_period_end : null);
       let text = `${planName(sub.plan_id) || "Subscription"}: ${sub.status.replace(/_/g, " ")}`;
+      if (sub.quantity && sub.quantity > 1) text += `, ${fmt.number(sub.quantity)} seats`;
       if (sub.status === "trialing" && sub.trial_end) text += `, trial ends ${fmt.date(sub.trial_end)}`;
       else if (ends) text += `, ends ${fmt.date(ends)}`;
       else if (sub.current_period_end) text += `, renews ${fmt.date(sub.current_period_end)}`;
@@ -577,15 +669,17 @@ export function createBilling(options = {}) {
 
     /** @type {(Node | string)[]} */
     const children = [];
-    if (account.payment_problem) {
-      children.push(
-        h("p", { class: "billing-problem", role: "alert", "data-billing-field": "payment_problem" },
-          `Your last payment failed (${fmt.date(account.payment_problem.at)}). `,
-          "Update your payment method under Manage billing to keep your subscription."),
-      );
-    }
+    if (account.payment_problem) children.push(paymentProblem(account.payment_problem));
     children.push(h("dl", { class: "billing-account-facts" }, ...rows.flat()));
+    if (sub && LIVE_STATUSES.includes(sub.status)) {
+      const plan = sub.plan_id && status ? status.plans[sub.plan_id] : null;
+      if (plan && plan.per_seat) children.push(seatControls(el, sub, plan));
+      children.push(subscriptionActions(el, sub));
+    }
     children.push(purchasesTable(account.purchases, planName));
+    const invoices = h("section", { class: "billing-invoices", "data-billing-field": "invoices" });
+    children.push(invoices);
+    renderInvoices(invoices);
 
     const portalError = h("p", { class: "billing-error", role: "alert", hidden: "" });
     if (!status || status.portal_enabled) {
@@ -614,6 +708,182 @@ export function createBilling(options = {}) {
     el.replaceChildren(...children);
     el.removeAttribute("aria-busy");
     el.dataset.billingUser = account.user_id;
+  }
+
+  /**
+   * What the customer must do about an unpaid invoice, with the link to Stripe's hosted
+   * invoice page: confirm a payment that needs them (3-D Secure), or pay with another method.
+   * @param {NonNullable<Account["payment_problem"]>} problem
+   */
+  function paymentProblem(problem) {
+    const action = problem.kind === "action_required";
+    const text = action
+      ? `Your payment of ${fmt.date(problem.at)} needs your confirmation with your bank. `
+      : `Your last payment failed (${fmt.date(problem.at)}). `;
+    const label = action ? "Confirm your payment" : "Update your payment method";
+    const link = problem.invoice_url
+      ? h("a", { href: problem.invoice_url, class: "billing-problem-action", "data-billing-action": action ? "confirm_payment" : "update_payment_method", rel: "noopener" }, label)
+      : `${label} under Manage billing to keep your subscription.`;
+    return h("p", { class: "billing-problem", role: "alert", "data-billing-field": "payment_problem", "data-kind": problem.kind || "payment_failed" }, text, link);
+  }
+
+  /**
+   * Cancel at period end, or resume, for a live subscription. The account changes when
+   * Stripe's update has been applied: after a click the section says what was asked and the
+   * account is read again (bounded) until it shows it.
+   * @param {HTMLElement} accountEl
+   * @param {Subscription} sub
+   */
+  function subscriptionActions(accountEl, sub) {
+    const ending = Boolean(sub.cancel_at || sub.cancel_at_period_end);
+    const section = h("div", { class: "billing-subscription-actions", "data-billing-field": "subscription_actions" });
+    const label = ending ? "Resume subscription" : "Cancel at period end";
+    const button = h("button", { type: "button", class: "billing-subscription-action", "data-billing-action": ending ? "resume" : "cancel", "data-label": label }, label);
+    const notice = h("p", { class: "billing-notice", role: "status", hidden: "" });
+    const explain = ending
+      ? h("p", { class: "billing-subscription-ending" }, `Your subscription ends on ${fmt.date(/** @type {string} */ (sub.cancel_at || sub.current_period_end))}. Resume it to keep it renewing.`)
+      : h("p", {}, "Cancel and keep access until the end of the period you paid for.");
+    button.addEventListener("click", async () => {
+      if (button.disabled) return;
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      notice.hidden = true;
+      try {
+        const { subscription } = await (ending ? resumeSubscription() : cancelSubscription());
+        notice.textContent = ending
+          ? "Resumed: your subscription keeps renewing. Waiting for Stripe to confirm…"
+          : `Canceled: your subscription ends on ${fmt.date(/** @type {string} */ (subscription.cancel_at || subscription.current_period_end))}. Waiting for Stripe to confirm…`;
+        notice.hidden = false;
+        button.removeAttribute("aria-busy");
+        await untilAccountShows(accountEl, (a) => Boolean(a.subscription && (a.subscription.cancel_at || a.subscription.cancel_at_period_end)) !== ending);
+      } catch (e) {
+        notice.textContent = messageOf(e);
+        notice.hidden = false;
+        resetButton(button);
+      }
+    });
+    section.append(explain, h("p", { class: "billing-actions" }, button), notice);
+    return section;
+  }
+
+  /**
+   * Seats of a per-seat subscription: a number, a "Preview" of what the change would cost now
+   * (Stripe's invoice preview; nothing changes), and "Change seats", which applies it.
+   * @param {HTMLElement} accountEl
+   * @param {Subscription} sub
+   * @param {PlanStatus} plan
+   */
+  function seatControls(accountEl, sub, plan) {
+    const current = sub.quantity || 1;
+    const input = h("input", { type: "number", name: "seats", min: "1", max: String(plan.max_quantity || 100), value: String(current), "data-billing-field": "seats_input" });
+    const preview = h("button", { type: "button", "data-billing-action": "preview_seats", "data-label": "Preview" }, "Preview");
+    const change = h("button", { type: "button", "data-billing-action": "change_seats", "data-label": "Change seats", disabled: "" }, "Change seats");
+    const out = h("p", { class: "billing-notice", role: "status", "data-billing-field": "seats_preview", hidden: "" });
+    const seats = () => Number.parseInt(input.value, 10);
+    input.addEventListener("input", () => {
+      change.disabled = true;
+      out.hidden = true;
+    });
+    preview.addEventListener("click", async () => {
+      preview.disabled = true;
+      try {
+        const p = await previewChange({ quantity: seats() });
+        const when = p.next_payment_at ? ` on ${fmt.date(p.next_payment_at)}` : "";
+        out.replaceChildren(
+          `With ${fmt.number(seats())} seats your next invoice is ${fmt.money(p.amount_due, p.currency || plan.currency)}${when}.`,
+          h("ul", {}, ...p.lines.map((l) => h("li", {}, `${l.description || "Line"}: ${fmt.money(l.amount, p.currency || plan.currency)}`))),
+        );
+        change.disabled = seats() === current;
+      } catch (e) {
+        out.replaceChildren(messageOf(e));
+      }
+      out.hidden = false;
+      resetButton(preview);
+    });
+    change.addEventListener("click", async () => {
+      if (change.disabled) return;
+      change.disabled = true;
+      const wanted = seats();
+      try {
+        await changeSubscription({ quantity: wanted });
+        out.replaceChildren(`Changed to ${fmt.number(wanted)} seats. Waiting for Stripe to confirm…`);
+        out.hidden = false;
+        await untilAccountShows(accountEl, (a) => Boolean(a.subscription && a.subscription.quantity === wanted));
+      } catch (e) {
+        out.replaceChildren(messageOf(e));
+        out.hidden = false;
+        change.disabled = false;
+      }
+    });
+    return h("div", { class: "billing-seats", "data-billing-field": "seats" },
+      h("label", {}, "Seats ", input), " ", preview, " ", change, out);
+  }
+
+  /**
+   * Reads the account again (a few times, a second or two apart) until `shows` holds, then
+   * renders it; stops quietly when it never does (the notice already says what was asked).
+   * @param {HTMLElement} el
+   * @param {(a: Account) => boolean} shows
+   */
+  async function untilAccountShows(el, shows) {
+    for (const wait of [500, 1000, 1500, 2000, 3000, 5000]) {
+      await sleep(wait);
+      try {
+        if (shows(await loadAccount())) return renderAccount(el);
+      } catch (_) {
+        // A failed read is retried by the next round.
+      }
+    }
+  }
+
+  /**
+   * The user's invoices with links to Stripe's hosted page and PDF, newest first, ten at a
+   * time with a "More invoices" button.
+   * @param {HTMLElement} el
+   * @param {string} [after]
+   */
+  async function renderInvoices(el, after) {
+    let page;
+    try {
+      page = await listInvoices({ limit: 10, startingAfter: after });
+    } catch (e) {
+      el.append(h("p", { class: "billing-error", role: "alert" }, `Invoices could not be loaded: ${messageOf(e)}`));
+      return;
+    }
+    if (!after && !page.invoices.length) {
+      el.replaceChildren(h("p", { class: "billing-invoices-empty" }, "No invoices yet."));
+      return;
+    }
+    let tbody = el.querySelector("tbody");
+    if (!tbody) {
+      tbody = h("tbody", {});
+      el.replaceChildren(h("table", { class: "billing-invoice-list" },
+        h("caption", {}, "Invoices"),
+        h("thead", {}, h("tr", {}, h("th", {}, "Date"), h("th", {}, "Number"), h("th", {}, "Amount"), h("th", {}, "Status"), h("th", {}, "Links"))),
+        tbody));
+    }
+    for (const inv of page.invoices) {
+      const links = h("td", {});
+      if (inv.hosted_invoice_url) links.append(h("a", { href: inv.hosted_invoice_url, rel: "noopener", "data-billing-link": "hosted_invoice_url" }, "View"));
+      if (inv.invoice_pdf) links.append(" ", h("a", { href: inv.invoice_pdf, rel: "noopener", "data-billing-link": "invoice_pdf" }, "PDF"));
+      tbody.append(h("tr", { "data-invoice-id": inv.id },
+        h("td", {}, inv.created ? fmt.date(inv.created) : "—"),
+        h("td", {}, inv.number || "—"),
+        h("td", {}, fmt.money(inv.status === "paid" ? inv.amount_paid : inv.amount_due, inv.currency || "usd")),
+        h("td", {}, inv.status || "—"),
+        links));
+    }
+    const more = el.querySelector(".billing-invoices-more");
+    if (more) more.remove();
+    if (page.has_more && page.invoices.length) {
+      const last = page.invoices[page.invoices.length - 1].id;
+      const button = h("button", { type: "button", class: "billing-invoices-more" }, "More invoices");
+      button.addEventListener("click", () => {
+        button.disabled = true;
+        renderInvoices(el, last);
+      });
+      el.append(button);
+    }
   }
 
   /**
@@ -648,6 +918,11 @@ export function createBilling(options = {}) {
     startCheckout,
     buyWithElements,
     openPortal,
+    cancelSubscription,
+    resumeSubscription,
+    changeSubscription,
+    previewChange,
+    listInvoices,
     renderPlans,
     renderReturn,
     renderAccount,

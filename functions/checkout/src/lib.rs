@@ -1,11 +1,17 @@
 //! `POST /api/billing/checkout`: start a Stripe Checkout Session (or a Payment Link);
 //! `POST /api/billing/purchases`: create a PaymentIntent for Stripe Elements;
-//! `POST /api/billing/subscription`: switch the live subscription to another plan's price.
-//! One function for all three: they take the same secret and read the same account items.
+//! `POST /api/billing/subscription`: switch the live subscription to another plan or seats;
+//! `POST /api/billing/subscription/cancel` and `/resume`: end it at its period end, or not;
+//! `GET /api/billing/subscription/preview`: what a switch would cost now;
+//! `GET /api/billing/invoices`: the caller's invoices.
+//! One function for all: they take the same secret and read the same account items.
 
 use billing_core::edge::http::{self, ApiError, Identity};
 use billing_core::edge::runtime::Services;
+use billing_core::usecases::cancel::{self, LifecycleError, LifecycleRequest};
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest};
+use billing_core::usecases::invoices::{self, InvoicesQuery};
+use billing_core::usecases::preview::{self, PreviewQuery};
 use billing_core::usecases::purchases::{self, PurchaseError, PurchaseRequest};
 use billing_core::usecases::switch::{self, SwitchError, SwitchRequest};
 use lambda_http::{Body, Error, Request, Response};
@@ -13,6 +19,10 @@ use lambda_http::{Body, Error, Request, Response};
 pub const CHECKOUT_PATH: &str = "/api/billing/checkout";
 pub const PURCHASES_PATH: &str = "/api/billing/purchases";
 pub const SWITCH_PATH: &str = "/api/billing/subscription";
+pub const CANCEL_PATH: &str = "/api/billing/subscription/cancel";
+pub const RESUME_PATH: &str = "/api/billing/subscription/resume";
+pub const PREVIEW_PATH: &str = "/api/billing/subscription/preview";
+pub const INVOICES_PATH: &str = "/api/billing/invoices";
 
 pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(run(services, &req).await))
@@ -22,6 +32,20 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
     let caller = Identity::from_request(req)?;
     let key = http::header(req, "idempotency-key");
     let value = match req.uri().path() {
+        PREVIEW_PATH => {
+            let query = PreviewQuery {
+                plan_id: http::query_param(req, "plan_id"),
+                quantity: http::query_param(req, "quantity"),
+            };
+            serde_json::to_value(preview::preview(services, &caller, query).await?)
+        }
+        INVOICES_PATH => {
+            let query = InvoicesQuery {
+                limit: http::query_param(req, "limit"),
+                starting_after: http::query_param(req, "starting_after"),
+            };
+            serde_json::to_value(invoices::invoices(services, &caller, query).await?)
+        }
         PURCHASES_PATH => {
             let body: PurchaseRequest = serde_json::from_slice(req.body().as_ref())
                 .map_err(|e| PurchaseError::InvalidBody(e.to_string()))?;
@@ -34,6 +58,14 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             let switched = switch::switch_plan(services, &caller, body, key).await?;
             serde_json::to_value(switched)
         }
+        CANCEL_PATH => {
+            lifecycle_body(req)?;
+            serde_json::to_value(cancel::cancel(services, &caller).await?)
+        }
+        RESUME_PATH => {
+            lifecycle_body(req)?;
+            serde_json::to_value(cancel::resume(services, &caller).await?)
+        }
         _ => {
             let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())
                 .map_err(|e| CheckoutError::InvalidBody(e.to_string()))?;
@@ -42,4 +74,14 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
         }
     };
     Ok((200, value.unwrap_or_default()))
+}
+
+/// Cancel and resume take no parameters: an empty body or `{}`; anything else (a
+/// subscription or user named by the caller) is refused.
+fn lifecycle_body(req: &Request) -> Result<LifecycleRequest, LifecycleError> {
+    let raw = req.body().as_ref();
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LifecycleRequest::default());
+    }
+    serde_json::from_slice(raw).map_err(|e| LifecycleError::InvalidBody(e.to_string()))
 }

@@ -185,6 +185,30 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Checkout,
         Access::User,
     ),
+    (
+        "POST",
+        "/api/billing/subscription/cancel",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "POST",
+        "/api/billing/subscription/resume",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/subscription/preview",
+        Function::Checkout,
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/billing/invoices",
+        Function::Checkout,
+        Access::User,
+    ),
 ];
 
 /// The path parameters of `path` when it matches the route `template` (`{name}` matches

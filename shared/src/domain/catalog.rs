@@ -42,6 +42,13 @@ pub struct Plan {
     pub interval: Option<String>,
     #[serde(default)]
     pub trial_days: Option<u32>,
+    /// A subscription billed per seat: checkout and switches take a `quantity` (seats), and
+    /// per-seat `limit` features scale with it ([`Plan::seat_limit`]).
+    #[serde(default)]
+    pub per_seat: bool,
+    /// The most seats a per-seat plan sells (default [`DEFAULT_MAX_SEATS`]).
+    #[serde(default)]
+    pub max_quantity: Option<i64>,
     /// Credit packs: credits per unit; subscriptions: credits per paid period.
     #[serde(default)]
     pub credits: i64,
@@ -81,7 +88,50 @@ impl Plan {
         if self.trial_days.is_some() && self.mode != Mode::Subscription {
             return bad("only subscriptions have trial days");
         }
+        if self.per_seat && self.mode != Mode::Subscription {
+            return bad("only subscriptions are sold per seat");
+        }
+        if self.max_quantity.is_some() && !self.per_seat {
+            return bad("max_quantity is for per-seat plans");
+        }
+        if self.max_quantity.is_some_and(|m| m < 1) {
+            return bad("max_quantity must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The most seats one subscription to this plan holds: 1 unless it is per seat.
+    pub fn max_seats(&self) -> i64 {
+        match self.per_seat {
+            true => self.max_quantity.unwrap_or(DEFAULT_MAX_SEATS),
+            false => 1,
+        }
+    }
+
+    /// Whether `quantity` seats of this subscription plan may be bought or switched to.
+    pub fn check_seats(&self, quantity: i64) -> Result<(), SeatsError> {
+        if !self.per_seat {
+            return match quantity {
+                1 => Ok(()),
+                _ => Err(SeatsError::NotPerSeat(self.id.to_string())),
+            };
+        }
+        match (1..=self.max_seats()).contains(&quantity) {
+            true => Ok(()),
+            false => Err(SeatsError::OutOfRange {
+                plan: self.id.to_string(),
+                max: self.max_seats(),
+            }),
+        }
+    }
+
+    /// The hook for per-seat `limit` features: a limit of a per-seat plan counts per seat,
+    /// so the account's limit is `limit × seats`; any other plan's limit is as written.
+    pub fn seat_limit(&self, limit: i64, seats: i64) -> i64 {
+        match self.per_seat {
+            true => limit.saturating_mul(seats.max(1)),
+            false => limit,
+        }
     }
 
     /// Whether a checkout of this plan lets the buyer enter a promotion code: as the catalog
@@ -105,6 +155,18 @@ impl Plan {
     pub fn env_suffix(&self) -> String {
         self.id.as_str().to_ascii_uppercase()
     }
+}
+
+/// Seats a subscription plan may have when none are asked for.
+pub const DEFAULT_MAX_SEATS: i64 = 100;
+
+/// A quantity of seats a plan does not sell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeatsError {
+    #[error("{0} is not sold per seat; send no quantity for it")]
+    NotPerSeat(String),
+    #[error("{plan} takes 1 to {max} seats")]
+    OutOfRange { plan: String, max: i64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +354,50 @@ mod tests {
             Catalog::parse(typo, |_| None),
             Err(CatalogError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_per_seat_plan_takes_one_to_its_max_quantity_of_seats_and_scales_its_limits() {
+        let catalog = default_catalog();
+        let team = catalog
+            .get(&PlanId::parse("team_monthly").unwrap())
+            .unwrap();
+        assert!(team.per_seat);
+        assert_eq!(team.check_seats(1), Ok(()));
+        assert_eq!(team.check_seats(team.max_seats()), Ok(()));
+        for bad in [0, -1, team.max_seats() + 1] {
+            assert!(
+                matches!(team.check_seats(bad), Err(SeatsError::OutOfRange { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(team.seat_limit(10, 3), 30);
+        let pro = catalog.get(&PlanId::parse("pro_monthly").unwrap()).unwrap();
+        assert_eq!(pro.check_seats(1), Ok(()));
+        assert!(matches!(pro.check_seats(2), Err(SeatsError::NotPerSeat(_))));
+        assert_eq!(
+            pro.seat_limit(10, 3),
+            10,
+            "a plan not per seat keeps its limit"
+        );
+    }
+
+    #[test]
+    fn seats_belong_to_subscriptions_and_max_quantity_to_per_seat_plans() {
+        for plan in [
+            r#"{"id":"a","name":"A","mode":"payment","amount":1,"currency":"usd","per_seat":true}"#,
+            r#"{"id":"a","name":"A","mode":"subscription","interval":"month","amount":1,"currency":"usd","max_quantity":5}"#,
+            r#"{"id":"a","name":"A","mode":"subscription","interval":"month","amount":1,"currency":"usd","per_seat":true,"max_quantity":0}"#,
+        ] {
+            let json = format!(r#"{{"plans":[{plan}]}}"#);
+            assert!(
+                matches!(
+                    Catalog::parse(&json, |_| None),
+                    Err(CatalogError::Inconsistent(..))
+                ),
+                "{plan}"
+            );
+        }
     }
 
     #[test]

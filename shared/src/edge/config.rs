@@ -19,6 +19,8 @@ pub enum ConfigError {
     NotANumber(&'static str),
     #[error("{0} must be set")]
     Missing(&'static str),
+    #[error("{0} must be true or false")]
+    NotABool(&'static str),
     #[error("cannot read the catalog at {path}: {source}")]
     CatalogFile {
         path: String,
@@ -69,6 +71,10 @@ pub struct Config {
     /// How long the Stripe secrets read from Secrets Manager are kept before a re-read.
     pub secrets_ttl_secs: i64,
     pub catalog: Catalog,
+    /// Stripe Tax (`AUTOMATIC_TAX`, the template's `AutomaticTax`): checkout sessions
+    /// compute tax, and PaymentIntent purchases take an address and charge a Tax
+    /// Calculation's total.
+    pub automatic_tax: bool,
 }
 
 /// The reference secret of a stack that names none: HMAC-SHA256 of the Stripe secret key
@@ -192,6 +198,11 @@ impl Config {
             in_progress_secs: number("IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECS)?,
             secrets_ttl_secs: number("STRIPE_SECRETS_TTL_SECONDS", DEFAULT_SECRETS_TTL_SECS)?,
             catalog,
+            automatic_tax: match get("AUTOMATIC_TAX").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(ConfigError::NotABool("AUTOMATIC_TAX")),
+            },
         })
     }
 
@@ -389,6 +400,9 @@ mod tests {
 
     #[test]
     fn a_bad_number_is_a_clear_error() {
+        assert!(!config(&[]).unwrap().automatic_tax, "tax is off by default");
+        assert!(config(&[("AUTOMATIC_TAX", "true")]).unwrap().automatic_tax);
+        assert!(config(&[("AUTOMATIC_TAX", "yes")]).is_err());
         let err = config(&[("FREE_USES", "three")]).unwrap_err();
         assert_eq!(err.to_string(), "FREE_USES is not a valid number");
         assert!(config(&[("FREE_USES", "-1")]).is_err());

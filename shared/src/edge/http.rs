@@ -1,6 +1,7 @@
 //! The HTTP edge shared by every function: identity from the authorizer's claims, JSON
 //! responses, and the one place where an error becomes a status and a public message.
 
+use crate::domain::catalog::SeatsError;
 pub use crate::domain::identity::Identity;
 use crate::domain::ids::InvalidId;
 use crate::store::StoreError;
@@ -8,9 +9,11 @@ use crate::stripe::api::StripeError;
 use crate::stripe::signature::SignatureError;
 use crate::usecases::account::AccountError;
 use crate::usecases::admin::{AdminError, RefundError};
+use crate::usecases::cancel::LifecycleError;
 use crate::usecases::checkout::CheckoutError;
 use crate::usecases::fulfil::FulfilError;
 use crate::usecases::intake::IntakeError;
+use crate::usecases::invoices::InvoicesError;
 use crate::usecases::purchases::PurchaseError;
 use crate::usecases::referral::ReferralError;
 use crate::usecases::switch::SwitchError;
@@ -237,9 +240,19 @@ impl From<StripeError> for ApiError {
     }
 }
 
+impl From<SeatsError> for ApiError {
+    fn from(e: SeatsError) -> Self {
+        match e {
+            SeatsError::NotPerSeat(_) => Self::bad_request("quantity_not_allowed", e.to_string()),
+            SeatsError::OutOfRange { .. } => Self::bad_request("invalid_quantity", e.to_string()),
+        }
+    }
+}
+
 impl From<CheckoutError> for ApiError {
     fn from(e: CheckoutError) -> Self {
         match e {
+            CheckoutError::Seats(inner) => inner.into(),
             CheckoutError::InvalidBody(_) | CheckoutError::InvalidQuantity => {
                 Self::bad_request("invalid_request", e.to_string())
             }
@@ -286,6 +299,7 @@ impl From<PurchaseError> for ApiError {
                 Self::bad_request("invalid_request", e.to_string())
             }
             PurchaseError::UnknownPlan(_) => Self::bad_request("unknown_plan", e.to_string()),
+            PurchaseError::AddressRequired => Self::bad_request("address_required", e.to_string()),
             PurchaseError::UnsupportedPlan(_) => {
                 Self::bad_request("unsupported_plan", e.to_string())
             }
@@ -340,9 +354,38 @@ impl From<SwitchError> for ApiError {
             SwitchError::AlreadySubscribed(_) => {
                 Self::new(409, "already_subscribed", e.to_string())
             }
+            SwitchError::Seats(inner) => inner.into(),
             SwitchError::Unavailable(what) => CheckoutError::Unavailable(what).into(),
             SwitchError::Stripe(inner) => inner.into(),
             SwitchError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::InvalidBody(_) => Self::bad_request("invalid_request", e.to_string()),
+            LifecycleError::NoSubscription => Self::new(404, "no_subscription", e.to_string()),
+            LifecycleError::NotCanceling => Self::new(409, "not_canceling", e.to_string()),
+            LifecycleError::Unavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            LifecycleError::Stripe(inner) => inner.into(),
+            LifecycleError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<InvoicesError> for ApiError {
+    fn from(e: InvoicesError) -> Self {
+        match e {
+            InvoicesError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            InvoicesError::Unavailable => {
+                Self::new(503, "billing_unavailable", "Stripe is not configured")
+            }
+            InvoicesError::Stripe(inner) => inner.into(),
+            InvoicesError::Store(inner) => inner.into(),
         }
     }
 }

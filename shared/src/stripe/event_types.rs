@@ -12,6 +12,8 @@ pub const SUB_PAUSED: &str = "customer.subscription.paused";
 pub const SUB_RESUMED: &str = "customer.subscription.resumed";
 pub const INVOICE_PAID: &str = "invoice.paid";
 pub const INVOICE_FAILED: &str = "invoice.payment_failed";
+/// A payment that needs the customer (3-D Secure): the hosted invoice page confirms it.
+pub const INVOICE_ACTION_REQUIRED: &str = "invoice.payment_action_required";
 pub const CHARGE_REFUNDED: &str = "charge.refunded";
 pub const DISPUTE_CREATED: &str = "charge.dispute.created";
 pub const DISPUTE_CLOSED: &str = "charge.dispute.closed";
@@ -33,6 +35,7 @@ pub const HANDLED: &[&str] = &[
     SUB_RESUMED,
     INVOICE_PAID,
     INVOICE_FAILED,
+    INVOICE_ACTION_REQUIRED,
     CHARGE_REFUNDED,
     DISPUTE_CREATED,
     DISPUTE_CLOSED,

@@ -35,6 +35,12 @@ pub struct PriceDetails {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct InvoiceLine {
+    /// What the line bills, as Stripe words it ("3 × Team (at $12.00 / month)").
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Minor units of the invoice's currency.
+    #[serde(default)]
+    pub amount: Option<i64>,
     #[serde(default)]
     pub pricing: Option<LinePricing>,
     #[serde(default)]
@@ -103,12 +109,31 @@ pub struct Invoice {
     pub lines: Option<List<InvoiceLine>>,
     #[serde(default)]
     pub amount_paid: Option<i64>,
+    #[serde(default)]
+    pub amount_due: Option<i64>,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Set once the invoice is finalized.
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub created: Option<i64>,
+    #[serde(default)]
+    pub invoice_pdf: Option<String>,
+    /// When Stripe will next try to collect it (a preview: when it would be charged).
+    #[serde(default)]
+    pub next_payment_attempt: Option<i64>,
     /// What the invoice charges; above zero while `amount_paid` is zero when the customer's
     /// balance (a downgrade's credit) paid it.
     #[serde(default)]
     pub total: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// Stripe's page where the customer pays the invoice, or confirms a payment that needs
+    /// them (3-D Secure); null until the invoice is finalized.
+    #[serde(default)]
+    pub hosted_invoice_url: Option<String>,
     /// `subscription_create` for a subscription's first invoice, `subscription_cycle` after.
     #[serde(default)]
     pub billing_reason: Option<String>,
@@ -118,6 +143,22 @@ pub struct Invoice {
     /// Since 2025-03-31 the payments are InvoicePayment objects (present when included).
     #[serde(default)]
     pub payments: Option<List<InvoicePayment>>,
+}
+
+/// An invoice preview (`POST /v1/invoices/create_preview`): an invoice that does not
+/// exist, so it may carry no id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePreview {
+    #[serde(default)]
+    pub amount_due: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub lines: Option<List<InvoiceLine>>,
+    #[serde(default)]
+    pub next_payment_attempt: Option<i64>,
+    #[serde(default)]
+    pub created: Option<i64>,
 }
 
 /// One payment of an invoice (API 2025-03-31 and later).

@@ -196,6 +196,9 @@ pub struct SubscriptionItem {
     pub current_period_end: Option<i64>,
     #[serde(default)]
     pub price: Option<Price>,
+    /// Seats, for a per-seat price.
+    #[serde(default)]
+    pub quantity: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +239,11 @@ impl Subscription {
             .filter_map(|i| i.current_period_end)
             .max()
             .or(self.current_period_end)
+    }
+    /// The seats of the subscription: its first item's quantity (one price per subscription
+    /// is what this project sells), 1 when Stripe shows none.
+    pub fn quantity(&self) -> i64 {
+        self.items.data.iter().find_map(|i| i.quantity).unwrap_or(1)
     }
     pub fn price_ids(&self) -> impl Iterator<Item = &str> {
         self.items

@@ -52,7 +52,13 @@ pub struct AccountView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PaymentProblemView {
+    /// `payment_failed` (update the payment method) or `action_required` (confirm the
+    /// payment, 3-D Secure).
+    pub kind: String,
     pub invoice_id: String,
+    /// Stripe's hosted invoice page, where the customer pays or confirms; null when Stripe
+    /// gave none.
+    pub invoice_url: Option<String>,
     pub at: String,
 }
 
@@ -66,6 +72,8 @@ pub struct SubscriptionView {
     /// When a scheduled cancellation ends the subscription (RFC 3339), else null.
     pub cancel_at: Option<String>,
     pub trial_end: Option<String>,
+    /// Seats: 1 unless the plan is sold per seat.
+    pub quantity: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,6 +118,7 @@ pub fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
         cancel_at_period_end: row.cancel_at_period_end,
         cancel_at: epoch_rfc3339(row.cancel_at),
         trial_end: epoch_rfc3339(row.trial_end),
+        quantity: row.quantity,
     }
 }
 
@@ -171,7 +180,12 @@ pub fn account_view(
         },
         payment_problem: profile.payment_problem_invoice.clone().map(|invoice_id| {
             PaymentProblemView {
+                kind: profile
+                    .payment_problem_kind
+                    .clone()
+                    .unwrap_or_else(|| "payment_failed".into()),
                 invoice_id,
+                invoice_url: profile.payment_problem_url.clone(),
                 at: profile.payment_problem_at.clone().unwrap_or_default(),
             }
         }),
@@ -225,6 +239,11 @@ pub struct PlanStatus {
     pub interval: Option<String>,
     pub available: bool,
     pub via: &'static str,
+    /// Shown only for a plan sold per seat, with the most seats it sells.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_seat: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_quantity: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -256,6 +275,8 @@ pub fn billing_status(config: &Config) -> BillingStatus {
                 interval: p.interval.clone(),
                 available: via != "manual",
                 via,
+                per_seat: p.per_seat,
+                max_quantity: p.per_seat.then(|| p.max_seats()),
             };
             (p.id.to_string(), status)
         })

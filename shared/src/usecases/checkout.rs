@@ -4,7 +4,7 @@
 //! Fulfilment never happens here: a checkout only records that it started
 //! (`processing`), and the webhook's completion event grants the plan.
 
-use crate::domain::catalog::{Mode, Plan};
+use crate::domain::catalog::{Mode, Plan, SeatsError};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
@@ -65,6 +65,8 @@ pub enum CheckoutError {
     UnknownPlan(String),
     #[error("quantity must be 1 to {MAX_QUANTITY}, and 1 for this plan")]
     InvalidQuantity,
+    #[error(transparent)]
+    Seats(#[from] SeatsError),
     #[error("redirect paths must be relative: start with a single '/', no scheme, no '//'")]
     InvalidRedirect,
     #[error("you already hold an active subscription to {0}")]
@@ -275,6 +277,17 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
             }
         }
     }
+    if services.config.automatic_tax {
+        // Stripe Tax needs the buyer's address; a reused customer's address and name are
+        // updated from what they enter, so the next purchase is taxed where they are.
+        f.push("automatic_tax[enabled]", "true")
+            .push("billing_address_collection", "required")
+            .push("tax_id_collection[enabled]", "true");
+        if customer.is_some() {
+            f.push("customer_update[address]", "auto")
+                .push("customer_update[name]", "auto");
+        }
+    }
     match (customer, &caller.email) {
         (Some(c), _) => {
             f.push("customer", c);
@@ -299,9 +312,14 @@ pub async fn start_checkout(
         .and_then(|id| services.config.catalog.get(&id))
         .ok_or_else(|| CheckoutError::UnknownPlan(req.plan_id.clone()))?;
     let quantity = req.quantity.unwrap_or(1);
-    let multi_ok = matches!(plan.grant(), crate::domain::catalog::Grant::Credits(_));
-    if !(1..=MAX_QUANTITY).contains(&quantity) || (quantity > 1 && !multi_ok) {
-        return Err(CheckoutError::InvalidQuantity);
+    if plan.mode == Mode::Subscription {
+        // Seats: only a per-seat plan takes more than one, up to its max_quantity.
+        plan.check_seats(quantity)?;
+    } else {
+        let multi_ok = matches!(plan.grant(), crate::domain::catalog::Grant::Credits(_));
+        if !(1..=MAX_QUANTITY).contains(&quantity) || (quantity > 1 && !multi_ok) {
+            return Err(CheckoutError::InvalidQuantity);
+        }
     }
     let success_path = relative_path(req.success_path.as_deref(), DEFAULT_SUCCESS_PATH)?;
     let cancel_path = relative_path(req.cancel_path.as_deref(), DEFAULT_CANCEL_PATH)?;

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cancel;
 pub mod catalog_bootstrap;
 pub mod checkout;
 pub mod checkout_status;
@@ -11,6 +12,8 @@ pub mod entitlement_events;
 pub mod fulfil;
 pub mod gates;
 pub mod intake;
+pub mod invoices;
+pub mod preview;
 pub mod purchases;
 pub mod referral;
 pub mod switch;

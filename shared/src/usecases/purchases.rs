@@ -12,7 +12,7 @@ use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{payment_intent, profile};
 use crate::stripe::PaymentIntent;
-use crate::stripe::api::{Form, StripeError, new_idempotency_key};
+use crate::stripe::api::{Form, StripeError, TaxedSale, calculate_tax, new_idempotency_key};
 use crate::usecases::checkout::MAX_QUANTITY;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,6 +23,43 @@ pub struct PurchaseRequest {
     pub plan_id: String,
     #[serde(default)]
     pub quantity: Option<i64>,
+    /// The buyer's billing address; needed while Stripe Tax is on (`AUTOMATIC_TAX`).
+    #[serde(default)]
+    pub address: Option<BuyerAddress>,
+}
+
+/// Where the buyer is, as Stripe Tax needs it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuyerAddress {
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+}
+
+impl BuyerAddress {
+    /// `(country, postal_code)` when both are given; the country as ISO 3166-1 alpha-2.
+    fn parts(&self) -> Result<Option<(String, String)>, PurchaseError> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let (Some(country), Some(postal)) = (given(&self.country), given(&self.postal_code)) else {
+            return Ok(None);
+        };
+        let country = country.to_ascii_uppercase();
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(PurchaseError::InvalidBody(
+                "address.country must be a two-letter country code (ISO 3166-1), e.g. DE".into(),
+            ));
+        }
+        if postal.len() > 20 {
+            return Err(PurchaseError::InvalidBody(
+                "address.postal_code is too long".into(),
+            ));
+        }
+        Ok(Some((country, postal.to_owned())))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +81,10 @@ pub enum PurchaseError {
     UnsupportedPlan(String),
     #[error("quantity must be 1 to {MAX_QUANTITY}")]
     InvalidQuantity,
+    #[error(
+        "tax is computed from the buyer's address: send address.country and address.postal_code"
+    )]
+    AddressRequired,
     #[error("online payment is not available for {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -82,6 +123,13 @@ pub async fn start_purchase(
     if !(1..=MAX_QUANTITY).contains(&quantity) {
         return Err(PurchaseError::InvalidQuantity);
     }
+    let address = match &req.address {
+        Some(a) => a.parts()?,
+        None => None,
+    };
+    if services.config.automatic_tax && address.is_none() {
+        return Err(PurchaseError::AddressRequired);
+    }
     let stripe = services
         .stripe
         .as_ref()
@@ -92,7 +140,23 @@ pub async fn start_purchase(
         .await?
         .and_then(|p| p.customer_id);
     let user = caller.user.as_str();
-    let amount = plan.amount * quantity;
+    let key = idempotency_key(user, caller_key);
+    let mut amount = plan.amount * quantity;
+    let mut calculation = None;
+    if let (true, Some((country, postal_code))) = (services.config.automatic_tax, &address) {
+        let sale = TaxedSale {
+            currency: plan.currency.as_str(),
+            amount,
+            quantity,
+            reference: plan.id.as_str(),
+            country,
+            postal_code,
+        };
+        // Under the purchase's own key: a retried click computes (and is charged) once.
+        let tax = calculate_tax(stripe.as_ref(), &sale, &format!("tax-{key}")).await?;
+        amount = tax.amount_total;
+        calculation = Some(tax.id);
+    }
     let mut form = Form::new();
     form.push("amount", amount)
         .push("currency", plan.currency.as_str())
@@ -100,10 +164,15 @@ pub async fn start_purchase(
         .push("metadata[user_id]", user)
         .push("metadata[plan_id]", plan.id.as_str())
         .push("metadata[quantity]", quantity);
+    if let Some(id) = &calculation {
+        // Stripe records the tax transaction itself when this payment succeeds (API
+        // 2025-11-17 and later; the pinned version is newer): nothing of ours can lose it.
+        form.push("hooks[inputs][tax][calculation]", id.as_str())
+            .push("metadata[tax_calculation]", id.as_str());
+    }
     if let Some(c) = &customer {
         form.push("customer", c.as_str());
     }
-    let key = idempotency_key(user, caller_key);
     let created = stripe.post_form("/v1/payment_intents", &form, &key).await?;
     let intent: PaymentIntent = serde_json::from_value(created)
         .map_err(|e| StripeError::Decode(format!("not a PaymentIntent: {e}")))?;

@@ -6,14 +6,16 @@
 //! an `Idempotency-Key` derived from the user, the subscription, the plan and the caller's
 //! own `Idempotency-Key` header (when sent), so a retried click switches once.
 
-use crate::domain::catalog::Mode;
+use crate::domain::catalog::{Mode, SeatsError};
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::PlanId;
 use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::subscription::{self, SubscriptionRow};
-use crate::stripe::api::{StripeError, retrieve_subscription, switch_subscription_price};
+use crate::stripe::api::{
+    PriceChange, StripeError, retrieve_subscription, switch_subscription_price,
+};
 use crate::stripe::objects::Subscription;
 use crate::usecases::account::{SubscriptionView, subscription_view};
 use serde::{Deserialize, Serialize};
@@ -22,10 +24,14 @@ use sha2::{Digest, Sha256};
 /// The route that switches plans; a refused checkout names it.
 pub const SWITCH_ROUTE: &str = "POST /api/billing/subscription";
 
-#[derive(Debug, Clone, Deserialize)]
+/// A plan, a number of seats, or both; the one missing stays as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchRequest {
-    pub plan_id: String,
+    #[serde(default)]
+    pub plan_id: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,6 +51,8 @@ pub enum SwitchError {
     NoSubscription,
     #[error("your subscription is already on {0}")]
     AlreadySubscribed(String),
+    #[error(transparent)]
+    Seats(#[from] SeatsError),
     #[error("online payment is not available for {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -62,48 +70,92 @@ pub fn idempotency_key(
     subscription: &str,
     applied: &str,
     plan: &str,
+    seats: i64,
     caller: Option<&str>,
 ) -> String {
     let caller = caller
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .unwrap_or("");
-    let digest =
-        Sha256::digest(format!("{user}\n{subscription}\n{applied}\n{plan}\n{caller}").as_bytes());
+    let digest = Sha256::digest(
+        format!("{user}\n{subscription}\n{applied}\n{plan}\n{seats}\n{caller}").as_bytes(),
+    );
     format!("switch-{}", hex::encode(&digest[..16]))
 }
 
-/// `POST /api/billing/subscription`.
+/// The account's one live subscription (the latest applied that keeps the tier), as stored.
+pub(crate) async fn live_subscription(
+    services: &Services,
+    caller: &Identity,
+) -> Result<Option<SubscriptionRow>, StoreError> {
+    let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
+    Ok(subs
+        .into_iter()
+        .filter(|s| keeps_tier(&s.status))
+        .max_by(|a, b| a.version.cmp(&b.version)))
+}
+
+/// The plan and seats a switch asks for: a missing plan is the live one; missing seats are
+/// the live seats on a per-seat plan and one on any other.
+pub(crate) fn target<'c>(
+    services: &'c Services,
+    live: &SubscriptionRow,
+    plan_id: Option<&str>,
+    quantity: Option<i64>,
+) -> Result<(&'c crate::domain::catalog::Plan, i64), SwitchError> {
+    if plan_id.is_none() && quantity.is_none() {
+        return Err(SwitchError::InvalidBody(
+            "send plan_id, quantity or both".into(),
+        ));
+    }
+    let wanted = plan_id.or(live.plan_id.as_deref()).unwrap_or_default();
+    let plan = PlanId::parse(wanted)
+        .ok()
+        .and_then(|id| services.config.catalog.get(&id))
+        .ok_or_else(|| SwitchError::UnknownPlan(wanted.to_owned()))?;
+    if plan.mode != Mode::Subscription {
+        return Err(SwitchError::NotASubscriptionPlan(plan.id.to_string()));
+    }
+    let seats = match (quantity, plan.per_seat) {
+        (Some(q), _) => q,
+        (None, true) => live.quantity,
+        (None, false) => 1,
+    };
+    plan.check_seats(seats)?;
+    Ok((plan, seats))
+}
+
+/// `POST /api/billing/subscription`: another plan, another number of seats, or both.
 pub async fn switch_plan(
     services: &Services,
     caller: &Identity,
     req: SwitchRequest,
     caller_key: Option<&str>,
 ) -> Result<SwitchResponse, SwitchError> {
-    let catalog = &services.config.catalog;
-    let plan = PlanId::parse(&req.plan_id)
-        .ok()
-        .and_then(|id| catalog.get(&id))
-        .ok_or_else(|| SwitchError::UnknownPlan(req.plan_id.clone()))?;
-    if plan.mode != Mode::Subscription {
-        return Err(SwitchError::NotASubscriptionPlan(plan.id.to_string()));
+    if let Some(id) = req.plan_id.as_deref() {
+        // An unknown plan is refused before the account is read.
+        PlanId::parse(id)
+            .ok()
+            .and_then(|id| services.config.catalog.get(&id))
+            .ok_or_else(|| SwitchError::UnknownPlan(id.to_owned()))?;
     }
-    let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
-    let live = subs
-        .iter()
-        .filter(|s| keeps_tier(&s.status))
-        .max_by(|a, b| a.version.cmp(&b.version))
+    let live = live_subscription(services, caller)
+        .await?
         .ok_or(SwitchError::NoSubscription)?;
-    if live.plan_id.as_deref() == Some(plan.id.as_str()) {
-        return Err(SwitchError::AlreadySubscribed(plan.id.to_string()));
+    let (plan, seats) = target(services, &live, req.plan_id.as_deref(), req.quantity)?;
+    if live.plan_id.as_deref() == Some(plan.id.as_str()) && live.quantity == seats {
+        return Err(SwitchError::AlreadySubscribed(match plan.per_seat {
+            true => format!("{} with {seats} seats", plan.id),
+            false => plan.id.to_string(),
+        }));
     }
     let (Some(stripe), Some(price)) = (services.stripe.as_ref(), plan.price_id.as_deref()) else {
         return Err(SwitchError::Unavailable(plan.id.to_string()));
     };
     // Stripe's subscription as it is now: our copy lags until Stripe's event arrives. When
-    // Stripe already holds the new price, this is a retry of a switch that went through
-    // (or one made in the portal): it answers the same, without switching again.
+    // Stripe already holds the new price and seats, this is a retry of a switch that went
+    // through (or one made in the portal): it answers the same, without switching again.
     let current = retrieve_subscription(stripe.as_ref(), &live.id).await?;
-    if current.price_ids().any(|p| p == price) {
+    if current.price_ids().any(|p| p == price) && current.quantity() == seats {
         return Ok(answer(services, &current));
     }
     let item = current
@@ -117,15 +169,21 @@ pub async fn switch_plan(
         &live.id,
         &live.version,
         plan.id.as_str(),
+        seats,
         caller_key,
     );
-    let updated = switch_subscription_price(stripe.as_ref(), &live.id, item, price, &key).await?;
+    let change = PriceChange {
+        item,
+        price,
+        quantity: seats,
+    };
+    let updated = switch_subscription_price(stripe.as_ref(), &live.id, &change, &key).await?;
     Ok(answer(services, &updated))
 }
 
 /// The subscription as Stripe answered it, shown as the account will show it once its
 /// event is applied.
-fn answer(services: &Services, sub: &Subscription) -> SwitchResponse {
+pub(crate) fn answer(services: &Services, sub: &Subscription) -> SwitchResponse {
     let plan_id = sub
         .price_ids()
         .find_map(|p| services.config.catalog.by_price(p))
@@ -139,6 +197,7 @@ fn answer(services: &Services, sub: &Subscription) -> SwitchResponse {
         cancel_at_period_end: sub.cancel_at_period_end,
         cancel_at: sub.cancel_at,
         trial_end: sub.trial_end,
+        quantity: sub.quantity(),
     };
     SwitchResponse {
         subscription: subscription_view(&row),
@@ -151,15 +210,31 @@ mod tests {
 
     #[test]
     fn a_retried_switch_reuses_its_key_and_another_plan_or_request_does_not() {
-        let k = idempotency_key("u", "sub_1", "v1", "pro_annual", None);
-        assert_eq!(k, idempotency_key("u", "sub_1", "v1", "pro_annual", None));
-        assert_ne!(k, idempotency_key("u", "sub_1", "v1", "pro_monthly", None));
-        // Back and forth: once the previous switch's event landed, a new key.
-        assert_ne!(k, idempotency_key("u", "sub_1", "v3", "pro_annual", None));
+        let k = idempotency_key("u", "sub_1", "v1", "pro_annual", 1, None);
+        assert_eq!(
+            k,
+            idempotency_key("u", "sub_1", "v1", "pro_annual", 1, None)
+        );
         assert_ne!(
             k,
-            idempotency_key("u", "sub_1", "v1", "pro_annual", Some("click-2"))
+            idempotency_key("u", "sub_1", "v1", "pro_monthly", 1, None)
         );
-        assert_ne!(k, idempotency_key("v", "sub_1", "v1", "pro_annual", None));
+        assert_ne!(
+            k,
+            idempotency_key("u", "sub_1", "v1", "pro_annual", 2, None)
+        );
+        // Back and forth: once the previous switch's event landed, a new key.
+        assert_ne!(
+            k,
+            idempotency_key("u", "sub_1", "v3", "pro_annual", 1, None)
+        );
+        assert_ne!(
+            k,
+            idempotency_key("u", "sub_1", "v1", "pro_annual", 1, Some("click-2"))
+        );
+        assert_ne!(
+            k,
+            idempotency_key("v", "sub_1", "v1", "pro_annual", 1, None)
+        );
     }
 }

@@ -159,8 +159,9 @@ pub async fn fake_stripe(session_id: &str) -> wiremock::MockServer {
 /// /v1/subscriptions/{id}` answers the object last [`put`](Self::put) (404
 /// `resource_missing` for one never put). Tests change it as Stripe would (a switch, a
 /// cancellation) and send the events that say so, in any order. `POST
-/// /v1/subscriptions/{id}` with `items[0][id]` and `items[0][price]` moves that item to the
-/// price, as a plan switch does; a retried POST (same `Idempotency-Key`) gets the first
+/// /v1/subscriptions/{id}` with `items[0][id]`, `items[0][price]` and `items[0][quantity]`
+/// moves that item to the price and seats, as a plan switch does; `cancel_at_period_end`
+/// sets (with `cancel_at` at the period end) or clears the scheduled end; a retried POST (same `Idempotency-Key`) gets the first
 /// answer back, and an item id that is not the subscription's is a 400, as from Stripe.
 #[derive(Clone, Default)]
 pub struct FakeSubscriptions {
@@ -217,11 +218,30 @@ impl FakeSubscriptions {
         };
         let form = form_of(request);
         let item = &mut sub["items"]["data"][0];
-        if form.get("items[0][id]").map(String::as_str) != item["id"].as_str() {
+        let names_item = form.keys().any(|k| k.starts_with("items["));
+        if names_item && form.get("items[0][id]").map(String::as_str) != item["id"].as_str() {
             return error(400, "resource_missing", "No such subscription item".into());
         }
         if let Some(price) = form.get("items[0][price]") {
             item["price"]["id"] = price.as_str().into();
+        }
+        if let Some(quantity) = form.get("items[0][quantity]") {
+            item["quantity"] = quantity.parse::<i64>().unwrap_or(1).into();
+        }
+        match form.get("cancel_at_period_end").map(String::as_str) {
+            Some("true") => {
+                sub["cancel_at_period_end"] = true.into();
+                let end = sub["items"]["data"][0]["current_period_end"].clone();
+                sub["cancel_at"] = end;
+            }
+            Some("false") => {
+                sub["cancel_at_period_end"] = false.into();
+                sub["cancel_at"] = serde_json::Value::Null;
+            }
+            _ => {}
+        }
+        if form.get("cancel_at").is_some_and(|v| v.is_empty()) {
+            sub["cancel_at"] = serde_json::Value::Null;
         }
         self.put(&sub);
         answered.insert(key, sub.clone());
@@ -345,6 +365,44 @@ impl wiremock::Respond for EventsApi {
         listed.truncate(limit);
         wiremock::ResponseTemplate::new(200).set_body_json(
             json!({ "object": "list", "url": "/v1/events", "has_more": has_more, "data": listed }),
+        )
+    }
+}
+
+/// Stripe's `GET /v1/invoices` over a fixed set of invoices, as Stripe lists them: only the
+/// `customer` asked for, newest first (by `created`, then id), `limit` (default 10) a page
+/// after `starting_after`. Mount it with `respond_with`.
+pub struct InvoicesApi(pub Vec<serde_json::Value>);
+
+impl wiremock::Respond for InvoicesApi {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let pairs: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        let one = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let customer = one("customer");
+        let created = |i: &serde_json::Value| i["created"].as_i64().unwrap_or(0);
+        let mut listed: Vec<&serde_json::Value> = self
+            .0
+            .iter()
+            .filter(|i| customer.as_deref().is_none_or(|c| i["customer"] == c))
+            .collect();
+        listed.sort_by(|a, b| (created(b), b["id"].as_str()).cmp(&(created(a), a["id"].as_str())));
+        if let Some(after) = one("starting_after") {
+            let at = listed.iter().position(|i| i["id"] == after.as_str());
+            listed = listed.split_off(at.map_or(listed.len(), |i| i + 1));
+        }
+        let limit = one("limit")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(10)
+            .clamp(1, 100);
+        let has_more = listed.len() > limit;
+        listed.truncate(limit);
+        wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({ "object": "list", "url": "/v1/invoices", "has_more": has_more, "data": listed }),
         )
     }
 }

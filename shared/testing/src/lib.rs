@@ -13,8 +13,8 @@ pub mod stream;
 pub mod stripe_definitions;
 
 pub use fake_stripe::{
-    EventsApi, FakeSubscriptions, StrictStripe, fake_stripe, payment_intent_for, refund_for,
-    strict_stripe,
+    EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, fake_stripe, payment_intent_for,
+    refund_for, strict_stripe,
 };
 
 use billing_core::edge::config::Config;

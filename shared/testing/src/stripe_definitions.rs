@@ -54,7 +54,6 @@ fn load() -> Result<String, String> {
     {
         return std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"));
     }
-    // This crate is shared/testing: the repository is two levels up.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = root.join(".venv/bin/python");
     let script = root.join("infra/stripe_params.py");

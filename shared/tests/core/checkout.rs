@@ -279,10 +279,17 @@ async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
         ApiError::from(err),
         ApiError::new(400, "unknown_plan", "there is no plan \"gold_bars\"")
     );
+    // A subscription plan that is not sold per seat takes no quantity (the contract's
+    // `quantity_not_allowed`).
+    let mut seats = request("retainer");
+    seats.quantity = Some(2);
+    let err = checkout::start_checkout(&s, &who, seats, None)
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::from(err).code, "quantity_not_allowed");
     for (plan, q) in [
         ("credits_starter", 0),
         ("credits_starter", 101),
-        ("retainer", 2),
         ("hourly_1h", 3),
     ] {
         let mut req = request(plan);

@@ -51,6 +51,7 @@ fn request(plan: &str, quantity: Option<i64>) -> PurchaseRequest {
     PurchaseRequest {
         plan_id: plan.into(),
         quantity,
+        address: None,
     }
 }
 

@@ -92,6 +92,12 @@ fn every_type() -> Vec<Value> {
             sub("past_due"),
         ),
         event("evt_rp8", "invoice.payment_failed", T0 + 7, invoice.clone()),
+        event(
+            "evt_rp8b",
+            "invoice.payment_action_required",
+            T0 + 7,
+            invoice.clone(),
+        ),
         event("evt_rp9", "invoice.paid", T0 + 8, invoice),
         event("evt_rp10", "charge.refunded", T0 + 9, charge),
         event("evt_rp11", "charge.dispute.created", T0 + 10, dispute),

@@ -127,6 +127,74 @@ async fn every_invoice_event_type_applies_in_both_api_shapes() {
 }
 
 #[tokio::test]
+async fn a_renewal_that_needs_the_customer_shows_where_to_confirm_until_its_invoice_is_paid() {
+    for old in [false, true] {
+        let user = format!("sca{old}");
+        let s = memory_services(&PRICES);
+        let mut inv = subscription_invoice(
+            &format!("in_{user}"),
+            &format!("sub_{user}"),
+            &user,
+            "price_credits",
+            "subscription_cycle",
+            0,
+        );
+        inv["status"] = "open".into();
+        inv["hosted_invoice_url"] = format!("https://invoice.stripe.com/i/{user}").into();
+        let action = in_shape(
+            old,
+            &format!("evt_a_{user}"),
+            INVOICE_ACTION_REQUIRED,
+            T0,
+            &inv,
+        );
+        fulfil::process(&s, &action.to_string()).await.unwrap();
+        let problem = account_of(&s, &user).await.payment_problem;
+        let problem = problem.unwrap_or_else(|| panic!("a problem shows (old: {old})"));
+        assert_eq!(problem.kind, "action_required", "old: {old}");
+        assert_eq!(problem.invoice_id, format!("in_{user}"));
+        assert_eq!(
+            problem.invoice_url.as_deref(),
+            Some(format!("https://invoice.stripe.com/i/{user}").as_str())
+        );
+        // The customer confirms: the invoice is paid and the problem is gone.
+        inv["status"] = "paid".into();
+        inv["amount_paid"] = 4900.into();
+        inv["total"] = 4900.into();
+        let paid = in_shape(old, &format!("evt_p_{user}"), INVOICE_PAID, T0 + 1, &inv);
+        fulfil::process(&s, &paid.to_string()).await.unwrap();
+        let a = account_of(&s, &user).await;
+        assert!(a.payment_problem.is_none(), "old: {old}");
+        assert_eq!(a.credits.balance, 2000, "old: {old}");
+        // A late copy of the action-required event after the payment changes nothing.
+        fulfil::process(&s, &action.to_string()).await.unwrap();
+        assert!(account_of(&s, &user).await.payment_problem.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_payment_shows_its_kind_and_the_hosted_invoice_page() {
+    let s = memory_services(&PRICES);
+    let mut inv = subscription_invoice(
+        "in_pf",
+        "sub_pf",
+        "pf",
+        "price_credits",
+        "subscription_cycle",
+        0,
+    );
+    inv["hosted_invoice_url"] = "https://invoice.stripe.com/i/pf".into();
+    let failed = event("evt_pf", INVOICE_FAILED, T0, inv);
+    fulfil::process(&s, &failed.to_string()).await.unwrap();
+    let problem = account_of(&s, "pf").await.payment_problem.unwrap();
+    assert_eq!(problem.kind, "payment_failed");
+    assert_eq!(
+        problem.invoice_url.as_deref(),
+        Some("https://invoice.stripe.com/i/pf")
+    );
+}
+
+#[tokio::test]
 async fn a_proration_invoice_and_a_zero_trial_invoice_grant_no_credits() {
     let s = memory_services(&PRICES);
     for (i, (reason, paid)) in [

@@ -35,6 +35,36 @@ pub struct Profile {
     pub conversions: Option<i64>,
     pub payment_problem_invoice: Option<String>,
     pub payment_problem_at: Option<String>,
+    /// [`ProblemKind::as_str`]; missing on problems recorded before kinds were.
+    pub payment_problem_kind: Option<String>,
+    pub payment_problem_url: Option<String>,
+}
+
+/// Why the account's last invoice is not paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The charge was declined: the customer updates their payment method.
+    PaymentFailed,
+    /// The payment needs the customer (3-D Secure): they confirm it on the invoice page.
+    ActionRequired,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::PaymentFailed => "payment_failed",
+            ProblemKind::ActionRequired => "action_required",
+        }
+    }
+}
+
+/// A payment problem as the account shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentProblem<'a> {
+    pub kind: ProblemKind,
+    pub invoice: &'a InvoiceId,
+    /// The invoice's hosted page, when Stripe gave one.
+    pub url: Option<&'a str>,
 }
 
 impl Profile {
@@ -54,6 +84,8 @@ impl Profile {
             conversions: item.num("conversions"),
             payment_problem_invoice: text("payment_problem_invoice"),
             payment_problem_at: text("payment_problem_at"),
+            payment_problem_kind: text("payment_problem_kind"),
+            payment_problem_url: text("payment_problem_url"),
         }
     }
 
@@ -130,14 +162,25 @@ impl ProfileChange {
         self.op(Op::set_if_missing("customer_id", customer.to_string()))
     }
 
-    pub fn payment_problem(self, invoice: &InvoiceId, at: &str) -> Self {
-        self.op(Op::set("payment_problem_invoice", invoice.to_string()))
+    pub fn payment_problem(self, problem: &PaymentProblem<'_>, at: &str) -> Self {
+        let change = self
+            .op(Op::set(
+                "payment_problem_invoice",
+                problem.invoice.to_string(),
+            ))
             .op(Op::set("payment_problem_at", at.to_owned()))
+            .op(Op::set("payment_problem_kind", problem.kind.as_str()));
+        match problem.url {
+            Some(url) => change.op(Op::set("payment_problem_url", url.to_owned())),
+            None => change.op(Op::remove("payment_problem_url")),
+        }
     }
 
     pub fn payment_problem_cleared(self) -> Self {
         self.op(Op::remove("payment_problem_invoice"))
             .op(Op::remove("payment_problem_at"))
+            .op(Op::remove("payment_problem_kind"))
+            .op(Op::remove("payment_problem_url"))
     }
 
     /// Stamps the first payment, once; a referral can no longer be claimed after it.

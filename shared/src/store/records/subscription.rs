@@ -22,6 +22,8 @@ pub struct SubscriptionState<'a> {
     pub current_period_end: Option<i64>,
     pub cancel_at: Option<i64>,
     pub trial_end: Option<i64>,
+    /// Seats (the subscription item's quantity).
+    pub quantity: i64,
 }
 
 /// Applies `state` unless a state of the same or a later version is applied already.
@@ -47,6 +49,7 @@ pub fn apply_if_newer(
         set_or_remove("current_period_end", state.current_period_end),
         set_or_remove("cancel_at", state.cancel_at),
         set_or_remove("trial_end", state.trial_end),
+        Op::set("quantity", state.quantity),
     ];
     Write::Update {
         key: key(user, sub),
@@ -69,6 +72,7 @@ pub struct SubscriptionRow {
     pub cancel_at_period_end: bool,
     pub cancel_at: Option<i64>,
     pub trial_end: Option<i64>,
+    pub quantity: i64,
 }
 
 impl SubscriptionRow {
@@ -82,6 +86,8 @@ impl SubscriptionRow {
             cancel_at_period_end: item.boolean("cancel_at_period_end").unwrap_or(false),
             cancel_at: item.num("cancel_at"),
             trial_end: item.num("trial_end"),
+            // Rows written before seats were stored hold one.
+            quantity: item.num("quantity").unwrap_or(1),
         })
     }
 }
@@ -95,6 +101,7 @@ impl SubscriptionRow {
             && self.cancel_at_period_end == state.cancel_at_period_end
             && self.cancel_at == state.cancel_at
             && self.trial_end == state.trial_end
+            && self.quantity == state.quantity
     }
 }
 

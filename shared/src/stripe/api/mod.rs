@@ -129,24 +129,141 @@ pub async fn retrieve_subscription(
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }
 
-/// Moves a subscription's item `item_id` (`si_…`) to `price_id` (`POST /v1/subscriptions/{id}`,
+/// A subscription item (`si_…`) moved to a price and a quantity (seats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceChange<'a> {
+    pub item: &'a str,
+    pub price: &'a str,
+    pub quantity: i64,
+}
+
+/// Moves a subscription's item to a price and quantity (`POST /v1/subscriptions/{id}`,
 /// proration as Stripe's default) and returns the subscription as Stripe answers it.
 pub async fn switch_subscription_price(
     api: &dyn StripeApi,
     subscription_id: &str,
-    item_id: &str,
-    price_id: &str,
+    change: &PriceChange<'_>,
     idempotency_key: &str,
 ) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let mut form = Form::new();
-    form.push("items[0][id]", item_id)
-        .push("items[0][price]", price_id);
+    form.push("items[0][id]", change.item)
+        .push("items[0][price]", change.price)
+        .push("items[0][quantity]", change.quantity);
+    update_subscription(api, subscription_id, &form, idempotency_key).await
+}
+
+/// Sets or clears a subscription's end at its period end (`POST /v1/subscriptions/{id}`
+/// with `cancel_at_period_end`); clearing also clears a scheduled `cancel_at`, which
+/// flexible billing sets instead.
+pub async fn set_cancel_at_period_end(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+    cancel: bool,
+    clear_cancel_at: bool,
+    idempotency_key: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
+    let mut form = Form::new();
+    form.push("cancel_at_period_end", cancel);
+    if clear_cancel_at {
+        // An empty value is how Stripe unsets a field.
+        form.push("cancel_at", "");
+    }
+    update_subscription(api, subscription_id, &form, idempotency_key).await
+}
+
+async fn update_subscription(
+    api: &dyn StripeApi,
+    subscription_id: &str,
+    form: &Form,
+    idempotency_key: &str,
+) -> Result<crate::stripe::objects::Subscription, StripeError> {
     let value = api
         .post_form(
             &format!("/v1/subscriptions/{subscription_id}"),
-            &form,
+            form,
             idempotency_key,
         )
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
+/// One page of a customer's invoices (`GET /v1/invoices?customer=`), newest first, after
+/// `starting_after`. The customer is always named: no other customer's invoice is listed.
+pub async fn list_invoices(
+    api: &dyn StripeApi,
+    customer: &str,
+    limit: u8,
+    starting_after: Option<&str>,
+) -> Result<ListPage<crate::stripe::Invoice>, StripeError> {
+    let mut query = Form::new();
+    query.push("customer", customer).push("limit", limit);
+    if let Some(after) = starting_after {
+        query.push("starting_after", after);
+    }
+    let value = api.get_json("/v1/invoices", &query).await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
+/// What a subscription's next invoice would be after `change` (`POST
+/// /v1/invoices/create_preview` with the customer, the subscription and the item's new
+/// price and quantity, Stripe's default proration). Stripe creates nothing for a preview.
+pub async fn preview_subscription_change(
+    api: &dyn StripeApi,
+    customer: &str,
+    subscription_id: &str,
+    change: &PriceChange<'_>,
+) -> Result<crate::stripe::invoice::InvoicePreview, StripeError> {
+    let mut form = Form::new();
+    form.push("customer", customer)
+        .push("subscription", subscription_id)
+        .push("subscription_details[items][0][id]", change.item)
+        .push("subscription_details[items][0][price]", change.price)
+        .push("subscription_details[items][0][quantity]", change.quantity);
+    let value = api
+        .post_form("/v1/invoices/create_preview", &form, &new_idempotency_key())
+        .await?;
+    serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
+}
+
+/// What Stripe Tax computed for one sale (`POST /v1/tax/calculations`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TaxCalculation {
+    /// `taxcalc_…`: what the PaymentIntent names so that Stripe records the tax transaction.
+    pub id: String,
+    /// The amount with tax (minor units): what the buyer is charged.
+    pub amount_total: i64,
+    #[serde(default)]
+    pub tax_amount_exclusive: i64,
+}
+
+/// A sale to be taxed: one line of `amount` for `quantity` of `reference` (a plan id),
+/// sold to a buyer at `country` / `postal_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaxedSale<'a> {
+    pub currency: &'a str,
+    pub amount: i64,
+    pub quantity: i64,
+    pub reference: &'a str,
+    pub country: &'a str,
+    pub postal_code: &'a str,
+}
+
+/// Stripe Tax's calculation for `sale` (`POST /v1/tax/calculations`, prices tax-exclusive).
+pub async fn calculate_tax(
+    api: &dyn StripeApi,
+    sale: &TaxedSale<'_>,
+    idempotency_key: &str,
+) -> Result<TaxCalculation, StripeError> {
+    let mut form = Form::new();
+    form.push("currency", sale.currency)
+        .push("line_items[0][amount]", sale.amount)
+        .push("line_items[0][quantity]", sale.quantity)
+        .push("line_items[0][reference]", sale.reference)
+        .push("customer_details[address][country]", sale.country)
+        .push("customer_details[address][postal_code]", sale.postal_code)
+        .push("customer_details[address_source]", "billing");
+    let value = api
+        .post_form("/v1/tax/calculations", &form, idempotency_key)
         .await?;
     serde_json::from_value(value).map_err(|e| StripeError::Decode(e.to_string()))
 }

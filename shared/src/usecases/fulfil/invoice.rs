@@ -1,8 +1,10 @@
 //! The invoice family: `invoice.paid` grants a subscription plan's per-period credits once
 //! per invoice that starts or renews a period with money paid (`billing_reason`
 //! `subscription_create` / `subscription_cycle`, `amount_paid > 0`: a proration or a $0
-//! trial invoice grants none) and clears a payment problem; `invoice.payment_failed` shows
-//! one, unless that invoice has been paid meanwhile (a late failure changes nothing).
+//! trial invoice grants none) and clears a payment problem; `invoice.payment_failed` and
+//! `invoice.payment_action_required` show one (its kind, and the hosted invoice page where
+//! the customer pays or confirms), unless that invoice has been paid meanwhile (a late
+//! failure changes nothing).
 //! With a Stripe client, both also set the subscription to the state Stripe holds now.
 //! The plan is the plan of the price the invoice bills (else the subscription's current
 //! price): a plan switched in the Billing Portal renews as the new plan.
@@ -22,9 +24,9 @@ use crate::domain::catalog::Grant;
 use crate::domain::ids::{CustomerId, InvoiceId, PaymentIntentId, SubscriptionId};
 use crate::store::records::invoice as marker;
 use crate::store::records::payment_intent::{self, Ledger, Source};
-use crate::store::records::profile::ProfileChange;
+use crate::store::records::profile::{PaymentProblem, ProblemKind, ProfileChange};
 use crate::stripe::Invoice;
-use crate::stripe::event_types::INVOICE_FAILED;
+use crate::stripe::event_types::{INVOICE_ACTION_REQUIRED, INVOICE_FAILED};
 use crate::usecases::referral;
 
 pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned, FulfilError> {
@@ -49,8 +51,18 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         Some((s, sub)) => fetched_state(ctx, &user, s, sub).await?,
         None => None,
     };
-    if ctx.event.kind == INVOICE_FAILED {
-        let profile = ProfileChange::new(&user, now).payment_problem(&id, now);
+    let problem = match ctx.event.kind.as_str() {
+        INVOICE_FAILED => Some(ProblemKind::PaymentFailed),
+        INVOICE_ACTION_REQUIRED => Some(ProblemKind::ActionRequired),
+        _ => None,
+    };
+    if let Some(kind) = problem {
+        let shown = PaymentProblem {
+            kind,
+            invoice: &id,
+            url: invoice.hosted_invoice_url.as_deref(),
+        };
+        let profile = ProfileChange::new(&user, now).payment_problem(&shown, now);
         let mut writes = vec![marker::not_paid(&id)];
         writes.extend(sub_state);
         writes.push(profile.write());

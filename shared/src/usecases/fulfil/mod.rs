@@ -382,7 +382,7 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         SUB_CREATED | SUB_UPDATED | SUB_DELETED | SUB_PAUSED | SUB_RESUMED => {
             subscription::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
-        INVOICE_PAID | INVOICE_FAILED => {
+        INVOICE_PAID | INVOICE_FAILED | INVOICE_ACTION_REQUIRED => {
             invoice::changed(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         CHARGE_REFUNDED => {

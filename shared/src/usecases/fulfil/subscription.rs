@@ -107,6 +107,7 @@ fn state_of<'a>(
         current_period_end: sub.period_end(),
         cancel_at: sub.cancel_at,
         trial_end: sub.trial_end,
+        quantity: sub.quantity(),
     }
 }
 
