@@ -16,6 +16,7 @@ pub mod moto;
 pub mod pages;
 pub mod provision;
 pub mod server;
+pub mod stand_in;
 pub mod stack;
 pub mod timeouts;
 

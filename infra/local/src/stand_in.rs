@@ -1,0 +1,547 @@
+//! The local stand-in for Stripe that `make dev` serves when no Stripe key is configured, so
+//! a newcomer's first purchase works end to end with no Stripe account
+//! (docs/local-development.md, "Buy something").
+//!
+//! It is the tests' fake Stripe, not another one: every request it receives first goes
+//! through [`StrictStripe`], which checks it against Stripe's own parameter definitions
+//! (`billing_testing::stripe_definitions`) and answers what Stripe would refuse with
+//! Stripe's error; its objects and events are the vendored official fixtures
+//! (`shared/testdata/stripe/fixtures3.json`) with the session's own values merged in.
+//!
+//! It sells what Checkout sells in payment mode (credit packs and one-time plans): the
+//! functions get a test-mode key, `STRIPE_API_BASE` pointing here and a stand-in price for
+//! each such plan. Subscriptions get no price, so the pricing page offers them as a manual
+//! invoice, as it does any unpriced plan. Its checkout page says it is a stand-in; its
+//! "Pay" builds `checkout.session.completed` for the session, signs it with the stack's
+//! webhook secret, posts it to the stack's own webhook route, then redirects to the
+//! session's `success_url`, as Stripe does.
+
+use billing_core::domain::catalog::{Catalog, Mode, Plan};
+use billing_testing::{EventsApi, InvoicesApi, StrictStripe, event, object, signature};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// What the banner and the checkout page say it is.
+pub const LABEL: &str = "local stand-in, no real payment";
+/// The test-mode key the functions get with the stand-in; Stripe itself knows no such key.
+pub const KEY: &str = "sk_test_local_stand_in";
+/// Turns the stand-in off (`STRIPE_STAND_IN=off`): no key then means no checkout, as in a
+/// deployment without one.
+pub const SWITCH: &str = "STRIPE_STAND_IN";
+
+/// The stand-in, serving on a loopback port until dropped.
+pub struct StandIn {
+    server: MockServer,
+    prices: Vec<(String, String)>,
+}
+
+/// Whether `make dev` serves the stand-in: no Stripe key configured and not switched off.
+pub fn wanted(env: &HashMap<String, String>) -> bool {
+    let set = |name: &str| env.get(name).is_some_and(|v| !v.trim().is_empty());
+    !set("STRIPE_SECRET_KEY") && env.get(SWITCH).is_none_or(|v| v.trim() != "off")
+}
+
+impl StandIn {
+    /// Starts the stand-in for `catalog`; "Pay" posts the signed event to `webhook_url`.
+    pub async fn start(catalog: &Catalog, webhook_url: &str, webhook_secret: &str) -> Self {
+        let server = MockServer::start().await;
+        let base = server.uri();
+        let plans: HashMap<String, Plan> = catalog
+            .plans()
+            .filter(|p| p.mode == Mode::Payment)
+            .map(|p| (price_of(p), p.clone()))
+            .collect();
+        let mut prices: Vec<(String, String)> = plans
+            .iter()
+            .map(|(price, p)| (p.id.to_string(), price.clone()))
+            .collect();
+        prices.sort();
+        let checkouts = Checkouts {
+            base: base.clone(),
+            plans: Arc::new(plans),
+            sessions: Arc::default(),
+            portals: Arc::default(),
+            webhook_url: webhook_url.to_owned(),
+            webhook_secret: webhook_secret.to_owned(),
+        };
+        let by = "make dev (the local stand-in)";
+        Mock::given(path_regex("^/v1/"))
+            .and(StrictStripe::new(by))
+            .respond_with(StrictStripe::new(by))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let routes: [(&str, &str, Route); 9] = [
+            ("POST", r"^/v1/checkout/sessions$", Route::CreateSession),
+            ("GET", r"^/v1/checkout/sessions/[^/]+$", Route::GetSession),
+            ("GET", r"^/v1/checkout/sessions/[^/]+/line_items$", Route::LineItems),
+            ("POST", r"^/v1/checkout/sessions/[^/]+/expire$", Route::Expire),
+            ("POST", r"^/v1/billing_portal/sessions$", Route::CreatePortal),
+            ("GET", r"^/c/pay/[^/]+$", Route::CheckoutPage),
+            ("POST", r"^/c/pay/[^/]+$", Route::Pay),
+            ("GET", r"^/p/session/[^/]+$", Route::PortalPage),
+            ("GET", r"^/$", Route::Home),
+        ];
+        for (verb, pattern, route) in routes {
+            Mock::given(method(verb))
+                .and(path_regex(pattern))
+                .respond_with(Handler(checkouts.clone(), route))
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/v1/invoices"))
+            .respond_with(InvoicesApi(Vec::new()))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/events"))
+            .respond_with(EventsApi(Vec::new()))
+            .mount(&server)
+            .await;
+        // Anything else Stripe has but the stand-in does not do: said plainly.
+        Mock::given(path_regex("^/v1/"))
+            .respond_with(|r: &Request| {
+                stripe_error(
+                    404,
+                    "resource_missing",
+                    format!(
+                        "The {LABEL} does not do {} {}; use Stripe's test mode for it \
+                         (docs/local-development.md).",
+                        r.method,
+                        r.url.path()
+                    ),
+                )
+            })
+            .with_priority(10)
+            .mount(&server)
+            .await;
+        Self { server, prices }
+    }
+
+    /// Where it serves: the functions' `STRIPE_API_BASE`.
+    pub fn base(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The variables the functions get from it: the test key, the API base and a price for
+    /// each plan it sells.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let prices = self
+            .prices
+            .iter()
+            .map(|(plan, price)| format!("{plan}={price}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![
+            ("STRIPE_SECRET_KEY".into(), KEY.into()),
+            ("STRIPE_API_BASE".into(), self.base()),
+            ("STRIPE_PRICES".into(), prices),
+        ]
+    }
+
+    /// The plans it sells, by id.
+    pub fn plans(&self) -> impl Iterator<Item = &str> {
+        self.prices.iter().map(|(plan, _)| plan.as_str())
+    }
+}
+
+fn price_of(plan: &Plan) -> String {
+    format!("price_standin_{}", plan.id)
+}
+
+#[derive(Clone)]
+struct Checkouts {
+    base: String,
+    /// The plans it sells, by their stand-in price.
+    plans: Arc<HashMap<String, Plan>>,
+    /// Each session as Stripe would hold it now, by id.
+    sessions: Arc<Mutex<HashMap<String, Value>>>,
+    /// Each billing portal session's return URL, by id.
+    portals: Arc<Mutex<HashMap<String, String>>>,
+    webhook_url: String,
+    webhook_secret: String,
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    CreateSession,
+    GetSession,
+    LineItems,
+    Expire,
+    CreatePortal,
+    CheckoutPage,
+    Pay,
+    PortalPage,
+    Home,
+}
+
+struct Handler(Checkouts, Route);
+
+impl Respond for Handler {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let c = &self.0;
+        let segment = |i: usize| request.url.path().split('/').nth(i).unwrap_or_default();
+        match self.1 {
+            Route::CreateSession => c.create_session(&form_of(request)),
+            Route::GetSession => c.answer(segment(4), public),
+            Route::LineItems => c.answer(segment(4), line_items),
+            Route::Expire => c.expire(segment(4)),
+            Route::CreatePortal => c.create_portal(&form_of(request)),
+            Route::CheckoutPage => c.checkout_page(segment(3)),
+            Route::Pay => c.pay(segment(3)),
+            Route::PortalPage => c.portal_page(segment(3)),
+            Route::Home => page(
+                LABEL,
+                "<p>This stands in for Stripe while no Stripe key is configured.</p>",
+            ),
+        }
+    }
+}
+
+impl Checkouts {
+    /// `POST /v1/checkout/sessions` in payment mode for one of its prices, as Stripe creates
+    /// it: open, with its hosted URL (here, the stand-in's checkout page).
+    fn create_session(&self, form: &HashMap<String, String>) -> ResponseTemplate {
+        let price = form
+            .get("line_items[0][price]")
+            .map(String::as_str)
+            .unwrap_or("");
+        let Some(plan) = self.plans.get(price) else {
+            return stripe_error(
+                400,
+                "resource_missing",
+                format!("No such price: '{price}'"),
+            );
+        };
+        if form.get("mode").map(String::as_str) != Some("payment") {
+            return stripe_error(
+                400,
+                "parameter_invalid",
+                format!("The {LABEL} sells in payment mode only; use Stripe's test mode for subscriptions."),
+            );
+        }
+        let quantity: i64 = form
+            .get("line_items[0][quantity]")
+            .and_then(|q| q.parse().ok())
+            .unwrap_or(1);
+        let id = format!("cs_test_standin_{}", uuid::Uuid::new_v4().simple());
+        let now = chrono::Utc::now().timestamp();
+        let mut session = object(
+            "checkout.session",
+            json!({
+                "id": id,
+                "object": "checkout.session",
+                "url": format!("{}/c/pay/{id}", self.base),
+                "status": "open",
+                "payment_status": "unpaid",
+                "mode": "payment",
+                "livemode": false,
+                "created": now,
+                "expires_at": now + 24 * 3600,
+                "success_url": form.get("success_url"),
+                "cancel_url": form.get("cancel_url"),
+                "client_reference_id": form.get("client_reference_id"),
+                "customer": form.get("customer"),
+                "customer_email": form.get("customer_email"),
+                "amount_subtotal": plan.amount * quantity,
+                "amount_total": plan.amount * quantity,
+                "currency": plan.currency,
+                "payment_intent": Value::Null,
+            }),
+        );
+        // `metadata` replaces rather than merges: the fixture's own keys must not leak in.
+        session["metadata"] = form
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+                Some((name.to_owned(), Value::from(v.as_str())))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        session["line_items_bought"] = json!({ "price": price, "quantity": quantity });
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.clone(), session.clone());
+        ResponseTemplate::new(200).set_body_json(public(&session))
+    }
+
+    fn answer(&self, id: &str, view: impl Fn(&Value) -> Value) -> ResponseTemplate {
+        match self.sessions.lock().unwrap().get(id) {
+            Some(session) => ResponseTemplate::new(200).set_body_json(view(session)),
+            None => no_such_session(id),
+        }
+    }
+
+    fn expire(&self, id: &str) -> ResponseTemplate {
+        let mut sessions = self.sessions.lock().unwrap();
+        let Some(session) = sessions.get_mut(id) else {
+            return no_such_session(id);
+        };
+        if session["status"] != "open" {
+            return stripe_error(
+                400,
+                "checkout_session_not_open",
+                format!("Only Checkout Sessions with a status of `open` can be expired; {id} is {}.", session["status"]),
+            );
+        }
+        session["status"] = "expired".into();
+        session["url"] = Value::Null;
+        ResponseTemplate::new(200).set_body_json(public(session))
+    }
+
+    fn create_portal(&self, form: &HashMap<String, String>) -> ResponseTemplate {
+        let id = format!("bps_standin_{}", uuid::Uuid::new_v4().simple());
+        let return_url = form.get("return_url").cloned().unwrap_or_default();
+        self.portals
+            .lock()
+            .unwrap()
+            .insert(id.clone(), return_url.clone());
+        ResponseTemplate::new(200).set_body_json(object(
+            "billing_portal.session",
+            json!({
+                "id": id,
+                "url": format!("{}/p/session/{id}", self.base),
+                "customer": form.get("customer"),
+                "return_url": return_url,
+                "livemode": false,
+            }),
+        ))
+    }
+
+    /// The hosted checkout page: what is bought, for how much, labelled as the stand-in.
+    fn checkout_page(&self, id: &str) -> ResponseTemplate {
+        let Some(session) = self.sessions.lock().unwrap().get(id).cloned() else {
+            return page("No such checkout", "<p>The local stand-in has no such session.</p>");
+        };
+        let bought = &session["line_items_bought"];
+        let plan = self.plans.get(bought["price"].as_str().unwrap_or_default());
+        let name = plan.map_or("?", |p| p.name.as_str());
+        let amount = session["amount_total"].as_i64().unwrap_or(0);
+        let currency = session["currency"].as_str().unwrap_or("usd").to_uppercase();
+        let state = session["status"].as_str().unwrap_or_default();
+        let action = if state == "open" {
+            format!(
+                "<form method=post action='/c/pay/{id}'><button id=pay type=submit>Pay {}</button></form>",
+                money(amount, &currency)
+            )
+        } else {
+            format!("<p id=state>This checkout is {}.</p>", escape(state))
+        };
+        page(
+            "Checkout",
+            &format!(
+                "<p class=label id=label><strong>{LABEL}</strong>: nothing is charged and no card is asked for. \
+                 With a <code>sk_test_…</code> key, <code>make dev</code> uses Stripe's test mode instead.</p>\
+                 <p><span id=item>{} × {}</span> <strong id=amount>{}</strong></p>\
+                 <p><small>Session <code id=session>{}</code></small></p>{action}\
+                 <p><a id=cancel href='{}'>Cancel and go back</a></p>",
+                escape(name),
+                bought["quantity"],
+                money(amount, &currency),
+                escape(id),
+                escape(session["cancel_url"].as_str().unwrap_or("/")),
+            ),
+        )
+    }
+
+    /// "Pay": the session completes and is paid; Stripe's `checkout.session.completed` for
+    /// it, signed with the stack's webhook secret, goes to the stack's webhook route; then
+    /// the browser goes to the session's `success_url`.
+    fn pay(&self, id: &str) -> ResponseTemplate {
+        let completed = {
+            let mut sessions = self.sessions.lock().unwrap();
+            let Some(session) = sessions.get_mut(id) else {
+                return no_such_session(id);
+            };
+            if session["status"] != "open" {
+                return ResponseTemplate::new(303).insert_header("location", format!("/c/pay/{id}"));
+            }
+            let hex = || uuid::Uuid::new_v4().simple().to_string()[..14].to_owned();
+            session["status"] = "complete".into();
+            session["payment_status"] = "paid".into();
+            session["url"] = Value::Null;
+            session["payment_intent"] = format!("pi_standin_{}", hex()).into();
+            if session["customer"].is_null() {
+                session["customer"] = format!("cus_standin_{}", hex()).into();
+            }
+            session.clone()
+        };
+        let now = chrono::Utc::now().timestamp();
+        let event = event(
+            &format!("evt_standin_{}", uuid::Uuid::new_v4().simple()),
+            "checkout.session.completed",
+            now,
+            public(&completed),
+        );
+        let body = event.to_string();
+        let header = signature(&self.webhook_secret, now, &body);
+        match deliver(&self.webhook_url, &header, body) {
+            Ok(200..=299) => {}
+            Ok(status) => {
+                return page(
+                    "The webhook refused the payment",
+                    &format!("<p>The stack's webhook answered {status}; see the make dev log.</p>"),
+                );
+            }
+            Err(e) => {
+                return page(
+                    "The webhook could not be reached",
+                    &format!("<p>{}</p>", escape(&e)),
+                );
+            }
+        }
+        let success = completed["success_url"]
+            .as_str()
+            .unwrap_or("/")
+            .replace("{CHECKOUT_SESSION_ID}", id);
+        ResponseTemplate::new(303).insert_header("location", success)
+    }
+
+    fn portal_page(&self, id: &str) -> ResponseTemplate {
+        let back = self.portals.lock().unwrap().get(id).cloned().unwrap_or_default();
+        page(
+            "Billing portal",
+            &format!(
+                "<p class=label><strong>{LABEL}</strong>: the stand-in has nothing to manage; \
+                 Stripe's test mode shows the real portal.</p><p><a id=return href='{}'>Return</a></p>",
+                escape(&back)
+            ),
+        )
+    }
+}
+
+/// Posts the signed event from a thread of its own (a responder is not async), and waits.
+fn deliver(url: &str, signature: &str, body: String) -> Result<u16, String> {
+    let (url, signature) = (url.to_owned(), signature.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("stripe-signature", signature)
+                .body(body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| format!("{url}: {e}"))
+        })
+    })
+    .join()
+    .map_err(|_| "the delivery thread panicked".to_owned())?
+}
+
+/// The session as Stripe shows it (without what the stand-in keeps for itself).
+fn public(session: &Value) -> Value {
+    let mut s = session.clone();
+    if let Some(o) = s.as_object_mut() {
+        o.remove("line_items_bought");
+    }
+    s
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the one line the session bought.
+fn line_items(session: &Value) -> Value {
+    json!({ "object": "list", "has_more": false,
+            "url": format!("/v1/checkout/sessions/{}/line_items", session["id"].as_str().unwrap_or_default()),
+            "data": [object("item", json!({
+                "price": { "id": session["line_items_bought"]["price"] },
+                "quantity": session["line_items_bought"]["quantity"],
+            }))] })
+}
+
+fn no_such_session(id: &str) -> ResponseTemplate {
+    stripe_error(
+        404,
+        "resource_missing",
+        format!("No such checkout.session: '{id}'"),
+    )
+}
+
+fn stripe_error(status: u16, code: &str, message: String) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({ "error": {
+        "type": "invalid_request_error", "code": code, "message": message } }))
+}
+
+fn form_of(request: &Request) -> HashMap<String, String> {
+    form_urlencoded::parse(&request.body).into_owned().collect()
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    let sign = if currency == "USD" { "$" } else { "" };
+    let suffix = if sign.is_empty() {
+        format!(" {currency}")
+    } else {
+        String::new()
+    };
+    format!("{sign}{}.{:02}{suffix}", minor / 100, minor % 100)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+        .replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> ResponseTemplate {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>{title} ({LABEL})</title>\
+         <body style='font-family:sans-serif;margin:3rem;max-width:40rem'>\
+         <p style='background:#fff3cd;border:1px solid #e0c060;padding:.5rem 1rem' id=banner>\
+         Stripe, {LABEL}</p><h1>{title}</h1>{body}</body>"
+    );
+    ResponseTemplate::new(200).set_body_raw(html.into_bytes(), "text/html; charset=utf-8")
+}
+
+/// `make dev`'s choice: with no Stripe key (and `STRIPE_STAND_IN` not `off`), starts the
+/// stand-in for the default or `CATALOG_JSON` catalog and points the functions at it
+/// through `env`; with a key, `None` and `env` untouched.
+pub async fn serve_if_wanted(env: &mut HashMap<String, String>, port: u16) -> Option<StandIn> {
+    if !wanted(env) {
+        return None;
+    }
+    let json = env
+        .get("CATALOG_JSON")
+        .filter(|j| !j.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| billing_core::domain::catalog::DEFAULT_CATALOG.to_owned());
+    let catalog = match Catalog::parse(&json, |_| None) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no local stand-in for Stripe: the catalog does not parse");
+            return None;
+        }
+    };
+    let webhook = format!("http://127.0.0.1:{port}/api/stripe/webhook");
+    let secret = env
+        .get("STRIPE_WEBHOOK_SECRET")
+        .cloned()
+        .unwrap_or_default();
+    let stand_in = StandIn::start(&catalog, &webhook, &secret).await;
+    env.extend(stand_in.environment());
+    Some(stand_in)
+}
+
+impl StandIn {
+    /// The start-up banner's lines about it.
+    pub fn banner(&self) -> String {
+        format!(
+            "  Stripe: {LABEL} on {} (no Stripe key set; requests checked against Stripe's definitions)\n    \
+             sells {}; subscriptions need Stripe's test mode (docs/local-development.md)",
+            self.base(),
+            self.plans().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
