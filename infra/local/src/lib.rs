@@ -16,8 +16,8 @@ pub mod moto;
 pub mod pages;
 pub mod provision;
 pub mod server;
-pub mod stand_in;
 pub mod stack;
+pub mod stand_in;
 pub mod timeouts;
 
 pub use stack::{LocalStack, StackOptions};

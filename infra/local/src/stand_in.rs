@@ -37,6 +37,8 @@ pub const SWITCH: &str = "STRIPE_STAND_IN";
 pub struct StandIn {
     server: MockServer,
     prices: Vec<(String, String)>,
+    /// Whose definitions it checks requests against (`stripe 16.1.0`).
+    definitions: String,
 }
 
 /// Whether `make dev` serves the stand-in: no Stripe key configured and not switched off.
@@ -78,9 +80,21 @@ impl StandIn {
         let routes: [(&str, &str, Route); 9] = [
             ("POST", r"^/v1/checkout/sessions$", Route::CreateSession),
             ("GET", r"^/v1/checkout/sessions/[^/]+$", Route::GetSession),
-            ("GET", r"^/v1/checkout/sessions/[^/]+/line_items$", Route::LineItems),
-            ("POST", r"^/v1/checkout/sessions/[^/]+/expire$", Route::Expire),
-            ("POST", r"^/v1/billing_portal/sessions$", Route::CreatePortal),
+            (
+                "GET",
+                r"^/v1/checkout/sessions/[^/]+/line_items$",
+                Route::LineItems,
+            ),
+            (
+                "POST",
+                r"^/v1/checkout/sessions/[^/]+/expire$",
+                Route::Expire,
+            ),
+            (
+                "POST",
+                r"^/v1/billing_portal/sessions$",
+                Route::CreatePortal,
+            ),
             ("GET", r"^/c/pay/[^/]+$", Route::CheckoutPage),
             ("POST", r"^/c/pay/[^/]+$", Route::Pay),
             ("GET", r"^/p/session/[^/]+$", Route::PortalPage),
@@ -120,7 +134,11 @@ impl StandIn {
             .with_priority(10)
             .mount(&server)
             .await;
-        Self { server, prices }
+        Self {
+            server,
+            prices,
+            definitions: String::new(),
+        }
     }
 
     /// Where it serves: the functions' `STRIPE_API_BASE`.
@@ -212,17 +230,15 @@ impl Checkouts {
             .map(String::as_str)
             .unwrap_or("");
         let Some(plan) = self.plans.get(price) else {
-            return stripe_error(
-                400,
-                "resource_missing",
-                format!("No such price: '{price}'"),
-            );
+            return stripe_error(400, "resource_missing", format!("No such price: '{price}'"));
         };
         if form.get("mode").map(String::as_str) != Some("payment") {
             return stripe_error(
                 400,
                 "parameter_invalid",
-                format!("The {LABEL} sells in payment mode only; use Stripe's test mode for subscriptions."),
+                format!(
+                    "The {LABEL} sells in payment mode only; use Stripe's test mode for subscriptions."
+                ),
             );
         }
         let quantity: i64 = form
@@ -287,7 +303,10 @@ impl Checkouts {
             return stripe_error(
                 400,
                 "checkout_session_not_open",
-                format!("Only Checkout Sessions with a status of `open` can be expired; {id} is {}.", session["status"]),
+                format!(
+                    "Only Checkout Sessions with a status of `open` can be expired; {id} is {}.",
+                    session["status"]
+                ),
             );
         }
         session["status"] = "expired".into();
@@ -317,7 +336,10 @@ impl Checkouts {
     /// The hosted checkout page: what is bought, for how much, labelled as the stand-in.
     fn checkout_page(&self, id: &str) -> ResponseTemplate {
         let Some(session) = self.sessions.lock().unwrap().get(id).cloned() else {
-            return page("No such checkout", "<p>The local stand-in has no such session.</p>");
+            return page(
+                "No such checkout",
+                "<p>The local stand-in has no such session.</p>",
+            );
         };
         let bought = &session["line_items_bought"];
         let plan = self.plans.get(bought["price"].as_str().unwrap_or_default());
@@ -360,7 +382,8 @@ impl Checkouts {
                 return no_such_session(id);
             };
             if session["status"] != "open" {
-                return ResponseTemplate::new(303).insert_header("location", format!("/c/pay/{id}"));
+                return ResponseTemplate::new(303)
+                    .insert_header("location", format!("/c/pay/{id}"));
             }
             let hex = || uuid::Uuid::new_v4().simple().to_string()[..14].to_owned();
             session["status"] = "complete".into();
@@ -404,7 +427,13 @@ impl Checkouts {
     }
 
     fn portal_page(&self, id: &str) -> ResponseTemplate {
-        let back = self.portals.lock().unwrap().get(id).cloned().unwrap_or_default();
+        let back = self
+            .portals
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .unwrap_or_default();
         page(
             "Billing portal",
             &format!(
@@ -524,12 +553,28 @@ pub async fn serve_if_wanted(env: &mut HashMap<String, String>, port: u16) -> Op
             return None;
         }
     };
+    // Loaded now, so a missing `.venv` says so at start rather than at the first request.
+    let definitions = tokio::task::spawn_blocking(|| {
+        std::panic::catch_unwind(|| {
+            billing_testing::stripe_definitions::definitions()
+                .source
+                .clone()
+        })
+    })
+    .await;
+    let Ok(Ok(source)) = definitions else {
+        eprintln!(
+            "no local stand-in for Stripe: Stripe's definitions did not load (run `make bootstrap`)"
+        );
+        return None;
+    };
     let webhook = format!("http://127.0.0.1:{port}/api/stripe/webhook");
     let secret = env
         .get("STRIPE_WEBHOOK_SECRET")
         .cloned()
         .unwrap_or_default();
-    let stand_in = StandIn::start(&catalog, &webhook, &secret).await;
+    let mut stand_in = StandIn::start(&catalog, &webhook, &secret).await;
+    stand_in.definitions = source;
     env.extend(stand_in.environment());
     Some(stand_in)
 }
@@ -538,9 +583,10 @@ impl StandIn {
     /// The start-up banner's lines about it.
     pub fn banner(&self) -> String {
         format!(
-            "  Stripe: {LABEL} on {} (no Stripe key set; requests checked against Stripe's definitions)\n    \
+            "  Stripe: {LABEL} on {} (no Stripe key set; every request checked against {}'s definitions)\n    \
              sells {}; subscriptions need Stripe's test mode (docs/local-development.md)",
             self.base(),
+            self.definitions,
             self.plans().collect::<Vec<_>>().join(", ")
         )
     }
