@@ -591,3 +591,166 @@ impl StandIn {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_core::domain::catalog::DEFAULT_CATALOG;
+
+    const SECRET: &str = "whsec_stand_in_test";
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    async fn stand_in(webhook_url: &str) -> StandIn {
+        let catalog = Catalog::parse(DEFAULT_CATALOG, |_| None).unwrap();
+        StandIn::start(&catalog, webhook_url, SECRET).await
+    }
+
+    fn checkout_form(extra: &str) -> String {
+        format!(
+            "mode=payment&line_items[0][price]=price_standin_credits_starter&line_items[0][quantity]=1\
+             &client_reference_id=u64_dXNlcl9h&metadata[user_id]=user_a&metadata[plan_id]=credits_starter\
+             &success_url=http://127.0.0.1:9/billing/success?session_id={{CHECKOUT_SESSION_ID}}\
+             &cancel_url=http://127.0.0.1:9/billing/cancel{extra}"
+        )
+    }
+
+    async fn create(base: &str, form: String) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/v1/checkout/sessions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.replace('{', "%7B").replace('}', "%7D"))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    #[test]
+    fn a_configured_key_or_the_switch_means_no_stand_in() {
+        assert!(wanted(&env(&[])), "no key: the stand-in");
+        assert!(
+            wanted(&env(&[("STRIPE_SECRET_KEY", " ")])),
+            "a blank key is no key"
+        );
+        assert!(!wanted(&env(&[("STRIPE_SECRET_KEY", "sk_test_real")])));
+        assert!(!wanted(&env(&[(SWITCH, "off")])));
+    }
+
+    #[tokio::test]
+    async fn with_a_key_make_dev_starts_no_stand_in_and_keeps_the_api_base() {
+        let mut vars = env(&[
+            ("STRIPE_SECRET_KEY", "sk_test_real"),
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+        ]);
+        let before = vars.clone();
+        assert!(serve_if_wanted(&mut vars, 9).await.is_none());
+        assert_eq!(vars, before, "the functions' environment is untouched");
+    }
+
+    #[tokio::test]
+    async fn it_gives_the_functions_a_test_key_its_base_and_prices_for_one_time_plans_only() {
+        let s = stand_in("http://127.0.0.1:9/api/stripe/webhook").await;
+        let vars: HashMap<String, String> = s.environment().into_iter().collect();
+        assert_eq!(vars["STRIPE_SECRET_KEY"], KEY);
+        assert_eq!(vars["STRIPE_API_BASE"], s.base());
+        assert!(vars["STRIPE_PRICES"].contains("credits_starter=price_standin_credits_starter"));
+        assert!(
+            !vars["STRIPE_PRICES"].contains("pro_monthly"),
+            "no subscriptions"
+        );
+    }
+
+    #[tokio::test]
+    async fn it_refuses_a_parameter_stripe_does_not_have_as_stripe_does() {
+        let s = stand_in("http://127.0.0.1:9/api/stripe/webhook").await;
+        let (status, body) = create(&s.base(), checkout_form("&not_a_stripe_param=1")).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "parameter_unknown", "{body}");
+        let (status, body) = create(&s.base(), checkout_form("")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["object"], "checkout.session");
+        assert_eq!(body["amount_total"], 1000);
+        let url = body["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{}/c/pay/cs_test_standin_", s.base())),
+            "{url}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pay_posts_a_signed_completed_event_then_sends_the_browser_to_the_success_url() {
+        let webhook = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/stripe/webhook"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "queued"})))
+            .mount(&webhook)
+            .await;
+        let s = stand_in(&format!("{}/api/stripe/webhook", webhook.uri())).await;
+        let (_, session) = create(&s.base(), checkout_form("")).await;
+        let id = session["id"].as_str().unwrap();
+        let page = reqwest::get(session["url"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            page.text().await.unwrap().contains(LABEL),
+            "the checkout page is labelled"
+        );
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let paid = no_redirects
+            .post(format!("{}/c/pay/{id}", s.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status().as_u16(), 303);
+        assert_eq!(
+            paid.headers()["location"],
+            format!("http://127.0.0.1:9/billing/success?session_id={id}").as_str()
+        );
+        let received = webhook.received_requests().await.unwrap();
+        assert_eq!(received.len(), 1, "one event per payment");
+        let body = String::from_utf8(received[0].body.clone()).unwrap();
+        let header = received[0].headers["stripe-signature"].to_str().unwrap();
+        let t: i64 = header
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            header,
+            signature(SECRET, t, &body),
+            "signed with the webhook secret"
+        );
+        let event: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(event["type"], "checkout.session.completed");
+        let object = &event["data"]["object"];
+        assert_eq!(object["id"], id);
+        assert_eq!(object["payment_status"], "paid");
+        assert_eq!(object["client_reference_id"], "u64_dXNlcl9h");
+        assert_eq!(
+            object["metadata"],
+            json!({"user_id": "user_a", "plan_id": "credits_starter"})
+        );
+        assert!(object.get("line_items_bought").is_none(), "{object}");
+        let again = no_redirects
+            .post(format!("{}/c/pay/{id}", s.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 303);
+        assert_eq!(
+            webhook.received_requests().await.unwrap().len(),
+            1,
+            "paid once"
+        );
+    }
+}
