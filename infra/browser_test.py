@@ -455,12 +455,12 @@ class Suite:
         sid = page.url.rsplit("/", 1)[1]
         assert STAND_IN_LABEL in page.text_content("#label"), page.text_content("body")
         assert page.text_content("#amount") == "$10.00", page.text_content("#amount")
-        checkout_shot = self.shot(page, "20-stand-in-checkout")
+        checkout_shot = self.shot(page, "30-stand-in-checkout")
         page.click("#pay")  # signs checkout.session.completed, posts it to the stack, redirects
         page.wait_for_url(re.compile(rf"/billing/success\?checkout=success&session_id={sid}$"))
         page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
         assert "Payment confirmed" in page.text_content("#notice"), page.text_content("#notice")
-        fulfilled_shot = self.shot(page, "21-stand-in-fulfilled")
+        fulfilled_shot = self.shot(page, "31-stand-in-fulfilled")
         page.click("#notice a[href='/billing/account']")
         page.wait_for_selector("#account dl")
         balance = page.text_content("#account [data-billing-field=balance]")
@@ -470,7 +470,7 @@ class Suite:
         self.seen["first purchase on make dev's defaults"] = (
             f"banner names the stand-in; its checkout page says {STAND_IN_LABEL!r}, $10.00; Pay → "
             f"fulfilled; account: 1,000 credits and the $10.00 row for {sid[:24]}…; "
-            f"{checkout_shot}, {fulfilled_shot}, {self.shot(page, '22-stand-in-account')}")
+            f"{checkout_shot}, {fulfilled_shot}, {self.shot(page, '32-stand-in-account')}")
         page.close()
 
     def with_a_stripe_key_no_stand_in_runs_and_checkout_goes_to_the_configured_stripe(self):
