@@ -473,6 +473,30 @@ class Suite:
             f"{checkout_shot}, {fulfilled_shot}, {self.shot(page, '32-stand-in-account')}")
         page.close()
 
+    def a_newcomer_subscribes_on_make_devs_defaults_and_the_account_shows_the_plan(self):
+        dev, user = self.dev, f"user_newcomer_{secrets.token_hex(4)}"
+        page = self.page()
+        page.goto(dev.base + "/billing/pricing")
+        self.sign_in(page, dev.token(user))
+        page.locator("[data-plan-id=pro_monthly] button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_standin_"))
+        assert STAND_IN_LABEL in page.text_content("#label"), page.text_content("body")
+        page.click("#pay")  # checkout.session.completed, customer.subscription.created, invoice.paid
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        page.goto(dev.base + "/billing/account")
+        subscription = page.locator("#account [data-billing-field=subscription]")
+        for _ in range(100):  # the worker applies the three events within seconds
+            page.wait_for_selector("#account dl")
+            if subscription.text_content().startswith("Pro, monthly: active"):
+                break
+            time.sleep(0.2)
+            page.reload()
+        assert subscription.text_content().startswith("Pro, monthly: active, renews"), subscription.text_content()
+        self.seen["subscription on make dev's defaults"] = (
+            f"stand-in checkout → Pay → fulfilled; account: {subscription.text_content()!r}; "
+            f"{self.shot(page, '33-stand-in-subscription')}")
+        page.close()
+
     def with_a_stripe_key_no_stand_in_runs_and_checkout_goes_to_the_configured_stripe(self):
         banner = self.configured.log.read_text()
         assert STAND_IN_LABEL not in banner and "Stripe API key: configured" in banner, banner[-1500:]

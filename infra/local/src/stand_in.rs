@@ -8,16 +8,20 @@
 //! Stripe's error; its objects and events are the vendored official fixtures
 //! (`shared/testdata/stripe/fixtures3.json`) with the session's own values merged in.
 //!
-//! It sells what Checkout sells in payment mode (credit packs and one-time plans): the
-//! functions get a test-mode key, `STRIPE_API_BASE` pointing here and a stand-in price for
-//! each such plan. Subscriptions get no price, so the pricing page offers them as a manual
-//! invoice, as it does any unpriced plan. Its checkout page says it is a stand-in; its
-//! "Pay" builds `checkout.session.completed` for the session, signs it with the stack's
-//! webhook secret, posts it to the stack's own webhook route, then redirects to the
-//! session's `success_url`, as Stripe does.
+//! It sells every plan of the catalog through Checkout: the functions get a test-mode key,
+//! `STRIPE_API_BASE` pointing here and a stand-in price for each plan. Its checkout page says
+//! it is a stand-in; its "Pay" builds `checkout.session.completed` for the session (and, for
+//! a subscription, `customer.subscription.created` and the first `invoice.paid`, holding the
+//! subscription for `GET /v1/subscriptions/{id}`), signs each with the stack's webhook
+//! secret, posts them in order to the stack's own webhook route, then redirects to the
+//! session's `success_url`, as Stripe does. Later changes to a subscription (cancel, resume,
+//! seats) are answered but send no event: Stripe's test mode does that.
 
 use billing_core::domain::catalog::{Catalog, Mode, Plan};
-use billing_testing::{EventsApi, InvoicesApi, StrictStripe, event, object, signature};
+use billing_testing::{
+    EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, event, object, signature,
+    subscription_invoice,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,18 +56,17 @@ impl StandIn {
     pub async fn start(catalog: &Catalog, webhook_url: &str, webhook_secret: &str) -> Self {
         let server = MockServer::start().await;
         let base = server.uri();
-        let plans: HashMap<String, Plan> = catalog
-            .plans()
-            .filter(|p| p.mode == Mode::Payment)
-            .map(|p| (price_of(p), p.clone()))
-            .collect();
+        let plans: HashMap<String, Plan> =
+            catalog.plans().map(|p| (price_of(p), p.clone())).collect();
         let mut prices: Vec<(String, String)> = plans
             .iter()
             .map(|(price, p)| (p.id.to_string(), price.clone()))
             .collect();
         prices.sort();
+        let subscriptions = FakeSubscriptions::mount(&server).await;
         let checkouts = Checkouts {
             base: base.clone(),
+            subscriptions,
             plans: Arc::new(plans),
             sessions: Arc::default(),
             portals: Arc::default(),
@@ -161,11 +164,6 @@ impl StandIn {
             ("STRIPE_PRICES".into(), prices),
         ]
     }
-
-    /// The plans it sells, by id.
-    pub fn plans(&self) -> impl Iterator<Item = &str> {
-        self.prices.iter().map(|(plan, _)| plan.as_str())
-    }
 }
 
 fn price_of(plan: &Plan) -> String {
@@ -179,6 +177,8 @@ struct Checkouts {
     plans: Arc<HashMap<String, Plan>>,
     /// Each session as Stripe would hold it now, by id.
     sessions: Arc<Mutex<HashMap<String, Value>>>,
+    /// The subscriptions it holds, as `GET /v1/subscriptions/{id}` answers them.
+    subscriptions: FakeSubscriptions,
     /// Each billing portal session's return URL, by id.
     portals: Arc<Mutex<HashMap<String, String>>>,
     webhook_url: String,
@@ -232,13 +232,15 @@ impl Checkouts {
         let Some(plan) = self.plans.get(price) else {
             return stripe_error(400, "resource_missing", format!("No such price: '{price}'"));
         };
-        if form.get("mode").map(String::as_str) != Some("payment") {
+        let mode = match plan.mode {
+            Mode::Payment => "payment",
+            Mode::Subscription => "subscription",
+        };
+        if form.get("mode").map(String::as_str) != Some(mode) {
             return stripe_error(
                 400,
                 "parameter_invalid",
-                format!(
-                    "The {LABEL} sells in payment mode only; use Stripe's test mode for subscriptions."
-                ),
+                format!("The price {price} is sold in {mode} mode."),
             );
         }
         let quantity: i64 = form
@@ -255,7 +257,7 @@ impl Checkouts {
                 "url": format!("{}/c/pay/{id}", self.base),
                 "status": "open",
                 "payment_status": "unpaid",
-                "mode": "payment",
+                "mode": mode,
                 "livemode": false,
                 "created": now,
                 "expires_at": now + 24 * 3600,
@@ -279,7 +281,20 @@ impl Checkouts {
             })
             .collect::<serde_json::Map<_, _>>()
             .into();
-        session["line_items_bought"] = json!({ "price": price, "quantity": quantity });
+        let subscription_metadata: serde_json::Map<String, Value> = form
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k
+                    .strip_prefix("subscription_data[metadata][")?
+                    .strip_suffix(']')?;
+                Some((name.to_owned(), Value::from(v.as_str())))
+            })
+            .collect();
+        let trial_days: Option<i64> = form
+            .get("subscription_data[trial_period_days]")
+            .and_then(|d| d.parse().ok());
+        session["line_items_bought"] = json!({ "price": price, "quantity": quantity,
+            "subscription_metadata": subscription_metadata, "trial_days": trial_days });
         self.sessions
             .lock()
             .unwrap()
@@ -385,38 +400,53 @@ impl Checkouts {
                 return ResponseTemplate::new(303)
                     .insert_header("location", format!("/c/pay/{id}"));
             }
-            let hex = || uuid::Uuid::new_v4().simple().to_string()[..14].to_owned();
             session["status"] = "complete".into();
             session["payment_status"] = "paid".into();
             session["url"] = Value::Null;
-            session["payment_intent"] = format!("pi_standin_{}", hex()).into();
             if session["customer"].is_null() {
-                session["customer"] = format!("cus_standin_{}", hex()).into();
+                session["customer"] = format!("cus_standin_{}", short_id()).into();
+            }
+            if session["mode"] == "subscription" {
+                session["subscription"] = format!("sub_standin_{}", short_id()).into();
+                session["invoice"] = format!("in_standin_{}", short_id()).into();
+            } else {
+                session["payment_intent"] = format!("pi_standin_{}", short_id()).into();
             }
             session.clone()
         };
-        let now = chrono::Utc::now().timestamp();
-        let event = event(
-            &format!("evt_standin_{}", uuid::Uuid::new_v4().simple()),
-            "checkout.session.completed",
-            now,
-            public(&completed),
-        );
-        let body = event.to_string();
-        let header = signature(&self.webhook_secret, now, &body);
-        match deliver(&self.webhook_url, &header, body) {
-            Ok(200..=299) => {}
-            Ok(status) => {
-                return page(
-                    "The webhook refused the payment",
-                    &format!("<p>The stack's webhook answered {status}; see the make dev log.</p>"),
-                );
-            }
-            Err(e) => {
-                return page(
-                    "The webhook could not be reached",
-                    &format!("<p>{}</p>", escape(&e)),
-                );
+        let mut events = vec![("checkout.session.completed", public(&completed))];
+        if completed["mode"] == "subscription" {
+            let (subscription, invoice) = self.subscribe(&completed);
+            self.subscriptions.put(&subscription);
+            events.push(("customer.subscription.created", subscription));
+            events.push(("invoice.paid", invoice));
+        }
+        for (kind, object) in events {
+            let now = chrono::Utc::now().timestamp();
+            let body = event(
+                &format!("evt_standin_{}", uuid::Uuid::new_v4().simple()),
+                kind,
+                now,
+                object,
+            )
+            .to_string();
+            let header = signature(&self.webhook_secret, now, &body);
+            match deliver(&self.webhook_url, &header, body) {
+                Ok(200..=299) => {}
+                Ok(status) => {
+                    return page(
+                        "The webhook refused the payment",
+                        &format!(
+                            "<p>The stack's webhook answered {status} to {kind}; see the make dev log.</p>"
+                        ),
+                    );
+                }
+                Err(e) => {
+                    return page(
+                        "The webhook could not be reached",
+                        &format!("<p>{}</p>", escape(&e)),
+                    );
+                }
             }
         }
         let success = completed["success_url"]
@@ -424,6 +454,70 @@ impl Checkouts {
             .unwrap_or("/")
             .replace("{CHECKOUT_SESSION_ID}", id);
         ResponseTemplate::new(303).insert_header("location", success)
+    }
+
+    /// The subscription a paid subscription-mode session starts, as Stripe holds it, and its
+    /// first invoice, paid (nothing to pay during a trial).
+    fn subscribe(&self, session: &Value) -> (Value, Value) {
+        let bought = &session["line_items_bought"];
+        let price = bought["price"].as_str().unwrap_or_default();
+        let plan = self.plans.get(price);
+        let now = chrono::Utc::now().timestamp();
+        let days = match plan.and_then(|p| p.interval.as_deref()) {
+            Some("day") => 1,
+            Some("week") => 7,
+            Some("year") => 365,
+            _ => 30,
+        };
+        let trial_end = bought["trial_days"].as_i64().map(|d| now + d * 86_400);
+        let period_end = trial_end.unwrap_or(now + days * 86_400);
+        let sub_id = session["subscription"].as_str().unwrap_or_default();
+        let mut sub = object(
+            "subscription",
+            json!({
+                "id": sub_id,
+                "customer": session["customer"],
+                "status": if trial_end.is_some() { "trialing" } else { "active" },
+                "cancel_at_period_end": false,
+                "cancel_at": Value::Null,
+                "canceled_at": Value::Null,
+                "ended_at": Value::Null,
+                "trial_end": trial_end,
+                "livemode": false,
+                "created": now,
+                "start_date": now,
+                "latest_invoice": session["invoice"],
+            }),
+        );
+        sub["metadata"] = bought["subscription_metadata"].clone();
+        if let Some(item) = sub["items"]["data"].get_mut(0) {
+            item["id"] = format!("si_{sub_id}").into();
+            item["price"]["id"] = price.into();
+            item["quantity"] = bought["quantity"].clone();
+            item["current_period_start"] = now.into();
+            item["current_period_end"] = period_end.into();
+        }
+        let user = sub["metadata"]["user_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let paid = if trial_end.is_some() {
+            0
+        } else {
+            session["amount_total"].as_i64().unwrap_or(0)
+        };
+        let mut invoice = subscription_invoice(
+            session["invoice"].as_str().unwrap_or_default(),
+            sub_id,
+            &user,
+            price,
+            "subscription_create",
+            paid,
+        );
+        invoice["customer"] = session["customer"].clone();
+        invoice["currency"] = session["currency"].clone();
+        invoice["created"] = now.into();
+        (sub, invoice)
     }
 
     fn portal_page(&self, id: &str) -> ResponseTemplate {
@@ -443,6 +537,10 @@ impl Checkouts {
             ),
         )
     }
+}
+
+fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..14].to_owned()
 }
 
 /// Posts the signed event from a thread of its own (a responder is not async), and waits.
@@ -583,11 +681,12 @@ impl StandIn {
     /// The start-up banner's lines about it.
     pub fn banner(&self) -> String {
         format!(
-            "  Stripe: {LABEL} on {} (no Stripe key set; every request checked against {}'s definitions)\n    \
-             sells {}; subscriptions need Stripe's test mode (docs/local-development.md)",
+            "  Stripe: {LABEL} on {} (no Stripe key set)\n    \
+             every request is checked against Stripe's definitions: {}\n    \
+             sells all {} plans through its checkout page; Pay sends the signed webhook (docs/local-development.md)",
             self.base(),
             self.definitions,
-            self.plans().collect::<Vec<_>>().join(", ")
+            self.prices.len()
         )
     }
 }
@@ -654,16 +753,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn it_gives_the_functions_a_test_key_its_base_and_prices_for_one_time_plans_only() {
+    async fn it_gives_the_functions_a_test_key_its_base_and_a_price_for_every_plan() {
         let s = stand_in("http://127.0.0.1:9/api/stripe/webhook").await;
         let vars: HashMap<String, String> = s.environment().into_iter().collect();
         assert_eq!(vars["STRIPE_SECRET_KEY"], KEY);
         assert_eq!(vars["STRIPE_API_BASE"], s.base());
         assert!(vars["STRIPE_PRICES"].contains("credits_starter=price_standin_credits_starter"));
-        assert!(
-            !vars["STRIPE_PRICES"].contains("pro_monthly"),
-            "no subscriptions"
-        );
+        assert!(vars["STRIPE_PRICES"].contains("pro_monthly=price_standin_pro_monthly"));
     }
 
     #[tokio::test]
@@ -681,6 +777,81 @@ mod tests {
             url.starts_with(&format!("{}/c/pay/cs_test_standin_", s.base())),
             "{url}"
         );
+    }
+
+    #[tokio::test]
+    async fn paying_a_subscription_sends_completed_created_and_invoice_paid_and_holds_it() {
+        let webhook = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "queued"})))
+            .mount(&webhook)
+            .await;
+        let s = stand_in(&format!("{}/api/stripe/webhook", webhook.uri())).await;
+        let form = checkout_form("&subscription_data[metadata][user_id]=user_a&subscription_data[metadata][plan_id]=pro_monthly")
+            .replace("mode=payment", "mode=subscription")
+            .replace("credits_starter", "pro_monthly");
+        let (status, session) = create(&s.base(), form).await;
+        assert_eq!(status, 200, "{session}");
+        let id = session["id"].as_str().unwrap();
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/c/pay/{id}", s.base()))
+            .send()
+            .await
+            .unwrap();
+        let events: Vec<Value> = webhook
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "checkout.session.completed",
+                "customer.subscription.created",
+                "invoice.paid"
+            ]
+        );
+        let sub_id = events[0]["data"]["object"]["subscription"]
+            .as_str()
+            .unwrap();
+        let sub = &events[1]["data"]["object"];
+        assert_eq!(sub["id"], sub_id);
+        assert_eq!(sub["status"], "active");
+        assert_eq!(
+            sub["metadata"],
+            json!({"user_id": "user_a", "plan_id": "pro_monthly"})
+        );
+        assert_eq!(
+            sub["items"]["data"][0]["price"]["id"],
+            "price_standin_pro_monthly"
+        );
+        let invoice = &events[2]["data"]["object"];
+        assert_eq!(
+            invoice["parent"]["subscription_details"]["subscription"],
+            sub_id
+        );
+        assert_eq!(invoice["amount_paid"], session["amount_total"]);
+        let held: Value = reqwest::get(format!("{}/v1/subscriptions/{sub_id}", s.base()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(&held, sub, "the worker fetches what the event said");
+    }
+
+    #[tokio::test]
+    async fn a_price_in_the_wrong_mode_is_refused() {
+        let s = stand_in("http://127.0.0.1:9/api/stripe/webhook").await;
+        let form = checkout_form("").replace("credits_starter", "pro_monthly");
+        let (status, body) = create(&s.base(), form).await;
+        assert_eq!(status, 400, "{body}");
     }
 
     #[tokio::test]
