@@ -69,6 +69,7 @@ class FakeStripe:
         self.checkout_calls = []  # (idempotency key, form)
         self.portal_calls = []
         self.payment_intent_calls = []  # (idempotency key, form)
+        self.refund_calls = []  # (idempotency key, form)
         self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
         self.subscriptions = {}  # id → the subscription as Stripe holds it now
         self.subscription_calls = []  # (id, form) of every update
@@ -164,6 +165,12 @@ class FakeStripe:
                                   client_secret=f"{pi}_secret_browser", status="requires_payment_method",
                                   metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
                     return self.send(200, intent)
+                if self.path == "/v1/refunds":
+                    fake.refund_calls.append((self.headers.get("Idempotency-Key"), form))
+                    refund = dict(FIXTURES["refund"])
+                    refund.update(id=f"re_browser_{secrets.token_hex(6)}", amount=int(form.get("amount", "0")),
+                                  payment_intent=form.get("payment_intent"), status="succeeded")
+                    return self.send(200, refund)
                 if self.path.startswith("/v1/subscriptions/"):
                     sid = self.path.rsplit("/", 1)[1]
                     sub = fake.subscriptions.get(sid)
@@ -289,8 +296,9 @@ class Stack:
     def ready(self):
         return wait_for(self.port, 90)
 
-    def token(self, user):
-        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com"], env=self.env,
+    def token(self, user, admin=False):
+        extra = ["--admin"] if admin else []
+        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com", *extra], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
     def request(self, method, path, headers=None, body=None):

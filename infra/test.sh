@@ -68,6 +68,12 @@ set +e
 browser_status=${PIPESTATUS[0]}
 set -e
 [ "$browser_status" -eq 0 ] || status=1
+echo "== the operator console in headless chromium (infra/console_test.py)"
+set +e
+.venv/bin/python infra/console_test.py 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+console_status=${PIPESTATUS[0]}
+set -e
+[ "$console_status" -eq 0 ] || status=1
 echo "== the strict fake Stripe: its checker, and every endpoint the project calls sent through it"
 set +e
 { .venv/bin/python infra/stripe_params.py --self-test && echo "stripe checker self-test: 1 passed, 0 failed" \

@@ -281,6 +281,7 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::InvalidRequest(m) => Self::bad_request("invalid_request", m),
             AdminError::UnknownEvent(_) => Self::new(404, "unknown_event", e.to_string()),
+            AdminError::UnknownUser(_) => Self::new(404, "unknown_user", e.to_string()),
             AdminError::NotReplayable(..) => Self::new(409, "not_replayable", e.to_string()),
             AdminError::StripeUnavailable => {
                 Self::new(503, "billing_unavailable", "Stripe is not configured")

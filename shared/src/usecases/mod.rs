@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod checkout_status;
 pub mod entitlement_events;
 pub mod fulfil;
+pub mod gates;
 pub mod intake;
 pub mod invoices;
 pub mod preview;
