@@ -90,6 +90,7 @@ async fn serve() -> ExitCode {
             }
         ));
     }
+    let stand_in = local_stack::stand_in::serve_if_wanted(&mut env, port).await;
     let jwt_secret = env["LOCAL_JWT_SECRET"].clone();
     let visibility = std::env::var("LOCAL_VISIBILITY_TIMEOUT")
         .ok()
@@ -120,9 +121,14 @@ async fn serve() -> ExitCode {
         c.table_name,
         c.queue_url.as_deref().unwrap_or("")
     );
+    if let Some(s) = &stand_in {
+        println!("{}", s.banner());
+    }
     println!(
         "  Stripe API key: {}",
-        if c.stripe_configured() {
+        if stand_in.is_some() {
+            "the stand-in's (set STRIPE_SECRET_KEY=sk_test_… for Stripe's test mode)"
+        } else if c.stripe_configured() {
             "configured"
         } else {
             "not set (checkout answers 503)"
@@ -155,6 +161,7 @@ async fn serve() -> ExitCode {
     }
     println!("stopping");
     drop(stack);
+    drop(stand_in);
     moto.stop();
     ExitCode::SUCCESS
 }
