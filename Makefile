@@ -6,7 +6,7 @@ USER_ID ?= user_demo
 EVENT ?= events/stripe/checkout.session.completed.credits_starter.json
 export PORT
 
-.PHONY: dev test bench bootstrap send token build lint fmt stripe-bootstrap
+.PHONY: dev test bench bootstrap send token build lint fmt stripe-bootstrap gates
 
 ## make dev: moto + every function on http://127.0.0.1:$(PORT); Ctrl-C stops it all.
 dev: bootstrap
@@ -45,7 +45,12 @@ build: bootstrap
 ## make stripe-bootstrap [APPLY=1] [ALLOW_LIVE=1] [WEBHOOK_URL=…]: create the catalog's products/prices
 ## and the webhook endpoint (pinned API version, exactly the handled event types) in Stripe.
 stripe-bootstrap:
-	@cargo run --quiet -p local-stack -- stripe-bootstrap $(if $(APPLY),--apply,) $(if $(ALLOW_LIVE),--allow-live,) $(if $(WEBHOOK_URL),--webhook-url $(WEBHOOK_URL),)
+	@cargo run --quiet -p billing-ops -- stripe-bootstrap $(if $(APPLY),--apply,) $(if $(ALLOW_LIVE),--allow-live,) $(if $(WEBHOOK_URL),--webhook-url $(WEBHOOK_URL),)
+
+## make gates STACK_URL=<ApiUrl> [WEBHOOK_URL=<WebhookUrl>] [REPORT=gates-report.json]: the go-live
+## gates against the key's Stripe account and the stack, read-only; a table, a JSON report, exit 1 on a failed gate.
+gates:
+	@cargo run --quiet -p billing-ops -- gates --stack-url "$(STACK_URL)" $(if $(WEBHOOK_URL),--webhook-url $(WEBHOOK_URL),) $(if $(REPORT),--report $(REPORT),)
 
 fmt:
 	cargo fmt --all

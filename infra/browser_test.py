@@ -11,7 +11,10 @@ Starts, all on loopback and all stopped before it returns:
 - a configured local stack: a Stripe key, prices for most plans, a payment link for one,
   nothing for two (manual), PUBLIC_BASE_URL its own origin (so Stripe's redirects come back
   to the demo pages) and ALLOWED_ORIGINS its own origin plus the second origin below;
-- a degraded local stack: no Stripe key, ALLOWED_ORIGINS left to the local default;
+- a degraded local stack: no Stripe key and the stand-in off (STRIPE_STAND_IN=off), as a
+  deployment without a key, ALLOWED_ORIGINS left to the local default;
+- a local stack on `make dev`'s defaults: no variables at all, so it serves its local stand-in
+  for Stripe (infra/local/src/stand_in.rs) and sells through it;
 - a second origin, a team's app on another loopback port (127.0.0.1 and 127.0.0.2) serving
   its own copy of billing.js and a page that calls a stack's API from there.
 
@@ -55,6 +58,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 LINKED_PLAN = "hourly_1h"                  # sold through a Payment Link
 MANUAL_PLANS = {"deposit_500", "retainer"}  # no price, no link: manual invoice
 CHECKOUT_DELAY = 1.0                        # seconds the fake Stripe takes, to see the button wait
+STAND_IN_LABEL = "local stand-in, no real payment"  # what make dev's stand-in for Stripe says it is
 
 
 class FakeStripe:
@@ -65,6 +69,7 @@ class FakeStripe:
         self.checkout_calls = []  # (idempotency key, form)
         self.portal_calls = []
         self.payment_intent_calls = []  # (idempotency key, form)
+        self.refund_calls = []  # (idempotency key, form)
         self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
         self.subscriptions = {}  # id → the subscription as Stripe holds it now
         self.subscription_calls = []  # (id, form) of every update
@@ -160,6 +165,12 @@ class FakeStripe:
                                   client_secret=f"{pi}_secret_browser", status="requires_payment_method",
                                   metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
                     return self.send(200, intent)
+                if self.path == "/v1/refunds":
+                    fake.refund_calls.append((self.headers.get("Idempotency-Key"), form))
+                    refund = dict(FIXTURES["refund"])
+                    refund.update(id=f"re_browser_{secrets.token_hex(6)}", amount=int(form.get("amount", "0")),
+                                  payment_intent=form.get("payment_intent"), status="succeeded")
+                    return self.send(200, refund)
                 if self.path.startswith("/v1/subscriptions/"):
                     sid = self.path.rsplit("/", 1)[1]
                     sub = fake.subscriptions.get(sid)
@@ -285,8 +296,9 @@ class Stack:
     def ready(self):
         return wait_for(self.port, 90)
 
-    def token(self, user):
-        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com"], env=self.env,
+    def token(self, user, admin=False):
+        extra = ["--admin"] if admin else []
+        return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com", *extra], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
     def request(self, method, path, headers=None, body=None):
@@ -366,6 +378,7 @@ class Suite:
         self.customer = f"cus_browser_{secrets.token_hex(4)}"
         self.webhook_sent = False
         self.seen = {}  # test → what it saw, for the report
+        self.dev = None  # the stack on make dev's defaults (no key: the stand-in)
 
     def page(self):
         page = self.ctx.new_page()
@@ -436,6 +449,73 @@ class Suite:
         assert page.locator("button.billing-pay").count() == 0
         self.seen["pricing (no Stripe key)"] = (f"{len(cards)} cards, all data-billing-via=manual, 0 pay buttons; "
                                                 f"{self.shot(page, '03-pricing-degraded')}")
+        page.close()
+
+    def a_newcomer_buys_credits_on_make_devs_defaults_through_the_labelled_stand_in(self):
+        dev, user = self.dev, f"user_newcomer_{secrets.token_hex(4)}"
+        banner = dev.log.read_text()
+        assert f"Stripe: {STAND_IN_LABEL} on http://127.0.0.1:" in banner, banner[-1500:]
+        page = self.page()
+        page.goto(dev.base + "/billing/pricing")
+        self.sign_in(page, dev.token(user))
+        page.locator("[data-plan-id=credits_starter] button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_standin_"))
+        sid = page.url.rsplit("/", 1)[1]
+        assert STAND_IN_LABEL in page.text_content("#label"), page.text_content("body")
+        assert page.text_content("#amount") == "$10.00", page.text_content("#amount")
+        checkout_shot = self.shot(page, "30-stand-in-checkout")
+        page.click("#pay")  # signs checkout.session.completed, posts it to the stack, redirects
+        page.wait_for_url(re.compile(rf"/billing/success\?checkout=success&session_id={sid}$"))
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        assert "Payment confirmed" in page.text_content("#notice"), page.text_content("#notice")
+        fulfilled_shot = self.shot(page, "31-stand-in-fulfilled")
+        page.click("#notice a[href='/billing/account']")
+        page.wait_for_selector("#account dl")
+        balance = page.text_content("#account [data-billing-field=balance]")
+        assert balance == "1,000", balance
+        row = page.locator(f"#account tr[data-session-id='{sid}']")
+        assert row.count() == 1 and "$10.00" in row.text_content(), f"no $10.00 purchase row for {sid}"
+        self.seen["first purchase on make dev's defaults"] = (
+            f"banner names the stand-in; its checkout page says {STAND_IN_LABEL!r}, $10.00; Pay → "
+            f"fulfilled; account: 1,000 credits and the $10.00 row for {sid[:24]}…; "
+            f"{checkout_shot}, {fulfilled_shot}, {self.shot(page, '32-stand-in-account')}")
+        page.close()
+
+    def a_newcomer_subscribes_on_make_devs_defaults_and_the_account_shows_the_plan(self):
+        dev, user = self.dev, f"user_newcomer_{secrets.token_hex(4)}"
+        page = self.page()
+        page.goto(dev.base + "/billing/pricing")
+        self.sign_in(page, dev.token(user))
+        page.locator("[data-plan-id=pro_monthly] button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_standin_"))
+        assert STAND_IN_LABEL in page.text_content("#label"), page.text_content("body")
+        page.click("#pay")  # checkout.session.completed, customer.subscription.created, invoice.paid
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        page.goto(dev.base + "/billing/account")
+        subscription = page.locator("#account [data-billing-field=subscription]")
+        for _ in range(100):  # the worker applies the three events within seconds
+            page.wait_for_selector("#account dl")
+            if subscription.text_content().startswith("Pro, monthly: active"):
+                break
+            time.sleep(0.2)
+            page.reload()
+        assert subscription.text_content().startswith("Pro, monthly: active, renews"), subscription.text_content()
+        self.seen["subscription on make dev's defaults"] = (
+            f"stand-in checkout → Pay → fulfilled; account: {subscription.text_content()!r}; "
+            f"{self.shot(page, '33-stand-in-subscription')}")
+        page.close()
+
+    def with_a_stripe_key_no_stand_in_runs_and_checkout_goes_to_the_configured_stripe(self):
+        banner = self.configured.log.read_text()
+        assert STAND_IN_LABEL not in banner and "Stripe API key: configured" in banner, banner[-1500:]
+        page = self.page()
+        page.goto(self.configured.base + "/billing/pricing")
+        self.sign_in(page, self.configured.token(f"user_keyed_{secrets.token_hex(4)}"))
+        page.locator("[data-plan-id=credits_basic] button.billing-pay").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        assert page.url.startswith(self.stripe.base), page.url
+        assert STAND_IN_LABEL not in page.text_content("body")
+        self.seen["key configured"] = f"no stand-in in the banner; checkout went to the configured Stripe ({page.url.split('/c/')[0]})"
         page.close()
 
     def a_refused_pay_click_shows_the_api_message_and_gives_the_button_back(self):
@@ -898,8 +978,10 @@ def main():
             **{f"STRIPE_LINK_{LINKED_PLAN.upper()}": f"{stripe.base}/l/test_hourly"},
             PUBLIC_BASE_URL="{base}", ALLOWED_ORIGINS=f"{{base}},http://127.0.0.1:{second_port}"))
         stacks.append(configured)
-        degraded = Stack("degraded", work, dict(common))
+        degraded = Stack("degraded", work, dict(common, STRIPE_STAND_IN="off"))
         stacks.append(degraded)
+        dev = Stack("make-dev-defaults", work, {})
+        stacks.append(dev)
         for s in stacks:
             if not s.ready():
                 raise RuntimeError(f"a local stack did not start:\n{s.log.read_text()[-2000:]}")
@@ -909,6 +991,7 @@ def main():
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1200, "height": 900}, locale="en-US", timezone_id="UTC")
         suite = Suite(ctx, configured, degraded, stripe, second_port)
+        suite.dev = dev
         tests = [m for m in Suite.__dict__ if not m.startswith("_") and m not in
                  ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update") and callable(Suite.__dict__[m])]
         for name in tests:

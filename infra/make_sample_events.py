@@ -434,6 +434,13 @@ def derived_samples(pi_event):
             "POST", "/api/billing/admin/refund",
             body={"payment_intent_id": "pi_demo_never_sold", "reason": "duplicate order"},
             claims=ops),
+        "admin-user.json": request(
+            "GET", f"/api/billing/admin/users/{USER}", claims=ops,
+            route="/api/billing/admin/users/{user_id}", path_params={"user_id": USER}),
+        "admin-erase.json": request(
+            "POST", f"/api/billing/admin/users/{USER}/erase", claims=ops,
+            body={"reason": "erasure request #1"},
+            route="/api/billing/admin/users/{user_id}/erase", path_params={"user_id": USER}),
         "worker-sqs-payment-intent.json": sqs_event(
             body, group=CUSTOMER, dedup_id=pi_event["id"], sent_at=pi_event["created"] + 1),
     }

@@ -68,6 +68,12 @@ set +e
 browser_status=${PIPESTATUS[0]}
 set -e
 [ "$browser_status" -eq 0 ] || status=1
+echo "== the operator console in headless chromium (infra/console_test.py)"
+set +e
+.venv/bin/python infra/console_test.py 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
+console_status=${PIPESTATUS[0]}
+set -e
+[ "$console_status" -eq 0 ] || status=1
 echo "== the strict fake Stripe: its checker, and every endpoint the project calls sent through it"
 set +e
 { .venv/bin/python infra/stripe_params.py --self-test && echo "stripe checker self-test: 1 passed, 0 failed" \
@@ -77,8 +83,11 @@ coverage_status=${PIPESTATUS[0]}
 set -e
 [ "$coverage_status" -eq 0 ] || status=1
 grep -q "stripe checker self-test: 1 passed" "${TMPDIR:-/tmp}/billing-test-$$.log" || status=1
-passed=$(grep -Eo '[0-9]+ passed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/billing-test-$$.log" | awk '{s+=$1} END {print s+0}')
+# Only summary lines count (cargo's "test result:" lines and each suite's "<name>: N passed,
+# M failed" line), so an id or a message that happens to hold "5 failed" changes no total.
+summaries=$(grep -E '^test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed|^[A-Za-z][A-Za-z0-9 ._/-]*: [0-9]+ passed, [0-9]+ failed$' "${TMPDIR:-/tmp}/billing-test-$$.log")
+passed=$(printf '%s\n' "$summaries" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(printf '%s\n' "$summaries" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 rm -f "${TMPDIR:-/tmp}/billing-test-$$.log"
 echo "total: $passed passed, $failed failed"
 exit "$status"

@@ -21,7 +21,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
     let caller = Identity::subject(req)?;
     let user = &caller.user;
-    let feature = http::path_param(req, "feature_id");
+    let feature = billing_core::edge::request::path_param(req, "feature_id");
     let get = req.method() == Method::GET;
     let value = match feature {
         None if req.uri().path().ends_with("/entitlements") => {

@@ -72,6 +72,16 @@ impl<T: Table> Table for Waves<T> {
         self.call(self.inner.query_index(index, pk, limit, after))
             .await
     }
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.call(self.inner.query_page(pk, sk_prefix, limit, after))
+            .await
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.call(self.inner.put(key, item, cond)).await
     }

@@ -210,6 +210,21 @@ impl<T: Table> Table for MeteredTable<T> {
         });
         Ok(got)
     }
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let got = self.inner.query_page(pk, sk_prefix, limit, after).await?;
+        let bytes: u64 = got.items.iter().map(item_size).sum();
+        self.add(|c| {
+            c.ddb_reads += 1;
+            c.rru += units(bytes, 4096);
+        });
+        Ok(got)
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         let before = self.peek(key).await;
         let result = self.inner.put(key, item, cond).await;

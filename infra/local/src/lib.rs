@@ -17,6 +17,7 @@ pub mod pages;
 pub mod provision;
 pub mod server;
 pub mod stack;
+pub mod stand_in;
 pub mod timeouts;
 
 pub use stack::{LocalStack, StackOptions};

@@ -25,7 +25,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack stripe-bootstrap [--apply] [--allow-live] [--webhook-url URL]"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>"
     );
     ExitCode::from(2)
 }
@@ -39,7 +39,6 @@ async fn main() -> ExitCode {
         Some("send") => send(&args[1..]).await,
         Some("provision") => provision(&args[1..]).await,
         Some("resign") => resign(&args[1..]),
-        Some("stripe-bootstrap") => stripe_bootstrap(&args[1..]).await,
         _ => usage(),
     }
 }
@@ -91,6 +90,7 @@ async fn serve() -> ExitCode {
             }
         ));
     }
+    let stand_in = local_stack::stand_in::serve_if_wanted(&mut env, port).await;
     let jwt_secret = env["LOCAL_JWT_SECRET"].clone();
     let visibility = std::env::var("LOCAL_VISIBILITY_TIMEOUT")
         .ok()
@@ -121,9 +121,14 @@ async fn serve() -> ExitCode {
         c.table_name,
         c.queue_url.as_deref().unwrap_or("")
     );
+    if let Some(s) = &stand_in {
+        println!("{}", s.banner());
+    }
     println!(
         "  Stripe API key: {}",
-        if c.stripe_configured() {
+        if stand_in.is_some() {
+            "the stand-in's (set STRIPE_SECRET_KEY=sk_test_… for Stripe's test mode)"
+        } else if c.stripe_configured() {
             "configured"
         } else {
             "not set (checkout answers 503)"
@@ -156,6 +161,7 @@ async fn serve() -> ExitCode {
     }
     println!("stopping");
     drop(stack);
+    drop(stand_in);
     moto.stop();
     ExitCode::SUCCESS
 }
@@ -332,127 +338,6 @@ fn resign(args: &[String]) -> ExitCode {
     event["headers"]["stripe-signature"] = header.into();
     println!("{event}");
     ExitCode::SUCCESS
-}
-
-/// Creates the catalog's products and prices in the Stripe account of `STRIPE_SECRET_KEY`
-/// (dry-run unless `--apply`; a live key needs `--allow-live`). Prints price ids only.
-async fn stripe_bootstrap(args: &[String]) -> ExitCode {
-    let apply = args.iter().any(|a| a == "--apply");
-    let allow_live = args.iter().any(|a| a == "--allow-live");
-    let config = match billing_core::edge::config::Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let Some(stripe) = billing_core::edge::runtime::stripe_client(&config) else {
-        eprintln!("STRIPE_SECRET_KEY is not set");
-        return ExitCode::FAILURE;
-    };
-    let live = config.key_mode() == Some(billing_core::edge::config::KeyMode::Live);
-    match billing_core::usecases::catalog_bootstrap::run(
-        &stripe,
-        &config.catalog,
-        live,
-        apply,
-        allow_live,
-    )
-    .await
-    {
-        Ok(steps) => {
-            for step in &steps {
-                match step {
-                    billing_core::usecases::catalog_bootstrap::Step::Exists { plan, price } => {
-                        println!("exists   {plan}: {price}")
-                    }
-                    billing_core::usecases::catalog_bootstrap::Step::Created { plan, price } => {
-                        println!("created  {plan}: {price}")
-                    }
-                    billing_core::usecases::catalog_bootstrap::Step::WouldCreate {
-                        plan,
-                        product,
-                        price,
-                    } => {
-                        println!(
-                            "would create {plan}: product {} / price {}",
-                            product.encode(),
-                            price.encode()
-                        )
-                    }
-                }
-            }
-            if !apply {
-                println!("dry run: nothing was created; run again with --apply");
-            }
-            println!(
-                "{}",
-                billing_core::usecases::catalog_bootstrap::prices_line(&steps)
-            );
-            webhook_endpoint_step(&stripe, args, apply).await
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The webhook endpoint for `--webhook-url` (else `WEBHOOK_URL`): shown when it exists,
-/// else created with `--apply` (dry run otherwise). Never prints the signing secret.
-async fn webhook_endpoint_step(
-    stripe: &billing_core::stripe::api::HttpStripe,
-    args: &[String],
-    apply: bool,
-) -> ExitCode {
-    use billing_core::usecases::catalog_bootstrap::{self as boot, EndpointStep};
-    let url = args
-        .iter()
-        .position(|a| a == "--webhook-url")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var("WEBHOOK_URL").ok())
-        .filter(|u| !u.trim().is_empty());
-    let Some(url) = url else {
-        println!(
-            "webhook endpoint: skipped; pass WEBHOOK_URL=<the stack's WebhookUrl output> to create it"
-        );
-        return ExitCode::SUCCESS;
-    };
-    match boot::webhook_endpoint(stripe, &url, apply).await {
-        Ok(EndpointStep::Exists {
-            id,
-            api_version,
-            enabled_events,
-            pinned,
-        }) => {
-            println!(
-                "webhook endpoint exists {id}: {url}, API version {}, {} event types",
-                api_version.as_deref().unwrap_or("(account default)"),
-                enabled_events.len()
-            );
-            if !pinned {
-                println!(
-                    "  it is not pinned to {} with exactly the handled types: recreate it \
-                     (delete it in Stripe, run again) or update it in the Dashboard",
-                    billing_core::stripe::api::STRIPE_VERSION
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(EndpointStep::WouldCreate { form }) => {
-            println!("would create webhook endpoint: {}", form.encode());
-            ExitCode::SUCCESS
-        }
-        Ok(EndpointStep::Created { id }) => {
-            println!("created webhook endpoint {id}: {url}");
-            println!("{}", boot::SECRET_HINT);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// A `Stripe-Signature` header for `body`, made now with the first configured webhook secret

@@ -29,6 +29,11 @@ pub const PAGES: &[(&str, &str, &str)] = &[
     ("/web/billing.js", "billing.js", JS),
     ("/web/demo/demo.js", "demo/demo.js", JS),
     ("/web/demo/style.css", "demo/style.css", CSS),
+    // The operator console (web/admin/): its page refers to its files relatively, so the
+    // team can host the directory anywhere.
+    ("/admin/billing", "admin/index.html", HTML),
+    ("/admin/console.js", "admin/console.js", JS),
+    ("/admin/console.css", "admin/console.css", CSS),
 ];
 
 /// Where `web/` is in this checkout.

@@ -123,6 +123,24 @@ pub const ROUTES: &[(&str, &str, Function, Access)] = &[
         Function::Admin,
         Access::Admin,
     ),
+    (
+        "GET",
+        "/api/billing/admin/users",
+        Function::Admin,
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/api/billing/admin/users/{user_id}",
+        Function::Admin,
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/api/billing/admin/users/{user_id}/erase",
+        Function::Admin,
+        Access::Admin,
+    ),
     ("POST", "/api/billing/usage", Function::Usage, Access::User),
     ("GET", "/api/billing/usage", Function::Usage, Access::User),
     (

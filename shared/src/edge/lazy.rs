@@ -74,6 +74,18 @@ impl Table for LazyTable {
             .query_index(index, pk, limit, after)
             .await
     }
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.table()
+            .await
+            .query_page(pk, sk_prefix, limit, after)
+            .await
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.table().await.put(key, item, cond).await
     }

@@ -7,5 +7,6 @@ pub mod lazy;
 pub mod logging;
 pub mod metrics;
 pub mod redact;
+pub mod request;
 pub mod runtime;
 pub mod secrets;

@@ -3,7 +3,8 @@
 //! consistent, and a cancelled transaction reports which writes' conditions failed.
 
 use super::{
-    Cond, Index, Item, Key, Op, Page, StoreError, Table, Value, Write, validate_transaction,
+    Cond, Index, Item, ItemExt, Key, Op, Page, StoreError, Table, Value, Write,
+    validate_transaction,
 };
 use crate::store::schema::{PK, SK};
 use async_trait::async_trait;
@@ -13,6 +14,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+
+mod query;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTable {
@@ -231,6 +234,40 @@ impl Table for DynamoTable {
         }
     }
 
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        // DynamoDB refuses an empty string in a key condition; `BETWEEN` with the cursor (or
+        // the prefix's upper end) as upper bound keeps the range within the prefix. The
+        // bound is inclusive, so the cursor's own item is dropped below.
+        let upper = after.map_or_else(|| format!("{sk_prefix}\u{10FFFF}"), str::to_owned);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":upper", AttributeValue::S(upper))
+            .consistent_read(true);
+        request = if sk_prefix.is_empty() {
+            request.key_condition_expression("#pk = :pk AND #sk < :upper")
+        } else {
+            request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lower AND :upper")
+                .expression_attribute_values(":lower", AttributeValue::S(sk_prefix.to_owned()))
+        };
+        let in_range = |i: &Item| {
+            i.str(SK)
+                .is_some_and(|sk| sk.starts_with(sk_prefix) && after.is_none_or(|c| sk < c))
+        };
+        self.newest_first(request, limit, SK, in_range).await
+    }
+
     async fn query_index(
         &self,
         index: &Index,
@@ -238,51 +275,21 @@ impl Table for DynamoTable {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError> {
-        let limit = limit.clamp(1, 1000);
-        let mut items: Vec<Item> = Vec::new();
-        let mut start = None;
-        // DynamoDB ends a request at `Limit` items or 1 MB evaluated, whichever comes first:
-        // keep asking until the page is full (one more than asked tells whether another page
-        // exists) or DynamoDB says nothing follows.
-        let more = loop {
-            let wanted = limit + 1 - items.len();
-            let wanted = self.request_item_cap.map_or(wanted, |cap| wanted.min(cap));
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index.name)
-                .expression_attribute_names("#p", index.pk)
-                .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
-                .scan_index_forward(false)
-                .limit(wanted as i32)
-                .set_exclusive_start_key(start);
-            request = match after {
-                Some(cursor) => request
-                    .key_condition_expression("#p = :p AND #s < :after")
-                    .expression_attribute_names("#s", index.sk)
-                    .expression_attribute_values(":after", AttributeValue::S(cursor.to_owned())),
-                None => request.key_condition_expression("#p = :p"),
-            };
-            let out = request.send().await.map_err(unavailable)?;
-            items.extend(out.items.unwrap_or_default().into_iter().map(from_attrs));
-            if items.len() > limit {
-                break true;
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break false,
-            }
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .expression_attribute_names("#p", index.pk)
+            .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()));
+        request = match after {
+            Some(cursor) => request
+                .key_condition_expression("#p = :p AND #s < :after")
+                .expression_attribute_names("#s", index.sk)
+                .expression_attribute_values(":after", AttributeValue::S(cursor.to_owned())),
+            None => request.key_condition_expression("#p = :p"),
         };
-        items.truncate(limit);
-        let next = if more {
-            items
-                .last()
-                .and_then(|i| i.get(index.sk)?.as_str().map(str::to_owned))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        self.newest_first(request, limit, index.sk, |_| true).await
     }
 
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {

@@ -151,6 +151,34 @@ impl Table for MemoryTable {
         })
     }
 
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let items = self.lock();
+        // The map is ordered by key: walk the partition backwards from the cursor.
+        let mut page: Vec<(&Key, &Item)> = items
+            .iter()
+            .filter(|(k, _)| k.pk == pk && k.sk.starts_with(sk_prefix))
+            .filter(|(k, _)| after.is_none_or(|cursor| k.sk.as_str() < cursor))
+            .rev()
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = if more {
+            page.last().map(|(k, _)| k.sk.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: page.into_iter().map(|(_, i)| i.clone()).collect(),
+            next,
+        })
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         let mut items = self.lock();

@@ -251,6 +251,16 @@ pub trait Table: Send + Sync {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page, StoreError>;
+    /// Up to `limit` items of partition `pk` whose sort key starts with `sk_prefix`, largest
+    /// sort key first, after the `after` cursor (a sort key of a previous page's `next`).
+    /// Strongly consistent; reads the page, however many items the partition holds.
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError>;
     /// Writes one item, replacing any item with the same key, if `cond` holds.
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
     /// Applies `ops` to one item (creating it if missing) if `cond` holds; returns the new item.

@@ -16,7 +16,9 @@
 //! | PaymentIntent → user and checkout | `PAYMENT_INTENT#pi_…` | `PAYMENT_INTENT` | [`records::payment_intent`] |
 //!
 //! Event records are also indexed by state (`gsi1pk` = `EVENTS#<state>`, `gsi1sk` =
-//! `<received_at>#<id>`) for the admin list, purchases by time (`gsi2pk` =
+//! `<received_at>#<id>`) for the admin list, and by account (`gsi3pk` =
+//! `ACCOUNT_EVENTS#<group>`, the Stripe customer or `user:<sub>`, same `gsi3sk`) for the
+//! operator's view of one user, purchases by time (`gsi2pk` =
 //! `PURCHASES#<sub>`, `gsi2sk` = `<at>#<session>`) for the account's latest purchases, and
 //! items with `expires_at` expire by TTL. Each index projects only what its reader shows
 //! ([`Index::projected`]), so a page costs the same whatever else the items hold (an event
@@ -45,6 +47,9 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
 pub const TTL_ATTR: &str = "expires_at";
 
 /// A global secondary index: its name, key attributes, and the non-key attributes it
@@ -94,8 +99,17 @@ pub const PURCHASES_BY_TIME: Index = Index {
     ],
 };
 
+/// Event records by the account they concern (their ordering group: the Stripe customer,
+/// else our user id), for the operator's view of one user: only the listed fields.
+pub const EVENTS_BY_ACCOUNT: Index = Index {
+    name: GSI3,
+    pk: GSI3_PK,
+    sk: GSI3_SK,
+    projected: &["type", "status", "received_at", "processed_at", "error"],
+};
+
 /// Every index of the table.
-pub const INDEXES: [&Index; 2] = [&EVENTS_BY_STATE, &PURCHASES_BY_TIME];
+pub const INDEXES: [&Index; 3] = [&EVENTS_BY_STATE, &PURCHASES_BY_TIME, &EVENTS_BY_ACCOUNT];
 
 /// The partition of everything that belongs to one account.
 pub fn user_pk(user: &UserId) -> String {

@@ -123,12 +123,22 @@ impl Event {
             (None, Some(user)) => format!("user:{user}"),
             (None, None) => format!("event:{}", self.id),
         };
-        if key.len() <= MAX_GROUP_ID {
-            return key;
-        }
-        use sha2::{Digest, Sha256};
-        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+        bounded_group(key)
     }
+}
+
+/// The ordering group of the events of an account that name no Stripe customer.
+pub fn user_group(user: &str) -> String {
+    bounded_group(format!("user:{user}"))
+}
+
+/// A group id as SQS takes it: at most 128 characters (a longer key becomes its SHA-256).
+fn bounded_group(key: String) -> String {
+    if key.len() <= MAX_GROUP_ID {
+        return key;
+    }
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
 
 #[derive(Debug, Clone, Deserialize)]

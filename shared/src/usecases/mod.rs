@@ -11,6 +11,7 @@ pub mod checkout_status;
 pub mod entitlement_events;
 pub mod features;
 pub mod fulfil;
+pub mod gates;
 pub mod intake;
 pub mod invoices;
 pub mod preview;

@@ -13,6 +13,13 @@ pub struct StrictStripe {
     by: String,
 }
 
+impl StrictStripe {
+    /// The checker for a fake Stripe that `by` starts (named in the coverage log).
+    pub fn new(by: &str) -> Self {
+        Self { by: by.to_owned() }
+    }
+}
+
 fn checked(request: &wiremock::Request) -> Result<(), crate::stripe_definitions::Refusal> {
     definitions()
         .check(

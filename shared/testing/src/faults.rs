@@ -173,6 +173,20 @@ impl<T: Table> Table for FaultyTable<T> {
             self.inner.query_index(index, pk, limit, after).await
         )
     }
+    async fn query_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        guarded!(
+            self.faults,
+            "query_page",
+            store_err,
+            self.inner.query_page(pk, prefix, limit, after).await
+        )
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         guarded!(
             self.faults,

@@ -55,6 +55,15 @@ impl<T: Table> Table for StreamedTable<T> {
     ) -> Result<Page, StoreError> {
         self.inner.query_index(index, pk, limit, after).await
     }
+    async fn query_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.inner.query_page(pk, prefix, limit, after).await
+    }
     async fn put(&self, key: &Key, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.inner.put(key, item, cond).await?;
         self.recorded(std::iter::once(key)).await;

@@ -13,6 +13,7 @@ mod fulfilment;
 mod intake;
 mod log_scan;
 mod money_property;
+mod operator_view;
 mod purchases;
 mod reconcile;
 mod referral;

@@ -210,6 +210,24 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn a_partition_page_holds_one_prefix_newest_first_and_pages_to_the_end() {
+                let t = super::$adapter().await;
+                for sk in ["GRANT#2026-01-01#a", "GRANT#2026-01-03#c", "PROFILE", "GRANT#2026-01-02#b", "GRANTKEY#z", "REFUND#x"] {
+                    t.put(&Key::new("USER#g", sk), Item::new(), None).await.unwrap();
+                }
+                t.put(&Key::new("USER#other", "GRANT#2026-01-09#o"), Item::new(), None).await.unwrap();
+                let sks = |p: &Page| sort_keys(p, "sk");
+                let first = t.query_page("USER#g", "GRANT#2", 2, None).await.unwrap();
+                assert_eq!(sks(&first), ["GRANT#2026-01-03#c", "GRANT#2026-01-02#b"]);
+                let rest = t.query_page("USER#g", "GRANT#2", 2, first.next.as_deref()).await.unwrap();
+                assert_eq!((sks(&rest), rest.next), (vec!["GRANT#2026-01-01#a".to_owned()], None));
+                let exact = t.query_page("USER#g", "GRANT#2", 3, None).await.unwrap();
+                assert_eq!((exact.items.len(), exact.next), (3, None));
+                let none = t.query_page("USER#g", "NOTHING#", 5, None).await.unwrap();
+                assert_eq!((none.items.len(), none.next), (0, None));
+            }
+
+            #[tokio::test]
             async fn the_state_index_pages_newest_first() {
                 let t = super::$adapter().await;
                 five_events(t.as_ref()).await;
@@ -297,6 +315,32 @@ mod dynamo_short_pages {
             (sks(&rest), rest.next),
             (
                 vec!["2026-01-01#e1".to_owned(), "2026-01-00#e0".to_owned()],
+                None
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partition_page_holds_its_limit_across_requests() {
+        let t = super::dynamo_short_pages().await;
+        for i in 0..5 {
+            let k = Key::new("USER#s", format!("GRANT#2026-01-0{i}#g{i}"));
+            t.put(&k, Item::new(), None).await.unwrap();
+        }
+        let first = t.query_page("USER#s", "GRANT#", 3, None).await.unwrap();
+        assert_eq!(first.items.len(), 3);
+        assert_eq!(first.next.as_deref(), Some("GRANT#2026-01-02#g2"));
+        let rest = t
+            .query_page("USER#s", "GRANT#", 3, first.next.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(
+            (sort_keys(&rest, "sk"), rest.next),
+            (
+                vec![
+                    "GRANT#2026-01-01#g1".to_owned(),
+                    "GRANT#2026-01-00#g0".to_owned()
+                ],
                 None
             )
         );

@@ -9,7 +9,9 @@
 use super::item;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::EventId;
-use crate::store::schema::{EVENTS_BY_STATE, GSI1_PK, GSI1_SK, PK, TTL_ATTR};
+use crate::store::schema::{
+    EVENTS_BY_ACCOUNT, EVENTS_BY_STATE, GSI1_PK, GSI1_SK, GSI3_PK, GSI3_SK, PK, TTL_ATTR,
+};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
 use crate::stripe::Event;
 use chrono::{DateTime, Utc};
@@ -45,6 +47,12 @@ pub fn index_pk(state: &str) -> String {
     format!("EVENTS#{state}")
 }
 
+/// The account index's partition for an ordering group (a Stripe customer id, or
+/// `user:<sub>` when the event names no customer).
+pub fn account_index_pk(group: &str) -> String {
+    format!("ACCOUNT_EVENTS#{group}")
+}
+
 fn index_sk(received_at: &str, id: &EventId) -> String {
     format!("{received_at}#{id}")
 }
@@ -74,6 +82,8 @@ fn arrival_item(a: &Arrival<'_>, status: &str, listed_as: &str) -> Item {
         (TTL_ATTR, (a.at.timestamp() + RECORD_TTL_SECS).into()),
         (GSI1_PK, index_pk(listed_as).into()),
         (GSI1_SK, index_sk(&received_at, a.id).into()),
+        (GSI3_PK, account_index_pk(a.group).into()),
+        (GSI3_SK, index_sk(&received_at, a.id).into()),
     ]);
     if let Some(v) = a.api_version {
         i.insert("api_version".into(), v.into());
@@ -172,6 +182,22 @@ pub fn failed(id: &EventId, kind: &str, at: &str, error: &str) -> Write {
     }
 }
 
+/// Erasure of the account the event concerns: its payload (Stripe's object, with the
+/// customer's email, name and address) is removed; id, type, state, times and error stay.
+/// A replay then fetches the event from Stripe, as for a payload too large to keep.
+pub fn scrubbed(id: &EventId) -> Write {
+    Write::Update {
+        key: key(id),
+        ops: vec![
+            Op::remove("payload"),
+            Op::set("payload_omitted", true),
+            Op::set("payload_erased", true),
+        ],
+        // Only a record that still holds one: a second erasure counts what arrived since.
+        cond: Some(Cond::present("payload")),
+    }
+}
+
 /// A stored event record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
@@ -203,7 +229,7 @@ impl EventRecord {
             error: text("error"),
             api_version: text("api_version"),
             payload: text("payload"),
-            cursor: text(GSI1_SK),
+            cursor: text(GSI1_SK).or_else(|| text(GSI3_SK)),
             lock_until: item.num("lock_until"),
         })
     }
@@ -241,6 +267,23 @@ pub async fn list(
 ) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
     let Page { items, next } = table
         .query_index(&EVENTS_BY_STATE, &index_pk(state), limit, cursor)
+        .await?;
+    Ok((
+        items.iter().filter_map(EventRecord::from_item).collect(),
+        next,
+    ))
+}
+
+/// One page of the records of one ordering group (see [`account_index_pk`]), newest
+/// first, after `cursor`.
+pub async fn of_account(
+    table: &dyn Table,
+    group: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<EventRecord>, Option<String>), StoreError> {
+    let Page { items, next } = table
+        .query_index(&EVENTS_BY_ACCOUNT, &account_index_pk(group), limit, cursor)
         .await?;
     Ok((
         items.iter().filter_map(EventRecord::from_item).collect(),

@@ -3,10 +3,12 @@
 use super::item;
 use crate::domain::ids::UserId;
 use crate::store::schema::user_pk;
-use crate::store::{Cond, ItemExt, Key, StoreError, Table, Write};
+use crate::store::{Cond, Item, ItemExt, Key, Page, StoreError, Table, Write};
+
+const PREFIX: &str = "GRANT#";
 
 pub fn key(user: &UserId, at: &str, grant_id: &str) -> Key {
-    Key::new(user_pk(user), format!("GRANT#{at}#{grant_id}"))
+    Key::new(user_pk(user), format!("{PREFIX}{at}#{grant_id}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,4 +92,42 @@ pub async fn load_once(
             credits: i.num("credits").unwrap_or(0),
             credit_until: i.str("credit_until").map(str::to_owned),
         }))
+}
+
+/// A stored grant audit item, as an operator reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub grant_id: String,
+    pub operator: String,
+    pub reason: String,
+    pub days: i64,
+    pub credits: i64,
+    pub at: String,
+}
+
+impl GrantRow {
+    fn from_item(i: &Item) -> Option<Self> {
+        Some(Self {
+            grant_id: i.str("grant_id")?.to_owned(),
+            operator: i.str("operator").unwrap_or_default().to_owned(),
+            reason: i.str("reason").unwrap_or_default().to_owned(),
+            days: i.num("days").unwrap_or(0),
+            credits: i.num("credits").unwrap_or(0),
+            at: i.str("at").unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// Up to `limit` of the account's grants, newest first (their sort key starts with the
+/// time), after `cursor`: reads the page, however many grants the account has.
+pub async fn latest(
+    table: &dyn Table,
+    user: &UserId,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<GrantRow>, Option<String>), StoreError> {
+    let Page { items, next } = table
+        .query_page(&user_pk(user), PREFIX, limit, cursor)
+        .await?;
+    Ok((items.iter().filter_map(GrantRow::from_item).collect(), next))
 }

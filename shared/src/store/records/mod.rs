@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod customer;
 pub mod entitlements;
+pub mod erasure;
 pub mod event;
 pub mod grant;
 pub mod invoice;

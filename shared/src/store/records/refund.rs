@@ -4,10 +4,12 @@
 use super::item;
 use crate::domain::ids::{PurchaseId, UserId};
 use crate::store::schema::user_pk;
-use crate::store::{Cond, ItemExt, Key, StoreError, Table, Write};
+use crate::store::{Cond, Item, ItemExt, Key, Page, StoreError, Table, Write};
+
+const PREFIX: &str = "REFUND#";
 
 fn prefix(purchase: &PurchaseId) -> String {
-    format!("REFUND#{purchase}#")
+    format!("{PREFIX}{purchase}#")
 }
 
 pub fn key(user: &UserId, purchase: &PurchaseId, refund_id: &str) -> Key {
@@ -48,4 +50,45 @@ pub async fn total(
 ) -> Result<i64, StoreError> {
     let items = table.query(&user_pk(user), &prefix(purchase)).await?;
     Ok(items.iter().filter_map(|i| i.num("amount")).sum())
+}
+
+/// A stored refund audit item, as an operator reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRow {
+    pub purchase_id: String,
+    pub refund_id: String,
+    pub operator: String,
+    pub reason: String,
+    pub amount: i64,
+    pub at: String,
+}
+
+impl RefundRow {
+    fn from_item(i: &Item) -> Option<Self> {
+        Some(Self {
+            purchase_id: i.str("purchase_id")?.to_owned(),
+            refund_id: i.str("refund_id")?.to_owned(),
+            operator: i.str("operator").unwrap_or_default().to_owned(),
+            reason: i.str("reason").unwrap_or_default().to_owned(),
+            amount: i.num("amount").unwrap_or(0),
+            at: i.str("at").unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// Up to `limit` of the account's operator refunds after `cursor`, grouped by purchase
+/// (their sort key starts with the purchase id): reads the page, however many there are.
+pub async fn page(
+    table: &dyn Table,
+    user: &UserId,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<RefundRow>, Option<String>), StoreError> {
+    let Page { items, next } = table
+        .query_page(&user_pk(user), PREFIX, limit, cursor)
+        .await?;
+    Ok((
+        items.iter().filter_map(RefundRow::from_item).collect(),
+        next,
+    ))
 }

@@ -25,7 +25,7 @@ pub struct EventsPage {
     pub next: Option<String>,
 }
 
-fn summary(r: &EventRecord) -> EventSummary {
+pub(super) fn summary(r: &EventRecord) -> EventSummary {
     EventSummary {
         id: r.id.clone(),
         kind: r.kind.clone(),

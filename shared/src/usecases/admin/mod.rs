@@ -2,12 +2,15 @@
 //! operation. Every one is for operators only; the handler checks the `billing:admin`
 //! scope before calling any of them.
 
+mod erase;
 mod events;
 mod grant;
 mod reconcile;
 mod refund;
 mod replay;
+mod user;
 
+pub use erase::{EraseOutcome, EraseRequest, erase};
 pub use events::{EventSummary, EventsPage, list_events};
 pub use grant::{GrantOutcome, GrantRequest, grant};
 pub use reconcile::{
@@ -15,6 +18,10 @@ pub use reconcile::{
 };
 pub use refund::{RefundError, RefundOutcome, RefundRequest, refund};
 pub use replay::{ReplayOutcome, ReplayRequest, replay};
+pub use user::{
+    GrantView, OperatorUserView, RefundView, USER_PAGE, UserCursors, UserLookup, find_user,
+    user_view,
+};
 
 use crate::store::StoreError;
 use crate::stripe::api::StripeError;
@@ -35,6 +42,8 @@ pub enum AdminError {
     UnknownEvent(String),
     #[error("event {0} is not replayable: {1}")]
     NotReplayable(String, &'static str),
+    #[error("no account is {0}")]
+    UnknownUser(String),
     #[error("Stripe is not configured")]
     StripeUnavailable,
     #[error(transparent)]
