@@ -216,8 +216,11 @@ async fn a_full_batch_of_one_customers_events_against_a_slow_stripe_ends_each_pr
 
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
-        let seen = states(&app, &ops).await;
+        // The queue first: a record is settled in the transaction before its message is
+        // deleted, so states read after an empty queue are final (read the other way round,
+        // an event settling between the two reads shows up in two states).
         let left = messages_left(&app).await;
+        let seen = states(&app, &ops).await;
         let settled = seen
             .iter()
             .filter(|(_, s)| s == "processed" || s == "failed")
