@@ -149,6 +149,35 @@ impl TestApp {
     }
 
     /// Polls `probe` until it returns true, for up to 15 s (the queue is asynchronous).
+    /// The messages a queue of the stack holds (its logical id in template.yaml): waiting,
+    /// plus those received and not yet deleted when `in_flight` is set.
+    pub async fn queue_depth(&self, queue: &str, in_flight: bool) -> i64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let url = self.stack.resources.queues[queue].url.clone().unwrap();
+        let sdk = local_stack::stack::moto_sdk_config(&shared_endpoint().unwrap()).await;
+        let mut wanted = vec![A::ApproximateNumberOfMessages];
+        if in_flight {
+            wanted.push(A::ApproximateNumberOfMessagesNotVisible);
+        }
+        let attrs = aws_sdk_sqs::Client::new(&sdk)
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(wanted.clone()))
+            .send()
+            .await
+            .unwrap();
+        let attrs = attrs.attributes().cloned().unwrap_or_default();
+        wanted
+            .iter()
+            .map(|a| {
+                attrs
+                    .get(a)
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
     pub async fn eventually<F, Fut>(&self, what: &str, mut probe: F)
     where
         F: FnMut() -> Fut,

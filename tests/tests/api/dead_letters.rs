@@ -28,24 +28,7 @@ async fn failed_events(app: &TestApp, ops: &str) -> Vec<Value> {
 }
 
 async fn dead_letter_depth(app: &TestApp) -> i64 {
-    let dlq = app.stack.resources.queues["FulfilmentDeadLetterQueue"]
-        .url
-        .clone()
-        .unwrap();
-    let sdk =
-        local_stack::stack::moto_sdk_config(&local_stack::moto::shared_endpoint().unwrap()).await;
-    let attrs = aws_sdk_sqs::Client::new(&sdk)
-        .get_queue_attributes()
-        .queue_url(dlq)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap();
-    attrs
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    app.queue_depth("FulfilmentDeadLetterQueue", false).await
 }
 
 #[tokio::test]

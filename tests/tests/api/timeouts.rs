@@ -127,34 +127,7 @@ async fn states(app: &TestApp, ops: &str) -> Vec<(String, String)> {
 }
 
 async fn messages_left(app: &TestApp) -> i64 {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let queue = app.stack.resources.queues["FulfilmentQueue"]
-        .url
-        .clone()
-        .unwrap();
-    let sdk =
-        local_stack::stack::moto_sdk_config(&local_stack::moto::shared_endpoint().unwrap()).await;
-    let attrs = aws_sdk_sqs::Client::new(&sdk)
-        .get_queue_attributes()
-        .queue_url(queue)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let attrs = attrs.attributes().cloned().unwrap_or_default();
-    [
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|a| {
-        attrs
-            .get(a)
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
+    app.queue_depth("FulfilmentQueue", true).await
 }
 
 #[tokio::test]
