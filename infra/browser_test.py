@@ -39,6 +39,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -247,9 +248,41 @@ class SecondOrigin:
           e => { document.getElementById("outcome").dataset.result = `${e.status} ${e.code}`; });
 </script></body></html>"""
 
+    # Feature helpers used wrongly: hasFeature before loadEntitlements, an id the catalog does
+    # not name, a gate on such an id, a gate with nobody signed in. Each outcome lands in a
+    # data- attribute of #out; none may throw out of the page.
+    GATES = """<!doctype html><html lang=en><head><meta charset=utf-8><title>Gates used wrongly</title>
+<link rel=stylesheet href=/style.css></head><body><main><h1>Gates used wrongly</h1>
+<section class=gated><h2>Unknown feature</h2><div id=unknown><p>Gated content of an unknown feature</p></div></section>
+<section class=gated><h2>Nobody signed in</h2><div id=anonymous><p>Gated content for nobody</p></div></section>
+<ul id=out></ul></main>
+<script type=module>
+  import { createBilling, BillingError } from "/billing.js";
+  const q = new URLSearchParams(location.search);
+  const billing = createBilling({ apiBase: q.get("api"), getToken: () => q.get("token") });
+  const out = document.getElementById("out");
+  const record = (name, f) => {
+    let said;
+    try { said = `returned ${f()}`; } catch (e) { said = `${e instanceof BillingError ? "BillingError" : "other"} ${e.code}: ${e.message}`; }
+    const li = document.createElement("li");
+    li.textContent = `${name}: ${said}`;
+    out.append(li);
+    out.dataset[name] = said;
+  };
+  record("beforeLoad", () => billing.hasFeature("priority_support"));
+  await billing.loadEntitlements();
+  record("unknownId", () => billing.hasFeature("no_such_feature"));
+  record("known", () => billing.hasFeature("priority_support"));
+  out.dataset.unknownGate = String(await billing.renderGate(document.getElementById("unknown"), "no_such_feature"));
+  const nobody = createBilling({ apiBase: q.get("api"), getToken: () => null });
+  out.dataset.anonymousGate = String(await nobody.renderGate(document.getElementById("anonymous"), "priority_support"));
+  out.dataset.done = "yes";
+</script></body></html>"""
+
     def __init__(self, port, hosts):
         files = {"/billing.js": ((ROOT / "web" / "billing.js").read_bytes(), "text/javascript"),
                  "/elements": (self.ELEMENTS.encode(), "text/html; charset=utf-8"),
+                 "/gates": (self.GATES.encode(), "text/html; charset=utf-8"),
                  "/style.css": ((ROOT / "web" / "demo" / "style.css").read_bytes(), "text/css"),
                  "/": (self.PAGE.encode(), "text/html; charset=utf-8")}
 
@@ -296,8 +329,8 @@ class Stack:
     def ready(self):
         return wait_for(self.port, 90)
 
-    def token(self, user, admin=False):
-        extra = ["--admin"] if admin else []
+    def token(self, user, admin=False, service=False):
+        extra = (["--admin"] if admin else []) + (["--service"] if service else [])
         return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com", *extra], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
@@ -946,6 +979,180 @@ class Suite:
                                    f"and the webhook → no Access-Control-Allow-Origin")
 
 
+    # -- features: loadEntitlements, hasFeature, renderGate, and the account's features --
+
+    def features_page(self, stack, token):
+        """The features demo page, signed in, once its gates and hasFeature list have answered."""
+        page = self.page()
+        page.goto(stack.base + "/billing/features")
+        self.sign_in(page, token)
+        for gate in ("support", "exports", "projects"):
+            page.wait_for_selector(f"#{gate}:is([data-billing-gate=allowed], [data-billing-gate=locked])")
+        page.wait_for_selector("#has li[data-feature-id]")
+        return page
+
+    def feature_rows(self, page):
+        """The account page's features table: id → (what the user has, when it resets)."""
+        page.wait_for_selector("#account [data-billing-field=features]")
+        return {r["id"]: (r["value"], r["resets"]) for r in page.eval_on_selector_all(
+            "#account [data-billing-field=features] tbody tr", """rs => rs.map(r => ({id: r.dataset.featureId,
+            value: r.querySelector('[data-billing-field=feature_value]').textContent,
+            resets: r.querySelector('[data-billing-field=feature_resets]').textContent}))""")}
+
+    def a_free_user_sees_the_gate_with_the_upgrade_the_check_names_and_the_account_lists_what_is_left(self):
+        user = f"user_gate_{secrets.token_hex(4)}"
+        token = self.configured.token(user)
+        auth = {"Authorization": f"Bearer {token}"}
+        _, _, body = self.configured.request("GET", "/api/billing/features/priority_support/check", auth)
+        check = json.loads(body)
+        assert check["allowed"] is False and check["upgrade"], check
+        page = self.features_page(self.configured, token)
+        support = page.locator("#support")
+        assert support.get_attribute("data-billing-gate") == "locked"
+        upgrade = support.locator("[data-billing-action=upgrade]")
+        assert upgrade.get_attribute("data-plan-id") == check["upgrade"]["plan_id"] == "pro_monthly", check
+        label = upgrade.text_content()
+        assert label == f"Upgrade to {check['upgrade']['name']} ($29.00 / month)", label
+        assert "Priority support: not included in your plan." in support.text_content(), support.text_content()
+        assert "first in line" not in page.text_content("body"), "a locked gate still shows its content"
+        exports = page.locator("#exports")
+        assert exports.get_attribute("data-billing-gate") == "allowed" and "Download everything" in exports.text_content()
+        projects = page.locator("#projects")
+        assert projects.get_attribute("data-billing-gate") == "locked"
+        assert "Projects: your plan allows 1, and this needs 2." in projects.text_content(), projects.text_content()
+        has = {li["id"]: li["has"] for li in page.eval_on_selector_all(
+            "#has li", "ls => ls.map(l => ({id: l.dataset.featureId, has: l.dataset.hasFeature}))")}
+        assert has == {"ai_messages": "true", "exports": "true", "priority_support": "false", "projects": "true",
+                       "usage": "true", "workspaces": "false"}, has
+        gate_shot = self.shot(page, "40-features-free")
+        # The upgrade button is the pricing page's checkout: the fake Stripe gets the plan's price.
+        upgrade.click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert (form["line_items[0][price]"], form["metadata[plan_id]"]) == ("price_browser_pro_monthly", "pro_monthly"), form
+        assert form["client_reference_id"] == reference(user), form
+        page.goto(self.configured.base + "/billing/account")
+        rows = self.feature_rows(page)
+        _, _, body = self.configured.request("GET", "/api/billing/entitlements", auth)
+        features = json.loads(body)["features"]
+        month_end = datetime.fromisoformat(features["exports"]["resets_at"].replace("Z", "+00:00"))
+        assert (month_end.day, month_end.hour) == (1, 0), features["exports"]  # no subscription: the calendar month
+        resets = f"{month_end:%b} {month_end.day}, {month_end.year}"
+        assert rows == {"ai_messages": ("20 of 20 left", resets), "exports": ("2 of 2 left, then credits", resets),
+                        "priority_support": ("Off", "—"), "projects": ("Up to 1", "—"),
+                        "usage": ("3 of 3 left, then credits", "Never"), "workspaces": ("Not included", "—")}, rows
+        self.seen["gate (free user)"] = (
+            f"priority_support locked with {label!r} (the check's upgrade), its content out of the page; exports "
+            f"allowed; projects (2) locked; hasFeature {has}; the button → fake Stripe with price_browser_pro_monthly; "
+            f"account features {rows}; {gate_shot}, {self.shot(page, '41-account-features-free')}")
+        page.close()
+
+    def after_buying_the_plan_through_stripe_the_gated_feature_is_shown_and_has_feature_is_true(self):
+        dev, user = self.dev, f"user_upgrade_{secrets.token_hex(4)}"
+        page = self.features_page(dev, dev.token(user))
+        assert page.get_attribute("#support", "data-billing-gate") == "locked"
+        assert page.get_attribute("#has li[data-feature-id=priority_support]", "data-has-feature") == "false"
+        page.locator("#support [data-billing-action=upgrade]").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_standin_"))
+        assert page.text_content("#amount") == "$29.00", page.text_content("body")
+        page.click("#pay")  # checkout.session.completed, customer.subscription.created, invoice.paid
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        for _ in range(100):  # the worker applies the subscription within seconds of the checkout
+            page.close()
+            page = self.features_page(dev, dev.token(user))
+            if page.get_attribute("#support", "data-billing-gate") == "allowed":
+                break
+            time.sleep(0.2)
+        support = page.locator("#support")
+        assert support.get_attribute("data-billing-gate") == "allowed", support.text_content()
+        assert "first in line" in support.text_content() and support.locator(".billing-gate").count() == 0
+        assert page.get_attribute("#has li[data-feature-id=priority_support]", "data-has-feature") == "true"
+        assert page.get_attribute("#projects", "data-billing-gate") == "allowed"
+        shot = self.shot(page, "42-features-after-upgrade")
+        page.goto(dev.base + "/billing/account")
+        rows = self.feature_rows(page)
+        _, _, body = dev.request("GET", "/api/billing/account", {"Authorization": f"Bearer {dev.token(user)}"})
+        account = json.loads(body)
+        period_end = datetime.fromisoformat(account["subscription"]["current_period_end"].replace("Z", "+00:00"))
+        renews = f"{period_end:%b} {period_end.day}, {period_end.year}"
+        assert rows["priority_support"] == ("On", "—") and rows["projects"] == ("Up to 10", "—"), rows
+        assert rows["ai_messages"] == ("1,000 of 1,000 left", renews), (rows, renews)  # resets with Stripe's period
+        assert rows["exports"][0] == "50 of 50 left, then credits", rows
+        self.seen["gate after buying the plan"] = (
+            f"stand-in checkout $29.00 → Pay → fulfilled; the support gate shows its content, hasFeature "
+            f"priority_support true, projects (2) allowed; account features {rows}; {shot}, "
+            f"{self.shot(page, '43-account-features-pro')}")
+        page.close()
+
+    def a_used_up_metered_feature_shows_the_pack_and_the_upgrade_the_check_names(self):
+        user = f"user_used_up_{secrets.token_hex(4)}"
+        token = self.configured.token(user)
+        service = {"Authorization": f"Bearer {self.configured.token('app_server', service=True)}",
+                   "Content-Type": "application/json"}
+        for n in range(2):  # the app's server tracks the free plan's two exports of the month
+            status, _, body = self.configured.request(
+                "POST", f"/api/billing/users/{user}/features/exports/usage", service,
+                json.dumps({"units": 1, "idempotency_key": f"export-{n}"}))
+            assert status == 200, (status, body)
+        _, _, body = self.configured.request("GET", "/api/billing/features/exports/check",
+                                             {"Authorization": f"Bearer {token}"})
+        check = json.loads(body)
+        assert not check["allowed"] and check["purchase"] and check["upgrade"], check
+        page = self.features_page(self.configured, token)
+        exports = page.locator("#exports")
+        assert exports.get_attribute("data-billing-gate") == "locked", exports.text_content()
+        pack = exports.locator("[data-billing-action=purchase]")
+        upgrade = exports.locator("[data-billing-action=upgrade]")
+        assert pack.get_attribute("data-plan-id") == check["purchase"]["plan_id"], check
+        assert upgrade.get_attribute("data-plan-id") == check["upgrade"]["plan_id"], check
+        credits, amount = check["purchase"]["credits"], check["purchase"]["amount"]
+        assert pack.text_content() == f"Buy {credits:,} credits for ${amount / 100:,.2f}", (pack.text_content(), check)
+        reason = page.text_content("#exports .billing-gate-reason")
+        assert reason.startswith("Exports: 0 of 2 left, and your credits do not cover more. More on "), reason
+        assert "Download everything" not in exports.text_content()
+        assert page.get_attribute("#has li[data-feature-id=exports]", "data-has-feature") == "true"  # granted, used up
+        offers = [pack.text_content(), upgrade.text_content()]
+        shot = self.shot(page, "44-features-used-up")
+        pack.click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert form["line_items[0][price]"] == f"price_browser_{check['purchase']['plan_id']}", form
+        self.seen["used-up metered feature"] = (
+            f"after 2 tracks: {reason!r}; offers {offers!r}: purchase {check['purchase']['plan_id']} and upgrade "
+            f"{check['upgrade']['plan_id']}, "
+            f"as the check names them; the pack button → fake Stripe checkout of its price; {shot}")
+        page.close()
+
+    def has_feature_before_loading_and_an_unknown_feature_give_a_clear_error_not_a_crash(self):
+        page = self.page()
+        crashes = []
+        page.on("pageerror", lambda e: crashes.append(str(e)))
+        origin = f"http://127.0.0.1:{self.second_port}"
+        page.goto(f"{origin}/gates?api={urllib.parse.quote(self.configured.base)}&token={self.token}")
+        page.wait_for_selector("#out[data-done=yes]", state="attached")
+        said = lambda name: page.get_attribute("#out", f"data-{name}")
+        assert said("before-load") == ('BillingError entitlements_not_loaded: hasFeature("priority_support") was called '
+                                       'before the entitlements were loaded: await loadEntitlements() first.'), said("before-load")
+        assert said("unknown-id").startswith('BillingError unknown_feature: The catalog names no feature "no_such_feature"'), said("unknown-id")
+        assert said("known") == "returned false", said("known")
+        _, _, body = self.configured.request("GET", "/api/billing/features/no_such_feature/check",
+                                             {"Authorization": f"Bearer {self.token}"})
+        api_message = json.loads(body)["error"]["message"]
+        unknown = page.locator("#unknown")
+        assert unknown.get_attribute("data-billing-gate") == "error" and said("unknown-gate") == "null"
+        assert unknown.locator(".billing-error").text_content() == api_message, (unknown.text_content(), api_message)
+        anonymous = page.locator("#anonymous")
+        assert anonymous.get_attribute("data-billing-gate") == "error" and said("anonymous-gate") == "null"
+        assert anonymous.locator(".billing-error").text_content() == "Sign in to continue."
+        assert "Gated content" not in page.text_content("main"), "a gate in error shows its content"
+        assert not crashes, crashes
+        self.seen["gates used wrongly"] = (
+            f"hasFeature before loading and of an unknown id throw BillingError entitlements_not_loaded / "
+            f"unknown_feature; the unknown gate shows {api_message!r}, nobody signed in 'Sign in to continue.', "
+            f"content hidden, no page error; {self.shot(page, '45-gates-used-wrongly')}")
+        page.close()
+
+
 def main():
     local_stack = TARGET / "debug" / "local-stack"
     if not local_stack.exists():
@@ -993,7 +1200,11 @@ def main():
         suite = Suite(ctx, configured, degraded, stripe, second_port)
         suite.dev = dev
         tests = [m for m in Suite.__dict__ if not m.startswith("_") and m not in
-                 ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update") and callable(Suite.__dict__[m])]
+                 ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update", "features_page",
+                  "feature_rows") and callable(Suite.__dict__[m])]
+        only = os.environ.get("BROWSER_ONLY")  # a regular expression of test names, while developing
+        if only:
+            tests = [t for t in tests if re.search(only, t)]
         for name in tests:
             started = time.time()
             try:
