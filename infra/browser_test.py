@@ -255,6 +255,7 @@ class SecondOrigin:
 <link rel=stylesheet href=/style.css></head><body><main><h1>Gates used wrongly</h1>
 <section class=gated><h2>Unknown feature</h2><div id=unknown><p>Gated content of an unknown feature</p></div></section>
 <section class=gated><h2>Nobody signed in</h2><div id=anonymous><p>Gated content for nobody</p></div></section>
+<section class=gated><h2>Markup in the answer</h2><div id=markup><p>Gated content of markup</p></div></section>
 <ul id=out></ul></main>
 <script type=module>
   import { createBilling, BillingError } from "/billing.js";
@@ -276,6 +277,8 @@ class SecondOrigin:
   out.dataset.unknownGate = String(await billing.renderGate(document.getElementById("unknown"), "no_such_feature"));
   const nobody = createBilling({ apiBase: q.get("api"), getToken: () => null });
   out.dataset.anonymousGate = String(await nobody.renderGate(document.getElementById("anonymous"), "priority_support"));
+  // The API's message echoes the id: it must show as text, never become an element.
+  await billing.renderGate(document.getElementById("markup"), "<img src=x onerror=document.title='owned'>");
   out.dataset.done = "yes";
 </script></body></html>"""
 
@@ -1144,11 +1147,15 @@ class Suite:
         anonymous = page.locator("#anonymous")
         assert anonymous.get_attribute("data-billing-gate") == "error" and said("anonymous-gate") == "null"
         assert anonymous.locator(".billing-error").text_content() == "Sign in to continue."
+        markup = page.locator("#markup .billing-error").text_content()
+        assert "<img src=x onerror=document.title='owned'>" in markup, markup
+        assert page.locator("#markup img").count() == 0 and page.title() == "Gates used wrongly", page.title()
         assert "Gated content" not in page.text_content("main"), "a gate in error shows its content"
         assert not crashes, crashes
         self.seen["gates used wrongly"] = (
             f"hasFeature before loading and of an unknown id throw BillingError entitlements_not_loaded / "
             f"unknown_feature; the unknown gate shows {api_message!r}, nobody signed in 'Sign in to continue.', "
+            f"an id holding markup shown as text ({markup!r}), "
             f"content hidden, no page error; {self.shot(page, '45-gates-used-wrongly')}")
         page.close()
 
