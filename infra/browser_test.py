@@ -50,7 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 SHOTS = TARGET / "browser-screenshots"
 FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json").read_text())["resources"]
-PLANS = [p["id"] for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]]
+CATALOG = {p["id"]: p for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]}
+PLANS = list(CATALOG)
 SAMPLE_COMPLETED = ROOT / "events" / "stripe" / "checkout.session.completed.credits_starter.json"
 CHROMIUM = "/usr/bin/chromium"
 # What works for Debian's chromium on this kind of machine (no GPU, no network, root).
@@ -189,17 +190,21 @@ class FakeStripe:
                         sub.update(cancel_at_period_end=False, cancel_at=None)
                     return self.send(200, sub)
                 if self.path == "/v1/invoices/create_preview":
-                    # The team plan at $12 a seat: the new seats for the rest of the period,
-                    # the old ones' unused time credited.
+                    # The new price and seats for the rest of the period (the whole period,
+                    # here), the old ones' unused time credited; prices are the catalog's.
                     sub = fake.subscriptions[form["subscription"]]
-                    old, new = sub["items"]["data"][0]["quantity"], int(form["subscription_details[items][0][quantity]"])
+                    item = sub["items"]["data"][0]
+                    was = CATALOG[item["price"]["id"].removeprefix("price_browser_")]
+                    to = CATALOG[form["subscription_details[items][0][price]"].removeprefix("price_browser_")]
+                    old, new = item["quantity"], int(form["subscription_details[items][0][quantity]"])
                     preview = dict(FIXTURES["invoice"], id=None, customer=form["customer"], currency="usd",
-                                   amount_due=(new - old) * 1200, next_payment_attempt=sub["items"]["data"][0]["current_period_end"])
+                                   amount_due=new * to["amount"] - old * was["amount"],
+                                   next_payment_attempt=item["current_period_end"])
                     preview["lines"] = {"object": "list", "has_more": False, "url": "/v1/invoices/upcoming/lines", "data": [
-                        {"object": "line_item", "amount": new * 1200, "currency": "usd",
-                         "description": f"Remaining time on {new} × Team, per seat"},
-                        {"object": "line_item", "amount": -old * 1200, "currency": "usd",
-                         "description": f"Unused time on {old} × Team, per seat"}]}
+                        {"object": "line_item", "amount": new * to["amount"], "currency": "usd",
+                         "description": f"Remaining time on {new} × {to['name']}"},
+                        {"object": "line_item", "amount": -old * was["amount"], "currency": "usd",
+                         "description": f"Unused time on {old} × {was['name']}"}]}
                     return self.send(200, preview)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
@@ -989,7 +994,7 @@ class Suite:
         page = self.page()
         page.goto(stack.base + "/billing/features")
         self.sign_in(page, token)
-        for gate in ("support", "exports", "projects"):
+        for gate in ("support", "exports", "projects", "workspaces"):
             page.wait_for_selector(f"#{gate}:is([data-billing-gate=allowed], [data-billing-gate=locked])")
         page.wait_for_selector("#has li[data-feature-id]")
         return page
@@ -1124,6 +1129,48 @@ class Suite:
             f"after 2 tracks: {reason!r}; offers {offers!r}: purchase {check['purchase']['plan_id']} and upgrade "
             f"{check['upgrade']['plan_id']}, "
             f"as the check names them; the pack button → fake Stripe checkout of its price; {shot}")
+        page.close()
+
+    def a_subscriber_upgrades_from_the_gate_by_switching_the_plan_after_a_preview_never_a_second_checkout(self):
+        user, customer = f"user_switch_{secrets.token_hex(4)}", f"cus_switch_{secrets.token_hex(4)}"
+        sid = self.subscribe(user, customer, plan="pro_monthly")
+        token = self.configured.token(user)
+        for _ in range(100):  # the worker applies the subscription within seconds
+            _, _, body = self.configured.request("GET", "/api/billing/account", {"Authorization": f"Bearer {token}"})
+            if json.loads(body)["plan_id"] == "pro_monthly":
+                break
+            time.sleep(0.2)
+        page = self.features_page(self.configured, token)
+        workspaces = page.locator("#workspaces")
+        assert workspaces.get_attribute("data-billing-gate") == "locked", workspaces.text_content()
+        upgrade = workspaces.locator("[data-billing-action=upgrade]")
+        assert upgrade.get_attribute("data-plan-id") == "team_monthly", workspaces.text_content()
+        sessions_before = len(self.stripe.checkout_calls)
+        upgrade.click()
+        preview = workspaces.locator("[data-billing-field=switch_preview]")
+        preview.locator("text=next invoice").wait_for()
+        assert len(self.stripe.checkout_calls) == sessions_before, "a subscriber was sent to a second checkout"
+        asked = preview.text_content()
+        # Team at $12 for the period, Pro's unused $29 credited: -$17.00 (the fake's proration).
+        assert "If you switch to Team, per seat, your next invoice is -$17.00 on " in asked, asked
+        assert not [c for c in self.stripe.subscription_calls if c[0] == sid], "the preview changed the subscription"
+        preview_shot = self.shot(page, "46-gate-switch-preview")
+        workspaces.locator("[data-billing-action=switch]").click()
+        page.locator("#workspaces [data-billing-field=switch_preview]", has_text="Waiting for Stripe").wait_for()
+        changed_sid, form = self.stripe.subscription_calls[-1]
+        assert changed_sid == sid and form["items[0][price]"] == "price_browser_team_monthly", (changed_sid, form)
+        self.stripe_update(sid)  # Stripe's customer.subscription.updated with the new price
+        page.wait_for_selector("#workspaces[data-billing-gate=allowed]")
+        assert "Invite your team" in workspaces.text_content()
+        page.wait_for_selector("#has li[data-feature-id=workspaces][data-has-feature=true]")  # refreshed with it
+        # Every gate follows the switch: the Team plan grants no priority support, Pro did.
+        page.wait_for_selector("#support[data-billing-gate=locked]")
+        page.wait_for_selector("#has li[data-feature-id=priority_support][data-has-feature=false]")
+        self.seen["gate for a subscriber"] = (
+            f"workspaces locked, upgrade team_monthly; the click made no checkout (409 already_subscribed) and "
+            f"previewed the switch {asked!r}; Switch → POST /v1/subscriptions/{sid} with price_browser_team_monthly; "
+            f"after Stripe's update the gate opened, hasFeature workspaces turned true, and the support gate locked "
+            f"(Team grants no priority support); {preview_shot}, {self.shot(page, '47-gate-switched')}")
         page.close()
 
     def has_feature_before_loading_and_an_unknown_feature_give_a_clear_error_not_a_crash(self):

@@ -258,6 +258,8 @@ export function createBilling(options = {}) {
   let entitlementsOnce = null;
   /** @type {Entitlements | null} The last entitlements loaded, for hasFeature. */
   let entitlements = null;
+  /** @type {Map<HTMLElement, {featureId: string, opts: {units?: number}}>} This client's gates, checked again after a plan switch. */
+  const gates = new Map();
 
   /**
    * One API call; resolves with the JSON body or rejects with a BillingError.
@@ -337,7 +339,11 @@ export function createBilling(options = {}) {
           if (entitlementsOnce === loading) entitlements = e;
         },
         () => {
-          if (entitlementsOnce === loading) entitlementsOnce = null; // retried by the next caller
+          if (entitlementsOnce !== loading) return;
+          // Retried by the next caller; until then hasFeature answers nothing rather than what
+          // a previous user (before a sign-out) had.
+          entitlementsOnce = null;
+          entitlements = null;
         },
       );
     }
@@ -631,9 +637,10 @@ export function createBilling(options = {}) {
    * @param {string} label
    * @param {Record<string, string>} [attrs]
    * @param {() => number} [quantity]
+   * @param {(e: unknown) => boolean} [refused] Takes over a refusal it knows (true), else it is shown.
    * @returns {[HTMLButtonElement, HTMLElement]}
    */
-  function checkoutButton(planId, label, attrs = {}, quantity = () => 1) {
+  function checkoutButton(planId, label, attrs = {}, quantity = () => 1, refused = () => false) {
     const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
     const button = h("button", { type: "button", class: "billing-pay", "data-label": label, ...attrs }, label);
     button.addEventListener("click", async () => {
@@ -645,6 +652,7 @@ export function createBilling(options = {}) {
       try {
         await startCheckout(planId, { quantity: quantity() });
       } catch (e) {
+        if (refused(e)) return;
         error.textContent = messageOf(e);
         error.hidden = false;
         resetButton(button);
@@ -670,6 +678,7 @@ export function createBilling(options = {}) {
     const content = /** @type {Node[]} */ (gatedContent.get(el));
     const turn = {};
     gateTurns.set(el, turn);
+    gates.set(el, { featureId, opts });
     el.dataset.billingFeature = featureId;
     el.dataset.billingGate = "checking";
     el.setAttribute("aria-busy", "true");
@@ -685,6 +694,7 @@ export function createBilling(options = {}) {
       el.dataset.billingGate = "error";
       el.replaceChildren(h("p", { class: "billing-error", role: "alert" }, messageOf(e)));
       el.removeAttribute("aria-busy");
+      gateEvent(el, featureId, null);
       return null;
     }
     if (gateTurns.get(el) !== turn) return check; // a later call renders this element
@@ -692,21 +702,36 @@ export function createBilling(options = {}) {
       el.replaceChildren(...content);
       el.dataset.billingGate = "allowed";
     } else {
-      el.replaceChildren(gatePanel(featureId, check, opts.units || 1, status));
+      el.replaceChildren(gatePanel(el, featureId, opts, check, status));
       el.dataset.billingGate = "locked";
     }
     el.removeAttribute("aria-busy");
+    gateEvent(el, featureId, check);
     return check;
   }
 
   /**
-   * A locked gate: why the feature is not allowed now, and the offers the check names.
+   * Tells the page a gate has answered (a `billing:gate` event that bubbles from `el`, with
+   * `detail` `{featureId, state, check}`), so the rest of the page can follow, e.g. after a
+   * plan switch opened it.
+   * @param {HTMLElement} el
    * @param {string} featureId
+   * @param {FeatureCheck | null} check
+   */
+  function gateEvent(el, featureId, check) {
+    el.dispatchEvent(new CustomEvent("billing:gate", { bubbles: true, detail: { featureId, state: el.dataset.billingGate, check } }));
+  }
+
+  /**
+   * A locked gate: why the feature is not allowed now, and the offers the check names.
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {{units?: number}} opts
    * @param {FeatureCheck} check
-   * @param {number} units
    * @param {BillingStatus | null} status
    */
-  function gatePanel(featureId, check, units, status) {
+  function gatePanel(el, featureId, opts, check, status) {
+    const units = opts.units || 1;
     const name = featureName(featureId);
     const f = check.feature;
     let reason = `${name}: not included in your plan.`;
@@ -723,7 +748,16 @@ export function createBilling(options = {}) {
     if (check.upgrade) {
       const plan = status && status.plans[check.upgrade.plan_id];
       const price = plan ? ` (${fmt.money(plan.amount, plan.currency)}${plan.interval ? ` / ${plan.interval}` : ""})` : "";
-      offers.push(offer("upgrade", check.upgrade.plan_id, `Upgrade to ${check.upgrade.name}${price}`, plan));
+      const upgrade = check.upgrade;
+      // A subscriber is not sent to a second subscription: checkout refuses (409), and the
+      // offer becomes a switch of the live one, previewed first.
+      const refused = (/** @type {unknown} */ e) => {
+        if (!(e instanceof BillingError && e.status === 409 && e.code === "already_subscribed")) return false;
+        switchOffer(wrapper, upgrade.plan_id, upgrade.name, () => untilGateOpens(el, featureId, opts));
+        return true;
+      };
+      const wrapper = offer("upgrade", upgrade.plan_id, `Upgrade to ${upgrade.name}${price}`, plan, refused);
+      offers.push(wrapper);
     }
     if (check.purchase) {
       const p = check.purchase;
@@ -741,13 +775,83 @@ export function createBilling(options = {}) {
    * @param {string} planId
    * @param {string} label
    * @param {PlanStatus | null | undefined} plan
+   * @param {(e: unknown) => boolean} [refused]
    */
-  function offer(kind, planId, label, plan) {
+  function offer(kind, planId, label, plan, refused) {
     const attrs = { "data-billing-action": kind, "data-plan-id": planId };
     if (plan && (!plan.available || plan.via === "manual")) {
       return h("p", { class: "billing-manual", ...attrs }, `${label}: online payment is not available right now. `, manualAsk());
     }
-    return h("div", { class: "billing-gate-offer" }, ...checkoutButton(planId, label, attrs));
+    return h("div", { class: "billing-gate-offer" }, ...checkoutButton(planId, label, attrs, undefined, refused));
+  }
+
+  /**
+   * The upgrade of a subscriber: what switching the live subscription to `planId` costs now
+   * (Stripe's invoice preview; nothing changes), then a "Switch to …" button that applies it.
+   * @param {HTMLElement} wrapper The offer, replaced by this step.
+   * @param {string} planId
+   * @param {string} name
+   * @param {() => Promise<unknown>} switched Follows the gate until Stripe's update shows.
+   */
+  async function switchOffer(wrapper, planId, name, switched) {
+    const notice = h("p", { class: "billing-notice", role: "status", "data-billing-field": "switch_preview" },
+      `You already have a subscription: it can be switched to ${name}. Asking Stripe what that costs…`);
+    wrapper.replaceChildren(notice);
+    let p;
+    try {
+      p = await previewChange({ plan_id: planId });
+    } catch (e) {
+      notice.replaceChildren(messageOf(e));
+      return;
+    }
+    const when = p.next_payment_at ? ` on ${fmt.date(p.next_payment_at)}` : "";
+    notice.replaceChildren(`If you switch to ${name}, your next invoice is ${fmt.money(p.amount_due, p.currency)}${when}.`);
+    const label = `Switch to ${name}`;
+    const go = h("button", { type: "button", class: "billing-pay", "data-billing-action": "switch", "data-plan-id": planId, "data-label": label }, label);
+    go.addEventListener("click", async () => {
+      if (go.disabled) return;
+      go.disabled = true;
+      go.setAttribute("aria-busy", "true");
+      try {
+        await changeSubscription({ plan_id: planId });
+      } catch (e) {
+        notice.replaceChildren(messageOf(e));
+        resetButton(go);
+        return;
+      }
+      go.remove();
+      notice.replaceChildren(`Switched to ${name}. Waiting for Stripe to confirm…`);
+      await switched();
+    });
+    wrapper.append(go);
+  }
+
+  /**
+   * Checks the feature again (a few times, a second or two apart) until it is allowed, then
+   * renders the gate open; stops quietly when it never is (the notice says what was asked).
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {{units?: number}} opts
+   */
+  async function untilGateOpens(el, featureId, opts) {
+    const turn = gateTurns.get(el);
+    for (const wait of [500, 1000, 1500, 2000, 3000, 5000]) {
+      await sleep(wait);
+      if (gateTurns.get(el) !== turn) return; // rendered again meanwhile
+      try {
+        if (!(await checkFeature(featureId, opts)).allowed) continue;
+        // The plan changed: what hasFeature answers and every other gate change with it.
+        if (entitlementsOnce) await loadEntitlements({ refresh: true }).catch(() => null);
+        for (const [gate, g] of gates) {
+          if (gate === el) continue;
+          if (gate.isConnected) renderGate(gate, g.featureId, g.opts);
+          else gates.delete(gate);
+        }
+        return renderGate(el, featureId, opts);
+      } catch (_) {
+        // A failed read is retried by the next round.
+      }
+    }
   }
 
   /** @param {string} id */
