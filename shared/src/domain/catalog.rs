@@ -68,9 +68,16 @@ pub struct Plan {
     /// ([`Plan::promotion_codes_allowed`]).
     #[serde(default)]
     pub allow_promotion_codes: Option<bool>,
+    /// The metered price a subscription to this plan also carries, for its `stripe_meter`
+    /// feature: units beyond that feature's allowance are billed by it.
+    #[serde(default)]
+    pub metered_price: Option<MeteredPrice>,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
+    /// The metered price's id (`STRIPE_PRICE_<PLAN_ID>_METERED`), from the environment.
+    #[serde(skip)]
+    pub metered_price_id: Option<String>,
     #[serde(skip)]
     pub payment_link: Option<String>,
 }
@@ -168,6 +175,66 @@ impl Plan {
     }
 }
 
+/// A plan's metered price as the catalog names it: the `stripe_meter` feature it bills and
+/// what one unit beyond the allowance costs (minor units of the plan's currency). Its Stripe
+/// price id comes from `STRIPE_PRICE_<PLAN_ID>_METERED`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeteredPrice {
+    pub feature: String,
+    pub unit_amount: i64,
+}
+
+impl Plan {
+    /// `pro_api` → `PRO_API_METERED`, the suffix of its metered price's variable.
+    pub fn metered_env_suffix(&self) -> String {
+        format!("{}_METERED", self.env_suffix())
+    }
+
+    /// Whether this plan can be sold through Checkout as the catalog describes it: its
+    /// price is configured, and so is its metered price when it names one (a subscription
+    /// without it would give overage units away unbilled).
+    pub fn checkout_ready(&self) -> bool {
+        self.price_id.is_some() && (self.metered_price.is_none() || self.metered_price_id.is_some())
+    }
+
+    /// A plan that grants a `stripe_meter` feature names its metered price for it, and
+    /// a metered price names a `stripe_meter` feature the plan grants.
+    fn check_metered(&self, features: &BTreeMap<FeatureId, Feature>) -> Result<(), CatalogError> {
+        let bad = |why: String| Err(CatalogError::Feature(FeatureError(format!("plan {}: {why}", self.id))));
+        let metered: Vec<&FeatureId> = self
+            .features
+            .keys()
+            .filter(|id| {
+                matches!(
+                    features.get(*id).map(|f| &f.kind),
+                    Some(FeatureKind::Metered { overage: Overage::StripeMeter { .. }, .. })
+                )
+            })
+            .collect();
+        match (&self.metered_price, metered.as_slice()) {
+            (None, []) => Ok(()),
+            (None, [id, ..]) => bad(format!(
+                "grants {id}, a stripe_meter feature, but names no metered_price for it"
+            )),
+            (Some(_), _) if self.mode != Mode::Subscription => {
+                bad("only subscriptions have a metered price".into())
+            }
+            (Some(p), _) if p.unit_amount < 0 => bad("metered_price.unit_amount must not be negative".into()),
+            (Some(p), [id]) if id.as_str() == p.feature => Ok(()),
+            (Some(p), []) => bad(format!(
+                "metered_price names {:?}, which is not a stripe_meter feature the plan grants",
+                p.feature
+            )),
+            (Some(p), [id]) => bad(format!(
+                "metered_price names {:?}, but the stripe_meter feature the plan grants is {id}",
+                p.feature
+            )),
+            (Some(_), _) => bad("grants more than one stripe_meter feature; a plan has one metered price".into()),
+        }
+    }
+}
+
 /// Seats a subscription plan may have when none are asked for.
 pub const DEFAULT_MAX_SEATS: i64 = 100;
 
@@ -241,19 +308,6 @@ impl Catalog {
         let mut features = BTreeMap::new();
         for (id, raw) in file.features {
             let feature = raw.check(&id)?;
-            if let FeatureKind::Metered {
-                overage: Overage::StripeMeter { .. },
-                ..
-            } = feature.kind
-            {
-                // Reporting overage to Stripe Billing Meters is not built yet: a catalog
-                // that relies on it would give units away unbilled, so it does not start.
-                return Err(FeatureError(format!(
-                    "feature {id}: the stripe_meter overage is not supported by this release \
-                     (use block or credits)"
-                ))
-                .into());
-            }
             features.insert(feature.id.clone(), feature);
         }
         let usage = FeatureId::usage();
@@ -285,9 +339,14 @@ impl Catalog {
                 ));
             }
             plan.check()?;
+            plan.check_metered(&features)?;
             let suffix = plan.env_suffix();
             let non_empty = |name: String| env(&name).filter(|v| !v.trim().is_empty());
             plan.price_id = non_empty(format!("STRIPE_PRICE_{suffix}"));
+            if plan.metered_price.is_some() {
+                plan.metered_price_id =
+                    non_empty(format!("STRIPE_PRICE_{}", plan.metered_env_suffix()));
+            }
             plan.payment_link = non_empty(format!("STRIPE_LINK_{suffix}"));
             let id = plan.id.clone();
             if plans.insert(id.clone(), plan).is_some() {
@@ -300,7 +359,13 @@ impl Catalog {
         for plan in plans.values() {
             let names = [Some(format!("env:{}", plan.env_suffix()))]
                 .into_iter()
-                .chain([plan.price_id.as_ref().map(|p| format!("price:{p}"))]);
+                .chain([plan.price_id.as_ref().map(|p| format!("price:{p}"))])
+                .chain([
+                    plan.metered_price
+                        .as_ref()
+                        .map(|_| format!("env:{}", plan.metered_env_suffix())),
+                    plan.metered_price_id.as_ref().map(|p| format!("price:{p}")),
+                ]);
             for name in names.flatten() {
                 if let Some(other) = seen.insert(name, &plan.id) {
                     return Err(CatalogError::Shared(other.to_string(), plan.id.to_string()));
@@ -367,9 +432,10 @@ impl Catalog {
     /// Whether `id` names a plan, as the compact `STRIPE_PRICES`/`STRIPE_LINKS` lists do
     /// (case-insensitively, by the plan's environment name).
     pub fn names(&self, id: &str) -> bool {
-        self.plans
-            .values()
-            .any(|p| p.env_suffix().eq_ignore_ascii_case(id))
+        self.plans.values().any(|p| {
+            p.env_suffix().eq_ignore_ascii_case(id)
+                || (p.metered_price.is_some() && p.metered_env_suffix().eq_ignore_ascii_case(id))
+        })
     }
 
     pub fn get(&self, id: &PlanId) -> Option<&Plan> {
