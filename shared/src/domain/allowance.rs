@@ -163,8 +163,8 @@ impl Features<'_> {
                 .plan_id
                 .and_then(|p| PlanId::parse(p).ok())
                 .and_then(|p| self.catalog.get(&p))
-                .and_then(|p| p.metered_price.as_ref())
-                .is_some_and(|price| price.feature == feature.id.as_str());
+                .and_then(|p| p.metered_feature.as_ref())
+                .is_some_and(|billed| *billed == feature.id);
         Some(Metered {
             granted: matches!(grant, Some(FeatureGrant::Included(_))),
             included: match grant {

@@ -68,10 +68,15 @@ pub struct Plan {
     /// ([`Plan::promotion_codes_allowed`]).
     #[serde(default)]
     pub allow_promotion_codes: Option<bool>,
-    /// The metered price a subscription to this plan also carries, for its `stripe_meter`
-    /// feature: units beyond that feature's allowance are billed by it.
+    /// The metered price a subscription to this plan also carries, for the `stripe_meter`
+    /// feature it grants: what one unit beyond the allowance costs, in minor units of the
+    /// plan's currency, as a decimal (Stripe's `unit_amount_decimal`: `"0.1"` is a tenth of
+    /// a cent). Its Stripe price id comes from `STRIPE_PRICE_<PLAN_ID>_METERED`.
     #[serde(default)]
-    pub metered_price: Option<MeteredPrice>,
+    pub metered_price: Option<String>,
+    /// The `stripe_meter` feature the metered price bills (checked at parse).
+    #[serde(skip)]
+    pub metered_feature: Option<FeatureId>,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
@@ -175,16 +180,6 @@ impl Plan {
     }
 }
 
-/// A plan's metered price as the catalog names it: the `stripe_meter` feature it bills and
-/// what one unit beyond the allowance costs (minor units of the plan's currency). Its Stripe
-/// price id comes from `STRIPE_PRICE_<PLAN_ID>_METERED`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MeteredPrice {
-    pub feature: String,
-    pub unit_amount: i64,
-}
-
 impl Plan {
     /// `pro_api` → `PRO_API_METERED`, the suffix of its metered price's variable.
     pub fn metered_env_suffix(&self) -> String {
@@ -196,42 +191,6 @@ impl Plan {
     /// without it would give overage units away unbilled).
     pub fn checkout_ready(&self) -> bool {
         self.price_id.is_some() && (self.metered_price.is_none() || self.metered_price_id.is_some())
-    }
-
-    /// A plan that grants a `stripe_meter` feature names its metered price for it, and
-    /// a metered price names a `stripe_meter` feature the plan grants.
-    fn check_metered(&self, features: &BTreeMap<FeatureId, Feature>) -> Result<(), CatalogError> {
-        let bad = |why: String| Err(CatalogError::Feature(FeatureError(format!("plan {}: {why}", self.id))));
-        let metered: Vec<&FeatureId> = self
-            .features
-            .keys()
-            .filter(|id| {
-                matches!(
-                    features.get(*id).map(|f| &f.kind),
-                    Some(FeatureKind::Metered { overage: Overage::StripeMeter { .. }, .. })
-                )
-            })
-            .collect();
-        match (&self.metered_price, metered.as_slice()) {
-            (None, []) => Ok(()),
-            (None, [id, ..]) => bad(format!(
-                "grants {id}, a stripe_meter feature, but names no metered_price for it"
-            )),
-            (Some(_), _) if self.mode != Mode::Subscription => {
-                bad("only subscriptions have a metered price".into())
-            }
-            (Some(p), _) if p.unit_amount < 0 => bad("metered_price.unit_amount must not be negative".into()),
-            (Some(p), [id]) if id.as_str() == p.feature => Ok(()),
-            (Some(p), []) => bad(format!(
-                "metered_price names {:?}, which is not a stripe_meter feature the plan grants",
-                p.feature
-            )),
-            (Some(p), [id]) => bad(format!(
-                "metered_price names {:?}, but the stripe_meter feature the plan grants is {id}",
-                p.feature
-            )),
-            (Some(_), _) => bad("grants more than one stripe_meter feature; a plan has one metered price".into()),
-        }
     }
 }
 
@@ -339,7 +298,13 @@ impl Catalog {
                 ));
             }
             plan.check()?;
-            plan.check_metered(&features)?;
+            plan.metered_feature = features::metered_price_feature(
+                plan.id.as_str(),
+                plan.mode == Mode::Subscription,
+                plan.metered_price.as_deref(),
+                &plan.features,
+                &features,
+            )?;
             let suffix = plan.env_suffix();
             let non_empty = |name: String| env(&name).filter(|v| !v.trim().is_empty());
             plan.price_id = non_empty(format!("STRIPE_PRICE_{suffix}"));

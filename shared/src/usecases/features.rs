@@ -335,17 +335,17 @@ pub(crate) async fn track_units(
                     credits,
                     metered,
                 } => (from_allowance, credits, metered),
-            Track::Refused { credits_short } => {
-                return Err(FeatureError::PaymentRequired {
-                    feature: feature.id.to_string(),
-                    units: req.units,
-                    hints: Box::new(Hints {
-                        upgrade: upgrade(catalog, &features, &feature.id),
-                        purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
-                    }),
-                });
-            }
-        };
+                Track::Refused { credits_short } => {
+                    return Err(FeatureError::PaymentRequired {
+                        feature: feature.id.to_string(),
+                        units: req.units,
+                        hints: Box::new(Hints {
+                            upgrade: upgrade(catalog, &features, &feature.id),
+                            purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
+                        }),
+                    });
+                }
+            };
         let (tracked, _) = after(&account, services, feature, &m, from_allowance, credits);
         let seed = seed_answer(&tracked, req.units);
         let at = crate::domain::clock::rfc3339(now);
@@ -400,10 +400,13 @@ fn meter_owed(
     units: i64,
     now: DateTime<Utc>,
 ) -> Result<crate::store::Write, FeatureError> {
-    let (FeatureKind::Metered {
-        overage: Overage::StripeMeter { event_name },
-        ..
-    }, Some(customer)) = (&feature.kind, account.profile.customer_id.as_deref())
+    let (
+        FeatureKind::Metered {
+            overage: Overage::StripeMeter { event_name },
+            ..
+        },
+        Some(customer),
+    ) = (&feature.kind, account.profile.customer_id.as_deref())
     else {
         return Err(FeatureError::NotMetered(feature.id.to_string()));
     };

@@ -69,11 +69,9 @@ pub async fn relay_in_order(
                 .await
                 .map(|_| ())
                 .map_err(RelayError::from),
-            Some(Relayed::MeterReport { id, message }) => {
-                queue_meter_report(services, id, message)
-                    .await
-                    .map_err(RelayError::from)
-            }
+            Some(Relayed::MeterReport { id, message }) => queue_meter_report(services, id, message)
+                .await
+                .map_err(RelayError::from),
         };
         if let Err(e) = result {
             tracing::error!(sequence = %sequence, error = %e, "relaying failed; the stream hands it back");

@@ -94,7 +94,10 @@ mod tests {
         let a = identifier(&user, &calls, "req-1");
         assert_eq!(a, identifier(&user, &calls, "req-1"));
         assert_ne!(a, identifier(&user, &calls, "req-2"));
-        assert_ne!(a, identifier(&UserId::parse("bo").unwrap(), &calls, "req-1"));
+        assert_ne!(
+            a,
+            identifier(&UserId::parse("bo").unwrap(), &calls, "req-1")
+        );
         assert!(id(&a).is_some());
     }
 }
