@@ -21,6 +21,9 @@ use sha2::{Digest, Sha256};
 /// The record's (and the message's) type.
 pub const KIND: &str = "billing.meter_report";
 const ID_PREFIX: &str = "meter_";
+/// The partition key prefix of every report (the stream filter of `template.yaml` passes
+/// its inserts to the relay).
+pub const KEY_PREFIX: &str = "EVENT#meter_";
 
 /// What is reported: the message's `data.object`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,10 +79,10 @@ pub fn owed(report: &MeterReport, now: DateTime<Utc>) -> Option<Write> {
 /// A report to relay to the queue, read from a new record's image (a stream record): its
 /// id and the message. `None` for any other item.
 pub fn to_relay(image: &Item) -> Option<(EventId, String)> {
-    let id = image.str(PK)?.strip_prefix("EVENT#")?;
-    if !id.starts_with(ID_PREFIX) || image.str("type")? != KIND {
+    if !image.str(PK)?.starts_with(KEY_PREFIX) || image.str("type")? != KIND {
         return None;
     }
+    let id = image.str(PK)?.strip_prefix("EVENT#")?;
     Some((EventId::parse(id).ok()?, image.str("payload")?.to_owned()))
 }
 
