@@ -1235,7 +1235,9 @@ def main():
                   "LOCAL_JWT_SECRET": f"jwt-browser-{secrets.token_hex(12)}"}
         configured = Stack("configured", work, dict(
             common, STRIPE_SECRET_KEY=f"sk_test_browser{secrets.token_hex(12)}", STRIPE_API_BASE=stripe.base,
-            STRIPE_PRICES=",".join(f"{p}=price_browser_{p}" for p in priced),
+            # api_monthly also bills its metered price (a second checkout line).
+            STRIPE_PRICES=",".join([f"{p}=price_browser_{p}" for p in priced]
+                                   + ["api_monthly_metered=price_browser_api_monthly_metered"]),
             **{f"STRIPE_LINK_{LINKED_PLAN.upper()}": f"{stripe.base}/l/test_hourly"},
             PUBLIC_BASE_URL="{base}", ALLOWED_ORIGINS=f"{{base}},http://127.0.0.1:{second_port}"))
         stacks.append(configured)

@@ -244,8 +244,13 @@ pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'
         },
     )
     .push("line_items[0][price]", price_id)
-    .push("line_items[0][quantity]", quantity)
-    .push(
+    .push("line_items[0][quantity]", quantity);
+    if let Some(metered) = &plan.metered_price_id {
+        // The units beyond the allowance of the plan's stripe_meter feature are billed by
+        // this price; Stripe takes no quantity for a metered price.
+        f.push("line_items[1][price]", metered);
+    }
+    f.push(
         "success_url",
         with_session_placeholder(format!("{base}{success_path}")),
     )
@@ -330,7 +335,7 @@ pub async fn start_checkout(
 
     let stripe = services.stripe.as_ref();
     match (stripe, &plan.price_id, &plan.payment_link) {
-        (Some(stripe), Some(price), _) => {
+        (Some(stripe), Some(price), _) if plan.checkout_ready() => {
             let customer = known_customer(services, caller).await?;
             let spec = SessionSpec {
                 plan,

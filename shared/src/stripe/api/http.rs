@@ -3,8 +3,8 @@
 
 use super::error::{StripeError, api_error};
 use super::{
-    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION,
-    SecretKeySource, StripeApi,
+    CreatedSession, EventsQuery, Form, LineItem, ListPage, MeterUsage, PortalSession,
+    STRIPE_VERSION, SecretKeySource, StripeApi,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -240,6 +240,24 @@ impl StripeApi for HttpStripe {
             None,
         )
         .await
+    }
+
+    async fn report_meter_usage(&self, usage: &MeterUsage<'_>) -> Result<(), StripeError> {
+        let mut form = Form::new();
+        form.push("event_name", usage.event_name)
+            .push("payload[stripe_customer_id]", usage.customer)
+            .push("payload[value]", usage.units)
+            .push("identifier", usage.identifier)
+            .push("timestamp", usage.at);
+        let _: serde_json::Value = self
+            .call(
+                Method::Post,
+                "/v1/billing/meter_events",
+                Some(&form),
+                Some(usage.identifier),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError> {

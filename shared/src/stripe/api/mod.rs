@@ -96,6 +96,9 @@ pub trait StripeApi: Send + Sync {
     ) -> Result<serde_json::Value, StripeError>;
     /// A generic GET with a query (for operator tools).
     async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError>;
+    /// Reports `usage` to the Billing Meter its event name names. Stripe counts one
+    /// `identifier` once, so a report sent again (a retry, a replay) bills nothing twice.
+    async fn report_meter_usage(&self, usage: &MeterUsage<'_>) -> Result<(), StripeError>;
     /// One event as Stripe stores it (`/v1/events/{id}`).
     async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError>;
     /// One page (100) of `/v1/events` of `query`'s types created within its window,
@@ -104,6 +107,20 @@ pub trait StripeApi: Send + Sync {
         &self,
         query: &EventsQuery<'_>,
     ) -> Result<ListPage<serde_json::Value>, StripeError>;
+}
+
+/// Units a customer used beyond an allowance, for a Stripe Billing Meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeterUsage<'a> {
+    /// The Stripe customer (`cus_…`) the units are billed to.
+    pub customer: &'a str,
+    /// The meter's event name, as the catalog names it.
+    pub event_name: &'a str,
+    pub units: i64,
+    /// Derived from the usage key: Stripe counts each identifier once.
+    pub identifier: &'a str,
+    /// When the units were used (Unix seconds), so a late report lands in that period.
+    pub at: i64,
 }
 
 /// Which events `/v1/events` lists: `created[gte]`, `created[lte]` (Unix seconds), `types[]`.
