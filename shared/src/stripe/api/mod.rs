@@ -4,9 +4,7 @@
 //! Stripe does not have. Its HTTP adapter ([`HttpStripe`], `http/`) is the one place that
 //! knows Stripe's wire format: every path, every form, the pinned API version, an
 //! `Idempotency-Key` on every POST (the same key on each retry of one call), bounded
-//! timeouts, and retries only where Stripe says a retry is safe. The tests' in-memory
-//! Stripe implements the same port, and one contract suite holds both to it
-//! (`shared/tests/core/stripe_contract.rs`).
+//! timeouts, and retries only where Stripe says a retry is safe.
 
 mod error;
 mod form;
