@@ -1030,8 +1030,8 @@ class Suite:
         assert "Projects: your plan allows 1, and this needs 2." in projects.text_content(), projects.text_content()
         has = {li["id"]: li["has"] for li in page.eval_on_selector_all(
             "#has li", "ls => ls.map(l => ({id: l.dataset.featureId, has: l.dataset.hasFeature}))")}
-        assert has == {"ai_messages": "true", "exports": "true", "priority_support": "false", "projects": "true",
-                       "usage": "true", "workspaces": "false"}, has
+        assert has == {"ai_messages": "true", "calls": "false", "exports": "true", "priority_support": "false",
+                       "projects": "true", "usage": "true", "workspaces": "false"}, has
         gate_shot = self.shot(page, "40-features-free")
         # The upgrade button is the pricing page's checkout: the fake Stripe gets the plan's price.
         upgrade.click()
@@ -1046,7 +1046,8 @@ class Suite:
         month_end = datetime.fromisoformat(features["exports"]["resets_at"].replace("Z", "+00:00"))
         assert (month_end.day, month_end.hour) == (1, 0), features["exports"]  # no subscription: the calendar month
         resets = f"{month_end:%b} {month_end.day}, {month_end.year}"
-        assert rows == {"ai_messages": ("20 of 20 left", resets), "exports": ("2 of 2 left, then credits", resets),
+        assert rows == {"ai_messages": ("20 of 20 left", resets), "calls": ("Not included", "—"),
+                        "exports": ("2 of 2 left, then credits", resets),
                         "priority_support": ("Off", "—"), "projects": ("Up to 1", "—"),
                         "usage": ("3 of 3 left, then credits", "Never"), "workspaces": ("Not included", "—")}, rows
         self.seen["gate (free user)"] = (
