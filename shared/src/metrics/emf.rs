@@ -1,6 +1,8 @@
-//! CloudWatch Embedded Metric Format: one JSON line per metric on stdout, which Lambda's
-//! log pipeline turns into metrics, so dashboards and alarms need no extra library or call.
+//! The CloudWatch adapter of the metrics port, in Embedded Metric Format: one JSON line per
+//! metric on stdout, which Lambda's log pipeline turns into metrics, so dashboards and
+//! alarms need no extra library or call.
 
+use super::{Metric, Metrics};
 use serde_json::json;
 
 pub const NAMESPACE: &str = "Billing";
@@ -38,7 +40,7 @@ pub fn emf_line(function: &str, name: &str, value: f64, unit: Unit, timestamp_ms
 }
 
 /// Emits one metric line (stdout is what CloudWatch Logs reads for EMF).
-pub fn emit(function: &str, name: &str, value: f64, unit: Unit) {
+fn emit(function: &str, name: &str, value: f64, unit: Unit) {
     println!(
         "{}",
         emf_line(
@@ -49,6 +51,36 @@ pub fn emit(function: &str, name: &str, value: f64, unit: Unit) {
             chrono::Utc::now().timestamp_millis()
         )
     );
+}
+
+/// Metrics as EMF lines on stdout (what CloudWatch Logs reads for EMF).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EmfMetrics;
+
+impl Metrics for EmfMetrics {
+    fn record(&self, metric: Metric) {
+        let (function, name, value, unit) = emf_value(metric);
+        emit(function, name, value, unit);
+    }
+}
+
+/// The function dimension, name, value and unit a metric is published under (the names
+/// the template's alarms and dashboards use).
+pub fn emf_value(metric: Metric) -> (&'static str, &'static str, f64, Unit) {
+    match metric {
+        Metric::EventReceived => ("webhook", names::EVENTS_RECEIVED, 1.0, Unit::Count),
+        Metric::EventDuplicate => ("webhook", names::EVENTS_DUPLICATE, 1.0, Unit::Count),
+        Metric::EventIgnored => ("webhook", names::EVENTS_IGNORED, 1.0, Unit::Count),
+        Metric::EventModeMismatch => ("webhook", names::EVENTS_MODE_MISMATCH, 1.0, Unit::Count),
+        Metric::EventFailed => ("worker", names::EVENTS_FAILED, 1.0, Unit::Count),
+        Metric::FulfilmentLatency { millis } => (
+            "worker",
+            names::FULFILMENT_LATENCY,
+            millis as f64,
+            Unit::Milliseconds,
+        ),
+        Metric::UsageDenied => ("usage", names::USAGE_DENIED, 1.0, Unit::Count),
+    }
 }
 
 /// Metric names, in one place for dashboards and alarms.
