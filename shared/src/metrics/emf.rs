@@ -100,6 +100,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_metric_keeps_the_name_and_function_the_alarms_and_dashboards_read() {
+        let published: Vec<_> = [
+            Metric::EventReceived,
+            Metric::EventDuplicate,
+            Metric::EventIgnored,
+            Metric::EventModeMismatch,
+            Metric::EventFailed,
+            Metric::FulfilmentLatency { millis: 1500 },
+            Metric::UsageDenied,
+        ]
+        .into_iter()
+        .map(emf_value)
+        .collect();
+        assert_eq!(
+            published,
+            [
+                ("webhook", "EventsReceived", 1.0, Unit::Count),
+                ("webhook", "EventsDuplicate", 1.0, Unit::Count),
+                ("webhook", "EventsIgnored", 1.0, Unit::Count),
+                ("webhook", "EventsModeMismatch", 1.0, Unit::Count),
+                ("worker", "EventsFailed", 1.0, Unit::Count),
+                ("worker", "FulfilmentLatency", 1500.0, Unit::Milliseconds),
+                ("usage", "UsageDenied", 1.0, Unit::Count),
+            ]
+        );
+    }
+
+    #[test]
     fn an_emf_line_declares_its_metric_and_carries_its_value() {
         let line: serde_json::Value =
             serde_json::from_str(&emf_line("webhook", "EventsReceived", 1.0, Unit::Count, 7))
