@@ -3,6 +3,21 @@
 use billing_core::stripe::{CheckoutSession, Event, Subscription};
 use billing_testing::{FIXTURES, fixture};
 
+/// The SHA-256 of `fixtures3.json` as taken from Stripe's repository (recorded in
+/// shared/testdata/stripe/README.md): an edit to the vendored copy fails here, in CI too.
+const FIXTURES_SHA256: &str = "41486e14a5b930447f53ecc4e71e34e3184462ba3d18212a39d4a40f70eaba44";
+
+#[test]
+fn the_vendored_fixtures_are_stripes_file_byte_for_byte() {
+    use sha2::{Digest, Sha256};
+    assert_eq!(
+        hex::encode(Sha256::digest(FIXTURES.as_bytes())),
+        FIXTURES_SHA256,
+        "testdata/stripe/fixtures3.json is not the file taken from Stripe: restore it, or record \
+         the new upstream commit and digest in shared/testdata/stripe/README.md"
+    );
+}
+
 #[test]
 fn the_vendored_fixtures_match_the_shared_copy_when_present() {
     let shared =
