@@ -39,6 +39,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -49,7 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 SHOTS = TARGET / "browser-screenshots"
 FIXTURES = json.loads((ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json").read_text())["resources"]
-PLANS = [p["id"] for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]]
+CATALOG = {p["id"]: p for p in json.loads((ROOT / "shared" / "src" / "domain" / "catalog.json").read_text())["plans"]}
+PLANS = list(CATALOG)
 SAMPLE_COMPLETED = ROOT / "events" / "stripe" / "checkout.session.completed.credits_starter.json"
 CHROMIUM = "/usr/bin/chromium"
 # What works for Debian's chromium on this kind of machine (no GPU, no network, root).
@@ -188,17 +190,21 @@ class FakeStripe:
                         sub.update(cancel_at_period_end=False, cancel_at=None)
                     return self.send(200, sub)
                 if self.path == "/v1/invoices/create_preview":
-                    # The team plan at $12 a seat: the new seats for the rest of the period,
-                    # the old ones' unused time credited.
+                    # The new price and seats for the rest of the period (the whole period,
+                    # here), the old ones' unused time credited; prices are the catalog's.
                     sub = fake.subscriptions[form["subscription"]]
-                    old, new = sub["items"]["data"][0]["quantity"], int(form["subscription_details[items][0][quantity]"])
+                    item = sub["items"]["data"][0]
+                    was = CATALOG[item["price"]["id"].removeprefix("price_browser_")]
+                    to = CATALOG[form["subscription_details[items][0][price]"].removeprefix("price_browser_")]
+                    old, new = item["quantity"], int(form["subscription_details[items][0][quantity]"])
                     preview = dict(FIXTURES["invoice"], id=None, customer=form["customer"], currency="usd",
-                                   amount_due=(new - old) * 1200, next_payment_attempt=sub["items"]["data"][0]["current_period_end"])
+                                   amount_due=new * to["amount"] - old * was["amount"],
+                                   next_payment_attempt=item["current_period_end"])
                     preview["lines"] = {"object": "list", "has_more": False, "url": "/v1/invoices/upcoming/lines", "data": [
-                        {"object": "line_item", "amount": new * 1200, "currency": "usd",
-                         "description": f"Remaining time on {new} × Team, per seat"},
-                        {"object": "line_item", "amount": -old * 1200, "currency": "usd",
-                         "description": f"Unused time on {old} × Team, per seat"}]}
+                        {"object": "line_item", "amount": new * to["amount"], "currency": "usd",
+                         "description": f"Remaining time on {new} × {to['name']}"},
+                        {"object": "line_item", "amount": -old * was["amount"], "currency": "usd",
+                         "description": f"Unused time on {old} × {was['name']}"}]}
                     return self.send(200, preview)
                 if self.path == "/v1/billing_portal/sessions":
                     fake.portal_calls.append(form)
@@ -247,9 +253,44 @@ class SecondOrigin:
           e => { document.getElementById("outcome").dataset.result = `${e.status} ${e.code}`; });
 </script></body></html>"""
 
+    # Feature helpers used wrongly: hasFeature before loadEntitlements, an id the catalog does
+    # not name, a gate on such an id, a gate with nobody signed in. Each outcome lands in a
+    # data- attribute of #out; none may throw out of the page.
+    GATES = """<!doctype html><html lang=en><head><meta charset=utf-8><title>Gates used wrongly</title>
+<link rel=stylesheet href=/style.css></head><body><main><h1>Gates used wrongly</h1>
+<section class=gated><h2>Unknown feature</h2><div id=unknown><p>Gated content of an unknown feature</p></div></section>
+<section class=gated><h2>Nobody signed in</h2><div id=anonymous><p>Gated content for nobody</p></div></section>
+<section class=gated><h2>Markup in the answer</h2><div id=markup><p>Gated content of markup</p></div></section>
+<ul id=out></ul></main>
+<script type=module>
+  import { createBilling, BillingError } from "/billing.js";
+  const q = new URLSearchParams(location.search);
+  const billing = createBilling({ apiBase: q.get("api"), getToken: () => q.get("token") });
+  const out = document.getElementById("out");
+  const record = (name, f) => {
+    let said;
+    try { said = `returned ${f()}`; } catch (e) { said = `${e instanceof BillingError ? "BillingError" : "other"} ${e.code}: ${e.message}`; }
+    const li = document.createElement("li");
+    li.textContent = `${name}: ${said}`;
+    out.append(li);
+    out.dataset[name] = said;
+  };
+  record("beforeLoad", () => billing.hasFeature("priority_support"));
+  await billing.loadEntitlements();
+  record("unknownId", () => billing.hasFeature("no_such_feature"));
+  record("known", () => billing.hasFeature("priority_support"));
+  out.dataset.unknownGate = String(await billing.renderGate(document.getElementById("unknown"), "no_such_feature"));
+  const nobody = createBilling({ apiBase: q.get("api"), getToken: () => null });
+  out.dataset.anonymousGate = String(await nobody.renderGate(document.getElementById("anonymous"), "priority_support"));
+  // The API's message echoes the id: it must show as text, never become an element.
+  await billing.renderGate(document.getElementById("markup"), "<img src=x onerror=document.title='owned'>");
+  out.dataset.done = "yes";
+</script></body></html>"""
+
     def __init__(self, port, hosts):
         files = {"/billing.js": ((ROOT / "web" / "billing.js").read_bytes(), "text/javascript"),
                  "/elements": (self.ELEMENTS.encode(), "text/html; charset=utf-8"),
+                 "/gates": (self.GATES.encode(), "text/html; charset=utf-8"),
                  "/style.css": ((ROOT / "web" / "demo" / "style.css").read_bytes(), "text/css"),
                  "/": (self.PAGE.encode(), "text/html; charset=utf-8")}
 
@@ -296,8 +337,8 @@ class Stack:
     def ready(self):
         return wait_for(self.port, 90)
 
-    def token(self, user, admin=False):
-        extra = ["--admin"] if admin else []
+    def token(self, user, admin=False, service=False):
+        extra = (["--admin"] if admin else []) + (["--service"] if service else [])
         return subprocess.run([str(self.binary), "token", user, "--email", f"{user}@example.com", *extra], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
@@ -946,6 +987,226 @@ class Suite:
                                    f"and the webhook → no Access-Control-Allow-Origin")
 
 
+    # -- features: loadEntitlements, hasFeature, renderGate, and the account's features --
+
+    def features_page(self, stack, token):
+        """The features demo page, signed in, once its gates and hasFeature list have answered."""
+        page = self.page()
+        page.goto(stack.base + "/billing/features")
+        self.sign_in(page, token)
+        for gate in ("support", "exports", "projects", "workspaces"):
+            page.wait_for_selector(f"#{gate}:is([data-billing-gate=allowed], [data-billing-gate=locked])")
+        page.wait_for_selector("#has li[data-feature-id]")
+        return page
+
+    def feature_rows(self, page):
+        """The account page's features table: id → (what the user has, when it resets)."""
+        page.wait_for_selector("#account [data-billing-field=features]")
+        return {r["id"]: (r["value"], r["resets"]) for r in page.eval_on_selector_all(
+            "#account [data-billing-field=features] tbody tr", """rs => rs.map(r => ({id: r.dataset.featureId,
+            value: r.querySelector('[data-billing-field=feature_value]').textContent,
+            resets: r.querySelector('[data-billing-field=feature_resets]').textContent}))""")}
+
+    def a_free_user_sees_the_gate_with_the_upgrade_the_check_names_and_the_account_lists_what_is_left(self):
+        user = f"user_gate_{secrets.token_hex(4)}"
+        token = self.configured.token(user)
+        auth = {"Authorization": f"Bearer {token}"}
+        _, _, body = self.configured.request("GET", "/api/billing/features/priority_support/check", auth)
+        check = json.loads(body)
+        assert check["allowed"] is False and check["upgrade"], check
+        page = self.features_page(self.configured, token)
+        support = page.locator("#support")
+        assert support.get_attribute("data-billing-gate") == "locked"
+        upgrade = support.locator("[data-billing-action=upgrade]")
+        assert upgrade.get_attribute("data-plan-id") == check["upgrade"]["plan_id"] == "pro_monthly", check
+        label = upgrade.text_content()
+        assert label == f"Upgrade to {check['upgrade']['name']} ($29.00 / month)", label
+        assert "Priority support: not included in your plan." in support.text_content(), support.text_content()
+        assert "first in line" not in page.text_content("body"), "a locked gate still shows its content"
+        exports = page.locator("#exports")
+        assert exports.get_attribute("data-billing-gate") == "allowed" and "Download everything" in exports.text_content()
+        projects = page.locator("#projects")
+        assert projects.get_attribute("data-billing-gate") == "locked"
+        assert "Projects: your plan allows 1, and this needs 2." in projects.text_content(), projects.text_content()
+        has = {li["id"]: li["has"] for li in page.eval_on_selector_all(
+            "#has li", "ls => ls.map(l => ({id: l.dataset.featureId, has: l.dataset.hasFeature}))")}
+        assert has == {"ai_messages": "true", "exports": "true", "priority_support": "false", "projects": "true",
+                       "usage": "true", "workspaces": "false"}, has
+        gate_shot = self.shot(page, "40-features-free")
+        # The upgrade button is the pricing page's checkout: the fake Stripe gets the plan's price.
+        upgrade.click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert (form["line_items[0][price]"], form["metadata[plan_id]"]) == ("price_browser_pro_monthly", "pro_monthly"), form
+        assert form["client_reference_id"] == reference(user), form
+        page.goto(self.configured.base + "/billing/account")
+        rows = self.feature_rows(page)
+        _, _, body = self.configured.request("GET", "/api/billing/entitlements", auth)
+        features = json.loads(body)["features"]
+        month_end = datetime.fromisoformat(features["exports"]["resets_at"].replace("Z", "+00:00"))
+        assert (month_end.day, month_end.hour) == (1, 0), features["exports"]  # no subscription: the calendar month
+        resets = f"{month_end:%b} {month_end.day}, {month_end.year}"
+        assert rows == {"ai_messages": ("20 of 20 left", resets), "exports": ("2 of 2 left, then credits", resets),
+                        "priority_support": ("Off", "—"), "projects": ("Up to 1", "—"),
+                        "usage": ("3 of 3 left, then credits", "Never"), "workspaces": ("Not included", "—")}, rows
+        self.seen["gate (free user)"] = (
+            f"priority_support locked with {label!r} (the check's upgrade), its content out of the page; exports "
+            f"allowed; projects (2) locked; hasFeature {has}; the button → fake Stripe with price_browser_pro_monthly; "
+            f"account features {rows}; {gate_shot}, {self.shot(page, '41-account-features-free')}")
+        page.close()
+
+    def after_buying_the_plan_through_stripe_the_gated_feature_is_shown_and_has_feature_is_true(self):
+        dev, user = self.dev, f"user_upgrade_{secrets.token_hex(4)}"
+        page = self.features_page(dev, dev.token(user))
+        assert page.get_attribute("#support", "data-billing-gate") == "locked"
+        assert page.get_attribute("#has li[data-feature-id=priority_support]", "data-has-feature") == "false"
+        page.locator("#support [data-billing-action=upgrade]").click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_standin_"))
+        assert page.text_content("#amount") == "$29.00", page.text_content("body")
+        page.click("#pay")  # checkout.session.completed, customer.subscription.created, invoice.paid
+        page.wait_for_selector("#notice[data-billing-state=fulfilled]", timeout=45000)
+        for _ in range(100):  # the worker applies the subscription within seconds of the checkout
+            page.close()
+            page = self.features_page(dev, dev.token(user))
+            if page.get_attribute("#support", "data-billing-gate") == "allowed":
+                break
+            time.sleep(0.2)
+        support = page.locator("#support")
+        assert support.get_attribute("data-billing-gate") == "allowed", support.text_content()
+        assert "first in line" in support.text_content() and support.locator(".billing-gate").count() == 0
+        assert page.get_attribute("#has li[data-feature-id=priority_support]", "data-has-feature") == "true"
+        assert page.get_attribute("#projects", "data-billing-gate") == "allowed"
+        shot = self.shot(page, "42-features-after-upgrade")
+        page.goto(dev.base + "/billing/account")
+        rows = self.feature_rows(page)
+        _, _, body = dev.request("GET", "/api/billing/account", {"Authorization": f"Bearer {dev.token(user)}"})
+        account = json.loads(body)
+        period_end = datetime.fromisoformat(account["subscription"]["current_period_end"].replace("Z", "+00:00"))
+        renews = f"{period_end:%b} {period_end.day}, {period_end.year}"
+        assert rows["priority_support"] == ("On", "—") and rows["projects"] == ("Up to 10", "—"), rows
+        assert rows["ai_messages"] == ("1,000 of 1,000 left", renews), (rows, renews)  # resets with Stripe's period
+        assert rows["exports"][0] == "50 of 50 left, then credits", rows
+        self.seen["gate after buying the plan"] = (
+            f"stand-in checkout $29.00 → Pay → fulfilled; the support gate shows its content, hasFeature "
+            f"priority_support true, projects (2) allowed; account features {rows}; {shot}, "
+            f"{self.shot(page, '43-account-features-pro')}")
+        page.close()
+
+    def a_used_up_metered_feature_shows_the_pack_and_the_upgrade_the_check_names(self):
+        user = f"user_used_up_{secrets.token_hex(4)}"
+        token = self.configured.token(user)
+        service = {"Authorization": f"Bearer {self.configured.token('app_server', service=True)}",
+                   "Content-Type": "application/json"}
+        for n in range(2):  # the app's server tracks the free plan's two exports of the month
+            status, _, body = self.configured.request(
+                "POST", f"/api/billing/users/{user}/features/exports/usage", service,
+                json.dumps({"units": 1, "idempotency_key": f"export-{n}"}))
+            assert status == 200, (status, body)
+        _, _, body = self.configured.request("GET", "/api/billing/features/exports/check",
+                                             {"Authorization": f"Bearer {token}"})
+        check = json.loads(body)
+        assert not check["allowed"] and check["purchase"] and check["upgrade"], check
+        page = self.features_page(self.configured, token)
+        exports = page.locator("#exports")
+        assert exports.get_attribute("data-billing-gate") == "locked", exports.text_content()
+        pack = exports.locator("[data-billing-action=purchase]")
+        upgrade = exports.locator("[data-billing-action=upgrade]")
+        assert pack.get_attribute("data-plan-id") == check["purchase"]["plan_id"], check
+        assert upgrade.get_attribute("data-plan-id") == check["upgrade"]["plan_id"], check
+        credits, amount = check["purchase"]["credits"], check["purchase"]["amount"]
+        assert pack.text_content() == f"Buy {credits:,} credits for ${amount / 100:,.2f}", (pack.text_content(), check)
+        reason = page.text_content("#exports .billing-gate-reason")
+        assert reason.startswith("Exports: 0 of 2 left, and your credits do not cover more. More on "), reason
+        assert "Download everything" not in exports.text_content()
+        assert page.get_attribute("#has li[data-feature-id=exports]", "data-has-feature") == "true"  # granted, used up
+        offers = [pack.text_content(), upgrade.text_content()]
+        shot = self.shot(page, "44-features-used-up")
+        pack.click()
+        page.wait_for_url(re.compile(r"/c/pay/cs_test_browser_"))
+        _, form = self.stripe.checkout_calls[-1]
+        assert form["line_items[0][price]"] == f"price_browser_{check['purchase']['plan_id']}", form
+        self.seen["used-up metered feature"] = (
+            f"after 2 tracks: {reason!r}; offers {offers!r}: purchase {check['purchase']['plan_id']} and upgrade "
+            f"{check['upgrade']['plan_id']}, "
+            f"as the check names them; the pack button → fake Stripe checkout of its price; {shot}")
+        page.close()
+
+    def a_subscriber_upgrades_from_the_gate_by_switching_the_plan_after_a_preview_never_a_second_checkout(self):
+        user, customer = f"user_switch_{secrets.token_hex(4)}", f"cus_switch_{secrets.token_hex(4)}"
+        sid = self.subscribe(user, customer, plan="pro_monthly")
+        token = self.configured.token(user)
+        for _ in range(100):  # the worker applies the subscription within seconds
+            _, _, body = self.configured.request("GET", "/api/billing/account", {"Authorization": f"Bearer {token}"})
+            if json.loads(body)["plan_id"] == "pro_monthly":
+                break
+            time.sleep(0.2)
+        page = self.features_page(self.configured, token)
+        workspaces = page.locator("#workspaces")
+        assert workspaces.get_attribute("data-billing-gate") == "locked", workspaces.text_content()
+        upgrade = workspaces.locator("[data-billing-action=upgrade]")
+        assert upgrade.get_attribute("data-plan-id") == "team_monthly", workspaces.text_content()
+        sessions_before = len(self.stripe.checkout_calls)
+        upgrade.click()
+        preview = workspaces.locator("[data-billing-field=switch_preview]")
+        preview.locator("text=next invoice").wait_for()
+        assert len(self.stripe.checkout_calls) == sessions_before, "a subscriber was sent to a second checkout"
+        asked = preview.text_content()
+        # Team at $12 for the period, Pro's unused $29 credited: -$17.00 (the fake's proration).
+        assert "If you switch to Team, per seat, your next invoice is -$17.00 on " in asked, asked
+        assert not [c for c in self.stripe.subscription_calls if c[0] == sid], "the preview changed the subscription"
+        preview_shot = self.shot(page, "46-gate-switch-preview")
+        workspaces.locator("[data-billing-action=switch]").click()
+        page.locator("#workspaces [data-billing-field=switch_preview]", has_text="Waiting for Stripe").wait_for()
+        changed_sid, form = self.stripe.subscription_calls[-1]
+        assert changed_sid == sid and form["items[0][price]"] == "price_browser_team_monthly", (changed_sid, form)
+        self.stripe_update(sid)  # Stripe's customer.subscription.updated with the new price
+        page.wait_for_selector("#workspaces[data-billing-gate=allowed]")
+        assert "Invite your team" in workspaces.text_content()
+        page.wait_for_selector("#has li[data-feature-id=workspaces][data-has-feature=true]")  # refreshed with it
+        # Every gate follows the switch: the Team plan grants no priority support, Pro did.
+        page.wait_for_selector("#support[data-billing-gate=locked]")
+        page.wait_for_selector("#has li[data-feature-id=priority_support][data-has-feature=false]")
+        self.seen["gate for a subscriber"] = (
+            f"workspaces locked, upgrade team_monthly; the click made no checkout (409 already_subscribed) and "
+            f"previewed the switch {asked!r}; Switch → POST /v1/subscriptions/{sid} with price_browser_team_monthly; "
+            f"after Stripe's update the gate opened, hasFeature workspaces turned true, and the support gate locked "
+            f"(Team grants no priority support); {preview_shot}, {self.shot(page, '47-gate-switched')}")
+        page.close()
+
+    def has_feature_before_loading_and_an_unknown_feature_give_a_clear_error_not_a_crash(self):
+        page = self.page()
+        crashes = []
+        page.on("pageerror", lambda e: crashes.append(str(e)))
+        origin = f"http://127.0.0.1:{self.second_port}"
+        page.goto(f"{origin}/gates?api={urllib.parse.quote(self.configured.base)}&token={self.token}")
+        page.wait_for_selector("#out[data-done=yes]", state="attached")
+        said = lambda name: page.get_attribute("#out", f"data-{name}")
+        assert said("before-load") == ('BillingError entitlements_not_loaded: hasFeature("priority_support") was called '
+                                       'before the entitlements were loaded: await loadEntitlements() first.'), said("before-load")
+        assert said("unknown-id").startswith('BillingError unknown_feature: The catalog names no feature "no_such_feature"'), said("unknown-id")
+        assert said("known") == "returned false", said("known")
+        _, _, body = self.configured.request("GET", "/api/billing/features/no_such_feature/check",
+                                             {"Authorization": f"Bearer {self.token}"})
+        api_message = json.loads(body)["error"]["message"]
+        unknown = page.locator("#unknown")
+        assert unknown.get_attribute("data-billing-gate") == "error" and said("unknown-gate") == "null"
+        assert unknown.locator(".billing-error").text_content() == api_message, (unknown.text_content(), api_message)
+        anonymous = page.locator("#anonymous")
+        assert anonymous.get_attribute("data-billing-gate") == "error" and said("anonymous-gate") == "null"
+        assert anonymous.locator(".billing-error").text_content() == "Sign in to continue."
+        markup = page.locator("#markup .billing-error").text_content()
+        assert "<img src=x onerror=document.title='owned'>" in markup, markup
+        assert page.locator("#markup img").count() == 0 and page.title() == "Gates used wrongly", page.title()
+        assert "Gated content" not in page.text_content("main"), "a gate in error shows its content"
+        assert not crashes, crashes
+        self.seen["gates used wrongly"] = (
+            f"hasFeature before loading and of an unknown id throw BillingError entitlements_not_loaded / "
+            f"unknown_feature; the unknown gate shows {api_message!r}, nobody signed in 'Sign in to continue.', "
+            f"an id holding markup shown as text ({markup!r}), "
+            f"content hidden, no page error; {self.shot(page, '45-gates-used-wrongly')}")
+        page.close()
+
+
 def main():
     local_stack = TARGET / "debug" / "local-stack"
     if not local_stack.exists():
@@ -974,7 +1235,9 @@ def main():
                   "LOCAL_JWT_SECRET": f"jwt-browser-{secrets.token_hex(12)}"}
         configured = Stack("configured", work, dict(
             common, STRIPE_SECRET_KEY=f"sk_test_browser{secrets.token_hex(12)}", STRIPE_API_BASE=stripe.base,
-            STRIPE_PRICES=",".join(f"{p}=price_browser_{p}" for p in priced),
+            # api_monthly also bills its metered price (a second checkout line).
+            STRIPE_PRICES=",".join([f"{p}=price_browser_{p}" for p in priced]
+                                   + ["api_monthly_metered=price_browser_api_monthly_metered"]),
             **{f"STRIPE_LINK_{LINKED_PLAN.upper()}": f"{stripe.base}/l/test_hourly"},
             PUBLIC_BASE_URL="{base}", ALLOWED_ORIGINS=f"{{base}},http://127.0.0.1:{second_port}"))
         stacks.append(configured)
@@ -993,7 +1256,11 @@ def main():
         suite = Suite(ctx, configured, degraded, stripe, second_port)
         suite.dev = dev
         tests = [m for m in Suite.__dict__ if not m.startswith("_") and m not in
-                 ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update") and callable(Suite.__dict__[m])]
+                 ("page", "shot", "sign_in", "complete_paid_session", "subscribe", "stripe_update", "features_page",
+                  "feature_rows") and callable(Suite.__dict__[m])]
+        only = os.environ.get("BROWSER_ONLY")  # a regular expression of test names, while developing
+        if only:
+            tests = [t for t in tests if re.search(only, t)]
         for name in tests:
             started = time.time()
             try:

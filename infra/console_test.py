@@ -189,7 +189,10 @@ class Suite:
         text = page.inner_text(".user-view")
         assert self.customer in text and self.session in text and "1000" in text, text[:400]
         assert self.bought_event in text and self.failed_event in text, "the events that changed the account"
-        self.seen["user"] = f"found by {self.customer}, {self.session} and {self.user}; {self.shot(page, '07-user-view')}"
+        paid = page.inner_text(".list.purchases tbody tr td.amount")
+        assert paid == "$10.00", f"the purchase's amount is not shown as money: {paid!r}"
+        self.seen["user"] = (f"found by {self.customer}, {self.session} and {self.user}; purchase amount {paid!r}; "
+                             f"{self.shot(page, '07-user-view')}")
         self.screen(page, "user")
         page.fill("form.user-search input[name=q]", "nobody_at_all")
         page.click("form.user-search button[type=submit]")
@@ -230,14 +233,25 @@ class Suite:
         page.fill("form.refund input[name=amount]", "400")
         page.fill("form.refund input[name=reason]", "partial refund agreed on the phone")
         page.click("form.refund button[type=submit]")
-        assert self.session in page.inner_text(".confirm p")
+        question = page.inner_text(".confirm p")
+        assert self.session in question and "$4.00 (400 minor units)" in question, question
+        self.shot(page, "10a-refund-confirm")
         assert not self.stripe.refund_calls, "nothing sent before the confirmation"
         page.click(".confirm button.confirm-yes")
         page.wait_for_selector("pre.answer[data-status='200']")
         answer = page.inner_text("pre.answer")
         assert '"amount": 400' in answer and '"remaining": 600' in answer, answer
         assert len(self.stripe.refund_calls) == 1
-        self.seen["refund"] = f"one POST /v1/refunds after 'Yes', answer {' '.join(answer.split())[:70]}; {self.shot(page, '10-refund-answer')}"
+        answer_shot = self.shot(page, "10-refund-answer")
+        self.screen(page, "user")
+        page.fill("form.user-search input[name=q]", self.user)
+        page.click("form.user-search button[type=submit]")
+        page.wait_for_selector(".list.refunds tbody tr td.amount")
+        refunded = page.inner_text(".list.refunds tbody tr td.amount")
+        assert refunded == "$4.00", f"the refund's amount is not shown as money: {refunded!r}"
+        self.seen["refund"] = (f"confirm {question!r}; one POST /v1/refunds after 'Yes', answer "
+                               f"{' '.join(answer.split())[:70]}; the refunds list shows {refunded!r}; {answer_shot}, "
+                               f"{self.shot(page, '11-user-view-refunded')}")
         page.close()
 
     def balance(self):

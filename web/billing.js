@@ -10,6 +10,8 @@
 //   billing.renderReturn(document.querySelector("#notice"));    // /billing/success and /billing/cancel
 //   billing.renderAccount(document.querySelector("#account"));  // account page
 //   billing.buyWithElements("uses_20", document.querySelector("#pay"));  // Stripe Elements
+//   await billing.loadEntitlements(); billing.hasFeature("priority_support"); // on/off, from the plan
+//   billing.renderGate(document.querySelector("#exports"), "exports");  // content, or what unlocks it
 //
 // What it promises the user, and why:
 // - A pay button only where the API says the plan can be bought online; other plans show
@@ -19,6 +21,9 @@
 // - The return page never says "paid" on the strength of a redirect: only checkout-status
 //   `fulfilled` (the webhook has been applied) is shown as done. It polls with backoff for
 //   about two minutes and then says, honestly, that it is still processing.
+// - A gate fails closed: the gated content is out of the page until the check allows it, and
+//   a locked gate offers exactly the plan or pack the API's check names. It is a convenience
+//   for the page, not the enforcement: the API's track refuses what the plan does not allow.
 
 /**
  * @typedef {object} BillingOptions
@@ -50,6 +55,8 @@
  *   Stripe requires its own copy). Default "https://js.stripe.com/v3/".
  * @property {string} [elementsReturnPath] Where Stripe returns after a payment method that
  *   leaves the page (3-D Secure, bank redirects). Default "/billing/account".
+ * @property {Record<string, string>} [featureNames] How features are named to the user
+ *   (`{ai_messages: "AI messages"}`); a feature not named shows its id with spaces.
  */
 
 /**
@@ -99,6 +106,37 @@
  * @property {{code: string | null, referred_by: string | null, conversions: number}} referral
  * @property {{kind?: "payment_failed" | "action_required", invoice_id: string, invoice_url?: string | null,
  *   at: string} | null} [payment_problem]
+ * @property {Record<string, FeatureState>} [features] As in `GET /api/billing/entitlements`.
+ */
+
+/**
+ * One feature of the account (`GET /api/billing/entitlements`); fields that do not apply to
+ * its kind are null.
+ * @typedef {object} FeatureState
+ * @property {"boolean" | "limit" | "metered"} type
+ * @property {boolean} enabled On; a limit above 0; a metered allowance the plan grants.
+ * @property {number | null} limit
+ * @property {number | null} included Units of a metered allowance per period.
+ * @property {number | null} used Units drawn from the allowance this period.
+ * @property {number | null} remaining
+ * @property {string | null} resets_at When the allowance starts again; null: never.
+ * @property {"block" | "credits" | "stripe_meter" | null} overage What units beyond it do.
+ */
+
+/**
+ * @typedef {object} Entitlements
+ * @property {Record<string, FeatureState>} features Every feature of the catalog.
+ * @property {{balance: number}} credits
+ */
+
+/**
+ * `GET /api/billing/features/{id}/check`: may the user use `units` now, and if not, the plan
+ * (`upgrade`) and/or the credit pack (`purchase`) that would allow it.
+ * @typedef {object} FeatureCheck
+ * @property {boolean} allowed
+ * @property {FeatureState} feature
+ * @property {{plan_id: string, name: string} | null} upgrade
+ * @property {{plan_id: string, amount: number, currency: string, credits: number} | null} purchase
  */
 
 /**
@@ -129,8 +167,10 @@
 /** An error answered by the API (`{"error": {"code", "message"}}`) or a network failure. */
 export class BillingError extends Error {
   /**
-   * @param {number} status HTTP status, 0 when the API could not be reached.
-   * @param {string} code The API's error code, or "network_error".
+   * @param {number} status HTTP status; 0 when the API could not be reached or was not asked
+   *   (a call made too early, a feature the loaded entitlements do not name).
+   * @param {string} code The API's error code, "network_error", or one of billing.js's own
+   *   ("entitlements_not_loaded", "unknown_feature").
    * @param {string} message Human-readable, safe to show.
    */
   constructor(status, code, message) {
@@ -148,6 +188,10 @@ const LIVE_STATUSES = ["trialing", "active", "past_due"];
 const TERMINAL = new Set(["fulfilled", "failed", "expired"]);
 const DEFAULT_DELAYS = [1000, 1000, 2000, 2000, 3000, 5000, 8000, 10000];
 const STRIPE_JS_URL = "https://js.stripe.com/v3/";
+/** @type {WeakMap<Element, Node[]>} A gate's own content, kept while the gate is locked. */
+const gatedContent = new WeakMap();
+/** @type {WeakMap<Element, object>} The latest renderGate of each element: an older answer is dropped. */
+const gateTurns = new WeakMap();
 /** @type {Map<string, Promise<any>>} Stripe.js, loaded once per page and URL. */
 const stripeJsLoads = new Map();
 
@@ -210,6 +254,12 @@ export function createBilling(options = {}) {
   const fmt = formatters(options.locale);
   /** @type {Promise<BillingStatus> | null} */
   let statusOnce = null;
+  /** @type {Promise<Entitlements> | null} */
+  let entitlementsOnce = null;
+  /** @type {Entitlements | null} The last entitlements loaded, for hasFeature. */
+  let entitlements = null;
+  /** @type {Map<HTMLElement, {featureId: string, opts: {units?: number}}>} This client's gates, checked again after a plan switch. */
+  const gates = new Map();
 
   /**
    * One API call; resolves with the JSON body or rejects with a BillingError.
@@ -271,6 +321,69 @@ export function createBilling(options = {}) {
   /** @returns {Promise<Account>} */
   function loadAccount() {
     return call("GET", "/api/billing/account", { auth: true });
+  }
+
+  /**
+   * The signed-in user's features (`GET /api/billing/entitlements`), fetched once per client
+   * and kept for `hasFeature`; `{refresh: true}` reads them again (after a sign-in or a
+   * purchase).
+   * @param {{refresh?: boolean}} [opts]
+   * @returns {Promise<Entitlements>}
+   */
+  function loadEntitlements(opts = {}) {
+    if (!entitlementsOnce || opts.refresh) {
+      const loading = call("GET", "/api/billing/entitlements", { auth: true });
+      entitlementsOnce = loading;
+      loading.then(
+        (e) => {
+          if (entitlementsOnce === loading) entitlements = e;
+        },
+        () => {
+          if (entitlementsOnce !== loading) return;
+          // Retried by the next caller; until then hasFeature answers nothing rather than what
+          // a previous user (before a sign-out) had.
+          entitlementsOnce = null;
+          entitlements = null;
+        },
+      );
+    }
+    return entitlementsOnce;
+  }
+
+  /**
+   * Whether the loaded entitlements have `featureId` on: a boolean feature on, a limit above
+   * 0, a metered allowance the plan grants (how much is left: `remaining`; whether `n` units
+   * may be used now: `checkFeature` or `renderGate`). Synchronous; throws a BillingError
+   * `entitlements_not_loaded` before `loadEntitlements()` has resolved, and `unknown_feature`
+   * for an id the catalog does not name (a typo is an error, not a silent "no").
+   * @param {string} featureId
+   * @returns {boolean}
+   */
+  function hasFeature(featureId) {
+    if (!entitlements) {
+      throw new BillingError(0, "entitlements_not_loaded",
+        `hasFeature("${featureId}") was called before the entitlements were loaded: await loadEntitlements() first.`);
+    }
+    const feature = Object.prototype.hasOwnProperty.call(entitlements.features, featureId)
+      ? entitlements.features[featureId]
+      : null;
+    if (!feature) {
+      throw new BillingError(0, "unknown_feature",
+        `The catalog names no feature "${featureId}" (it has ${Object.keys(entitlements.features).join(", ")}).`);
+    }
+    return feature.enabled === true;
+  }
+
+  /**
+   * May the signed-in user use `units` of a feature now (`GET
+   * /api/billing/features/{id}/check`); consumes nothing.
+   * @param {string} featureId
+   * @param {{units?: number}} [opts]
+   * @returns {Promise<FeatureCheck>}
+   */
+  function checkFeature(featureId, opts = {}) {
+    const units = opts.units && opts.units !== 1 ? `?units=${encodeURIComponent(String(opts.units))}` : "";
+    return call("GET", `/api/billing/features/${encodeURIComponent(featureId)}/check${units}`, { auth: true });
   }
 
   /**
@@ -497,38 +610,290 @@ export function createBilling(options = {}) {
       h("p", { class: "billing-price" }, price, per ? h("span", { class: "billing-interval" }, per) : ""),
     );
     if (plan.available && plan.via !== "manual") {
-      const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
       const label = plan.mode === "subscription" ? "Subscribe" : `Pay ${price}`;
-      const button = h("button", { type: "button", class: "billing-pay", "data-label": label }, label);
       // A per-seat plan is bought for a number of seats, 1 to its max_quantity.
       const seats = plan.per_seat
         ? h("input", { type: "number", name: "seats", min: "1", max: String(plan.max_quantity || 100), value: "1", "data-billing-field": "seats_input" })
         : null;
       if (seats) card.append(h("label", { class: "billing-seats" }, "Seats ", seats));
-      button.addEventListener("click", async () => {
-        if (button.disabled) return;
-        button.disabled = true;
-        button.setAttribute("aria-busy", "true");
-        button.textContent = "Redirecting to checkout…";
-        error.hidden = true;
-        try {
-          await startCheckout(id, seats ? { quantity: Number.parseInt(seats.value, 10) || 1 } : {});
-        } catch (e) {
-          error.textContent = messageOf(e);
-          error.hidden = false;
-          resetButton(button);
-        }
-      });
-      card.append(button, error);
+      card.append(...checkoutButton(id, label, {}, () => (seats ? Number.parseInt(seats.value, 10) || 1 : 1)));
     } else {
-      const ask = options.manualInvoiceHref
-        ? h("a", { href: options.manualInvoiceHref, class: "billing-manual-link" }, "Ask for an invoice")
-        : "Contact us and we will send you an invoice.";
-      card.append(
-        h("p", { class: "billing-manual" }, "Online payment is not available for this plan right now. ", ask),
-      );
+      card.append(h("p", { class: "billing-manual" }, "Online payment is not available for this plan right now. ", manualAsk()));
     }
     return card;
+  }
+
+  /** The manual-invoice copy's call to action: your contact link, or words. */
+  function manualAsk() {
+    return options.manualInvoiceHref
+      ? h("a", { href: options.manualInvoiceHref, class: "billing-manual-link" }, "Ask for an invoice")
+      : "Contact us and we will send you an invoice.";
+  }
+
+  /**
+   * A pay button that starts checkout for one plan and leaves for Stripe, and the line under
+   * it that shows a refusal. Disabled until the API answers; a fresh key per click.
+   * @param {string} planId
+   * @param {string} label
+   * @param {Record<string, string>} [attrs]
+   * @param {() => number} [quantity]
+   * @param {(e: unknown) => boolean} [refused] Takes over a refusal it knows (true), else it is shown.
+   * @returns {[HTMLButtonElement, HTMLElement]}
+   */
+  function checkoutButton(planId, label, attrs = {}, quantity = () => 1, refused = () => false) {
+    const error = h("p", { class: "billing-error", role: "alert", hidden: "" });
+    const button = h("button", { type: "button", class: "billing-pay", "data-label": label, ...attrs }, label);
+    button.addEventListener("click", async () => {
+      if (button.disabled) return;
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      button.textContent = "Redirecting to checkout…";
+      error.hidden = true;
+      try {
+        await startCheckout(planId, { quantity: quantity() });
+      } catch (e) {
+        if (refused(e)) return;
+        error.textContent = messageOf(e);
+        error.hidden = false;
+        resetButton(button);
+      }
+    });
+    return [button, error];
+  }
+
+  /**
+   * Gates `el` on a feature. While the check allows `units` of it, `el` shows its own content;
+   * otherwise, in its place, why not and what the check names to unlock it: the plan
+   * (`upgrade`) and/or the credit pack (`purchase`), each a button that starts checkout. Until
+   * the check answers, and after an error (shown in `el`), the content stays out of the page.
+   * `data-billing-gate` on `el`: `checking`, `allowed`, `locked` or `error`. Call it again after
+   * a sign-in or a track to check again. Resolves with the check, or null after an error.
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {{units?: number}} [opts]
+   * @returns {Promise<FeatureCheck | null>}
+   */
+  async function renderGate(el, featureId, opts = {}) {
+    if (!gatedContent.has(el)) gatedContent.set(el, Array.from(el.childNodes));
+    const content = /** @type {Node[]} */ (gatedContent.get(el));
+    const turn = {};
+    gateTurns.set(el, turn);
+    gates.set(el, { featureId, opts });
+    el.dataset.billingFeature = featureId;
+    el.dataset.billingGate = "checking";
+    el.setAttribute("aria-busy", "true");
+    el.replaceChildren(h("p", { class: "billing-loading" }, "Checking your plan…"));
+    /** @type {FeatureCheck} */
+    let check;
+    /** @type {BillingStatus | null} */
+    let status = null;
+    try {
+      [check, status] = await Promise.all([checkFeature(featureId, opts), loadStatus().catch(() => null)]);
+    } catch (e) {
+      if (gateTurns.get(el) !== turn) return null;
+      el.dataset.billingGate = "error";
+      el.replaceChildren(h("p", { class: "billing-error", role: "alert" }, messageOf(e)));
+      el.removeAttribute("aria-busy");
+      gateEvent(el, featureId, null);
+      return null;
+    }
+    if (gateTurns.get(el) !== turn) return check; // a later call renders this element
+    if (check.allowed) {
+      el.replaceChildren(...content);
+      el.dataset.billingGate = "allowed";
+    } else {
+      el.replaceChildren(gatePanel(el, featureId, opts, check, status));
+      el.dataset.billingGate = "locked";
+    }
+    el.removeAttribute("aria-busy");
+    gateEvent(el, featureId, check);
+    return check;
+  }
+
+  /**
+   * Tells the page a gate has answered (a `billing:gate` event that bubbles from `el`, with
+   * `detail` `{featureId, state, check}`), so the rest of the page can follow, e.g. after a
+   * plan switch opened it.
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {FeatureCheck | null} check
+   */
+  function gateEvent(el, featureId, check) {
+    el.dispatchEvent(new CustomEvent("billing:gate", { bubbles: true, detail: { featureId, state: el.dataset.billingGate, check } }));
+  }
+
+  /**
+   * A locked gate: why the feature is not allowed now, and the offers the check names.
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {{units?: number}} opts
+   * @param {FeatureCheck} check
+   * @param {BillingStatus | null} status
+   */
+  function gatePanel(el, featureId, opts, check, status) {
+    const units = opts.units || 1;
+    const name = featureName(featureId);
+    const f = check.feature;
+    let reason = `${name}: not included in your plan.`;
+    if (f.enabled && f.type === "limit" && f.limit !== null) {
+      reason = `${name}: your plan allows ${fmt.number(f.limit)}, and this needs ${fmt.number(units)}.`;
+    } else if (f.enabled && f.type === "metered" && f.included !== null) {
+      reason = `${name}: ${fmt.number(f.remaining ?? 0)} of ${fmt.number(f.included)} left`;
+      if (units > 1) reason += `, and this needs ${fmt.number(units)}`;
+      if (f.overage === "credits") reason += ", and your credits do not cover more";
+      reason += f.resets_at ? `. More on ${fmt.date(f.resets_at)}.` : ".";
+    }
+    /** @type {Node[]} */
+    const offers = [];
+    if (check.upgrade) {
+      const plan = status && status.plans[check.upgrade.plan_id];
+      const price = plan ? ` (${fmt.money(plan.amount, plan.currency)}${plan.interval ? ` / ${plan.interval}` : ""})` : "";
+      const upgrade = check.upgrade;
+      // A subscriber is not sent to a second subscription: checkout refuses (409), and the
+      // offer becomes a switch of the live one, previewed first.
+      const refused = (/** @type {unknown} */ e) => {
+        if (!(e instanceof BillingError && e.status === 409 && e.code === "already_subscribed")) return false;
+        switchOffer(wrapper, upgrade.plan_id, upgrade.name, () => untilGateOpens(el, featureId, opts));
+        return true;
+      };
+      const wrapper = offer("upgrade", upgrade.plan_id, `Upgrade to ${upgrade.name}${price}`, plan, refused);
+      offers.push(wrapper);
+    }
+    if (check.purchase) {
+      const p = check.purchase;
+      const plan = status && status.plans[p.plan_id];
+      offers.push(offer("purchase", p.plan_id, `Buy ${fmt.number(p.credits)} credits for ${fmt.money(p.amount, p.currency)}`, plan));
+    }
+    if (!offers.length) offers.push(h("p", { class: "billing-manual" }, "No plan offers more of it online. Contact us."));
+    return h("div", { class: "billing-gate" }, h("p", { class: "billing-gate-reason" }, reason), ...offers);
+  }
+
+  /**
+   * One way to unlock a gate: a checkout button, or the manual-invoice copy when the plan
+   * cannot be bought online now.
+   * @param {"upgrade" | "purchase"} kind
+   * @param {string} planId
+   * @param {string} label
+   * @param {PlanStatus | null | undefined} plan
+   * @param {(e: unknown) => boolean} [refused]
+   */
+  function offer(kind, planId, label, plan, refused) {
+    const attrs = { "data-billing-action": kind, "data-plan-id": planId };
+    if (plan && (!plan.available || plan.via === "manual")) {
+      return h("p", { class: "billing-manual", ...attrs }, `${label}: online payment is not available right now. `, manualAsk());
+    }
+    return h("div", { class: "billing-gate-offer" }, ...checkoutButton(planId, label, attrs, undefined, refused));
+  }
+
+  /**
+   * The upgrade of a subscriber: what switching the live subscription to `planId` costs now
+   * (Stripe's invoice preview; nothing changes), then a "Switch to …" button that applies it.
+   * @param {HTMLElement} wrapper The offer, replaced by this step.
+   * @param {string} planId
+   * @param {string} name
+   * @param {() => Promise<unknown>} switched Follows the gate until Stripe's update shows.
+   */
+  async function switchOffer(wrapper, planId, name, switched) {
+    const notice = h("p", { class: "billing-notice", role: "status", "data-billing-field": "switch_preview" },
+      `You already have a subscription: it can be switched to ${name}. Asking Stripe what that costs…`);
+    wrapper.replaceChildren(notice);
+    let p;
+    try {
+      p = await previewChange({ plan_id: planId });
+    } catch (e) {
+      notice.replaceChildren(messageOf(e));
+      return;
+    }
+    const when = p.next_payment_at ? ` on ${fmt.date(p.next_payment_at)}` : "";
+    notice.replaceChildren(`If you switch to ${name}, your next invoice is ${fmt.money(p.amount_due, p.currency)}${when}.`);
+    const label = `Switch to ${name}`;
+    const go = h("button", { type: "button", class: "billing-pay", "data-billing-action": "switch", "data-plan-id": planId, "data-label": label }, label);
+    go.addEventListener("click", async () => {
+      if (go.disabled) return;
+      go.disabled = true;
+      go.setAttribute("aria-busy", "true");
+      try {
+        await changeSubscription({ plan_id: planId });
+      } catch (e) {
+        notice.replaceChildren(messageOf(e));
+        resetButton(go);
+        return;
+      }
+      go.remove();
+      notice.replaceChildren(`Switched to ${name}. Waiting for Stripe to confirm…`);
+      await switched();
+    });
+    wrapper.append(go);
+  }
+
+  /**
+   * Checks the feature again (a few times, a second or two apart) until it is allowed, then
+   * renders the gate open; stops quietly when it never is (the notice says what was asked).
+   * @param {HTMLElement} el
+   * @param {string} featureId
+   * @param {{units?: number}} opts
+   */
+  async function untilGateOpens(el, featureId, opts) {
+    const turn = gateTurns.get(el);
+    for (const wait of [500, 1000, 1500, 2000, 3000, 5000]) {
+      await sleep(wait);
+      if (gateTurns.get(el) !== turn) return; // rendered again meanwhile
+      try {
+        if (!(await checkFeature(featureId, opts)).allowed) continue;
+        // The plan changed: what hasFeature answers and every other gate change with it.
+        if (entitlementsOnce) await loadEntitlements({ refresh: true }).catch(() => null);
+        for (const [gate, g] of gates) {
+          if (gate === el) continue;
+          if (gate.isConnected) renderGate(gate, g.featureId, g.opts);
+          else gates.delete(gate);
+        }
+        return renderGate(el, featureId, opts);
+      } catch (_) {
+        // A failed read is retried by the next round.
+      }
+    }
+  }
+
+  /** @param {string} id */
+  function featureName(id) {
+    const named = options.featureNames && Object.prototype.hasOwnProperty.call(options.featureNames, id)
+      ? options.featureNames[id]
+      : "";
+    return named || id.charAt(0).toUpperCase() + id.slice(1).replace(/_/g, " ");
+  }
+
+  /**
+   * The account's features: on/off, a limit, or what is left of an allowance and when it
+   * starts again.
+   * @param {Record<string, FeatureState>} features
+   */
+  function featuresTable(features) {
+    return h(
+      "table",
+      { class: "billing-features", "data-billing-field": "features" },
+      h("caption", {}, "Features"),
+      h("thead", {}, h("tr", {}, h("th", {}, "Feature"), h("th", {}, "You have"), h("th", {}, "Resets"))),
+      h(
+        "tbody",
+        {},
+        ...Object.entries(features).map(([id, f]) =>
+          h("tr", { "data-feature-id": id, "data-enabled": String(f.enabled) },
+            h("td", {}, featureName(id)),
+            h("td", { "data-billing-field": "feature_value" }, featureValue(f)),
+            h("td", { "data-billing-field": "feature_resets" }, f.type === "metered" && f.enabled ? (f.resets_at ? fmt.date(f.resets_at) : "Never") : "—"))),
+      ),
+    );
+  }
+
+  /** @param {FeatureState} f */
+  function featureValue(f) {
+    if (f.type === "boolean") return f.enabled ? "On" : "Off";
+    if (f.type === "limit") return f.enabled && f.limit !== null ? `Up to ${fmt.number(f.limit)}` : "Not included";
+    if (!f.enabled || f.included === null) return "Not included";
+    const left = `${fmt.number(f.remaining ?? 0)} of ${fmt.number(f.included)} left`;
+    if (f.overage === "credits") return `${left}, then credits`;
+    if (f.overage === "stripe_meter") return `${left}, then billed per unit`;
+    return left;
   }
 
   /**
@@ -626,8 +991,9 @@ export function createBilling(options = {}) {
   }
 
   /**
-   * The signed-in user's billing: tier, credits, subscription, purchases, referral code,
-   * payment problem, and a "Manage billing" button that opens the Stripe billing portal.
+   * The signed-in user's billing: tier, credits, subscription, features (what is left and
+   * when it resets), purchases, referral code, payment problem, and a "Manage billing" button
+   * that opens the Stripe billing portal.
    * @param {HTMLElement} el
    */
   async function renderAccount(el) {
@@ -676,6 +1042,7 @@ export function createBilling(options = {}) {
       if (plan && plan.per_seat) children.push(seatControls(el, sub, plan));
       children.push(subscriptionActions(el, sub));
     }
+    if (account.features && Object.keys(account.features).length) children.push(featuresTable(account.features));
     children.push(purchasesTable(account.purchases, planName));
     const invoices = h("section", { class: "billing-invoices", "data-billing-field": "invoices" });
     children.push(invoices);
@@ -914,6 +1281,9 @@ export function createBilling(options = {}) {
   return {
     loadStatus,
     loadAccount,
+    loadEntitlements,
+    hasFeature,
+    checkFeature,
     checkoutStatus,
     startCheckout,
     buyWithElements,
@@ -926,6 +1296,7 @@ export function createBilling(options = {}) {
     renderPlans,
     renderReturn,
     renderAccount,
+    renderGate,
   };
 }
 

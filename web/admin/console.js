@@ -224,19 +224,24 @@ export function createConsole(options = {}) {
     grantBtn.addEventListener("click", () => { current("grant"); grantScreen(panel, { user_id: v.user_id }); });
     out.append(dl, grantBtn);
     out.append(list("Subscriptions", "subscriptions", v.subscriptions, ["id", "status", "plan_id", "current_period_end", "cancel_at_period_end"]));
-    const purchases = list("Purchases", "purchases", a.purchases, ["at", "plan_id", "session_id", "payment_intent_id", "amount", "currency", "status"]);
+    const purchases = list("Purchases", "purchases", a.purchases, ["at", "plan_id", "session_id", "payment_intent_id", "amount", "status"],
+      { amount: (p) => money(p.amount, p.currency) });
     for (const row of purchases.querySelectorAll("tbody tr")) {
       const p = a.purchases[Number(row.dataset.index)];
       const refund = el("button", { type: "button", textContent: "Refund…" });
       refund.addEventListener("click", () => {
         current("refund");
-        refundScreen(panel, p.session_id ? { session_id: p.session_id } : { payment_intent_id: p.payment_intent_id });
+        const which = p.session_id ? { session_id: p.session_id } : { payment_intent_id: p.payment_intent_id };
+        refundScreen(panel, { ...which, currency: p.currency });
       });
       row.append(el("td", {}, refund));
     }
     out.append(purchases);
     out.append(list("Grants", "grants", v.grants, ["at", "operator", "reason", "days", "credits"]));
-    out.append(list("Refunds", "refunds", v.refunds, ["at", "purchase_id", "refund_id", "operator", "reason", "amount"]));
+    // A refund is in its purchase's currency; a purchase not on this page leaves it in minor units.
+    const currencyOf = (id) => (a.purchases.find((p) => p.session_id === id || p.payment_intent_id === id) || {}).currency;
+    out.append(list("Refunds", "refunds", v.refunds, ["at", "purchase_id", "refund_id", "operator", "reason", "amount"],
+      { amount: (r) => money(r.amount, currencyOf(r.purchase_id)) }));
     out.append(list("Events", "events", v.events, ["received_at", "id", "type", "state", "error"]));
     const cursors = [["purchases", a.purchases_next], ["grants", v.grants_next], ["refunds", v.refunds_next], ["events", v.events_next]];
     for (const [name, cursor] of cursors.filter(([, c]) => c)) {
@@ -249,7 +254,8 @@ export function createConsole(options = {}) {
     }
   }
 
-  function list(title, name, rows, columns) {
+  /** A table of `rows`; `format` turns a column's value into text (default: the value as it came). */
+  function list(title, name, rows, columns, format = {}) {
     const section = el("section", { className: `list ${name}` }, el("h3", { textContent: `${title} (${rows.length})` }));
     const t = el("table");
     const head = el("tr");
@@ -258,7 +264,10 @@ export function createConsole(options = {}) {
     rows.forEach((r, i) => {
       const tr = el("tr");
       tr.dataset.index = String(i);
-      for (const c of columns) tr.append(el("td", { textContent: r[c] === null || r[c] === undefined ? "" : String(c === "error" ? short(r[c]) : r[c]) }));
+      for (const c of columns) {
+        const text = format[c] ? format[c](r) : r[c] === null || r[c] === undefined ? "" : String(c === "error" ? short(r[c]) : r[c]);
+        tr.append(el("td", { className: c, textContent: text }));
+      }
       body.append(tr);
     });
     if (!rows.length) body.append(emptyRow(columns.length, "None."));
@@ -290,7 +299,11 @@ export function createConsole(options = {}) {
       if (v.payment_intent_id) body.payment_intent_id = v.payment_intent_id;
       if (v.amount) body.amount = Number(v.amount);
       const what = body.session_id ?? body.payment_intent_id ?? "(no purchase)";
-      return [body, `Refund ${body.amount ?? "everything left"} of ${what} through Stripe, because “${body.reason}”?`];
+      // The currency is known for the purchase the form was opened from, not for one typed in.
+      const same = (body.session_id ?? null) === (preset.session_id ?? null) && (body.payment_intent_id ?? null) === (preset.payment_intent_id ?? null);
+      const how = body.amount === undefined ? "everything left"
+        : preset.currency && same ? `${money(body.amount, preset.currency)} (${body.amount} minor units)` : `${body.amount} minor units`;
+      return [body, `Refund ${how} of ${what} through Stripe, because “${body.reason}”?`];
     }, "/api/billing/admin/refund");
   }
 
@@ -334,6 +347,18 @@ export function createConsole(options = {}) {
 function showAnswer(pre, r) {
   pre.dataset.status = String(r.status);
   pre.textContent = `${r.status} ${JSON.stringify(r.body, null, 2)}`;
+}
+
+/** Minor units as money in their currency, with the currency's own decimals (JPY has none). */
+function money(amount, currency) {
+  if (typeof amount !== "number") return "";
+  if (!currency) return `${amount} minor units`;
+  try {
+    const f = new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() });
+    return f.format(amount / 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2));
+  } catch (_) {
+    return `${amount} ${currency.toUpperCase()} minor units`;
+  }
 }
 
 function short(text) {

@@ -1,10 +1,21 @@
-// Helpers of the demo pages only (not part of billing.js): the local token box.
+// Helpers of the demo pages only (not part of billing.js): the local token box and the
+// names of the default catalog's features.
 //
 // In your app, getToken returns the token your sign-in already holds. Here the local stack
 // accepts HS256 tokens from `make token USER_ID=you`, pasted into a box and kept in
 // localStorage so every demo page uses the same identity.
 
 const KEY = "billing-demo-token";
+
+/** How the demo names the default catalog's features (billing.js's `featureNames` option). */
+export const featureNames = {
+  ai_messages: "AI messages",
+  exports: "Exports",
+  priority_support: "Priority support",
+  projects: "Projects",
+  usage: "Uses",
+  workspaces: "Workspaces",
+};
 
 /** @returns {string | null} */
 export function demoToken() {

@@ -1,13 +1,16 @@
 //! The publisher's thin handler: a batch of DynamoDB stream records (the mapping's filter
-//! passes only the outbox items) → one `billing.entitlements.changed` per new version, in
-//! order. The first record that fails is reported (`ReportBatchItemFailures`): the mapping
-//! retries from it, so nothing after it is skipped and what came before is not repeated.
+//! passes only the outbox items and new meter reports) → one `billing.entitlements.changed`
+//! per new version, and each new meter report onto the fulfilment queue, in order
+//! (`usecases::stream`). The first record that fails is reported (`ReportBatchItemFailures`):
+//! the mapping retries from it, so nothing after it is skipped and what came before is not
+//! repeated.
 
 use billing_core::app::Services;
 use billing_core::events::EventBus;
 use billing_core::store::records::entitlements::OutboxVersion;
+use billing_core::store::records::meter_report;
 use billing_core::store::{Item, Value};
-use billing_core::usecases::entitlement_events;
+use billing_core::usecases::stream::{self, Relayed};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -75,7 +78,18 @@ pub fn image_item(image: &BTreeMap<String, serde_json::Value>) -> Item {
         .collect()
 }
 
-/// Publishes each record's version in order; reports the first that failed.
+/// What a stream record holds for the relay: an outbox version, or a meter report's insert
+/// (only its insert: the worker's later updates of the record relay nothing).
+fn relayed(record: &StreamRecord) -> Option<Relayed> {
+    let image = image_item(&record.dynamodb.new_image);
+    if let Some(version) = OutboxVersion::from_item(&image) {
+        return Some(Relayed::Version(version));
+    }
+    let (id, message) = meter_report::to_relay(&image).filter(|_| record.event_name == "INSERT")?;
+    Some(Relayed::MeterReport { id, message })
+}
+
+/// Relays each record in order; reports the first that failed.
 pub async fn process_batch(
     services: &Services,
     bus: &dyn EventBus,
@@ -83,13 +97,10 @@ pub async fn process_batch(
 ) -> StreamResponse {
     let records = event
         .records
-        .into_iter()
-        .map(|r| {
-            let version = OutboxVersion::from_item(&image_item(&r.dynamodb.new_image));
-            (r.dynamodb.sequence_number, version)
-        })
+        .iter()
+        .map(|r| (r.dynamodb.sequence_number.clone(), relayed(r)))
         .collect();
-    match entitlement_events::publish_in_order(services, bus, records).await {
+    match stream::relay_in_order(services, bus, records).await {
         Ok(()) => StreamResponse::default(),
         Err((sequence, _)) => StreamResponse {
             batch_item_failures: vec![ItemFailure {

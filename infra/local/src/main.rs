@@ -138,7 +138,7 @@ async fn serve() -> ExitCode {
         println!("{line}");
     }
     println!(
-        "  demo pages (billing.js): {0}/  ({0}/billing/pricing, /billing/account, /billing/success, /billing/cancel)",
+        "  demo pages (billing.js): {0}/  ({0}/billing/pricing, /billing/account, /billing/features, /billing/success, /billing/cancel)",
         stack.base_url
     );
     println!("try:  make send EVENT=events/stripe/checkout.session.completed.credits_starter.json");

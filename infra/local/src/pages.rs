@@ -24,6 +24,7 @@ pub const PAGES: &[(&str, &str, &str)] = &[
     ("/billing/success", "demo/success.html", HTML),
     ("/billing/cancel", "demo/cancel.html", HTML),
     ("/billing/account", "demo/account.html", HTML),
+    ("/billing/features", "demo/features.html", HTML),
     // The portal's default return path (docs/decisions.md, "Checkout").
     ("/billing", "demo/account.html", HTML),
     ("/web/billing.js", "billing.js", JS),

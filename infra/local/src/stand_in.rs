@@ -62,6 +62,18 @@ impl StandIn {
             .iter()
             .map(|(price, p)| (p.id.to_string(), price.clone()))
             .collect();
+        // A plan with a metered price gets a stand-in one too, so it stays sellable.
+        prices.extend(
+            catalog
+                .plans()
+                .filter(|p| p.metered_price.is_some())
+                .map(|p| {
+                    (
+                        p.metered_env_suffix().to_ascii_lowercase(),
+                        format!("{}_metered", price_of(p)),
+                    )
+                }),
+        );
         prices.sort();
         let subscriptions = FakeSubscriptions::mount(&server).await;
         let checkouts = Checkouts {

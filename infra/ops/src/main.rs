@@ -119,10 +119,11 @@ async fn stripe_bootstrap(args: &[String]) -> ExitCode {
                         product,
                         price,
                     } => {
+                        use billing_core::stripe::api::forms;
                         println!(
                             "would create {plan}: product {} / price {}",
-                            product.encode(),
-                            price.encode()
+                            forms::product(product).encode(),
+                            forms::price(price).encode()
                         )
                     }
                 }
@@ -184,7 +185,8 @@ async fn webhook_endpoint_step(
             }
             ExitCode::SUCCESS
         }
-        Ok(EndpointStep::WouldCreate { form }) => {
+        Ok(EndpointStep::WouldCreate { endpoint }) => {
+            let form = billing_core::stripe::api::forms::webhook_endpoint(&endpoint);
             println!("would create webhook endpoint: {}", form.encode());
             ExitCode::SUCCESS
         }

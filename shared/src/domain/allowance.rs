@@ -11,6 +11,7 @@
 use crate::domain::catalog::Catalog;
 use crate::domain::clock::rfc3339;
 use crate::domain::features::{Feature, FeatureGrant, FeatureId, FeatureKind, Overage, Reset};
+use crate::domain::ids::PlanId;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +96,9 @@ pub struct Metered {
     /// The period stored with the units, when it is not the current one (a reset is due).
     pub stale_period: Option<Option<String>>,
     pub overage: Overage,
+    /// A `stripe_meter` overage can be billed: the account's plan names the metered price
+    /// for this feature and the account has a Stripe customer to bill.
+    pub meter_billed: bool,
 }
 
 impl Metered {
@@ -107,6 +111,8 @@ pub struct Features<'a> {
     pub catalog: &'a Catalog,
     pub stored: &'a StoredFeatures,
     pub sub: PlanPeriod<'a>,
+    /// The account's Stripe customer, which a `stripe_meter` overage is billed to.
+    pub customer: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -150,6 +156,15 @@ impl Features<'_> {
             .cloned()
             .unwrap_or((0, None));
         let current = stored_period == period.id || *reset == Reset::Never;
+        let meter_billed = matches!(overage, Overage::StripeMeter { .. })
+            && self.customer.is_some()
+            && self
+                .sub
+                .plan_id
+                .and_then(|p| PlanId::parse(p).ok())
+                .and_then(|p| self.catalog.get(&p))
+                .and_then(|p| p.metered_feature.as_ref())
+                .is_some_and(|billed| *billed == feature.id);
         Some(Metered {
             granted: matches!(grant, Some(FeatureGrant::Included(_))),
             included: match grant {
@@ -160,6 +175,7 @@ impl Features<'_> {
             stale_period: (!current).then_some(stored_period),
             period,
             overage: overage.clone(),
+            meter_billed,
         })
     }
 
@@ -209,6 +225,8 @@ pub enum Track {
         from_allowance: i64,
         /// Credits the units beyond the allowance cost.
         credits: i64,
+        /// Units beyond the allowance reported to the Stripe meter (billed after the fact).
+        metered: i64,
     },
     /// The allowance and the overage rule do not cover it; `credits_short` more credits would.
     Refused { credits_short: Option<i64> },
@@ -226,10 +244,18 @@ pub fn decide_track(m: &Metered, balance: i64, units: i64) -> Track {
         _ if over == 0 => Track::Allowed {
             from_allowance,
             credits: 0,
+            metered: 0,
         },
         Overage::Credits { credit_cost } if over * credit_cost <= balance => Track::Allowed {
             from_allowance,
             credits: over * credit_cost,
+            metered: 0,
+        },
+        // Billed by Stripe after the fact: allowed, and reported once the track commits.
+        Overage::StripeMeter { .. } if m.meter_billed => Track::Allowed {
+            from_allowance,
+            credits: 0,
+            metered: over,
         },
         Overage::Credits { credit_cost } => Track::Refused {
             credits_short: Some(over * credit_cost - balance),
@@ -291,6 +317,7 @@ mod tests {
             },
             stale_period: None,
             overage,
+            meter_billed: true,
         }
     }
 
@@ -301,7 +328,8 @@ mod tests {
             decide_track(&metered(10, 8, credits.clone()), 100, 4),
             Track::Allowed {
                 from_allowance: 2,
-                credits: 10
+                credits: 10,
+                metered: 0
             }
         );
         assert_eq!(
@@ -312,6 +340,31 @@ mod tests {
         );
         assert_eq!(
             decide_track(&metered(10, 9, Overage::Block), 1000, 2),
+            Track::Refused {
+                credits_short: None
+            }
+        );
+    }
+
+    #[test]
+    fn units_beyond_a_stripe_meter_allowance_are_allowed_and_metered_only_when_billable() {
+        let meter = Overage::StripeMeter {
+            event_name: "api_calls".into(),
+        };
+        assert_eq!(
+            decide_track(&metered(10, 8, meter.clone()), 0, 5),
+            Track::Allowed {
+                from_allowance: 2,
+                credits: 0,
+                metered: 3
+            }
+        );
+        let unbilled = Metered {
+            meter_billed: false,
+            ..metered(10, 10, meter)
+        };
+        assert_eq!(
+            decide_track(&unbilled, 1000, 1),
             Track::Refused {
                 credits_short: None
             }

@@ -68,9 +68,21 @@ pub struct Plan {
     /// ([`Plan::promotion_codes_allowed`]).
     #[serde(default)]
     pub allow_promotion_codes: Option<bool>,
+    /// The metered price a subscription to this plan also carries, for the `stripe_meter`
+    /// feature it grants: what one unit beyond the allowance costs, in minor units of the
+    /// plan's currency, as a decimal (Stripe's `unit_amount_decimal`: `"0.1"` is a tenth of
+    /// a cent). Its Stripe price id comes from `STRIPE_PRICE_<PLAN_ID>_METERED`.
+    #[serde(default)]
+    pub metered_price: Option<String>,
+    /// The `stripe_meter` feature the metered price bills (checked at parse).
+    #[serde(skip)]
+    pub metered_feature: Option<FeatureId>,
     /// Filled from the environment, never from the file.
     #[serde(skip)]
     pub price_id: Option<String>,
+    /// The metered price's id (`STRIPE_PRICE_<PLAN_ID>_METERED`), from the environment.
+    #[serde(skip)]
+    pub metered_price_id: Option<String>,
     #[serde(skip)]
     pub payment_link: Option<String>,
 }
@@ -168,6 +180,20 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// `pro_api` → `PRO_API_METERED`, the suffix of its metered price's variable.
+    pub fn metered_env_suffix(&self) -> String {
+        format!("{}_METERED", self.env_suffix())
+    }
+
+    /// Whether this plan can be sold through Checkout as the catalog describes it: its
+    /// price is configured, and so is its metered price when it names one (a subscription
+    /// without it would give overage units away unbilled).
+    pub fn checkout_ready(&self) -> bool {
+        self.price_id.is_some() && (self.metered_price.is_none() || self.metered_price_id.is_some())
+    }
+}
+
 /// Seats a subscription plan may have when none are asked for.
 pub const DEFAULT_MAX_SEATS: i64 = 100;
 
@@ -241,19 +267,6 @@ impl Catalog {
         let mut features = BTreeMap::new();
         for (id, raw) in file.features {
             let feature = raw.check(&id)?;
-            if let FeatureKind::Metered {
-                overage: Overage::StripeMeter { .. },
-                ..
-            } = feature.kind
-            {
-                // Reporting overage to Stripe Billing Meters is not built yet: a catalog
-                // that relies on it would give units away unbilled, so it does not start.
-                return Err(FeatureError(format!(
-                    "feature {id}: the stripe_meter overage is not supported by this release \
-                     (use block or credits)"
-                ))
-                .into());
-            }
             features.insert(feature.id.clone(), feature);
         }
         let usage = FeatureId::usage();
@@ -285,9 +298,20 @@ impl Catalog {
                 ));
             }
             plan.check()?;
+            plan.metered_feature = features::metered_price_feature(
+                plan.id.as_str(),
+                plan.mode == Mode::Subscription,
+                plan.metered_price.as_deref(),
+                &plan.features,
+                &features,
+            )?;
             let suffix = plan.env_suffix();
             let non_empty = |name: String| env(&name).filter(|v| !v.trim().is_empty());
             plan.price_id = non_empty(format!("STRIPE_PRICE_{suffix}"));
+            if plan.metered_price.is_some() {
+                plan.metered_price_id =
+                    non_empty(format!("STRIPE_PRICE_{}", plan.metered_env_suffix()));
+            }
             plan.payment_link = non_empty(format!("STRIPE_LINK_{suffix}"));
             let id = plan.id.clone();
             if plans.insert(id.clone(), plan).is_some() {
@@ -300,7 +324,13 @@ impl Catalog {
         for plan in plans.values() {
             let names = [Some(format!("env:{}", plan.env_suffix()))]
                 .into_iter()
-                .chain([plan.price_id.as_ref().map(|p| format!("price:{p}"))]);
+                .chain([plan.price_id.as_ref().map(|p| format!("price:{p}"))])
+                .chain([
+                    plan.metered_price
+                        .as_ref()
+                        .map(|_| format!("env:{}", plan.metered_env_suffix())),
+                    plan.metered_price_id.as_ref().map(|p| format!("price:{p}")),
+                ]);
             for name in names.flatten() {
                 if let Some(other) = seen.insert(name, &plan.id) {
                     return Err(CatalogError::Shared(other.to_string(), plan.id.to_string()));
@@ -367,9 +397,10 @@ impl Catalog {
     /// Whether `id` names a plan, as the compact `STRIPE_PRICES`/`STRIPE_LINKS` lists do
     /// (case-insensitively, by the plan's environment name).
     pub fn names(&self, id: &str) -> bool {
-        self.plans
-            .values()
-            .any(|p| p.env_suffix().eq_ignore_ascii_case(id))
+        self.plans.values().any(|p| {
+            p.env_suffix().eq_ignore_ascii_case(id)
+                || (p.metered_price.is_some() && p.metered_env_suffix().eq_ignore_ascii_case(id))
+        })
     }
 
     pub fn get(&self, id: &PlanId) -> Option<&Plan> {

@@ -207,12 +207,77 @@ fn a_catalog_with_a_bad_feature_is_refused_saying_why() {
         why.contains("feature m: a metered feature needs reset"),
         "{why}"
     );
-    let meter = r#"{"features":{"m":{"type":"metered","reset":"period","overage":"stripe_meter","event_name":"m"}},"plans":[]}"#;
-    let why = Catalog::parse(meter, |_| None).unwrap_err().to_string();
-    assert!(
-        why.contains("stripe_meter overage is not supported"),
-        "{why}"
+}
+
+const METER: &str =
+    r#""m":{"type":"metered","reset":"period","overage":"stripe_meter","event_name":"m_calls"}"#;
+
+fn metered_plan(extra: &str) -> String {
+    format!(
+        r#"{{"features":{{{METER}}},"plans":[{{"id":"p","name":"P","mode":"subscription","amount":1,"currency":"usd","interval":"month","features":{{"m":100}}{extra}}}]}}"#
+    )
+}
+
+#[test]
+fn a_stripe_meter_feature_is_taken_with_the_metered_price_of_the_plan_that_grants_it() {
+    let catalog = Catalog::parse(&metered_plan(r#","metered_price":"0.1""#), |name| {
+        (name == "STRIPE_PRICE_P_METERED").then(|| "price_meter".to_owned())
+    })
+    .unwrap();
+    let plan = catalog.get(&PlanId::parse("p").unwrap()).unwrap();
+    assert_eq!(plan.metered_feature, FeatureId::parse("m"));
+    assert_eq!(plan.metered_price_id.as_deref(), Some("price_meter"));
+    assert!(!plan.checkout_ready(), "its own price is not configured");
+    assert!(catalog.names("p_metered"), "STRIPE_PRICES may name it");
+
+    let default = default_catalog();
+    let api = default.get(&PlanId::parse("api_monthly").unwrap()).unwrap();
+    assert_eq!(api.metered_feature, FeatureId::parse("calls"));
+    let calls = default.feature("calls").unwrap();
+    assert_eq!(
+        calls.kind,
+        FeatureKind::Metered {
+            reset: Reset::Period,
+            overage: Overage::StripeMeter {
+                event_name: "api_calls".into()
+            }
+        }
     );
+}
+
+#[test]
+fn a_stripe_meter_feature_without_an_event_name_does_not_start_saying_why() {
+    let no_name =
+        metered_plan(r#","metered_price":"0.1""#).replace(r#","event_name":"m_calls""#, "");
+    let why = Catalog::parse(&no_name, |_| None).unwrap_err().to_string();
+    assert_eq!(
+        why,
+        "feature m: a stripe_meter overage needs the meter's event_name"
+    );
+}
+
+#[test]
+fn a_plan_granting_a_stripe_meter_feature_without_a_metered_price_does_not_start_saying_why() {
+    let why = Catalog::parse(&metered_plan(""), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        why,
+        "plan p: grants m, a stripe_meter feature, but names no metered_price to bill it"
+    );
+    for (extra, says) in [
+        (r#","metered_price":"0""#, "must be a positive decimal"),
+        (r#","metered_price":"1.""#, "must be a positive decimal"),
+        (r#","metered_price":"-1""#, "must be a positive decimal"),
+    ] {
+        let why = Catalog::parse(&metered_plan(extra), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(why.contains(says), "{extra}: {why}");
+    }
+    let pack = r#"{"features":{"m":{"type":"metered","reset":"period","overage":"block"}},"plans":[{"id":"q","name":"Q","mode":"subscription","amount":1,"currency":"usd","interval":"month","metered_price":"1"}]}"#;
+    let why = Catalog::parse(pack, |_| None).unwrap_err().to_string();
+    assert!(why.contains("grants no stripe_meter feature"), "{why}");
 }
 
 #[test]

@@ -270,6 +270,59 @@ pub fn parse_grants(
     Ok(grants)
 }
 
+/// The `stripe_meter` feature a plan's metered price bills: a plan (`plan`) that grants
+/// such a feature names a metered price (a subscription's, one per plan), and a metered
+/// price bills exactly one such feature the plan grants.
+pub fn metered_price_feature(
+    plan: &str,
+    subscription: bool,
+    metered_price: Option<&str>,
+    grants: &Grants,
+    features: &BTreeMap<FeatureId, Feature>,
+) -> Result<Option<FeatureId>, FeatureError> {
+    let bad = |why: String| refuse(format!("plan {plan}: {why}"));
+    let metered: Vec<&FeatureId> = grants
+        .keys()
+        .filter(|f| {
+            matches!(
+                features.get(*f).map(|f| &f.kind),
+                Some(FeatureKind::Metered {
+                    overage: Overage::StripeMeter { .. },
+                    ..
+                })
+            )
+        })
+        .collect();
+    match (metered_price, metered.as_slice()) {
+        (None, []) => Ok(None),
+        (None, [f, ..]) => bad(format!(
+            "grants {f}, a stripe_meter feature, but names no metered_price to bill it"
+        )),
+        (Some(_), _) if !subscription => bad("only subscriptions have a metered_price".into()),
+        (Some(_), []) => bad("has a metered_price but grants no stripe_meter feature".into()),
+        (Some(price), [f]) if is_unit_amount_decimal(price) => Ok(Some((*f).clone())),
+        (Some(price), [_]) => bad(format!(
+            "metered_price {price:?} must be a positive decimal of minor units with at most 12 \
+             decimal places (\"0.1\")"
+        )),
+        (Some(_), _) => {
+            bad("grants more than one stripe_meter feature; a plan has one metered_price".into())
+        }
+    }
+}
+
+/// Stripe's `unit_amount_decimal`: digits, at most one point and 12 decimal places, above 0.
+fn is_unit_amount_decimal(raw: &str) -> bool {
+    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty()
+        && digits(whole)
+        && digits(frac)
+        && frac.len() <= 12
+        && !(raw.contains('.') && frac.is_empty())
+        && raw.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

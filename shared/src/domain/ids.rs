@@ -45,8 +45,10 @@ macro_rules! stripe_id {
 }
 
 stripe_id!(
-    /// A Stripe event id (`evt_…`).
-    EventId, "event id", ["evt_"]
+    /// A Stripe event id (`evt_…`), or the id of a report the stack owes Stripe
+    /// (`meter_…`, a Billing Meter report: `store::records::meter_report`), which lives
+    /// through the same record, queue and admin list.
+    EventId, "event id", ["evt_", "meter_"]
 );
 stripe_id!(
     /// A Checkout Session id (`cs_test_…`, `cs_live_…`).

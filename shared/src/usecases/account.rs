@@ -274,7 +274,7 @@ pub fn billing_status(config: &Config) -> BillingStatus {
         .plans()
         .map(|p| {
             let via = match (configured, &p.price_id, &p.payment_link) {
-                (true, Some(_), _) => "checkout_session",
+                (true, Some(_), _) if p.checkout_ready() => "checkout_session",
                 // A link is only handed out with a reference the stack can sign.
                 (_, _, Some(_)) if !config.reference_secrets.is_empty() => "payment_link",
                 _ => "manual",

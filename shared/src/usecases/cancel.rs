@@ -12,7 +12,7 @@ use crate::app::Services;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::store::StoreError;
-use crate::stripe::api::{StripeError, retrieve_subscription, set_cancel_at_period_end};
+use crate::stripe::api::StripeError;
 use crate::stripe::objects::Subscription;
 use crate::usecases::switch::{SwitchResponse, answer, live_subscription};
 use serde::Deserialize;
@@ -64,7 +64,7 @@ async fn live_at_stripe(
         .stripe
         .as_ref()
         .ok_or(LifecycleError::Unavailable)?;
-    let current = retrieve_subscription(stripe.as_ref(), &live.id).await?;
+    let current = stripe.retrieve_subscription(&live.id).await?;
     // Ended at Stripe already (its event not applied yet): nothing left to cancel or resume.
     if !keeps_tier(&current.status) {
         return Err(LifecycleError::NoSubscription);
@@ -86,7 +86,9 @@ pub async fn cancel(
         .stripe
         .as_ref()
         .ok_or(LifecycleError::Unavailable)?;
-    let updated = set_cancel_at_period_end(stripe.as_ref(), &current.id, true, false, &key).await?;
+    let updated = stripe
+        .set_cancel_at_period_end(&current.id, true, false, &key)
+        .await?;
     Ok(answer(services, &updated))
 }
 
@@ -105,9 +107,9 @@ pub async fn resume(
         .as_ref()
         .ok_or(LifecycleError::Unavailable)?;
     let clear_cancel_at = !current.cancel_at_period_end;
-    let updated =
-        set_cancel_at_period_end(stripe.as_ref(), &current.id, false, clear_cancel_at, &key)
-            .await?;
+    let updated = stripe
+        .set_cancel_at_period_end(&current.id, false, clear_cancel_at, &key)
+        .await?;
     Ok(answer(services, &updated))
 }
 

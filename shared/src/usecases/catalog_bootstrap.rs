@@ -6,7 +6,9 @@
 //! API version the project is tested with and subscribed to exactly the handled types.
 
 use crate::domain::catalog::{Catalog, Mode, Plan};
-use crate::stripe::api::{Form, STRIPE_VERSION, StripeApi, StripeError};
+use crate::stripe::api::{
+    NewPrice, NewProduct, NewWebhookEndpoint, STRIPE_VERSION, StripeApi, StripeError,
+};
 use crate::stripe::event_types::HANDLED;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +18,11 @@ pub enum Step {
         plan: String,
         price: String,
     },
-    /// Dry run: the requests that would create the plan's product and price.
+    /// Dry run: the product and price that would be created for the plan.
     WouldCreate {
         plan: String,
-        product: Form,
-        price: Form,
+        product: NewProduct,
+        price: NewPrice,
     },
     Created {
         plan: String,
@@ -34,8 +36,6 @@ pub enum BootstrapError {
     LiveKeyRefused,
     #[error(transparent)]
     Stripe(#[from] StripeError),
-    #[error("Stripe's answer had no id")]
-    NoId,
 }
 
 /// The lookup key that ties a Stripe price to a catalog plan.
@@ -43,26 +43,26 @@ pub fn lookup_key(plan: &Plan) -> String {
     format!("billing_{}", plan.id)
 }
 
-fn product_form(plan: &Plan) -> Form {
-    let mut f = Form::new();
-    f.push("name", &plan.name)
-        .push("metadata[plan_id]", plan.id.as_str());
-    f
+fn new_product(plan: &Plan) -> NewProduct {
+    NewProduct {
+        name: plan.name.clone(),
+        plan: plan.id.clone(),
+    }
 }
 
-fn price_form(plan: &Plan, product: &str) -> Form {
-    let mut f = Form::new();
-    f.push("product", product)
-        .push("unit_amount", plan.amount)
-        .push("currency", &plan.currency)
-        .push("lookup_key", lookup_key(plan))
-        .push("metadata[plan_id]", plan.id.as_str());
-    if plan.mode == Mode::Subscription
-        && let Some(interval) = &plan.interval
-    {
-        f.push("recurring[interval]", interval);
+/// The plan's price; a subscription's recurs at the plan's interval.
+fn new_price(plan: &Plan, product: &str) -> NewPrice {
+    NewPrice {
+        product: product.to_owned(),
+        amount: plan.amount,
+        currency: plan.currency.clone(),
+        lookup_key: lookup_key(plan),
+        plan: plan.id.clone(),
+        interval: plan
+            .interval
+            .clone()
+            .filter(|_| plan.mode == Mode::Subscription),
     }
-    f
 }
 
 /// Runs the bootstrap over every plan; `apply` false only reads.
@@ -78,47 +78,38 @@ pub async fn run(
     }
     let mut steps = Vec::new();
     for plan in catalog.plans() {
-        let mut query = Form::new();
-        query
-            .push("lookup_keys[]", lookup_key(plan))
-            .push("active", "true")
-            .push("limit", 1);
-        let found = stripe.get_json("/v1/prices", &query).await?;
-        if let Some(price) = found["data"].get(0).and_then(|p| p["id"].as_str()) {
+        let found = stripe.find_price_by_lookup_key(&lookup_key(plan)).await?;
+        if let Some(price) = found {
             steps.push(Step::Exists {
                 plan: plan.id.to_string(),
-                price: price.to_owned(),
+                price,
             });
             continue;
         }
         if !apply {
             steps.push(Step::WouldCreate {
                 plan: plan.id.to_string(),
-                product: product_form(plan),
-                price: price_form(plan, "<new product id>"),
+                product: new_product(plan),
+                price: new_price(plan, "<new product id>"),
             });
             continue;
         }
         // Keys derived from the plan make a rerun within Stripe's 24 h replay window safe too.
         let product = stripe
-            .post_form(
-                "/v1/products",
-                &product_form(plan),
+            .create_product(
+                &new_product(plan),
                 &format!("bootstrap-product-{}", plan.id),
             )
             .await?;
-        let product_id = product["id"].as_str().ok_or(BootstrapError::NoId)?;
         let price = stripe
-            .post_form(
-                "/v1/prices",
-                &price_form(plan, product_id),
+            .create_price(
+                &new_price(plan, &product),
                 &format!("bootstrap-price-{}", plan.id),
             )
             .await?;
-        let price_id = price["id"].as_str().ok_or(BootstrapError::NoId)?;
         steps.push(Step::Created {
             plan: plan.id.to_string(),
-            price: price_id.to_owned(),
+            price,
         });
     }
     Ok(steps)
@@ -149,75 +140,54 @@ pub enum EndpointStep {
         enabled_events: Vec<String>,
         pinned: bool,
     },
-    /// Dry run: the request that would create it.
-    WouldCreate { form: Form },
+    /// Dry run: the endpoint that would be created.
+    WouldCreate { endpoint: NewWebhookEndpoint },
     /// Created; Stripe shows its signing secret once, in its answer (never printed here).
     Created { id: String },
 }
 
-/// The form that creates the endpoint: pinned to [`STRIPE_VERSION`], subscribed to exactly
-/// the handled event types.
-pub fn endpoint_form(url: &str) -> Form {
-    let mut f = Form::new();
-    f.push("url", url)
-        .push("api_version", STRIPE_VERSION)
-        .push("description", "billing backend (catalog bootstrap)");
-    for kind in HANDLED {
-        f.push("enabled_events[]", *kind);
+/// The endpoint for `url`: pinned to [`STRIPE_VERSION`], subscribed to exactly the handled
+/// event types.
+pub fn new_endpoint(url: &str) -> NewWebhookEndpoint {
+    NewWebhookEndpoint {
+        url: url.to_owned(),
+        api_version: STRIPE_VERSION.to_owned(),
+        description: "billing backend (catalog bootstrap)".to_owned(),
+        enabled_events: HANDLED.iter().map(|k| k.to_string()).collect(),
     }
-    f
 }
 
-/// Finds the endpoint for `url` (`GET /v1/webhook_endpoints`) or, with `apply`, creates it.
+/// Finds the endpoint for `url` among the account's or, with `apply`, creates it.
 pub async fn webhook_endpoint(
     stripe: &dyn StripeApi,
     url: &str,
     apply: bool,
 ) -> Result<EndpointStep, BootstrapError> {
-    let mut query = Form::new();
-    query.push("limit", 100);
-    let listed = stripe.get_json("/v1/webhook_endpoints", &query).await?;
-    let existing = listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["url"].as_str() == Some(url));
-    if let Some(e) = existing {
-        let mut enabled_events: Vec<String> = e["enabled_events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect();
+    let listed = stripe.list_webhook_endpoints().await?;
+    if let Some(e) = listed.into_iter().find(|e| e.url == url) {
+        let mut enabled_events = e.enabled_events;
         enabled_events.sort();
         let mut handled: Vec<String> = HANDLED.iter().map(|k| k.to_string()).collect();
         handled.sort();
-        let api_version = e["api_version"].as_str().map(str::to_owned);
         return Ok(EndpointStep::Exists {
-            id: e["id"].as_str().ok_or(BootstrapError::NoId)?.to_owned(),
-            pinned: api_version.as_deref() == Some(STRIPE_VERSION) && enabled_events == handled,
-            api_version,
+            id: e.id,
+            pinned: e.api_version.as_deref() == Some(STRIPE_VERSION) && enabled_events == handled,
+            api_version: e.api_version,
             enabled_events,
         });
     }
     if !apply {
         return Ok(EndpointStep::WouldCreate {
-            form: endpoint_form(url),
+            endpoint: new_endpoint(url),
         });
     }
-    let created = stripe
-        .post_form(
-            "/v1/webhook_endpoints",
-            &endpoint_form(url),
+    let id = stripe
+        .create_webhook_endpoint(
+            &new_endpoint(url),
             &format!("bootstrap-webhook-{}", url_digest(url)),
         )
         .await?;
-    Ok(EndpointStep::Created {
-        id: created["id"]
-            .as_str()
-            .ok_or(BootstrapError::NoId)?
-            .to_owned(),
-    })
+    Ok(EndpointStep::Created { id })
 }
 
 fn url_digest(url: &str) -> String {

@@ -14,10 +14,7 @@ use crate::domain::ids::{PlanId, SessionId};
 use crate::domain::reference;
 use crate::store::StoreError;
 use crate::store::records::{checkout, profile, subscription};
-use crate::stripe::api::{
-    Form, StripeApi, StripeError, checkout_session_status, expire_checkout_session,
-    new_idempotency_key,
-};
+use crate::stripe::api::{NewCheckout, SessionStatus, StripeApi, StripeError, new_idempotency_key};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -103,11 +100,6 @@ pub fn relative_path(raw: Option<&str>, default: &str) -> Result<String, Checkou
     }
 }
 
-fn with_session_placeholder(url: String) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}session_id={{CHECKOUT_SESSION_ID}}")
-}
-
 /// The idempotency key for one checkout: derived from the caller's own key when they send
 /// one (so their retry returns the same session), else fresh for this call.
 fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
@@ -182,18 +174,15 @@ async fn close_open_subscription_checkout(
         }
         _ => return Ok(()),
     }
-    match expire_checkout_session(stripe, open.session.as_str()).await {
+    match stripe.expire_checkout(open.session.as_str()).await {
         Ok(()) => Ok(()),
         // Stripe has no such session (another account or mode since): nothing can pay it.
-        Err(StripeError::Api { status: 404, .. }) => Ok(()),
+        Err(StripeError::NotFound(_)) => Ok(()),
         // Not open any more: completed (paid, webhook on its way) or expired already.
         Err(StripeError::Api { .. }) => {
-            match checkout_session_status(stripe, open.session.as_str())
-                .await?
-                .as_str()
-            {
-                "complete" => Err(subscribing()),
-                _ => Ok(()),
+            match stripe.checkout_status(open.session.as_str()).await? {
+                SessionStatus::Complete => Err(subscribing()),
+                SessionStatus::Open | SessionStatus::Expired => Ok(()),
             }
         }
         Err(e) => Err(e.into()),
@@ -221,83 +210,26 @@ pub struct SessionSpec<'a> {
     pub trial_allowed: bool,
 }
 
-/// The form of a Checkout Session, exactly as Stripe receives it.
-pub fn session_form(services: &Services, caller: &Identity, spec: &SessionSpec<'_>) -> Form {
-    let SessionSpec {
-        plan,
-        price_id,
-        quantity,
-        success_path,
-        cancel_path,
-        customer,
-        ..
-    } = *spec;
+/// The Checkout Session `spec` describes, sold to `caller`: it comes back to our own
+/// origin, and a trial only where the account may have one.
+fn new_checkout<'a>(
+    services: &Services,
+    caller: &'a Identity,
+    spec: &SessionSpec<'a>,
+) -> NewCheckout<'a> {
     let base = &services.config.public_base_url;
-    let user = caller.user.as_str();
-    let mut f = Form::new();
-    f.push(
-        "mode",
-        if plan.mode == Mode::Subscription {
-            "subscription"
-        } else {
-            "payment"
-        },
-    )
-    .push("line_items[0][price]", price_id)
-    .push("line_items[0][quantity]", quantity)
-    .push(
-        "success_url",
-        with_session_placeholder(format!("{base}{success_path}")),
-    )
-    .push("cancel_url", format!("{base}{cancel_path}"))
-    .push("client_reference_id", caller.user.to_reference())
-    .push("metadata[user_id]", user)
-    .push("metadata[plan_id]", plan.id.as_str())
-    .push("metadata[quantity]", quantity);
-    if plan.promotion_codes_allowed() {
-        f.push("allow_promotion_codes", "true");
+    NewCheckout {
+        plan: spec.plan,
+        price_id: spec.price_id,
+        quantity: spec.quantity,
+        user: &caller.user,
+        email: caller.email.as_deref(),
+        customer: spec.customer,
+        success_url: format!("{base}{}", spec.success_path),
+        cancel_url: format!("{base}{}", spec.cancel_path),
+        trial_days: spec.plan.trial_days.filter(|_| spec.trial_allowed),
+        automatic_tax: services.config.automatic_tax,
     }
-    match plan.mode {
-        Mode::Subscription => {
-            f.push("subscription_data[metadata][user_id]", user)
-                .push("subscription_data[metadata][plan_id]", plan.id.as_str());
-            if let Some(days) = plan.trial_days.filter(|_| spec.trial_allowed) {
-                f.push("subscription_data[trial_period_days]", days);
-            }
-        }
-        Mode::Payment => {
-            // The quantity too: `payment_intent.succeeded` may arrive before the session's
-            // completion and is then the one that grants.
-            f.push("payment_intent_data[metadata][user_id]", user)
-                .push("payment_intent_data[metadata][plan_id]", plan.id.as_str())
-                .push("payment_intent_data[metadata][quantity]", quantity);
-            if customer.is_none() {
-                // A customer for every buyer, so the portal and later checkouts can reuse it.
-                f.push("customer_creation", "always");
-            }
-        }
-    }
-    if services.config.automatic_tax {
-        // Stripe Tax needs the buyer's address; a reused customer's address and name are
-        // updated from what they enter, so the next purchase is taxed where they are.
-        f.push("automatic_tax[enabled]", "true")
-            .push("billing_address_collection", "required")
-            .push("tax_id_collection[enabled]", "true");
-        if customer.is_some() {
-            f.push("customer_update[address]", "auto")
-                .push("customer_update[name]", "auto");
-        }
-    }
-    match (customer, &caller.email) {
-        (Some(c), _) => {
-            f.push("customer", c);
-        }
-        (None, Some(email)) => {
-            f.push("customer_email", email);
-        }
-        (None, None) => {}
-    }
-    f
 }
 
 /// `POST /api/billing/checkout`.
@@ -330,7 +262,7 @@ pub async fn start_checkout(
 
     let stripe = services.stripe.as_ref();
     match (stripe, &plan.price_id, &plan.payment_link) {
-        (Some(stripe), Some(price), _) => {
+        (Some(stripe), Some(price), _) if plan.checkout_ready() => {
             let customer = known_customer(services, caller).await?;
             let spec = SessionSpec {
                 plan,
@@ -341,7 +273,7 @@ pub async fn start_checkout(
                 customer: customer.as_deref(),
                 trial_allowed: !had_subscription,
             };
-            let form = session_form(services, caller, &spec);
+            let checkout = new_checkout(services, caller, &spec);
             let key = idempotency_key(caller.user.as_str(), caller_key);
             if plan.mode == Mode::Subscription {
                 close_open_subscription_checkout(
@@ -354,7 +286,7 @@ pub async fn start_checkout(
                 )
                 .await?;
             }
-            let session = stripe.create_checkout_session(&form, &key).await?;
+            let session = stripe.create_checkout(&checkout, &key).await?;
             let sid = SessionId::parse(&session.id).map_err(|_| {
                 StripeError::Decode(format!("unexpected session id {:?}", session.id))
             })?;
@@ -413,13 +345,9 @@ pub async fn open_portal(
     let customer = known_customer(services, caller)
         .await?
         .ok_or(CheckoutError::NoCustomer)?;
-    let mut form = Form::new();
-    form.push("customer", customer).push(
-        "return_url",
-        format!("{}{return_path}", services.config.public_base_url),
-    );
+    let return_url = format!("{}{return_path}", services.config.public_base_url);
     let session = stripe
-        .create_portal_session(&form, &new_idempotency_key())
+        .create_portal_session(&customer, &return_url, &new_idempotency_key())
         .await?;
     Ok(PortalResponse { url: session.url })
 }

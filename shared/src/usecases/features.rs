@@ -12,10 +12,11 @@ use crate::app::Services;
 use crate::domain::allowance::{FeatureView, Features, Metered, PlanPeriod, Track, decide_track};
 use crate::domain::catalog::{Catalog, Grant};
 use crate::domain::entitlement::keeps_tier;
-use crate::domain::features::{Feature, FeatureId, FeatureKind, USAGE};
+use crate::domain::features::{Feature, FeatureId, FeatureKind, Overage, USAGE};
 use crate::domain::ids::UserId;
 use crate::store::StoreError;
 use crate::store::records::entitlements;
+use crate::store::records::meter_report::{self, MeterReport};
 use crate::store::records::profile::{self, Profile, ProfileChange};
 use crate::store::records::subscription::{self, SubscriptionRow};
 use crate::store::records::usage::{self as usage_key, Answer};
@@ -164,6 +165,7 @@ impl Account {
                     .and_then(|s| s.current_period_end),
                 quantity: self.subscription.as_ref().map_or(1, |s| s.quantity),
             },
+            customer: self.profile.customer_id.as_deref(),
             now,
         }
     }
@@ -326,23 +328,24 @@ pub(crate) async fn track_units(
         let now = services.clock.now();
         let features = account.features(catalog, now);
         let m = metered(&features, feature)?;
-        let (from_allowance, credits) = match decide_track(&m, account.profile.balance(), req.units)
-        {
-            Track::Allowed {
-                from_allowance,
-                credits,
-            } => (from_allowance, credits),
-            Track::Refused { credits_short } => {
-                return Err(FeatureError::PaymentRequired {
-                    feature: feature.id.to_string(),
-                    units: req.units,
-                    hints: Box::new(Hints {
-                        upgrade: upgrade(catalog, &features, &feature.id),
-                        purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
-                    }),
-                });
-            }
-        };
+        let (from_allowance, credits, metered) =
+            match decide_track(&m, account.profile.balance(), req.units) {
+                Track::Allowed {
+                    from_allowance,
+                    credits,
+                    metered,
+                } => (from_allowance, credits, metered),
+                Track::Refused { credits_short } => {
+                    return Err(FeatureError::PaymentRequired {
+                        feature: feature.id.to_string(),
+                        units: req.units,
+                        hints: Box::new(Hints {
+                            upgrade: upgrade(catalog, &features, &feature.id),
+                            purchase: credits_short.and_then(|s| cheapest_pack(catalog, s)),
+                        }),
+                    });
+                }
+            };
         let (tracked, _) = after(&account, services, feature, &m, from_allowance, credits);
         let seed = seed_answer(&tracked, req.units);
         let at = crate::domain::clock::rfc3339(now);
@@ -353,10 +356,14 @@ pub(crate) async fn track_units(
             credits,
         );
         let json = serde_json::to_string(&tracked).unwrap_or_default();
-        let writes = vec![
+        let mut writes = vec![
             spend.write(),
             usage_key::tracked(user, &feature.id, key, seed, json, &at, now.timestamp()),
         ];
+        // Units beyond a stripe_meter allowance: the report Stripe is owed commits with them.
+        if metered > 0 {
+            writes.push(meter_owed(&account, user, feature, key, metered, now)?);
+        }
         // A track publishes when it spends credits or uses the allowance up (both change
         // what the account may do); the seed's free uses publish with every use, as before.
         let cause = if feature.id.as_str() == USAGE {
@@ -381,6 +388,39 @@ pub(crate) async fn track_units(
         }
     }
     Err(StoreError::Conflict.into())
+}
+
+/// The record of a Stripe meter report for `units` beyond the allowance, in the track's
+/// transaction (`store::records::meter_report`).
+fn meter_owed(
+    account: &Account,
+    user: &UserId,
+    feature: &Feature,
+    key: &str,
+    units: i64,
+    now: DateTime<Utc>,
+) -> Result<crate::store::Write, FeatureError> {
+    let (
+        FeatureKind::Metered {
+            overage: Overage::StripeMeter { event_name },
+            ..
+        },
+        Some(customer),
+    ) = (&feature.kind, account.profile.customer_id.as_deref())
+    else {
+        return Err(FeatureError::NotMetered(feature.id.to_string()));
+    };
+    let report = MeterReport {
+        user_id: user.to_string(),
+        feature: feature.id.to_string(),
+        customer: customer.to_owned(),
+        event_name: event_name.clone(),
+        units,
+        identifier: meter_report::identifier(user, &feature.id, key),
+        at: now.timestamp(),
+    };
+    meter_report::owed(&report, now)
+        .ok_or_else(|| FeatureError::InvalidRequest("idempotency_key cannot name a report".into()))
 }
 
 /// The first answer of a key used before. A key the seed's route used first has no stored

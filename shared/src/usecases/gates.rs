@@ -5,7 +5,7 @@
 //! tool (`infra/ops`), which runs both and writes the report.
 
 use crate::domain::catalog::{Catalog, Mode, Plan};
-use crate::stripe::api::{Form, STRIPE_VERSION, StripeApi};
+use crate::stripe::api::{STRIPE_VERSION, StripeApi};
 use crate::stripe::event_types::HANDLED;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -71,10 +71,7 @@ async fn price_gate(stripe: &dyn StripeApi, plan: &Plan) -> Gate {
             ),
         };
     };
-    let price = match stripe
-        .get_json(&format!("/v1/prices/{price_id}"), &Form::new())
-        .await
-    {
+    let price = match stripe.retrieve_price(price_id).await {
         Ok(p) => p,
         Err(e) => {
             return Gate::fail(
@@ -91,27 +88,31 @@ async fn price_gate(stripe: &dyn StripeApi, plan: &Plan) -> Gate {
         Mode::Subscription => "recurring",
     };
     let mut wrong = Vec::new();
-    if price["active"].as_bool() != Some(true) {
+    if !price.active {
         wrong.push("inactive".to_owned());
     }
-    if price["unit_amount"].as_i64() != Some(plan.amount) {
-        wrong.push(format!("amount {} ≠ {}", price["unit_amount"], plan.amount));
-    }
-    if price["currency"].as_str() != Some(plan.currency.as_str()) {
+    if price.unit_amount != Some(plan.amount) {
         wrong.push(format!(
-            "currency {} ≠ {}",
-            price["currency"], plan.currency
+            "amount {} ≠ {}",
+            shown(&price.unit_amount),
+            plan.amount
         ));
     }
-    if price["type"].as_str() != Some(want_type) {
-        wrong.push(format!("type {} ≠ {want_type}", price["type"]));
+    if price.currency.as_deref() != Some(plan.currency.as_str()) {
+        wrong.push(format!(
+            "currency {} ≠ {}",
+            shown(&price.currency),
+            plan.currency
+        ));
     }
-    if plan.mode == Mode::Subscription
-        && price["recurring"]["interval"].as_str() != plan.interval.as_deref()
-    {
+    if price.kind.as_deref() != Some(want_type) {
+        wrong.push(format!("type {} ≠ {want_type}", shown(&price.kind)));
+    }
+    let interval = price.recurring.as_ref().and_then(|r| r.interval.clone());
+    if plan.mode == Mode::Subscription && interval.as_deref() != plan.interval.as_deref() {
         wrong.push(format!(
             "interval {} ≠ {}",
-            price["recurring"]["interval"],
+            shown(&interval),
             plan.interval.as_deref().unwrap_or("none")
         ));
     }
@@ -136,9 +137,7 @@ async fn endpoint_gates(stripe: &dyn StripeApi, key_is_live: bool, url: &str) ->
     let create = format!(
         "run `make stripe-bootstrap APPLY=1 WEBHOOK_URL={url}`, then put its signing secret in the stack's Stripe secret"
     );
-    let mut query = Form::new();
-    query.push("limit", 100);
-    let listed = match stripe.get_json("/v1/webhook_endpoints", &query).await {
+    let listed = match stripe.list_webhook_endpoints().await {
         Ok(l) => l,
         Err(e) => {
             let saw = format!("Stripe could not be asked: {e}");
@@ -152,34 +151,24 @@ async fn endpoint_gates(stripe: &dyn StripeApi, key_is_live: bool, url: &str) ->
             ];
         }
     };
-    let Some(e) = listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["url"].as_str() == Some(url))
-    else {
+    let Some(e) = listed.iter().find(|e| e.url == url) else {
         let saw = format!("no endpoint for {url}");
         return vec![
             Gate::fail(endpoint_name, saw.clone(), create.clone()),
             Gate::fail(mode_name, saw, create),
         ];
     };
-    let id = e["id"].as_str().unwrap_or("?");
-    let listens: BTreeSet<&str> = e["enabled_events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str())
-        .collect();
+    let id = &e.id;
+    let listens: BTreeSet<&str> = e.enabled_events.iter().map(String::as_str).collect();
     let handled: BTreeSet<&str> = HANDLED.iter().copied().collect();
     let mut wrong = Vec::new();
-    if e["status"].as_str() != Some("enabled") {
-        wrong.push(format!("status {}", e["status"]));
+    if e.status.as_deref() != Some("enabled") {
+        wrong.push(format!("status {}", shown(&e.status)));
     }
-    if e["api_version"].as_str() != Some(STRIPE_VERSION) {
+    if e.api_version.as_deref() != Some(STRIPE_VERSION) {
         wrong.push(format!(
             "API version {} ≠ {STRIPE_VERSION}",
-            e["api_version"]
+            shown(&e.api_version)
         ));
     }
     let missing: Vec<&str> = handled.difference(&listens).copied().collect();
@@ -208,7 +197,7 @@ async fn endpoint_gates(stripe: &dyn StripeApi, key_is_live: bool, url: &str) ->
         )
     };
     let key_mode = if key_is_live { "live" } else { "test" };
-    let endpoint_live = e["livemode"].as_bool();
+    let endpoint_live = e.livemode;
     let mode = if endpoint_live == Some(key_is_live) {
         Gate::pass(mode_name, format!("both {key_mode}"))
     } else {
@@ -229,16 +218,16 @@ async fn endpoint_gates(stripe: &dyn StripeApi, key_is_live: bool, url: &str) ->
 async fn portal_gate(stripe: &dyn StripeApi) -> Gate {
     let name = "billing portal";
     let fix = "save a Billing Portal configuration in Stripe's Dashboard (Settings → Billing → Customer portal); without one every portal call fails";
-    let mut query = Form::new();
-    query.push("active", "true").push("limit", 1);
-    match stripe
-        .get_json("/v1/billing_portal/configurations", &query)
-        .await
-    {
-        Ok(list) => match list["data"].get(0).and_then(|c| c["id"].as_str()) {
+    match stripe.active_portal_configuration().await {
+        Ok(found) => match found {
             Some(id) => Gate::pass(name, format!("{id} active")),
             None => Gate::fail(name, "no active configuration", fix),
         },
         Err(e) => Gate::fail(name, format!("Stripe could not be asked: {e}"), fix),
     }
+}
+
+/// A value Stripe answered, as it read in Stripe's JSON (`"eur"`, `500`, `null`).
+fn shown<T: Serialize>(value: &Option<T>) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }

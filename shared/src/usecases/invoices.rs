@@ -9,7 +9,7 @@ use crate::domain::ids::InvoiceId;
 use crate::store::StoreError;
 use crate::store::records::profile;
 use crate::stripe::Invoice;
-use crate::stripe::api::{StripeError, list_invoices};
+use crate::stripe::api::StripeError;
 use serde::Serialize;
 
 pub const DEFAULT_PAGE: u8 = 10;
@@ -109,7 +109,7 @@ pub async fn invoices(
     };
     let stripe = services.stripe.as_ref().ok_or(InvoicesError::Unavailable)?;
     let after = after.as_ref().map(InvoiceId::as_str);
-    let page = list_invoices(stripe.as_ref(), &customer, limit, after).await?;
+    let page = stripe.list_invoices(&customer, limit, after).await?;
     Ok(InvoicesView {
         invoices: page.data.iter().map(invoice_view).collect(),
         has_more: page.has_more,

@@ -17,5 +17,6 @@ pub mod invoices;
 pub mod preview;
 pub mod purchases;
 pub mod referral;
+pub mod stream;
 pub mod switch;
 pub mod usage;

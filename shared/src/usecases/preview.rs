@@ -6,9 +6,7 @@
 use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
-use crate::stripe::api::{
-    PriceChange, StripeError, preview_subscription_change, retrieve_subscription,
-};
+use crate::stripe::api::{PriceChange, StripeError};
 use crate::usecases::switch::{SwitchError, live_subscription, target};
 use serde::Serialize;
 
@@ -57,7 +55,7 @@ pub async fn preview(
     let (Some(stripe), Some(price)) = (services.stripe.as_ref(), plan.price_id.as_deref()) else {
         return Err(SwitchError::Unavailable(plan.id.to_string()));
     };
-    let current = retrieve_subscription(stripe.as_ref(), &live.id).await?;
+    let current = stripe.retrieve_subscription(&live.id).await?;
     let item = current
         .items
         .data
@@ -70,9 +68,9 @@ pub async fn preview(
         quantity: seats,
     };
     // The subscription's own customer: the caller's, since the subscription is theirs.
-    let invoice =
-        preview_subscription_change(stripe.as_ref(), current.customer.id(), &current.id, &change)
-            .await?;
+    let invoice = stripe
+        .preview_subscription_change(current.customer.id(), &current.id, &change)
+        .await?;
     let lines = invoice
         .lines
         .iter()

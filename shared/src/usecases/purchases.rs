@@ -11,8 +11,7 @@ use crate::domain::identity::Identity;
 use crate::domain::ids::{PaymentIntentId, PlanId};
 use crate::store::StoreError;
 use crate::store::records::{payment_intent, profile};
-use crate::stripe::PaymentIntent;
-use crate::stripe::api::{Form, StripeError, TaxedSale, calculate_tax, new_idempotency_key};
+use crate::stripe::api::{NewPaymentIntent, StripeError, TaxedSale, new_idempotency_key};
 use crate::usecases::checkout::MAX_QUANTITY;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -153,29 +152,22 @@ pub async fn start_purchase(
             postal_code,
         };
         // Under the purchase's own key: a retried click computes (and is charged) once.
-        let tax = calculate_tax(stripe.as_ref(), &sale, &format!("tax-{key}")).await?;
+        let tax = stripe.calculate_tax(&sale, &format!("tax-{key}")).await?;
         amount = tax.amount_total;
         calculation = Some(tax.id);
     }
-    let mut form = Form::new();
-    form.push("amount", amount)
-        .push("currency", plan.currency.as_str())
-        .push("automatic_payment_methods[enabled]", "true")
-        .push("metadata[user_id]", user)
-        .push("metadata[plan_id]", plan.id.as_str())
-        .push("metadata[quantity]", quantity);
-    if let Some(id) = &calculation {
-        // Stripe records the tax transaction itself when this payment succeeds (API
-        // 2025-11-17 and later; the pinned version is newer): nothing of ours can lose it.
-        form.push("hooks[inputs][tax][calculation]", id.as_str())
-            .push("metadata[tax_calculation]", id.as_str());
-    }
-    if let Some(c) = &customer {
-        form.push("customer", c.as_str());
-    }
-    let created = stripe.post_form("/v1/payment_intents", &form, &key).await?;
-    let intent: PaymentIntent = serde_json::from_value(created)
-        .map_err(|e| StripeError::Decode(format!("not a PaymentIntent: {e}")))?;
+    let purchase = NewPaymentIntent {
+        amount,
+        currency: plan.currency.as_str(),
+        user: &caller.user,
+        plan: &plan.id,
+        quantity,
+        // Stripe records the tax transaction itself when this payment succeeds: nothing of
+        // ours can lose it.
+        tax_calculation: calculation.as_deref(),
+        customer: customer.as_deref(),
+    };
+    let intent = stripe.create_payment_intent(&purchase, &key).await?;
     let pi = PaymentIntentId::parse(&intent.id)
         .map_err(|_| StripeError::Decode(format!("unexpected PaymentIntent id {:?}", intent.id)))?;
     let client_secret = intent

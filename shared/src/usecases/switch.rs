@@ -13,9 +13,7 @@ use crate::domain::identity::Identity;
 use crate::domain::ids::PlanId;
 use crate::store::StoreError;
 use crate::store::records::subscription::{self, SubscriptionRow};
-use crate::stripe::api::{
-    PriceChange, StripeError, retrieve_subscription, switch_subscription_price,
-};
+use crate::stripe::api::{PriceChange, StripeError};
 use crate::stripe::objects::Subscription;
 use crate::usecases::account::{SubscriptionView, subscription_view};
 use serde::{Deserialize, Serialize};
@@ -154,7 +152,7 @@ pub async fn switch_plan(
     // Stripe's subscription as it is now: our copy lags until Stripe's event arrives. When
     // Stripe already holds the new price and seats, this is a retry of a switch that went
     // through (or one made in the portal): it answers the same, without switching again.
-    let current = retrieve_subscription(stripe.as_ref(), &live.id).await?;
+    let current = stripe.retrieve_subscription(&live.id).await?;
     if current.price_ids().any(|p| p == price) && current.quantity() == seats {
         return Ok(answer(services, &current));
     }
@@ -177,7 +175,9 @@ pub async fn switch_plan(
         price,
         quantity: seats,
     };
-    let updated = switch_subscription_price(stripe.as_ref(), &live.id, &change, &key).await?;
+    let updated = stripe
+        .change_subscription_price(&live.id, &change, &key)
+        .await?;
     Ok(answer(services, &updated))
 }
 

@@ -92,6 +92,7 @@ pub async fn check(
         Track::Allowed {
             from_allowance,
             credits,
+            ..
         } => UsageCheck {
             allowed: true,
             free_uses_remaining: m.remaining() - from_allowance,

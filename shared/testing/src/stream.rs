@@ -5,13 +5,17 @@
 //! still has its record, a write that never lands has none.
 
 use async_trait::async_trait;
+use billing_core::domain::ids::EventId;
 use billing_core::store::records::entitlements::{self, OutboxVersion};
+use billing_core::store::records::meter_report;
 use billing_core::store::{Cond, Index, Item, Key, Op, Page, StoreError, Table, Write};
 use std::sync::Mutex;
 
 pub struct StreamedTable<T> {
     pub inner: T,
     records: Mutex<Vec<OutboxVersion>>,
+    /// The meter reports inserted (what the stream filter's second pattern passes).
+    meter_reports: Mutex<Vec<(EventId, String)>>,
 }
 
 impl<T: Table> StreamedTable<T> {
@@ -19,6 +23,7 @@ impl<T: Table> StreamedTable<T> {
         Self {
             inner,
             records: Mutex::new(Vec::new()),
+            meter_reports: Mutex::new(Vec::new()),
         }
     }
 
@@ -27,8 +32,28 @@ impl<T: Table> StreamedTable<T> {
         self.records.lock().unwrap().clone()
     }
 
+    /// Every meter report inserted so far, oldest first.
+    pub fn meter_reports(&self) -> Vec<(EventId, String)> {
+        self.meter_reports.lock().unwrap().clone()
+    }
+
     async fn recorded(&self, keys: impl Iterator<Item = &Key>) {
-        for key in keys.filter(|k| k.sk == entitlements::SORT_KEY) {
+        let keys: Vec<&Key> = keys.collect();
+        for key in keys
+            .iter()
+            .filter(|k| k.pk.starts_with(meter_report::KEY_PREFIX))
+        {
+            if let Ok(Some(item)) = self.inner.get(key).await
+                && let Some((id, message)) = meter_report::to_relay(&item)
+            {
+                let mut reports = self.meter_reports.lock().unwrap();
+                // Only its insert makes a stream record the relay takes.
+                if !reports.iter().any(|(known, _)| *known == id) {
+                    reports.push((id, message));
+                }
+            }
+        }
+        for key in keys.into_iter().filter(|k| k.sk == entitlements::SORT_KEY) {
             if let Ok(Some(item)) = self.inner.get(key).await
                 && let Some(v) = OutboxVersion::from_item(&item)
             {

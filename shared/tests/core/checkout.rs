@@ -8,7 +8,7 @@ use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
 use billing_core::stripe::api::{
-    Form, HttpStripe, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
+    CreatedSession, HttpStripe, NewCheckout, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
 };
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, PortalRequest};
 use billing_core::usecases::checkout_status::checkout_status;
@@ -483,6 +483,29 @@ async fn failing_stripe(
     (server, client)
 }
 
+/// One Checkout Session of a credit pack, created through `client` under `key`.
+async fn one_checkout(client: &HttpStripe, key: &str) -> Result<CreatedSession, StripeError> {
+    let config = billing_testing::config(&[("STRIPE_PRICE_CREDITS_STARTER", "price_starter")]);
+    let plan = config
+        .catalog
+        .get(&billing_core::domain::ids::PlanId::parse("credits_starter").unwrap())
+        .unwrap();
+    let user = UserId::parse("u_retry").unwrap();
+    let checkout = NewCheckout {
+        plan,
+        price_id: "price_starter",
+        quantity: 1,
+        user: &user,
+        email: None,
+        customer: None,
+        success_url: "https://app.example.com/billing/success".into(),
+        cancel_url: "https://app.example.com/billing/cancel".into(),
+        trial_days: None,
+        automatic_tax: false,
+    };
+    client.create_checkout(&checkout, key).await
+}
+
 fn stripe_error(kind: &str, message: &str) -> serde_json::Value {
     json!({ "error": { "type": kind, "code": "resource_missing", "message": message } })
 }
@@ -495,10 +518,7 @@ async fn a_stripe_400_is_not_retried_and_its_internal_message_is_not_shown() {
         None,
     )
     .await;
-    let err = client
-        .create_checkout_session(&Form::new(), "k")
-        .await
-        .unwrap_err();
+    let err = one_checkout(&client, "k").await.unwrap_err();
     assert_eq!(sent(&server).await.len(), 1);
     let api = ApiError::from(err);
     assert_eq!((api.status, api.code), (502, "stripe_error"));
@@ -513,12 +533,7 @@ async fn a_card_error_passes_stripes_user_facing_message() {
         None,
     )
     .await;
-    let api = ApiError::from(
-        client
-            .create_checkout_session(&Form::new(), "k")
-            .await
-            .unwrap_err(),
-    );
+    let api = ApiError::from(one_checkout(&client, "k").await.unwrap_err());
     assert_eq!(
         (api.status, api.message.as_str()),
         (502, "Your card was declined.")
@@ -530,12 +545,7 @@ async fn rate_limits_and_server_errors_are_retried_with_the_same_idempotency_key
     for status in [429, 500, 409] {
         let (server, client) =
             failing_stripe(status, stripe_error("api_error", "try later"), None).await;
-        assert!(
-            client
-                .create_checkout_session(&Form::new(), "same-key")
-                .await
-                .is_err()
-        );
+        assert!(one_checkout(&client, "same-key").await.is_err());
         let reqs = sent(&server).await;
         assert_eq!(reqs.len(), 3, "{status}: one try and two retries");
         assert!(
@@ -553,12 +563,7 @@ async fn stripe_should_retry_false_stops_retries() {
         Some(("Stripe-Should-Retry", "false")),
     )
     .await;
-    assert!(
-        client
-            .create_checkout_session(&Form::new(), "k")
-            .await
-            .is_err()
-    );
+    assert!(one_checkout(&client, "k").await.is_err());
     assert_eq!(sent(&server).await.len(), 1);
 }
 
@@ -583,14 +588,7 @@ async fn a_retry_that_succeeds_returns_the_session() {
         request_timeout: Duration::from_secs(2),
     };
     let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
-    assert_eq!(
-        client
-            .create_checkout_session(&Form::new(), "k")
-            .await
-            .unwrap()
-            .id,
-        "cs_test_r"
-    );
+    assert_eq!(one_checkout(&client, "k").await.unwrap().id, "cs_test_r");
 }
 
 #[tokio::test]
@@ -617,14 +615,13 @@ async fn a_timeout_and_a_malformed_body_are_typed_errors() {
     };
     let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
     assert_eq!(
-        client
-            .create_checkout_session(&Form::new(), "k")
-            .await
-            .unwrap_err(),
+        one_checkout(&client, "k").await.unwrap_err(),
         StripeError::Timeout
     );
     assert!(matches!(
-        client.create_portal_session(&Form::new(), "k").await,
+        client
+            .create_portal_session("cus_1", "https://app.example.com/billing", "k")
+            .await,
         Err(StripeError::Decode(_))
     ));
 }

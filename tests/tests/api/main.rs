@@ -15,6 +15,7 @@ mod gates;
 mod hardening;
 mod iam;
 mod invoices_preview;
+mod meters;
 mod operator_view;
 mod payment_problems;
 mod purchases;

@@ -1,7 +1,7 @@
 //! The entitlement events' resources in `template.yaml` and in the local stack: the table's
 //! stream, the publisher's mapping and filter, its environment, the bus.
 
-use billing_core::store::records::entitlements;
+use billing_core::store::records::{entitlements, meter_report};
 use black_box_tests::unique_prefix;
 use local_stack::moto::shared_endpoint;
 use local_stack::provision::{self, TEMPLATE};
@@ -68,12 +68,19 @@ fn the_table_streams_new_images_to_the_publisher_filtered_on_the_outbox_items() 
     let filters = get(props, &["FilterCriteria", "Filters"])
         .as_sequence()
         .unwrap();
-    assert_eq!(filters.len(), 1);
-    let pattern: serde_json::Value =
-        serde_json::from_str(get(&filters[0], &["Pattern"]).as_str().unwrap()).unwrap();
+    assert_eq!(filters.len(), 2);
+    let pattern = |i: usize| -> serde_json::Value {
+        serde_json::from_str(get(&filters[i], &["Pattern"]).as_str().unwrap()).unwrap()
+    };
     assert_eq!(
-        pattern,
+        pattern(0),
         serde_json::json!({ "dynamodb": { "Keys": { "sk": { "S": [entitlements::SORT_KEY] } } } })
+    );
+    // The meter reports' inserts: the relay queues each once (records/meter_report.rs).
+    assert_eq!(
+        pattern(1),
+        serde_json::json!({ "eventName": ["INSERT"],
+            "dynamodb": { "Keys": { "pk": { "S": [{ "prefix": meter_report::KEY_PREFIX }] } } } })
     );
     let env = get(publisher, &["Properties", "Environment", "Variables"]);
     assert_eq!(tag(&env[publisher::BUS_ENV]), "!Ref EntitlementEventBus");

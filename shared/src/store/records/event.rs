@@ -123,6 +123,17 @@ pub fn claim(a: &Arrival<'_>, lock_secs: i64) -> Write {
     }
 }
 
+/// A report the stack itself owes Stripe (`meter_report`), recorded in the transaction that
+/// incurred it and listed `queued` until the worker settles it. Only a new record: its
+/// insert is what the table's stream relays to the queue, once.
+pub fn owed(a: &Arrival<'_>) -> Write {
+    Write::Put {
+        key: key(a.id),
+        item: arrival_item(a, state::QUEUED, state::QUEUED),
+        cond: Some(Cond::ItemNotExists),
+    }
+}
+
 /// Keeps a record complete even when the worker writes it first (replay, reconcile).
 fn settled(id: &EventId, kind: &str, at: &str, status: &str, mut ops: Vec<Op>) -> Vec<Op> {
     ops.extend([

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod event;
 pub mod grant;
 pub mod invoice;
+pub mod meter_report;
 pub mod payment_intent;
 pub mod profile;
 pub mod purchase;

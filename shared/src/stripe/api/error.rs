@@ -16,6 +16,10 @@ pub enum StripeError {
         /// For logs only: may name ids and parameters.
         internal: String,
     },
+    /// Stripe has no such object (HTTP 404): another account's or mode's id, or one never
+    /// made. The message is for logs only.
+    #[error("Stripe has no such object: {0}")]
+    NotFound(String),
     #[error("Stripe could not be reached: {0}")]
     Network(String),
     #[error("Stripe did not answer in time")]
@@ -28,6 +32,7 @@ impl StripeError {
     pub fn user_message(&self) -> &str {
         match self {
             StripeError::Api { user_message, .. } => user_message,
+            StripeError::NotFound(_) => "the payment provider refused the request",
             _ => "the payment provider could not be reached; try again",
         }
     }
@@ -61,6 +66,9 @@ pub(super) fn api_error(status: u16, body: &[u8]) -> StripeError {
         .as_ref()
         .and_then(|e| e.message.clone())
         .unwrap_or_else(|| format!("HTTP {status}"));
+    if status == 404 {
+        return StripeError::NotFound(message);
+    }
     // Stripe writes card errors for customers; every other message is for developers.
     let user_message = if kind == "card_error" {
         message.clone()

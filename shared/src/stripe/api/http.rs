@@ -1,12 +1,12 @@
 //! The HTTP adapter of the Stripe port: reqwest with rustls, retries where Stripe says a
-//! retry is safe, the key never printed.
+//! retry is safe, the key never printed. The port's methods as Stripe's paths are in
+//! `port`, the forms they send in [`forms`].
+
+pub mod forms;
+mod port;
 
 use super::error::{StripeError, api_error};
-use super::{
-    CreatedSession, EventsQuery, Form, LineItem, ListPage, PortalSession, STRIPE_VERSION,
-    SecretKeySource, StripeApi,
-};
-use async_trait::async_trait;
+use super::{Form, STRIPE_VERSION, SecretKeySource};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -97,6 +97,30 @@ impl HttpStripe {
         })
     }
 
+    /// A form POST to `path` under `idempotency_key`.
+    async fn post_form<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<T, StripeError> {
+        self.call(Method::Post, path, Some(form), Some(idempotency_key))
+            .await
+    }
+
+    /// A GET of `path` with `query` (may be empty).
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Form,
+    ) -> Result<T, StripeError> {
+        let url = match query.0.is_empty() {
+            true => path.to_owned(),
+            false => format!("{path}?{}", query.encode()),
+        };
+        self.call(Method::Get, &url, None, None).await
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
@@ -169,109 +193,4 @@ fn without_url(e: &reqwest::Error) -> String {
         msg = msg.replace(url.as_str(), "<stripe>");
     }
     msg
-}
-
-#[async_trait]
-impl StripeApi for HttpStripe {
-    /// Opens the TLS connection during init (where Lambda gives full CPU), so the first
-    /// request of a cold start does not pay the handshake. Any answer will do.
-    async fn warm(&self) {
-        let _ = self
-            .http()
-            .get(format!("{}/v1/", self.base))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-    }
-
-    async fn create_checkout_session(
-        &self,
-        form: &Form,
-        key: &str,
-    ) -> Result<CreatedSession, StripeError> {
-        self.call(Method::Post, "/v1/checkout/sessions", Some(form), Some(key))
-            .await
-    }
-
-    async fn create_portal_session(
-        &self,
-        form: &Form,
-        key: &str,
-    ) -> Result<PortalSession, StripeError> {
-        self.call(
-            Method::Post,
-            "/v1/billing_portal/sessions",
-            Some(form),
-            Some(key),
-        )
-        .await
-    }
-
-    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError> {
-        let id: String = session_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        let page: ListPage<LineItem> = self
-            .call(
-                Method::Get,
-                &format!("/v1/checkout/sessions/{id}/line_items?limit=100"),
-                None,
-                None,
-            )
-            .await?;
-        Ok(page.data)
-    }
-
-    async fn post_form(
-        &self,
-        path: &str,
-        form: &Form,
-        key: &str,
-    ) -> Result<serde_json::Value, StripeError> {
-        self.call(Method::Post, path, Some(form), Some(key)).await
-    }
-
-    async fn get_json(&self, path: &str, query: &Form) -> Result<serde_json::Value, StripeError> {
-        self.call(
-            Method::Get,
-            &format!("{path}?{}", query.encode()),
-            None,
-            None,
-        )
-        .await
-    }
-
-    async fn retrieve_event(&self, event_id: &str) -> Result<serde_json::Value, StripeError> {
-        let id: String = event_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        self.call(Method::Get, &format!("/v1/events/{id}"), None, None)
-            .await
-    }
-
-    async fn list_events(
-        &self,
-        q: &EventsQuery<'_>,
-    ) -> Result<ListPage<serde_json::Value>, StripeError> {
-        let mut query = Form::new();
-        query
-            .push("limit", 100)
-            .push("created[gte]", q.created_gte)
-            .push("created[lte]", q.created_lte);
-        for kind in q.types {
-            query.push("types[]", kind);
-        }
-        if let Some(after) = q.starting_after {
-            query.push("starting_after", after);
-        }
-        self.call(
-            Method::Get,
-            &format!("/v1/events?{}", query.encode()),
-            None,
-            None,
-        )
-        .await
-    }
 }

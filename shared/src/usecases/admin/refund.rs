@@ -9,8 +9,7 @@ use crate::domain::ids::{PaymentIntentId, PurchaseId, SessionId, UserId};
 use crate::store::StoreError;
 use crate::store::records::purchase::{self, PurchaseRow};
 use crate::store::records::{checkout, payment_intent, refund};
-use crate::stripe::Refund;
-use crate::stripe::api::{Form, StripeError};
+use crate::stripe::api::{NewRefund, StripeError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -136,16 +135,15 @@ pub async fn refund(
         .as_ref()
         .ok_or(RefundError::StripeUnavailable)?;
     let pi = row.payment_intent.as_deref().unwrap_or_default();
-    let mut form = Form::new();
-    form.push("payment_intent", pi)
-        .push("amount", amount)
-        .push("metadata[purchase_id]", id.as_str())
-        .push("metadata[operator]", operator.user.as_str());
-    let answer = stripe
-        .post_form("/v1/refunds", &form, &idempotency_key(&id, amount))
+    let asked = NewRefund {
+        payment_intent: pi,
+        amount,
+        purchase: id.as_str(),
+        operator: &operator.user,
+    };
+    let refunded = stripe
+        .refund_purchase(&asked, &idempotency_key(&id, amount))
         .await?;
-    let refunded: Refund = serde_json::from_value(answer)
-        .map_err(|e| StripeError::Decode(format!("not a refund: {e}")))?;
     let now = rfc3339(services.clock.now());
     let audit = refund::Audit {
         refund_id: &refunded.id,

@@ -1,6 +1,7 @@
 //! Fulfilment: what the queue worker does with one Stripe event (`docs/api.md`,
 //! "Fulfilment semantics"). One module per event family: [`checkout`], [`subscription`],
-//! [`invoice`], [`refund`], [`payment_intent`], [`stripe_features`]; this one dispatches and runs the plan.
+//! [`invoice`], [`refund`], [`payment_intent`], [`stripe_features`], and the Stripe meter
+//! reports the stack owes ([`meter`]); this one dispatches and runs the plan.
 //!
 //! Each event becomes one plan of writes executed as one transaction: all of its effects
 //! and the event record's `processed` state land together, or nothing does. Each plan's
@@ -11,6 +12,7 @@
 
 mod checkout;
 mod invoice;
+mod meter;
 mod payment_intent;
 mod refund;
 mod stripe_features;
@@ -23,7 +25,7 @@ use crate::domain::catalog::Plan;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
 use crate::metrics::Metric;
-use crate::store::records::{customer, entitlements, event as record};
+use crate::store::records::{customer, entitlements, event as record, meter_report};
 use crate::store::{StoreError, Write};
 use crate::stripe::Event;
 use crate::stripe::event_types::*;
@@ -394,6 +396,9 @@ async fn plan(ctx: &Ctx<'_>) -> Result<Planned, FulfilError> {
         }
         PI_FAILED => {
             payment_intent::failed(ctx, &event.object().map_err(FulfilError::invalid)?).await
+        }
+        meter_report::KIND => {
+            meter::report(ctx, &event.object().map_err(FulfilError::invalid)?).await
         }
         ENTITLEMENTS_SUMMARY => {
             stripe_features::summary_updated(ctx, &event.object().map_err(FulfilError::invalid)?)

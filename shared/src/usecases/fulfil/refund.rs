@@ -18,7 +18,6 @@ use crate::store::Write;
 use crate::store::records::payment_intent::{self, DisputeState, Ledger, Source};
 use crate::store::records::profile::{self, ProfileChange};
 use crate::store::records::{invoice, purchase};
-use crate::stripe::api::Form;
 use crate::stripe::event_types::{
     DISPUTE_CLOSED, DISPUTE_CREATED, DISPUTE_REINSTATED, DISPUTE_WITHDRAWN,
 };
@@ -260,7 +259,7 @@ async fn pending(
 
 /// A payment with no ledger yet. A subscription invoice's payment is found through its
 /// invoice (the charge's `invoice` before API 2025-03-31; Stripe's InvoicePayment objects
-/// since, `GET /v1/invoice_payments?payment[payment_intent]=…`); its ledger is created
+/// since, which the port's `invoice_of_payment` reads); its ledger is created
 /// from the invoice's grant; before the invoice is paid here, the fact waits on its marker.
 /// A checkout's payment Stripe says is ours but that is not recorded yet fails, so the
 /// event is retried after its fulfilment.
@@ -274,18 +273,10 @@ async fn unlinked(
     if invoice_id.is_none()
         && let Some(stripe) = stripe
     {
-        let mut query = Form::new();
-        query
-            .push("payment[type]", "payment_intent")
-            .push("payment[payment_intent]", pi.as_str());
-        let page = stripe
-            .get_json("/v1/invoice_payments", &query)
+        invoice_id = stripe
+            .invoice_of_payment(pi.as_str())
             .await
             .map_err(FulfilError::Stripe)?;
-        invoice_id = page["data"]
-            .as_array()
-            .and_then(|d| d.iter().find_map(|p| p["invoice"].as_str()))
-            .map(str::to_owned);
     }
     if let Some(id) = invoice_id.as_deref().and_then(|i| InvoiceId::parse(i).ok()) {
         let table = ctx.services.table.as_ref();
@@ -302,10 +293,10 @@ async fn unlinked(
     // Our checkouts and purchases put the owner on the PaymentIntent.
     if let Some(stripe) = stripe {
         let found = stripe
-            .get_json(&format!("/v1/payment_intents/{pi}"), &Form::new())
+            .retrieve_payment_intent(pi.as_str())
             .await
             .map_err(FulfilError::Stripe)?;
-        if found["metadata"]["user_id"].as_str().is_some() {
+        if found.meta("user_id").is_some() {
             return Err(FulfilError::NotYetFulfilled(pi.to_string()));
         }
     }

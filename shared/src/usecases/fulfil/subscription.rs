@@ -3,7 +3,7 @@
 //! ends in Stripe's current state. A status is no payment: `active` earns no referral
 //! reward (a 100%-off first month is `active` at $0); the first paid invoice does.
 //!
-//! With a Stripe client the worker fetches the subscription (`GET /v1/subscriptions/{id}`,
+//! With a Stripe client the worker fetches the subscription as Stripe holds it now (the
 //! pinned API version) and applies that: `created` has one-second resolution and the
 //! lifecycle does not only move forward (`past_due → active`, `paused → active`), so no
 //! order on events can tell which of two same-second updates is the newer. Stripe
@@ -17,7 +17,6 @@ use crate::store::Write;
 use crate::store::records::customer;
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::subscription::{self, SubscriptionState};
-use crate::stripe::api::retrieve_subscription;
 use crate::stripe::event_types::SUB_DELETED;
 use crate::stripe::{Event, Subscription};
 
@@ -65,7 +64,8 @@ pub(super) async fn current(
     let Some(stripe) = ctx.services.stripe.as_ref() else {
         return Ok(None);
     };
-    let sub = retrieve_subscription(stripe.as_ref(), id.as_str())
+    let sub = stripe
+        .retrieve_subscription(id.as_str())
         .await
         .map_err(FulfilError::Stripe)?;
     Ok(Some(sub))
