@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 echo "== the core's layout rules (infra/layout_check.py)"
 layout_out="$(.venv/bin/python infra/layout_check.py)" || { echo "$layout_out"; exit 1; }
 echo "$layout_out"
+echo "== the layout check catches a layer pointing the wrong way (infra/layout_check.py --self-test)"
+layout_self_test="$(.venv/bin/python infra/layout_check.py --self-test)" || { echo "$layout_self_test"; exit 1; }
+echo "$layout_self_test"
 echo "== every relative link in README.md and docs/ (infra/link_check.py)"
 .venv/bin/python infra/link_check.py
 echo "== cfn-lint template.yaml"
@@ -45,7 +48,7 @@ export STRIPE_CHECK_LOG="${TMPDIR:-/tmp}/billing-stripe-checks-$$.log"
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$STRIPE_PARAM_DEFINITIONS" "$STRIPE_CHECK_LOG"' EXIT
 echo "== cargo test (moto on $MOTO_ENDPOINT)"
 set +e
-echo "$layout_out" > "${TMPDIR:-/tmp}/billing-test-$$.log"
+printf '%s\n%s\n' "$layout_out" "$layout_self_test" > "${TMPDIR:-/tmp}/billing-test-$$.log"
 cargo test --workspace --quiet 2>&1 | tee -a "${TMPDIR:-/tmp}/billing-test-$$.log"
 status=${PIPESTATUS[0]}
 set -e

@@ -1,8 +1,8 @@
 //! `GET /api/billing/account[?purchases_cursor=]`: the caller's own entitlements;
 //! `GET /api/billing/users/{user_id}/account`: the same for the app's server (`billing:service`).
 
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::account;
 use lambda_http::{Body, Error, Request, Response};
 

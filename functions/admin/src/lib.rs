@@ -1,9 +1,9 @@
 //! The operator routes (`billing:admin` scope): recent events, replay, reconcile, grant,
 //! refund, one user's billing, the lookup of a user by customer or checkout, and erasure.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::{CustomerId, SessionId, UserId};
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::admin::{self, AdminError, UserCursors, UserLookup};
 use lambda_http::{Body, Error, Request, Response};
 use serde::de::DeserializeOwned;
@@ -42,7 +42,7 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
         let value = v?;
         Ok((200, value))
     };
-    if let Some(raw) = billing_core::edge::request::path_param(req, "user_id") {
+    if let Some(raw) = billing_core::inbound::request::path_param(req, "user_id") {
         let user = UserId::parse(&raw).map_err(|_| invalid_user_id())?;
         // The only POST route with a user in its path; a user named `erase` reads as one.
         if req.method() == lambda_http::http::Method::POST

@@ -1,9 +1,9 @@
 //! The public reads a return page polls: `GET /api/billing/checkout-status` (one
 //! checkout's state, from our own store only) and `GET /api/billing/status` (readiness).
 
+use billing_core::app::Services;
 use billing_core::domain::ids::SessionId;
-use billing_core::edge::http::{self, ApiError};
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::{self, ApiError};
 use billing_core::usecases::account::billing_status;
 use billing_core::usecases::checkout_status::checkout_status;
 use lambda_http::{Body, Error, Request, Response};

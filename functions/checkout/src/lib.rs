@@ -6,8 +6,8 @@
 //! `GET /api/billing/invoices`: the caller's invoices.
 //! One function for all: they take the same secret and read the same account items.
 
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::cancel::{self, LifecycleError, LifecycleRequest};
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest};
 use billing_core::usecases::invoices::{self, InvoicesQuery};

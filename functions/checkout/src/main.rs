@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    billing_core::edge::runtime::run_http(checkout::handle).await
+    billing_core::runtime::run_http(checkout::handle).await
 }

@@ -1,7 +1,7 @@
 //! `POST /api/billing/portal`: a Billing Portal session for the caller's own customer.
 
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::checkout::{self, CheckoutError, PortalRequest, PortalResponse};
 use lambda_http::{Body, Error, Request, Response};
 

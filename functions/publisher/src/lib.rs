@@ -5,7 +5,7 @@
 //! the mapping retries from it, so nothing after it is skipped and what came before is not
 //! repeated.
 
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::events::EventBus;
 use billing_core::store::records::entitlements::OutboxVersion;
 use billing_core::store::records::meter_report;

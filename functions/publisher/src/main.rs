@@ -1,8 +1,8 @@
 //! The entitlement events' publisher: the table's stream (outbox items only) → EventBridge.
 
-use billing_core::edge::logging::init_tracing;
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::events::eventbridge::EventBridgeBus;
+use billing_core::runtime::logging::init_tracing;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

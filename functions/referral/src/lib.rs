@@ -1,7 +1,7 @@
 //! `POST /api/billing/referral`: claim someone's referral code before the first payment.
 
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::referral::{self, ClaimOutcome, ClaimRequest, ReferralError};
 use lambda_http::{Body, Error, Request, Response};
 

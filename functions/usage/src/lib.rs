@@ -7,8 +7,8 @@
 //! `POST /api/billing/features/{feature_id}/usage`, and their service variants under
 //! `/api/billing/users/{user_id}/`.
 
-use billing_core::edge::http::{self, ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::features::{self, FeatureError, TrackRequest};
 use billing_core::usecases::usage::{self, UsageError, UsageRequest};
 use lambda_http::http::Method;
@@ -21,7 +21,7 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
 async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
     let caller = Identity::subject(req)?;
     let user = &caller.user;
-    let feature = billing_core::edge::request::path_param(req, "feature_id");
+    let feature = billing_core::inbound::request::path_param(req, "feature_id");
     let get = req.method() == Method::GET;
     let value = match feature {
         None if req.uri().path().ends_with("/entitlements") => {

@@ -1,7 +1,7 @@
 //! `POST /api/stripe/webhook`: verify, record once, queue, answer (`docs/api.md`).
 
-use billing_core::edge::http::{self, ApiError};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::inbound::http::{self, ApiError};
 use billing_core::usecases::intake;
 use lambda_http::{Body, Error, Request, Response};
 

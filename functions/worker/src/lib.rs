@@ -16,7 +16,7 @@
 //! stopped leaves no record `queued` once its messages reach the dead-letter queue.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::stripe::api::RetryPolicy;
 use billing_core::usecases::fulfil;
 use lambda_runtime::{Error, LambdaEvent};

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    billing_core::edge::runtime::run_sqs(worker::handle).await
+    billing_core::runtime::run_sqs(worker::handle).await
 }

@@ -6,10 +6,10 @@
 
 use crate::metered::MeteredTable;
 use async_trait::async_trait;
+use billing_core::app::Services;
 use billing_core::domain::clock::SystemClock;
 use billing_core::domain::features::FeatureId;
 use billing_core::domain::ids::{PlanId, SubscriptionId, UserId};
-use billing_core::edge::runtime::Services;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
 use billing_core::store::records::subscription::{SubscriptionState, apply_if_newer};
@@ -105,6 +105,7 @@ fn services(table: Arc<dyn Table>) -> Services {
         queue: Arc::new(MemoryQueue::default()),
         clock: Arc::new(SystemClock),
         stripe: None,
+        metrics: Arc::new(billing_core::metrics::memory::MemoryMetrics::default()),
         secrets: None,
     }
 }

@@ -19,8 +19,8 @@
 use bench::delayed::Delayed;
 use bench::metered::{Counts, MeteredQueue, MeteredTable};
 use bench::{SIZES, payload, quantile, with_id};
+use billing_core::app::Services;
 use billing_core::domain::clock::SystemClock;
-use billing_core::edge::runtime::Services;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
 use billing_core::usecases::fulfil;
@@ -98,6 +98,7 @@ impl Metered {
             queue: queue.clone(),
             clock: Arc::new(SystemClock),
             stripe: None,
+            metrics: Arc::new(billing_core::metrics::memory::MemoryMetrics::default()),
             secrets: None,
         };
         Self {
@@ -317,6 +318,7 @@ async fn intake_latency(delay: Duration, events: u64) -> Result<Value, String> {
         queue: Arc::new(Delayed::new(MemoryQueue::default(), delay)),
         clock: Arc::new(SystemClock),
         stripe: None,
+        metrics: Arc::new(billing_core::metrics::memory::MemoryMetrics::default()),
         secrets: None,
     };
     let template = payload(SIZES[1].1);
@@ -350,10 +352,10 @@ async fn startup() -> Result<(), String> {
         steps.insert(name.into(), (since.elapsed().as_secs_f64() * 1e3).into());
     };
     let t = Instant::now();
-    billing_core::edge::logging::init_tracing();
+    billing_core::runtime::logging::init_tracing();
     time("tracing", t);
     let t = Instant::now();
-    let config = billing_core::edge::config::Config::from_env().map_err(|e| e.to_string())?;
+    let config = billing_core::app::config::Config::from_env().map_err(|e| e.to_string())?;
     time("config (env + catalog)", t);
     let t = Instant::now();
     let services = Services::from_env().await.map_err(|e| e.to_string())?;

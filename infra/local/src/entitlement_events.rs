@@ -13,7 +13,7 @@
 //! [`KEPT`] events, served at `GET /_local/entitlement-events`.
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::events::{DETAIL_TYPE, EventBus, SOURCE};
 use publisher::{StreamData, StreamEvent, StreamRecord};
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@
 //! timeout, as from Lambda.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::queue::{Queue, ReceivedMessage};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -43,15 +43,15 @@ async fn gates(args: &[String]) -> ExitCode {
     let webhook_url =
         flag(args, "--webhook-url").unwrap_or_else(|| format!("{stack_url}/api/stripe/webhook"));
     let report_path = flag(args, "--report").unwrap_or_else(|| "gates-report.json".into());
-    let config = match billing_core::edge::config::Config::from_env() {
+    let config = match billing_core::app::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let stripe = billing_core::edge::runtime::stripe_client(&config);
-    let live = config.key_mode() == Some(billing_core::edge::config::KeyMode::Live);
+    let stripe = billing_core::runtime::stripe_client(&config);
+    let live = config.key_mode() == Some(billing_core::app::config::KeyMode::Live);
     let target = billing_ops::Target {
         stack_url: &stack_url,
         webhook_url: &webhook_url,
@@ -84,18 +84,18 @@ async fn gates(args: &[String]) -> ExitCode {
 async fn stripe_bootstrap(args: &[String]) -> ExitCode {
     let apply = args.iter().any(|a| a == "--apply");
     let allow_live = args.iter().any(|a| a == "--allow-live");
-    let config = match billing_core::edge::config::Config::from_env() {
+    let config = match billing_core::app::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let Some(stripe) = billing_core::edge::runtime::stripe_client(&config) else {
+    let Some(stripe) = billing_core::runtime::stripe_client(&config) else {
         eprintln!("STRIPE_SECRET_KEY is not set");
         return ExitCode::FAILURE;
     };
-    let live = config.key_mode() == Some(billing_core::edge::config::KeyMode::Live);
+    let live = config.key_mode() == Some(billing_core::app::config::KeyMode::Live);
     match billing_core::usecases::catalog_bootstrap::run(
         &stripe,
         &config.catalog,

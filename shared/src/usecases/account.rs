@@ -8,13 +8,13 @@
 //! subscriptions and one page of the latest purchases (from their index), never the usage
 //! idempotency records or the grant audit items that share the account's partition.
 
+use crate::app::Services;
+use crate::app::config::Config;
 use crate::domain::allowance::FeatureView;
 use crate::domain::catalog::Mode;
 use crate::domain::clock::rfc3339;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::ids::UserId;
-use crate::edge::config::Config;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::profile::{self, Profile};
 use crate::store::records::purchase::{self, PurchaseRow};

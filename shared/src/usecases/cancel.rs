@@ -8,9 +8,9 @@
 //! copy lags its events): a subscription Stripe has ended is gone (404), a second click
 //! finds the change made and answers it again without asking Stripe twice.
 
+use crate::app::Services;
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::stripe::api::StripeError;
 use crate::stripe::objects::Subscription;

@@ -4,6 +4,7 @@
 //! Fulfilment never happens here: a checkout only records that it started
 //! (`processing`), and the webhook's completion event grants the plan.
 
+use crate::app::Services;
 use crate::domain::catalog::{Mode, Plan, SeatsError};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::clock::rfc3339;
@@ -11,7 +12,6 @@ use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PlanId, SessionId};
 use crate::domain::reference;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{checkout, profile, subscription};
 use crate::stripe::api::{NewCheckout, SessionStatus, StripeApi, StripeError, new_idempotency_key};

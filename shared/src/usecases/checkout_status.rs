@@ -1,8 +1,8 @@
 //! `GET /api/billing/checkout-status`: what a return page polls, from our own store only.
 
+use crate::app::Services;
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::ids::SessionId;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::checkout;
 use serde::Serialize;

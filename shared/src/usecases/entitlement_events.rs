@@ -15,8 +15,8 @@
 //!
 //! [`entitlements::stamped`]: crate::store::records::entitlements::stamped
 
+use crate::app::Services;
 use crate::domain::ids::UserId;
-use crate::edge::runtime::Services;
 use crate::events::{BusError, Credits, EntitlementsChanged, EventBus};
 use crate::store::StoreError;
 use crate::store::records::entitlements::OutboxVersion;

@@ -8,12 +8,12 @@
 //! plans again from fresh reads. Neither reads the usage records, so both cost the same
 //! whatever the account's history.
 
+use crate::app::Services;
 use crate::domain::allowance::{FeatureView, Features, Metered, PlanPeriod, Track, decide_track};
 use crate::domain::catalog::{Catalog, Grant};
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::features::{Feature, FeatureId, FeatureKind, Overage, USAGE};
 use crate::domain::ids::UserId;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::entitlements;
 use crate::store::records::meter_report::{self, MeterReport};

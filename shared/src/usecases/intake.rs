@@ -40,10 +40,10 @@
 //!
 //! [`records::event`]: crate::store::records::event
 
+use crate::app::Services;
+use crate::app::config::KeyMode;
 use crate::domain::ids::{EventId, InvalidId};
-use crate::edge::config::KeyMode;
-use crate::edge::metrics::{self, Unit, names};
-use crate::edge::runtime::Services;
+use crate::metrics::Metric;
 use crate::queue::{OutgoingMessage, QueueError};
 use crate::store::StoreError;
 use crate::store::records::event::{self as record, Arrival, state};
@@ -128,7 +128,7 @@ pub fn verify(
     )
 }
 
-/// [`verify`] against `secrets` (the deployment's current ones, see `edge::secrets`).
+/// [`verify`] against `secrets` (the deployment's current ones, see `runtime::secrets`).
 pub fn verify_with(
     services: &Services,
     secrets: &[secrecy::SecretString],
@@ -184,20 +184,16 @@ pub async fn receive(
     let _entered = span.enter();
     match &outcome {
         Ok(o) => {
-            metrics::emit("webhook", names::EVENTS_RECEIVED, 1.0, Unit::Count);
+            services.metrics.record(Metric::EventReceived);
             match o {
-                IntakeOutcome::Duplicate => {
-                    metrics::emit("webhook", names::EVENTS_DUPLICATE, 1.0, Unit::Count)
-                }
-                IntakeOutcome::Ignored => {
-                    metrics::emit("webhook", names::EVENTS_IGNORED, 1.0, Unit::Count)
-                }
+                IntakeOutcome::Duplicate => services.metrics.record(Metric::EventDuplicate),
+                IntakeOutcome::Ignored => services.metrics.record(Metric::EventIgnored),
                 IntakeOutcome::Queued => {}
             }
             tracing::info!(outcome = o.as_str(), "webhook event received");
         }
         Err(e @ IntakeError::ModeMismatch { .. }) => {
-            metrics::emit("webhook", names::EVENTS_MODE_MISMATCH, 1.0, Unit::Count);
+            services.metrics.record(Metric::EventModeMismatch);
             tracing::error!(error = %e, "webhook event of the other mode: Stripe will retry it");
         }
         Err(e) => tracing::warn!(error = %e, "webhook event not accepted"),
@@ -219,7 +215,7 @@ pub async fn record(
         api_version: event.api_version.as_deref(),
         group: &group,
         // Stored redacted and capped; the queue message carries the event as Stripe sent it.
-        payload: crate::edge::redact::storable_payload(&raw),
+        payload: crate::app::redact::storable_payload(&raw),
         at: services.clock.now(),
     };
 

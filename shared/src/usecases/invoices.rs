@@ -2,10 +2,10 @@
 //! the account's own customer only, newest first, a page at a time, with Stripe's hosted
 //! page and PDF links. The request names no customer: the account's is the only one asked.
 
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::InvoiceId;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::profile;
 use crate::stripe::Invoice;

@@ -3,9 +3,9 @@
 //! and live subscription, with the new price and seats and Stripe's default proration.
 //! A preview changes nothing, here or at Stripe.
 
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
-use crate::edge::runtime::Services;
 use crate::stripe::api::{PriceChange, StripeError};
 use crate::usecases::switch::{SwitchError, live_subscription, target};
 use serde::Serialize;

@@ -4,11 +4,11 @@
 //! Nothing is granted here: `payment_intent.succeeded` fulfils it (`fulfil::payment_intent`).
 //! The PaymentIntent's link is recorded so that a failed payment shows on the purchase.
 
+use crate::app::Services;
 use crate::domain::catalog::Grant;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PaymentIntentId, PlanId};
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::{payment_intent, profile};
 use crate::stripe::api::{NewPaymentIntent, StripeError, TaxedSale, new_idempotency_key};

@@ -7,9 +7,9 @@
 //! (its ledger, and the invoice's marker), so a full refund or dispute of that charge takes
 //! it back from both sides in any order of events (`usecases::fulfil::refund`).
 
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::UserId;
-use crate::edge::runtime::Services;
 use crate::store::records::profile::{self, ProfileChange};
 use crate::store::records::referral_code;
 use crate::store::{StoreError, Write};

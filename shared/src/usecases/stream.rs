@@ -11,8 +11,8 @@
 //!
 //! [`entitlement_events`]: super::entitlement_events
 
+use crate::app::Services;
 use crate::domain::ids::EventId;
-use crate::edge::runtime::Services;
 use crate::events::EventBus;
 use crate::queue::{OutgoingMessage, QueueError};
 use crate::store::records::entitlements::OutboxVersion;

@@ -6,11 +6,11 @@
 //! an `Idempotency-Key` derived from the user, the subscription, the plan and the caller's
 //! own `Idempotency-Key` header (when sent), so a retried click switches once.
 
+use crate::app::Services;
 use crate::domain::catalog::{Mode, SeatsError};
 use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::PlanId;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::subscription::{self, SubscriptionRow};
 use crate::stripe::api::{PriceChange, StripeError};

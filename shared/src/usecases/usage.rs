@@ -6,11 +6,11 @@
 //! feature (`FREE_USES` units, never reset, then one credit a unit), so both calls are a
 //! track and a check of that feature ([`features`]) answered in the seed's shape.
 
+use crate::app::Services;
 use crate::domain::allowance::{Track, decide_track};
 use crate::domain::features::{Feature, USAGE};
 use crate::domain::ids::UserId;
-use crate::edge::metrics::{self, Unit, names};
-use crate::edge::runtime::Services;
+use crate::metrics::Metric;
 use crate::store::StoreError;
 use crate::store::records::usage::{self as usage_key, Answer};
 pub use crate::usecases::features::PackHint;
@@ -133,7 +133,7 @@ pub async fn consume(
     match features::track_units(services, user, feature, &track).await {
         Ok((_, answer)) => Ok(allowed(answer)),
         Err(FeatureError::PaymentRequired { hints, .. }) => {
-            metrics::emit("usage", names::USAGE_DENIED, 1.0, Unit::Count);
+            services.metrics.record(Metric::UsageDenied);
             Err(UsageError::PaymentRequired {
                 units: req.units,
                 plan_id: hints.purchase.map(|p| p.plan_id),

@@ -2,8 +2,9 @@
 //! adapters, wrapped in one [`Faults`] controller, with a clock the test moves.
 
 use crate::faults::{Faults, FaultyQueue, FaultyTable};
+use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
-use billing_core::edge::runtime::Services;
+use billing_core::metrics::memory::MemoryMetrics;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
 use chrono::{TimeZone, Utc};
@@ -15,6 +16,8 @@ pub struct Harness {
     pub queue: Arc<FaultyQueue<MemoryQueue>>,
     pub clock: ManualClock,
     pub faults: Arc<Faults>,
+    /// What the use cases counted.
+    pub metrics: Arc<MemoryMetrics>,
 }
 
 impl Harness {
@@ -30,12 +33,14 @@ impl Harness {
             faults: faults.clone(),
         });
         let clock = ManualClock::at(Utc.timestamp_opt(now, 0).unwrap());
+        let metrics = Arc::new(MemoryMetrics::default());
         let services = Services {
             config: Arc::new(crate::config(extra)),
             table: table.clone(),
             queue: queue.clone(),
             clock: Arc::new(clock.clone()),
             stripe: None,
+            metrics: metrics.clone(),
             secrets: None,
         };
         Self {
@@ -44,6 +49,7 @@ impl Harness {
             queue,
             clock,
             faults,
+            metrics,
         }
     }
 }

@@ -17,8 +17,8 @@ pub use fake_stripe::{
     refund_for, strict_stripe,
 };
 
-use billing_core::edge::config::Config;
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
+use billing_core::app::config::Config;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! The account read: what it shows, and that it reads only that, however long the history.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::{PurchaseId, UserId};
-use billing_core::edge::runtime::Services;
 use billing_core::store::records::purchase::{self, Paid};
 use billing_core::usecases::account::{AccountError, PURCHASES_PAGE, account, account_page};
 use billing_core::usecases::usage::{self, UsageRequest};

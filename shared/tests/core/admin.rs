@@ -1,8 +1,8 @@
 //! The operator use cases, on in-memory adapters and a fake Stripe (wiremock).
 
+use billing_core::app::Services;
 use billing_core::domain::ids::{EventId, UserId};
-use billing_core::edge::http::Identity;
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::Identity;
 use billing_core::store::ItemExt;
 use billing_core::store::{records, schema};
 use billing_core::usecases::account::account;

@@ -2,10 +2,10 @@
 //! against a customer acting in bad faith" and the refund and dispute rows). Each test
 //! names the attack it proves closed.
 
+use billing_core::app::Services;
+use billing_core::app::config::SecretString;
 use billing_core::domain::ids::{CustomerId, UserId};
 use billing_core::domain::reference;
-use billing_core::edge::config::SecretString;
-use billing_core::edge::runtime::Services;
 use billing_core::store::records::{customer, profile};
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};

@@ -1,10 +1,10 @@
 //! Checkout and portal against a local fake Stripe (wiremock) that answers with Stripe's
 //! official fixture objects; each test asserts the exact form Stripe receives.
 
+use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
 use billing_core::domain::ids::{SessionId, UserId};
-use billing_core::edge::http::{ApiError, Identity};
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
 use billing_core::stripe::api::{

@@ -8,10 +8,10 @@
 //! is emulated as Lambda runs it: a batch from the last checkpoint, handed back from the
 //! record the publisher reports.
 
+use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
 use billing_core::domain::identity::Identity;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::events::EntitlementsChanged;
 use billing_core::events::memory::MemoryBus;
 use billing_core::queue::memory::MemoryQueue;
@@ -56,6 +56,7 @@ fn world() -> World {
         queue: Arc::new(MemoryQueue::new(Duration::ZERO, 5)),
         clock: Arc::new(ManualClock::at(Utc.timestamp_opt(T0, 0).unwrap())),
         stripe: None,
+        metrics: Arc::new(billing_core::metrics::memory::MemoryMetrics::default()),
         secrets: None,
     };
     World {

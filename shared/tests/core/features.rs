@@ -1,9 +1,9 @@
 //! Features: what plans grant, checks, tracks with allowances that reset lazily, overage,
 //! concurrency and keys; and accounts written before features existed.
 
+use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
 use billing_core::domain::ids::{PlanId, SubscriptionId, UserId};
-use billing_core::edge::runtime::Services;
 use billing_core::store::records::subscription::{SubscriptionState, apply_if_newer};
 use billing_core::store::records::{self, profile};
 use billing_core::store::{Item, Key, Op, Value};
@@ -344,8 +344,8 @@ async fn an_account_written_before_features_reads_and_meters_the_same() {
     assert!(!usage::check(&s, &user("max"), 17).await.unwrap().allowed);
 }
 
-fn ops() -> billing_core::edge::http::Identity {
-    billing_core::edge::http::Identity {
+fn ops() -> billing_core::inbound::http::Identity {
+    billing_core::inbound::http::Identity {
         user: user("ops_1"),
         email: None,
         admin: true,

@@ -1,9 +1,9 @@
 //! The worker's fulfilment rules (docs/api.md, Fulfilment), one test per rule, on in-memory
 //! adapters; the same code runs against DynamoDB in the black-box suite.
 
+use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
 use billing_core::domain::ids::{EventId, SessionId, UserId};
-use billing_core::edge::runtime::Services;
 use billing_core::store::ItemExt;
 use billing_core::store::records;
 use billing_core::usecases::account::{AccountView, account};

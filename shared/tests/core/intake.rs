@@ -290,3 +290,30 @@ async fn an_event_whose_record_could_not_be_marked_queued_is_still_queued() {
     assert_eq!(h.deliver(&body).await.unwrap(), IntakeOutcome::Queued);
     assert_eq!(h.queue.inner.depth(), 1);
 }
+
+#[tokio::test]
+async fn intake_counts_every_accepted_delivery_and_names_duplicates_and_ignored_types() {
+    use billing_core::metrics::Metric::{EventDuplicate, EventIgnored, EventReceived};
+    let h = harness(&[]);
+    let body = credits_event("evt_counted_1");
+    h.deliver(&body).await.unwrap();
+    h.deliver(&body).await.unwrap();
+    let ignored = event(
+        "evt_counted_2",
+        "customer.created",
+        NOW - 5,
+        serde_json::json!({"id": "cus_1", "object": "customer"}),
+    )
+    .to_string();
+    assert_eq!(h.deliver(&ignored).await.unwrap(), IntakeOutcome::Ignored);
+    assert_eq!(
+        h.metrics.recorded(),
+        [
+            EventReceived,
+            EventReceived,
+            EventDuplicate,
+            EventReceived,
+            EventIgnored
+        ]
+    );
+}

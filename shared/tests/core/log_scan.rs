@@ -2,7 +2,7 @@
 //! fulfilment failures, Stripe errors) with secrets configured and scan what was written.
 
 use billing_core::domain::ids::UserId;
-use billing_core::edge::http::{ApiError, Identity};
+use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::usecases::checkout::{self, CheckoutRequest};
 use billing_core::usecases::intake;
 use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature};

@@ -10,10 +10,10 @@
 //! and the worker run again. Stripe must have received exactly one meter event, of the 4
 //! units beyond the allowance, with the key's identifier.
 
+use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
 use billing_core::domain::features::FeatureId;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
@@ -61,6 +61,7 @@ async fn world() -> World {
         queue: queue.clone(),
         clock: Arc::new(ManualClock::at(Utc.timestamp_opt(T0, 0).unwrap())),
         stripe: None,
+        metrics: Arc::new(billing_core::metrics::memory::MemoryMetrics::default()),
         secrets: None,
     };
     let sub = subscription("sub_ann", "ann", "api_monthly", "active", T0 + 2_592_000);

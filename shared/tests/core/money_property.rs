@@ -10,8 +10,8 @@
 //! any order: a referral reward exists (on both sides) exactly when that charge is paid and
 //! not fully refunded or disputed.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::usecases::account::account;
 use billing_core::usecases::fulfil;
 use billing_testing::{checkout_session, event, fake_stripe, memory_services, object};

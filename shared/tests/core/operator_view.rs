@@ -4,7 +4,7 @@
 
 use billing_core::domain::clock::Clock;
 use billing_core::domain::ids::{CustomerId, EventId, SessionId, UserId};
-use billing_core::edge::http::Identity;
+use billing_core::inbound::http::Identity;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::records::event;

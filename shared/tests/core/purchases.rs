@@ -2,9 +2,9 @@
 //! Stripe receives it, its fulfilment once in all with a Checkout Session that owns it,
 //! a failed payment, the usage check, and an operator's refund.
 
+use billing_core::app::Services;
 use billing_core::domain::identity::Identity;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::store::records::profile::ProfileChange;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::admin::{RefundError, RefundRequest, refund};

@@ -3,9 +3,9 @@
 
 use billing_core::domain::clock::Clock;
 use billing_core::domain::ids::EventId;
-use billing_core::edge::runtime::stripe_client;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
+use billing_core::runtime::stripe_client;
 use billing_core::store::records;
 use billing_core::usecases::admin::{self, ReconcileRequest, SLICE_PAGES, reconcile_within};
 use billing_core::usecases::intake;

@@ -2,8 +2,8 @@
 //! first subscription invoice with money paid (never a $0 invoice, a status, a pack), taken
 //! back with that invoice's charge; in both API shapes.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil;
 use billing_core::usecases::referral::{self, ClaimRequest, ReferralError};

@@ -1,8 +1,8 @@
 //! Reliability under duplicates and disorder, on in-memory adapters (the store and queue
 //! contract suites keep them faithful to DynamoDB and SQS).
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::usecases::account::account;
 use billing_core::usecases::fulfil::{self, Outcome};
 use billing_core::usecases::intake;

@@ -1,8 +1,8 @@
 //! Renewals, dunning, refunds and disputes (docs/api.md, Fulfilment), with events built from
 //! Stripe's official invoice, charge and dispute fixtures.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
 use billing_testing::{checkout_session, event, memory_services, object};

@@ -1,8 +1,8 @@
 //! A replayed event of every handled type changes nothing: apply one of each, snapshot
 //! the accounts and checkouts, deliver them all again (in reverse), and compare.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::{SessionId, UserId};
-use billing_core::edge::runtime::Services;
 use billing_core::stripe::event_types::HANDLED;
 use billing_core::usecases::account::account;
 use billing_core::usecases::checkout_status::checkout_status;

@@ -4,8 +4,8 @@
 //! The older shape is built from the fixtures by `billing_testing::before_basil`, which cites the
 //! changelog entries of 2025-03-31.basil that moved each field.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::runtime::Services;
 use billing_core::stripe::event_types::*;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError};

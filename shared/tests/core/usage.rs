@@ -1,8 +1,8 @@
 //! Usage metering: free uses first, then credits; never overdrawn; once per key.
 
+use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
-use billing_core::edge::http::ApiError;
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::ApiError;
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
 use billing_core::usecases::account::account;

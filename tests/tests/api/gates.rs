@@ -118,7 +118,7 @@ async fn gates(
     let env = prices_env(stripe);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let cfg = config(&env);
-    let client = billing_core::edge::runtime::stripe_client(&cfg).unwrap();
+    let client = billing_core::runtime::stripe_client(&cfg).unwrap();
     let stack_url = app.url("");
     let webhook = webhook_url.map_or_else(|| app.url("/api/stripe/webhook"), str::to_owned);
     let target = Target {

@@ -6,7 +6,7 @@
 //! in-memory services per case: no panic, a clear 4xx with the contract's error shape, and
 //! nothing stored when a request is refused.
 
-use billing_core::edge::runtime::Services;
+use billing_core::app::Services;
 use billing_core::store::memory::MemoryTable;
 use billing_core::stripe::signature::{self, SignatureHeader, TOLERANCE_SECS};
 use billing_core::usecases::intake;
@@ -264,7 +264,7 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..64),
     ) {
         let _ = SignatureHeader::parse(&header);
-        let secrets = vec![billing_core::edge::config::SecretString::from(TEST_WEBHOOK_SECRET.to_owned())];
+        let secrets = vec![billing_core::app::config::SecretString::from(TEST_WEBHOOK_SECRET.to_owned())];
         let genuine = signature::sign(TEST_WEBHOOK_SECRET, NOW, &body);
         prop_assume!(header != genuine);
         prop_assert!(signature::verify(&header, &body, &secrets, NOW, TOLERANCE_SECS).is_err());

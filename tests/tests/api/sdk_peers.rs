@@ -9,9 +9,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn secrets(list: &[&str]) -> Vec<billing_core::edge::config::SecretString> {
+fn secrets(list: &[&str]) -> Vec<billing_core::app::config::SecretString> {
     list.iter()
-        .map(|s| billing_core::edge::config::SecretString::from(s.to_string()))
+        .map(|s| billing_core::app::config::SecretString::from(s.to_string()))
         .collect()
 }
 

@@ -2,10 +2,10 @@
 //! TTL, and a webhook secret rotated in Secrets Manager is accepted once the TTL has passed,
 //! without a new cold start (the same `Services`, as one warm Lambda process keeps them).
 
+use billing_core::app::Services;
+use billing_core::app::config::KeyMode;
 use billing_core::domain::ids::EventId;
-use billing_core::edge::config::KeyMode;
-use billing_core::edge::http::ApiError;
-use billing_core::edge::runtime::Services;
+use billing_core::inbound::http::ApiError;
 use billing_core::store::records::event as event_record;
 use billing_core::usecases::intake::{self, IntakeError, IntakeOutcome};
 use billing_testing::{checkout_session, event, fixture, signature};

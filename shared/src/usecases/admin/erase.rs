@@ -10,10 +10,10 @@
 //! delete in Stripe (the stack never deletes anything at Stripe).
 
 use super::AdminError;
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{EventId, UserId};
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::erasure::{self, Erasure};
 use crate::store::records::{event, profile};

@@ -1,7 +1,7 @@
 //! `GET /api/billing/admin/events`: the event records by state, newest first, paged.
 
 use super::{AdminError, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::edge::runtime::Services;
+use crate::app::Services;
 use crate::store::records::event::{self, EventRecord, LISTED_STATES};
 use serde::Serialize;
 

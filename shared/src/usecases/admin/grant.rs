@@ -3,11 +3,11 @@
 //! record of who granted what and why, in the same transaction as the grant.
 
 use super::{AdminError, MAX_GRANT_CREDITS, MAX_GRANT_DAYS};
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::features::{Feature, FeatureKind};
 use crate::domain::identity::Identity;
 use crate::domain::ids::UserId;
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::entitlements;
 use crate::store::records::grant;

@@ -12,8 +12,8 @@
 //! busy hour costs a few extra list calls, not an unbounded walk.
 
 use super::{AdminError, STRIPE_EVENT_RETENTION_DAYS};
+use crate::app::Services;
 use crate::domain::ids::EventId;
-use crate::edge::runtime::Services;
 use crate::store::records::event;
 use crate::stripe::Event;
 use crate::stripe::api::EventsQuery;

@@ -2,10 +2,10 @@
 //! an audit item. The credits are taken back by `charge.refunded` when Stripe sends it, by
 //! the same rule as a refund made in the dashboard, so there is one clawback path.
 
+use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PaymentIntentId, PurchaseId, SessionId, UserId};
-use crate::edge::runtime::Services;
 use crate::store::StoreError;
 use crate::store::records::purchase::{self, PurchaseRow};
 use crate::store::records::{checkout, payment_intent, refund};

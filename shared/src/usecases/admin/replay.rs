@@ -1,8 +1,8 @@
 //! `POST /api/billing/admin/replay`: a recorded event through the worker's own path.
 
 use super::AdminError;
+use crate::app::Services;
 use crate::domain::ids::EventId;
-use crate::edge::runtime::Services;
 use crate::store::records::event::{self, state};
 use crate::usecases::fulfil::{self, FulfilError, Outcome};
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,8 @@
 
 use super::AdminError;
 use super::events::{EventSummary, summary};
+use crate::app::Services;
 use crate::domain::ids::{CustomerId, SessionId, UserId};
-use crate::edge::runtime::Services;
 use crate::store::records::erasure;
 use crate::store::records::event;
 use crate::store::records::grant::{self, GrantRow};

@@ -20,11 +20,11 @@ mod subscription;
 
 pub use subscription::subscription_version;
 
+use crate::app::Services;
 use crate::domain::catalog::Plan;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
-use crate::edge::metrics::{self, Unit, names};
-use crate::edge::runtime::Services;
+use crate::metrics::Metric;
 use crate::store::records::{customer, entitlements, event as record, meter_report};
 use crate::store::{StoreError, Write};
 use crate::stripe::Event;
@@ -258,17 +258,14 @@ pub async fn process(services: &Services, raw: &str) -> Result<Outcome, FulfilEr
         Ok(outcome) => {
             if *outcome == Outcome::Applied {
                 let latency_ms = (services.clock.now().timestamp() - event.created).max(0) * 1000;
-                metrics::emit(
-                    "worker",
-                    names::FULFILMENT_LATENCY,
-                    latency_ms as f64,
-                    Unit::Milliseconds,
-                );
+                services
+                    .metrics
+                    .record(Metric::FulfilmentLatency { millis: latency_ms });
             }
             tracing::info!(?outcome, "event fulfilled");
         }
         Err(err) => {
-            metrics::emit("worker", names::EVENTS_FAILED, 1.0, Unit::Count);
+            services.metrics.record(Metric::EventFailed);
             mark_failed(services, &id, &event.kind, err).await;
         }
     }

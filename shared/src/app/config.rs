@@ -10,7 +10,7 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_FREE_USES: i64 = 3;
 /// How long an intake that crashed after its claim blocks a retry of the same event.
 pub const DEFAULT_IN_PROGRESS_SECS: i64 = 60;
-/// How long a function keeps the Stripe secrets it read from Secrets Manager (`edge::secrets`).
+/// How long a function keeps the Stripe secrets it read from Secrets Manager (`runtime::secrets`).
 pub const DEFAULT_SECRETS_TTL_SECS: i64 = 300;
 
 #[derive(Debug, thiserror::Error)]

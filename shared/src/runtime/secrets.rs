@@ -7,55 +7,20 @@
 //! read and logs a warning: a Secrets Manager hiccup never turns into refused webhooks.
 //! One refresh at a time: concurrent invocations of one process wait for it.
 
-use crate::edge::config::{KeyMode, split_secrets};
+use crate::app::secrets::{SECRET_NAMES, SecretSource, StripeSecrets};
 use crate::stripe::api::SecretKeySource;
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-/// The only names a deployment takes from its Secrets Manager secret: the two Stripe
-/// secrets, and the stack's own secret that signs Payment Link references (optional).
-pub const SECRET_NAMES: [&str; 3] = [
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "CLIENT_REFERENCE_SECRET",
-];
 
 #[derive(Debug, thiserror::Error)]
 #[error("the Stripe secret {arn} could not be read: {reason}")]
 pub struct SecretError {
     pub arn: String,
     pub reason: String,
-}
-
-/// What one read of the secret gave.
-#[derive(Debug, Clone, Default)]
-pub struct StripeSecrets {
-    /// The raw values by name (only [`SECRET_NAMES`]), for the configuration.
-    pub values: HashMap<String, String>,
-}
-
-impl StripeSecrets {
-    pub fn secret_key(&self) -> Option<SecretString> {
-        self.values
-            .get("STRIPE_SECRET_KEY")
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| SecretString::from(v.trim().to_owned()))
-    }
-    /// The mode of the key of this read: derived again from each refresh, so a key rotated
-    /// from test to live switches the mode with it.
-    pub fn key_mode(&self) -> Option<KeyMode> {
-        self.secret_key().map(|k| KeyMode::of(k.expose_secret()))
-    }
-    pub fn webhook_secrets(&self) -> Vec<SecretString> {
-        self.values
-            .get("STRIPE_WEBHOOK_SECRET")
-            .map(|v| split_secrets(v))
-            .unwrap_or_default()
-    }
 }
 
 /// The secret named by an ARN, re-read when older than the TTL.
@@ -111,6 +76,13 @@ impl CachedSecrets {
             }
         }
         state.1.clone()
+    }
+}
+
+#[async_trait]
+impl SecretSource for CachedSecrets {
+    async fn current(&self) -> Arc<StripeSecrets> {
+        CachedSecrets::current(self).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! authorizer's claims, and the path parameters that name an account.
 
 use crate::domain::identity::Identity;
-use crate::edge::http::ApiError;
+use crate::inbound::http::ApiError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 

@@ -1,0 +1,6 @@
+//! The inbound HTTP side shared by every function: requests parsed into who asks and about
+//! whom ([`request`]), JSON responses, and the one place where a use case's error becomes a
+//! status and a public message ([`http`]). It depends on the use cases, never the reverse.
+
+pub mod http;
+pub mod request;
