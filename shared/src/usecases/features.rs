@@ -416,7 +416,7 @@ fn meter_owed(
         customer: customer.to_owned(),
         event_name: event_name.clone(),
         units,
-        identifier: meter_report::identifier(user, &feature.id, key),
+        identifier: meter_report::identifier(user, &feature.id, key, now.timestamp()),
         at: now.timestamp(),
     };
     meter_report::owed(&report, now)

@@ -12,6 +12,7 @@ mod features;
 mod fulfilment;
 mod intake;
 mod log_scan;
+mod meter_keys;
 mod meters;
 mod money_property;
 mod operator_view;

@@ -134,6 +134,7 @@ async fn a_crash_at_any_call_of_a_track_loses_no_overage_unit_and_doubles_none()
         &UserId::parse("ann").unwrap(),
         &FeatureId::parse("calls").unwrap(),
         "req-1",
+        T0,
     );
     let clean = world().await;
     let start = clean.faults.calls();

@@ -84,11 +84,14 @@ async fn meter_events(stripe: &MockServer) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
-fn identifier(user: &str, key: &str) -> String {
+/// The identifier of `user`'s track under `key`, committed at the `timestamp` its meter
+/// event names.
+fn identifier(user: &str, key: &str, sent: &HashMap<String, String>) -> String {
     meter_report::identifier(
         &UserId::parse(user).unwrap(),
         &FeatureId::parse("calls").unwrap(),
         key,
+        sent["timestamp"].parse().expect("a timestamp in seconds"),
     )
 }
 
@@ -144,7 +147,14 @@ async fn overage_units_are_reported_once_with_the_identifier_from_the_usage_key_
     let (status, again) = track(&app, "mia", 7, "batch-over").await;
     assert_eq!((status, &again), (200, &first));
 
-    let report = format!("meter_{}", identifier("mia", "batch-over"));
+    within(30, "the report reaches Stripe", || async {
+        !meter_events(&stripe).await.is_empty()
+    })
+    .await;
+    let report = format!(
+        "meter_{}",
+        identifier("mia", "batch-over", &meter_events(&stripe).await[0])
+    );
     within(30, "the report is processed", || async {
         listed(&app, &report)
             .await
@@ -157,7 +167,7 @@ async fn overage_units_are_reported_once_with_the_identifier_from_the_usage_key_
         ("event_name", "api_calls".to_owned()),
         ("payload[stripe_customer_id]", "cus_mia".to_owned()),
         ("payload[value]", "7".to_owned()),
-        ("identifier", identifier("mia", "batch-over")),
+        ("identifier", identifier("mia", "batch-over", &sent[0])),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -185,11 +195,14 @@ async fn a_report_stripe_refuses_stays_queued_and_retried_and_after_the_last_rec
     let (status, body) = track(&app, "noa", 10_003, "big-batch").await;
     assert_eq!(status, 200, "{body}");
 
-    let report = format!("meter_{}", identifier("noa", "big-batch"));
     within(20, "a second delivery of the report", || async {
         meter_events(&stripe).await.len() >= 6
     })
     .await;
+    let report = format!(
+        "meter_{}",
+        identifier("noa", "big-batch", &meter_events(&stripe).await[0])
+    );
     let pending = listed(&app, &report).await.expect("listed");
     assert!(
         pending["state"] == "queued" || pending["state"] == "failed",
@@ -217,6 +230,12 @@ async fn a_report_stripe_refuses_stays_queued_and_retried_and_after_the_last_rec
             .iter()
             .all(|f| f.get("payload[value]").map(String::as_str) == Some("3")),
         "each try is the same report: {tries:?}"
+    );
+    assert!(
+        tries
+            .iter()
+            .all(|f| f["identifier"] == tries[0]["identifier"]),
+        "each try carries the same identifier: {tries:?}"
     );
 }
 

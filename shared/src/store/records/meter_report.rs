@@ -41,10 +41,16 @@ pub struct MeterReport {
     pub at: i64,
 }
 
-/// The identifier of the units tracked under `idempotency_key`: the same key gives the
-/// same identifier, so Stripe counts its units once however often it is reported.
-pub fn identifier(user: &UserId, feature: &FeatureId, idempotency_key: &str) -> String {
-    let digest = Sha256::digest(format!("meter\n{user}\n{feature}\n{idempotency_key}").as_bytes());
+/// The identifier of the units tracked under `idempotency_key` at `at` (Unix seconds, the
+/// track's commit): a report sent again carries the same identifier, so Stripe counts its
+/// units once however often it is reported. The time is part of it because a key outlives
+/// its usage record (30 days) and may track new units after that: those are a new report,
+/// whose record must not collide with the old one's (kept 90 days). A caller's retry never
+/// makes a second identifier: after a commit it replays the stored answer, and before one
+/// nothing was reported.
+pub fn identifier(user: &UserId, feature: &FeatureId, idempotency_key: &str, at: i64) -> String {
+    let digest =
+        Sha256::digest(format!("meter\n{user}\n{feature}\n{idempotency_key}\n{at}").as_bytes());
     hex::encode(&digest[..20])
 }
 
@@ -91,16 +97,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_same_key_gives_the_same_identifier_and_another_key_or_user_another() {
+    fn the_same_track_gives_the_same_identifier_and_another_key_user_or_time_another() {
         let user = UserId::parse("ann").unwrap();
         let calls = FeatureId::parse("api_calls").unwrap();
-        let a = identifier(&user, &calls, "req-1");
-        assert_eq!(a, identifier(&user, &calls, "req-1"));
-        assert_ne!(a, identifier(&user, &calls, "req-2"));
+        let a = identifier(&user, &calls, "req-1", 1_795_000_000);
+        assert_eq!(a, identifier(&user, &calls, "req-1", 1_795_000_000));
+        assert_ne!(a, identifier(&user, &calls, "req-2", 1_795_000_000));
         assert_ne!(
             a,
-            identifier(&UserId::parse("bo").unwrap(), &calls, "req-1")
+            identifier(
+                &UserId::parse("bo").unwrap(),
+                &calls,
+                "req-1",
+                1_795_000_000
+            )
         );
+        assert_ne!(a, identifier(&user, &calls, "req-1", 1_797_678_400));
         assert!(id(&a).is_some());
     }
 }
