@@ -5,9 +5,10 @@ usage: python infra/browser_test.py   (make test runs it; needs `cargo build -p 
 and /usr/bin/chromium, which `infra/bootstrap.sh browser` installs)
 
 Starts, all on loopback and all stopped before it returns:
-- a fake Stripe answering with the official fixtures (shared/testdata/stripe/fixtures3.json),
-  whose checkout, portal and payment-link URLs point at itself and answer with small pages
-  (so the browser lands somewhere real), recording what the stack sent it;
+- the project's one fake Stripe (`local-stack fake-stripe`, through infra/fake_stripe.py),
+  answering with the official fixtures (shared/testdata/stripe/fixtures3.json), whose
+  checkout, portal and payment-link URLs point at itself and answer with small pages (so the
+  browser lands somewhere real), recording what the stack sent it;
 - a configured local stack: a Stripe key, prices for most plans, a payment link for one,
   nothing for two (manual), PUBLIC_BASE_URL its own origin (so Stripe's redirects come back
   to the demo pages) and ALLOWED_ORIGINS its own origin plus the second origin below;
@@ -44,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from loopback import free_port, wait_for
-import stripe_params
+from fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -63,165 +64,26 @@ CHECKOUT_DELAY = 1.0                        # seconds the fake Stripe takes, to 
 STAND_IN_LABEL = "local stand-in, no real payment"  # what make dev's stand-in for Stripe says it is
 
 
-class FakeStripe:
-    """Stripe's API for the calls the functions make, plus the pages its URLs lead to."""
+class Stripe(FakeStripe):
+    """The project's one fake Stripe (infra/fake_stripe.py), read as this suite asks it."""
 
-    def __init__(self):
-        self.sessions = {}   # id → the form the stack sent
-        self.checkout_calls = []  # (idempotency key, form)
-        self.portal_calls = []
-        self.payment_intent_calls = []  # (idempotency key, form)
-        self.refund_calls = []  # (idempotency key, form)
-        self.refused = []  # what Stripe's own definitions refused (infra/stripe_params.py)
-        self.subscriptions = {}  # id → the subscription as Stripe holds it now
-        self.subscription_calls = []  # (id, form) of every update
-        self.invoices = []  # every customer's invoices, as GET /v1/invoices lists them
-        fake = self
+    @property
+    def checkout_calls(self):
+        return self.calls("/v1/checkout/sessions")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def portal_calls(self):
+        return [form for _, form in self.calls("/v1/billing_portal/sessions")]
 
-            def log_message(self, *args):
-                pass
+    @property
+    def payment_intent_calls(self):
+        return self.calls("/v1/payment_intents")
 
-            def send(self, status, body, content_type="application/json"):
-                data = body if isinstance(body, bytes) else (
-                    json.dumps(body).encode() if content_type == "application/json" else body.encode())
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def page(self, title, *lines):
-                body = "".join(f"<p>{line}</p>" for line in lines)
-                self.send(200, f"<!doctype html><meta charset=utf-8><title>{title}</title>"
-                               f"<body style='font-family:sans-serif;margin:3rem'><h1>{title}</h1>{body}</body>",
-                          "text/html; charset=utf-8")
-
-            def refused(self, raw=""):
-                if not self.path.startswith("/v1/") or self.path.split("?")[0] == "/v1/":
-                    return None
-                refusal = stripe_params.check_request("infra/browser_test.py", self.command, self.path, raw)
-                if refusal:
-                    fake.refused.append((self.command, self.path, refusal[1]))
-                    self.send(*refusal)
-                return refusal
-
-            def do_GET(self):
-                url = urllib.parse.urlsplit(self.path)
-                if self.refused():
-                    return
-                if url.path.startswith("/c/pay/"):
-                    sid = url.path.rsplit("/", 1)[1]
-                    form = fake.sessions.get(sid)
-                    if not form:
-                        return self.send(404, "no such session", "text/plain")
-                    success = form["success_url"].replace("{CHECKOUT_SESSION_ID}", sid)
-                    return self.page("Fake Stripe Checkout", f"Session <code>{sid}</code>",
-                                     f"Price <code>{form['line_items[0][price]']}</code>",
-                                     f"<a id=pay href='{success}'>Pay</a>",
-                                     f"<a id=cancel href='{form['cancel_url']}'>Cancel and go back</a>")
-                if url.path.startswith("/p/session/"):
-                    form = fake.portal_calls[-1] if fake.portal_calls else {}
-                    return self.page("Fake billing portal", f"Customer <code>{form.get('customer', '')}</code>",
-                                     f"<a id=return href='{form.get('return_url', '')}'>Return</a>")
-                if url.path.startswith("/l/"):
-                    return self.page("Fake Payment Link", f"Link <code>{url.path}</code>",
-                                     f"Query <code>{url.query}</code>")
-                if url.path.startswith("/v1/subscriptions/"):
-                    sub = fake.subscriptions.get(url.path.rsplit("/", 1)[1])
-                    if sub:
-                        return self.send(200, sub)
-                    return self.send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-                if url.path == "/v1/invoices":
-                    q = dict(urllib.parse.parse_qsl(url.query))
-                    mine = sorted((i for i in fake.invoices if i["customer"] == q.get("customer")),
-                                  key=lambda i: -i["created"])
-                    limit = int(q.get("limit", "10"))
-                    return self.send(200, {"object": "list", "url": "/v1/invoices", "data": mine[:limit],
-                                           "has_more": len(mine) > limit})
-                if url.path == "/v1/events" or url.path.endswith("/line_items"):
-                    return self.send(200, {"object": "list", "data": [], "has_more": False, "url": url.path})
-                self.send(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-                if self.refused(raw):
-                    return
-                if self.path == "/v1/checkout/sessions":
-                    time.sleep(CHECKOUT_DELAY)
-                    sid = f"cs_test_browser_{len(fake.checkout_calls) + 1}_{secrets.token_hex(4)}"
-                    fake.checkout_calls.append((self.headers.get("Idempotency-Key"), form))
-                    fake.sessions[sid] = form
-                    session = dict(FIXTURES["checkout.session"])
-                    session.update(id=sid, status="open", url=f"{fake.base}/c/pay/{sid}",
-                                   success_url=form.get("success_url"), cancel_url=form.get("cancel_url"))
-                    return self.send(200, session)
-                if self.path == "/v1/payment_intents":
-                    fake.payment_intent_calls.append((self.headers.get("Idempotency-Key"), form))
-                    pi = f"pi_test_browser_{len(fake.payment_intent_calls)}_{secrets.token_hex(4)}"
-                    intent = dict(FIXTURES["payment_intent"])
-                    intent.update(id=pi, amount=int(form.get("amount", "0")), currency=form.get("currency", "usd"),
-                                  client_secret=f"{pi}_secret_browser", status="requires_payment_method",
-                                  metadata={k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")})
-                    return self.send(200, intent)
-                if self.path == "/v1/refunds":
-                    fake.refund_calls.append((self.headers.get("Idempotency-Key"), form))
-                    refund = dict(FIXTURES["refund"])
-                    refund.update(id=f"re_browser_{secrets.token_hex(6)}", amount=int(form.get("amount", "0")),
-                                  payment_intent=form.get("payment_intent"), status="succeeded")
-                    return self.send(200, refund)
-                if self.path.startswith("/v1/subscriptions/"):
-                    sid = self.path.rsplit("/", 1)[1]
-                    sub = fake.subscriptions.get(sid)
-                    if not sub:
-                        return self.send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-                    fake.subscription_calls.append((sid, form))
-                    item = sub["items"]["data"][0]
-                    if "items[0][quantity]" in form:
-                        item["quantity"] = int(form["items[0][quantity]"])
-                    if "items[0][price]" in form:
-                        item["price"]["id"] = form["items[0][price]"]
-                    if form.get("cancel_at_period_end") == "true":
-                        sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"])
-                    elif form.get("cancel_at_period_end") == "false":
-                        sub.update(cancel_at_period_end=False, cancel_at=None)
-                    return self.send(200, sub)
-                if self.path == "/v1/invoices/create_preview":
-                    # The new price and seats for the rest of the period (the whole period,
-                    # here), the old ones' unused time credited; prices are the catalog's.
-                    sub = fake.subscriptions[form["subscription"]]
-                    item = sub["items"]["data"][0]
-                    was = CATALOG[item["price"]["id"].removeprefix("price_browser_")]
-                    to = CATALOG[form["subscription_details[items][0][price]"].removeprefix("price_browser_")]
-                    old, new = item["quantity"], int(form["subscription_details[items][0][quantity]"])
-                    preview = dict(FIXTURES["invoice"], id=None, customer=form["customer"], currency="usd",
-                                   amount_due=new * to["amount"] - old * was["amount"],
-                                   next_payment_attempt=item["current_period_end"])
-                    preview["lines"] = {"object": "list", "has_more": False, "url": "/v1/invoices/upcoming/lines", "data": [
-                        {"object": "line_item", "amount": new * to["amount"], "currency": "usd",
-                         "description": f"Remaining time on {new} × {to['name']}"},
-                        {"object": "line_item", "amount": -old * was["amount"], "currency": "usd",
-                         "description": f"Unused time on {old} × {was['name']}"}]}
-                    return self.send(200, preview)
-                if self.path == "/v1/billing_portal/sessions":
-                    fake.portal_calls.append(form)
-                    portal = dict(FIXTURES["billing_portal.session"])
-                    portal.update(url=f"{fake.base}/p/session/{secrets.token_hex(6)}",
-                                  customer=form.get("customer"), return_url=form.get("return_url"))
-                    return self.send(200, portal)
-                self.send(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    @property
+    def subscription_calls(self):
+        """(id, form) of every update of a subscription."""
+        return [(r["path"].rsplit("/", 1)[1], r["form"]) for r in self.requests("POST", prefix="/v1/subscriptions/")
+                if not r["refused"]]
 
 
 class SecondOrigin:
@@ -747,13 +609,13 @@ class Suite:
                    trial_end=None, metadata={"user_id": user, "plan_id": plan})
         sub["items"]["data"][0].update(id=f"si_{sid}", current_period_end=period_end, quantity=seats)
         sub["items"]["data"][0]["price"]["id"] = f"price_browser_{plan}"
-        self.stripe.subscriptions[sid] = sub
+        self.stripe.put_subscription(sub)
         self.stripe_update(sid, "customer.subscription.created")
         return sid
 
     def stripe_update(self, sid, kind="customer.subscription.updated"):
         """Stripe tells the stack about the subscription as it holds it now."""
-        status, _, body = self.configured.send_webhook(stripe_event(kind, self.stripe.subscriptions[sid]))
+        status, _, body = self.configured.send_webhook(stripe_event(kind, self.stripe.subscription(sid)))
         assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
 
     def the_account_page_cancels_at_period_end_and_resumes_once_stripe_confirms_each(self):
@@ -801,8 +663,8 @@ class Suite:
                        number=f"BRW-000{n + 1}", amount_due=2900, amount_paid=paid, currency="usd",
                        created=now - (1 - n) * 86400,
                        hosted_invoice_url=f"{self.stripe.base}/i/hosted_{n}", invoice_pdf=f"{self.stripe.base}/i/pdf_{n}")
-            self.stripe.invoices.append(inv)
-        renewal = self.stripe.invoices[-1]
+            self.stripe.add_invoice(inv)
+        renewal = inv
         renewal = dict(renewal, billing_reason="subscription_cycle",
                        parent={"type": "subscription_details", "subscription_details": {
                            "subscription": self.sub_id, "metadata": {"user_id": user}}})
@@ -1224,14 +1086,14 @@ def main():
     SHOTS.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="billing-browser-"))
     second_port = free_port()
-    stripe = FakeStripe()
+    priced = [p for p in PLANS if p not in MANUAL_PLANS and p != LINKED_PLAN]
+    stripe = Stripe("infra/browser_test.py", "browser", {p: f"price_browser_{p}" for p in priced}, CHECKOUT_DELAY)
     second = None
     stacks = []
     results = []
     playwright = ctx = None
     try:
         second = SecondOrigin(second_port, ["127.0.0.1", "127.0.0.2"])
-        priced = [p for p in PLANS if p not in MANUAL_PLANS and p != LINKED_PLAN]
         common = {"STRIPE_WEBHOOK_SECRET": f"whsec_browser{secrets.token_hex(12)}",
                   "LOCAL_JWT_SECRET": f"jwt-browser-{secrets.token_hex(12)}"}
         configured = Stack("configured", work, dict(
@@ -1293,10 +1155,11 @@ def main():
             s.stop()
         if second:
             second.stop()
+        refused = stripe.refused
         stripe.stop()
-    print(f"{'ok  ' if not stripe.refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
-          + (f": refused {stripe.refused[:3]}" if stripe.refused else ""))
-    results.append(not stripe.refused)
+    print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
+          + (f": refused {refused[:3]}" if refused else ""))
+    results.append(not refused)
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

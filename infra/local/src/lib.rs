@@ -10,6 +10,7 @@ pub mod cors;
 pub mod entitlement_events;
 pub mod environment;
 pub mod esm;
+pub mod fake_stripe;
 pub mod iam;
 pub mod iam_proxy;
 pub mod moto;

@@ -4,6 +4,7 @@
 //! - `local-stack token <user> [--admin] [--service] [--email E]`: a local bearer token
 //! - `local-stack send <event.json> [--fresh]`: signs a Stripe event with the local webhook
 //!   secret and posts it to the running stack
+//! - `local-stack fake-stripe --port N …`: the tests' fake Stripe server (fake_stripe.rs)
 
 use local_stack::auth::{self, DEFAULT_LOCAL_JWT_SECRET};
 use local_stack::moto::{Moto, default_binary};
@@ -25,7 +26,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack fake-stripe --port N [--by NAME] [--tag TAG] [--checkout-delay-ms MS] [--prices plan=price,…]"
     );
     ExitCode::from(2)
 }
@@ -39,6 +40,7 @@ async fn main() -> ExitCode {
         Some("send") => send(&args[1..]).await,
         Some("provision") => provision(&args[1..]).await,
         Some("resign") => resign(&args[1..]),
+        Some("fake-stripe") => local_stack::fake_stripe::run(&args[1..]).await,
         _ => usage(),
     }
 }

@@ -7,6 +7,7 @@
 //! only ids, metadata, amounts and states, so our types are proven against real shapes.
 
 mod fake_stripe;
+mod fake_stripe_server;
 pub mod faults;
 pub mod harness;
 pub mod stream;
@@ -16,6 +17,7 @@ pub use fake_stripe::{
     EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, fake_stripe, payment_intent_for,
     refund_for, strict_stripe,
 };
+pub use fake_stripe_server::{FakeStripeServer, ServerOptions};
 
 use billing_core::app::Services;
 use billing_core::app::config::Config;
