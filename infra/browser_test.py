@@ -80,6 +80,10 @@ class Stripe(FakeStripe):
         return self.calls("/v1/payment_intents")
 
     @property
+    def refund_calls(self):
+        return self.calls("/v1/refunds")
+
+    @property
     def subscription_calls(self):
         """(id, form) of every update of a subscription."""
         return [(r["path"].rsplit("/", 1)[1], r["form"]) for r in self.requests("POST", prefix="/v1/subscriptions/")

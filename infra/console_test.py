@@ -1,6 +1,7 @@
 """The operator console (web/admin/, served at /admin/billing) in a real browser: Debian's
-chromium, headless, driven by Playwright, against one local stack with the strict fake Stripe
-of infra/browser_test.py (prices configured, refunds and subscriptions answered).
+chromium, headless, driven by Playwright, against one local stack with the project's one fake
+Stripe (`local-stack fake-stripe`, through infra/fake_stripe.py: prices configured, refunds and
+subscriptions answered).
 
 usage: python infra/console_test.py   (make test runs it; needs `cargo build -p local-stack`)
 
@@ -21,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from browser_test import (CHROMIUM, CHROMIUM_ARGS, PLANS, ROOT, TARGET, FakeStripe, Stack,
+from browser_test import (CHROMIUM, CHROMIUM_ARGS, PLANS, ROOT, TARGET, Stack, Stripe,
                           completed_event)
 
 SHOTS = TARGET / "console-screenshots"
@@ -149,7 +150,7 @@ class Suite:
         # Worded so that no "<digits> failed" appears: make test sums those from every line.
         self.seen["dead letters"] = f"state failed, error {full_error[:90]!r} ({self.failed_event}); {self.shot(page, '04-dead-letter-error')}"
         # The cause: Stripe did not know the subscription. Now it does; replay applies it.
-        self.stripe.subscriptions[self.sub] = self.sub_object
+        self.stripe.put_subscription(self.sub_object)
         page.click(".event-detail button.replay")
         page.wait_for_selector(".event-detail pre.answer[data-status='200']")
         answer = page.inner_text(".event-detail pre.answer")
@@ -273,7 +274,7 @@ def main():
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="billing-console-"))
-    stripe = FakeStripe()
+    stripe = Stripe("infra/console_test.py", "console")
     stack = None
     results = []
     playwright = ctx = None
@@ -323,10 +324,11 @@ def main():
             playwright.stop()
         if stack:
             stack.stop()
+        refused = stripe.refused
         stripe.stop()
-    print(f"{'ok  ' if not stripe.refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
-          + (f": refused {stripe.refused[:3]}" if stripe.refused else ""))
-    results.append(not stripe.refused)
+    print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
+          + (f": refused {refused[:3]}" if refused else ""))
+    results.append(not refused)
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

@@ -312,27 +312,6 @@ def definitions() -> dict:
     return _cached
 
 
-def log_check(by: str, method: str, path: str, endpoint: str | None, refusal) -> None:
-    """Appends one line per checked request to STRIPE_CHECK_LOG, when set (infra/test.sh sets
-    it): `by<TAB>METHOD<TAB>endpoint-or-path<TAB>ok|refused code`, for the coverage check."""
-    log = os.environ.get("STRIPE_CHECK_LOG")
-    if not log:
-        return
-    verdict = "ok" if refusal is None else f"refused {refusal[1]['error'].get('code', refusal[0])}"
-    with open(log, "a") as f:
-        f.write(f"{by}\t{method.upper()}\t{endpoint or path}\t{verdict}\n")
-
-
-def check_request(by: str, method: str, raw_path: str, body: str):
-    """For the Python fakes: (status, Stripe's error) when Stripe would refuse the request."""
-    url = urllib.parse.urlsplit(raw_path)
-    d = definitions()
-    refusal = check(d, method, url.path, url.query, body)
-    endpoint = _route(d, method.upper(), url.path)
-    log_check(by, method, url.path, endpoint and endpoint["path"], refusal)
-    return refusal
-
-
 def project_endpoints(root: pathlib.Path) -> list[tuple[str, str]]:
     """Every Stripe endpoint the project's code calls: each "/v1/…" path literal in shared/src
     (not its test support), its method read from the call around it."""
