@@ -1,36 +1,31 @@
 #!/usr/bin/env python3
-"""Builds the sample events under events/ from Stripe's official fixture objects.
+"""Writes the sample events under events/.
 
-The Stripe webhook bodies (events/stripe/*.json) start from resources["event"],
-resources["checkout.session"] and resources["subscription"] of fixtures3.json and override
-only ids, metadata, amounts, statuses and timestamps, so the project's Stripe types are
-tested against Stripe's real shapes. The API Gateway and SQS samples that carry a Stripe
+The Stripe webhook bodies (events/stripe/*.json) are built by the project's one Stripe event
+builder (shared/testing/src/samples.rs, from Stripe's official fixture objects; this script
+asks `local-stack stripe-events` for them), which overrides only ids, metadata, amounts,
+statuses and timestamps, so the project's Stripe types are tested against Stripe's real
+shapes; a test of local-stack checks that the files are current. The API Gateway and SQS samples that carry a Stripe
 body (events/webhook.json, events/worker-sqs.json) are written here too, so their body,
 content-length and md5OfBody can never drift from the Stripe sample they wrap; the
 other API Gateway samples are written here so that all of them share one request shape.
 
-Usage: python3 infra/make_sample_events.py [path/to/fixtures3.json]
-(default: the vendored copy, shared/testdata/stripe/fixtures3.json).
+Usage: python3 infra/make_sample_events.py   (runs `cargo run -p local-stack -- stripe-events`)
 Output is deterministic: the same fixtures give byte-identical files.
 """
 
 import base64
 import copy
-import functools
 import hashlib
 import json
-import sys
+import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-DEFAULT_FIXTURES = ROOT / "shared" / "testdata" / "stripe" / "fixtures3.json"
 
-# The API version the current official SDKs pin; the fixture envelope leaves it null.
-API_VERSION = "2026-10-28.endive"
-DAY = 86_400
 
 USER = "user_demo"
 CUSTOMER = "cus_demo"
@@ -50,179 +45,12 @@ BROWSER_UA = (
 CLAIMS = {"sub": USER, "email": "demo@example.com", "scope": "openid"}
 
 
-def stripe_event(fixtures, event_type, event_id, created, obj, previous=None):
-    """The fixture envelope around `obj`, every envelope key kept."""
-    event = copy.deepcopy(fixtures["event"])
-    event.update(
-        api_version=API_VERSION,
-        livemode=False,
-        type=event_type,
-        id=event_id,
-        created=created,
-    )
-    event["data"] = {"object": obj}
-    if previous is not None:
-        # Stripe sends the changed fields' old values with every *.updated event.
-        event["data"]["previous_attributes"] = previous
-    return event
-
-
-def checkout_session(fixtures, *, session_id, plan_id, amount, status, payment_status,
-                     created, payment_intent):
-    s = copy.deepcopy(fixtures["checkout.session"])
-    s.update(
-        id=session_id,
-        client_reference_id=USER,
-        metadata={"user_id": USER, "plan_id": plan_id},
-        mode="payment",
-        status=status,
-        payment_status=payment_status,
-        amount_subtotal=amount,
-        amount_total=amount,
-        currency="usd",
-        customer=CUSTOMER,
-        payment_intent=payment_intent,
-        created=created,
-        expires_at=created + DAY,
-        # Every sample is complete or expired, and Stripe clears the hosted page URL then.
-        url=None,
-    )
-    # The fixture's random amounts would contradict amount_total.
-    s["shipping_cost"].update(amount_subtotal=0, amount_tax=0, amount_total=0)
-    s["total_details"].update(amount_discount=0, amount_shipping=0, amount_tax=0)
-    s["currency_conversion"].update(amount_subtotal=amount, amount_total=amount)
-    return s
-
-
-def subscription(fixtures, *, status, canceled_at=None):
-    sub = copy.deepcopy(fixtures["subscription"])
-    sub_id, start, period_end = "sub_demo_pro", 1_795_000_000, 1_797_592_000
-    price_id, amount = "price_demo_pro_monthly", 2900  # pro_monthly in shared/src/domain/catalog.json
-    sub.update(
-        id=sub_id,
-        customer=CUSTOMER,
-        status=status,
-        metadata={"user_id": USER, "plan_id": "pro_monthly"},
-        created=start,
-        start_date=start,
-        billing_cycle_anchor=start,
-        cancel_at_period_end=False,
-        cancel_at=None,
-        canceled_at=canceled_at,
-        ended_at=canceled_at,
-        trial_start=None,
-        trial_end=None,
-        next_pending_invoice_item_invoice=None,
-        # The fixture describes a paused subscription with a pending update; a plain
-        # monthly plan has neither.
-        pause_collection=None,
-        pending_update=None,
-    )
-    if canceled_at is not None:
-        sub["cancellation_details"]["reason"] = "cancellation_requested"
-    item = sub["items"]["data"][0]
-    item.update(
-        id="si_demo_pro",
-        created=start,
-        subscription=sub_id,
-        current_period_start=start,
-        current_period_end=period_end,
-    )
-    item["price"].update(id=price_id, unit_amount=amount, unit_amount_decimal=str(amount))
-    item["plan"].update(id=price_id, amount=amount, amount_decimal=str(amount))
-    sub["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
-    return sub
-
-
-def payment_intent(fixtures, *, pi_id, plan_id, amount, quantity, status, created):
-    """A PaymentIntent as POST /api/billing/purchases creates it (Stripe Elements)."""
-    pi = copy.deepcopy(fixtures["payment_intent"])
-    succeeded = status == "succeeded"
-    pi.update(
-        id=pi_id,
-        amount=amount,
-        amount_capturable=0,
-        amount_received=amount if succeeded else 0,
-        currency="usd",
-        customer=CUSTOMER,
-        metadata={"user_id": USER, "plan_id": plan_id, "quantity": str(quantity)},
-        status=status,
-        created=created,
-        client_secret=f"{pi_id}_secret_demo",
-        latest_charge=f"ch_{pi_id[3:]}" if succeeded else None,
-        # The fixture's error describes an idempotency failure; a declined card says so.
-        last_payment_error=None if succeeded else {
-            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-            "message": "Your card was declined."},
-    )
-    return pi
-
-
-def stripe_samples(fixtures):
-    """File name -> Stripe event."""
-    starter_created = 1_795_000_000
-    async_created = 1_795_000_000
-
-    def starter():
-        return checkout_session(
-            fixtures, session_id="cs_test_demo_credits_starter", plan_id="credits_starter",
-            amount=1000, status="complete", payment_status="paid",
-            created=starter_created - 600, payment_intent="pi_demo_credits_starter")
-
-    def async_session(payment_status):
-        return checkout_session(
-            fixtures, session_id="cs_test_demo_async", plan_id="uses_20", amount=500,
-            status="complete", payment_status=payment_status,
-            created=async_created - 600, payment_intent="pi_demo_async")
-
-    # Created a day before the event so that the expiry is what the event reports.
-    expired = checkout_session(
-        fixtures, session_id="cs_test_demo_expired", plan_id="credits_basic", amount=4500,
-        status="expired", payment_status="unpaid", created=1_795_000_000 - DAY,
-        payment_intent=None)
-
-    ev = functools.partial(stripe_event, fixtures)
-    return {
-        "checkout.session.completed.credits_starter.json": ev(
-            "checkout.session.completed", "evt_demo_credits_starter_completed",
-            starter_created, starter()),
-        "checkout.session.completed.async_pending.json": ev(
-            "checkout.session.completed", "evt_demo_async_completed",
-            async_created, async_session("unpaid")),
-        "checkout.session.async_payment_succeeded.json": ev(
-            "checkout.session.async_payment_succeeded", "evt_demo_async_succeeded",
-            async_created + 60, async_session("paid")),
-        "checkout.session.async_payment_failed.json": ev(
-            "checkout.session.async_payment_failed", "evt_demo_async_failed",
-            async_created + 60, async_session("unpaid")),
-        "checkout.session.expired.json": ev(
-            "checkout.session.expired", "evt_demo_expired", 1_795_000_000, expired),
-        "customer.subscription.created.json": ev(
-            "customer.subscription.created", "evt_demo_sub_created", 1_795_000_000,
-            subscription(fixtures, status="active")),
-        "customer.subscription.updated.json": ev(
-            "customer.subscription.updated", "evt_demo_sub_updated", 1_795_000_100,
-            subscription(fixtures, status="past_due"), previous={"status": "active"}),
-        # Paused: a trial that ended without a payment method (pause on trial end).
-        "customer.subscription.paused.json": ev(
-            "customer.subscription.paused", "evt_demo_sub_paused", 1_795_000_140,
-            subscription(fixtures, status="paused"), previous={"status": "trialing"}),
-        "customer.subscription.resumed.json": ev(
-            "customer.subscription.resumed", "evt_demo_sub_resumed", 1_795_000_160,
-            subscription(fixtures, status="active"), previous={"status": "paused"}),
-        "customer.subscription.deleted.json": ev(
-            "customer.subscription.deleted", "evt_demo_sub_deleted", 1_795_000_200,
-            subscription(fixtures, status="canceled", canceled_at=1_795_000_200)),
-        "payment_intent.succeeded.json": ev(
-            "payment_intent.succeeded", "evt_demo_pi_succeeded", 1_795_000_300,
-            payment_intent(fixtures, pi_id="pi_demo_elements", plan_id="uses_20", amount=500,
-                           quantity=1, status="succeeded", created=1_795_000_240)),
-        "payment_intent.payment_failed.json": ev(
-            "payment_intent.payment_failed", "evt_demo_pi_failed", 1_795_000_300,
-            payment_intent(fixtures, pi_id="pi_demo_declined", plan_id="uses_20", amount=500,
-                           quantity=1, status="requires_payment_method",
-                           created=1_795_000_240)),
-    }
+def stripe_samples():
+    """File name -> Stripe event, as the one event builder builds them
+    (shared/testing/src/samples.rs, printed by `local-stack stripe-events`)."""
+    run = subprocess.run(["cargo", "run", "--quiet", "-p", "local-stack", "--", "stripe-events"],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    return {s["file"]: s["event"] for s in json.loads(run.stdout)}
 
 
 def compact(value):
@@ -453,9 +281,7 @@ def write(path, value):
 
 
 def main():
-    fixtures_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FIXTURES
-    fixtures = json.loads(fixtures_path.read_text())["resources"]
-    samples = stripe_samples(fixtures)
+    samples = stripe_samples()
     for name, event in samples.items():
         write(EVENTS / "stripe" / name, event)
     for name, event in gateway_samples(

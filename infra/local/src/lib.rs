@@ -19,6 +19,7 @@ pub mod provision;
 pub mod server;
 pub mod stack;
 pub mod stand_in;
+pub mod stripe_events;
 pub mod timeouts;
 
 pub use stack::{LocalStack, StackOptions};

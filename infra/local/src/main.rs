@@ -5,6 +5,7 @@
 //! - `local-stack send <event.json> [--fresh]`: signs a Stripe event with the local webhook
 //!   secret and posts it to the running stack
 //! - `local-stack fake-stripe --port N …`: the tests' fake Stripe server (fake_stripe.rs)
+//! - `local-stack stripe-events`: the Stripe samples of events/stripe/ as the one event builder builds them
 
 use local_stack::auth::{self, DEFAULT_LOCAL_JWT_SECRET};
 use local_stack::moto::{Moto, default_binary};
@@ -26,7 +27,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack fake-stripe --port N [--by NAME] [--tag TAG] [--checkout-delay-ms MS] [--prices plan=price,…]"
+        "usage: local-stack serve\n       local-stack token <user> [--admin] [--service] [--email E]\n       local-stack send <event.json> [--fresh]\n       local-stack provision <moto-endpoint> <prefix>\n       local-stack resign <api-gateway-event.json>\n       local-stack fake-stripe --port N [--by NAME] [--tag TAG] [--checkout-delay-ms MS] [--prices plan=price,…]\n       local-stack stripe-events"
     );
     ExitCode::from(2)
 }
@@ -41,6 +42,7 @@ async fn main() -> ExitCode {
         Some("provision") => provision(&args[1..]).await,
         Some("resign") => resign(&args[1..]),
         Some("fake-stripe") => local_stack::fake_stripe::run(&args[1..]).await,
+        Some("stripe-events") => local_stack::stripe_events::run(),
         _ => usage(),
     }
 }

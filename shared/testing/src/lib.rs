@@ -10,6 +10,7 @@ mod fake_stripe;
 mod fake_stripe_server;
 pub mod faults;
 pub mod harness;
+pub mod samples;
 pub mod stream;
 pub mod stripe_definitions;
 
