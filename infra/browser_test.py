@@ -240,23 +240,14 @@ def reference(user):
     return "u64_" + base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
 
 
-def stripe_event(kind, obj):
-    """An event of the pinned API version carrying `obj`, as Stripe sends it."""
-    event = json.loads(json.dumps(FIXTURES["event"]))
-    event.update(id=f"evt_browser_{secrets.token_hex(8)}", type=kind, created=int(time.time()),
-                 livemode=False, api_version="2026-10-28.endive", data={"object": obj})
-    return event
-
-
-def completed_event(session_id, user, plan_id, customer):
-    """checkout.session.completed for one session, from the repository's sample event."""
-    event = json.loads(SAMPLE_COMPLETED.read_text())
-    obj = event["data"]["object"]
+def completed_event(stripe, session_id, user, plan_id, customer):
+    """checkout.session.completed for one session: the repository's sample session (built by
+    the one event builder) with this session's values, in an event the builder builds."""
+    obj = json.loads(SAMPLE_COMPLETED.read_text())["data"]["object"]
     obj.update(id=session_id, client_reference_id=user, customer=customer,
                payment_intent=f"pi_browser_{secrets.token_hex(6)}",
                metadata={"user_id": user, "plan_id": plan_id, "quantity": "1"})
-    event.update(id=f"evt_browser_{secrets.token_hex(8)}", created=int(time.time()))
-    return event
+    return stripe.event("checkout.session.completed", obj)
 
 
 # An observer installed before any page script: records each data-billing-state the notice
@@ -306,7 +297,7 @@ class Suite:
         assert self.paid_session, "needs the pay click test"
         if not self.webhook_sent:
             status, _, body = self.configured.send_webhook(
-                completed_event(self.paid_session, self.user, "credits_starter", self.customer))
+                completed_event(self.stripe, self.paid_session, self.user, "credits_starter", self.customer))
             assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
             self.webhook_sent = True
 
@@ -619,7 +610,7 @@ class Suite:
 
     def stripe_update(self, sid, kind="customer.subscription.updated"):
         """Stripe tells the stack about the subscription as it holds it now."""
-        status, _, body = self.configured.send_webhook(stripe_event(kind, self.stripe.subscription(sid)))
+        status, _, body = self.configured.send_webhook(self.stripe.event(kind, self.stripe.subscription(sid)))
         assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
 
     def the_account_page_cancels_at_period_end_and_resumes_once_stripe_confirms_each(self):
@@ -672,7 +663,7 @@ class Suite:
         renewal = dict(renewal, billing_reason="subscription_cycle",
                        parent={"type": "subscription_details", "subscription_details": {
                            "subscription": self.sub_id, "metadata": {"user_id": user}}})
-        status, _, body = self.configured.send_webhook(stripe_event("invoice.payment_action_required", renewal))
+        status, _, body = self.configured.send_webhook(self.stripe.event("invoice.payment_action_required", renewal))
         assert status == 200 and json.loads(body)["status"] == "queued", (status, body)
         page = self.page()
         page.goto(self.configured.base + "/billing/account")
@@ -698,11 +689,11 @@ class Suite:
         # The customer confirms: the invoice is paid and the problem is gone. A later renewal is
         # declined: the link now says to update the payment method.
         paid = dict(renewal, status="paid", amount_paid=2900)
-        status, _, body = self.configured.send_webhook(stripe_event("invoice.paid", paid))
+        status, _, body = self.configured.send_webhook(self.stripe.event("invoice.paid", paid))
         assert status == 200, (status, body)
         declined = dict(renewal, id=f"in_browser_declined_{secrets.token_hex(3)}",
                         hosted_invoice_url=f"{self.stripe.base}/i/hosted_declined")
-        status, _, body = self.configured.send_webhook(stripe_event("invoice.payment_failed", declined))
+        status, _, body = self.configured.send_webhook(self.stripe.event("invoice.payment_failed", declined))
         assert status == 200, (status, body)
         for _ in range(50):
             page.reload()

@@ -52,15 +52,14 @@ class Suite:
         return json.loads(body)
 
     def seed(self):
-        bought = completed_event(self.session, self.user, "credits_starter", self.customer)
+        bought = completed_event(self.stripe, self.session, self.user, "credits_starter", self.customer)
         self.bought_event = bought["id"]
         self.deliver(bought)
         for i in range(22):
-            self.deliver({"id": f"evt_console_ign_{i:02d}_{secrets.token_hex(3)}", "object": "event",
-                          "type": "plan.created", "created": int(time.time()), "livemode": False,
-                          "api_version": "2026-10-28.endive", "data": {"object": {"id": f"plan_{i}", "object": "plan"}}})
+            self.deliver(self.stripe.event("plan.created", {"id": f"plan_{i}", "object": "plan"},
+                                           id=f"evt_console_ign_{i:02d}_{secrets.token_hex(3)}"))
         # A Payment Link checkout whose reference the stack never signed: paid, granted to no one.
-        forged = completed_event(f"cs_test_console_link_{secrets.token_hex(4)}", "someone_else", "credits_starter",
+        forged = completed_event(self.stripe, f"cs_test_console_link_{secrets.token_hex(4)}", "someone_else", "credits_starter",
                                  f"cus_console_payer_{secrets.token_hex(4)}")
         forged["data"]["object"].update(payment_link=f"plink_console_{secrets.token_hex(4)}",
                                         client_reference_id="s1_forgedforgedforgedforgedXX", metadata={})

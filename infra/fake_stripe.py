@@ -69,6 +69,11 @@ class FakeStripe:
         """One more of a customer's invoices, as GET /v1/invoices lists them."""
         self._call("POST", "/_fake/invoices", invoice)
 
+    def event(self, kind, obj, **envelope):
+        """A Stripe event of `kind` carrying `obj`, built by the project's one event builder
+        (billing_testing::event); `envelope` may name its id and created."""
+        return self._call("POST", "/_fake/events", dict(envelope, type=kind, object=obj))
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -233,4 +233,25 @@ mod tests {
         .await;
         assert_eq!(status, 404, "a subscription Stripe does not hold");
     }
+
+    #[tokio::test]
+    async fn an_event_it_is_asked_for_is_the_one_event_builders_around_the_given_object() {
+        let s = server("").await;
+        let object = json!({ "id": "sub_unit", "object": "subscription", "status": "active" });
+        let built: Value = reqwest::Client::new()
+            .post(format!("{}/_fake/events", s.base()))
+            .json(&json!({ "type": "customer.subscription.updated", "object": object, "created": 1_795_000_000 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = built["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("evt_test_unit_"), "{id}");
+        assert_eq!(
+            built,
+            billing_testing::event(&id, "customer.subscription.updated", 1_795_000_000, object)
+        );
+    }
 }

@@ -16,8 +16,9 @@
 //! - a control API under `/_fake/` (not Stripe's): `GET /_fake/requests` (every request it
 //!   received under `/v1/`, with its `Idempotency-Key`, form and whether Stripe's definitions
 //!   refused it), `POST /_fake/subscriptions` (Stripe now holds this subscription), `GET
-//!   /_fake/subscriptions/{id}` (as held now) and `POST /_fake/invoices` (a customer's invoice
-//!   to list).
+//!   /_fake/subscriptions/{id}` (as held now), `POST /_fake/invoices` (a customer's invoice
+//!   to list) and `POST /_fake/events` (`{"type", "object", "id"?, "created"?}`: the event
+//!   as the one event builder, [`crate::event`], builds it, for the test to sign and send).
 
 use crate::fake_stripe::{
     EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, payment_intent_for, refund_for,
@@ -92,7 +93,7 @@ impl FakeStripeServer {
             .respond_with(state.subscriptions.clone())
             .mount(&server)
             .await;
-        let routes: [(&str, &str, Route); 15] = [
+        let routes: [(&str, &str, Route); 16] = [
             ("POST", r"^/v1/checkout/sessions$", Route::CreateSession),
             (
                 "POST",
@@ -120,6 +121,7 @@ impl FakeStripeServer {
             ("GET", r"^/_fake/requests$", Route::Requests),
             ("POST", r"^/_fake/(subscriptions|invoices)$", Route::Hold),
             ("GET", r"^/_fake/subscriptions/[^/]+$", Route::Held),
+            ("POST", r"^/_fake/events$", Route::Event),
         ];
         for (verb, pattern, route) in routes {
             Mock::given(method(verb))
@@ -215,6 +217,7 @@ enum Route {
     Requests,
     Hold,
     Held,
+    Event,
 }
 
 struct Handler(State, Route);
@@ -275,6 +278,21 @@ impl Respond for Handler {
                     s.invoices.lock().unwrap().push(held);
                 }
                 ResponseTemplate::new(204)
+            }
+            Route::Event => {
+                let Ok(asked) = serde_json::from_slice::<Value>(&request.body) else {
+                    return ResponseTemplate::new(400).set_body_string("not JSON");
+                };
+                let id = match asked["id"].as_str() {
+                    Some(id) => id.to_owned(),
+                    None => s.id("evt"),
+                };
+                let created = asked["created"]
+                    .as_i64()
+                    .unwrap_or_else(|| chrono::Utc::now().timestamp());
+                let kind = asked["type"].as_str().unwrap_or_default();
+                let built = crate::event(&id, kind, created, asked["object"].clone());
+                ResponseTemplate::new(200).set_body_json(built)
             }
             Route::Held => match s.subscriptions.get(segment(3)) {
                 Some(sub) => ResponseTemplate::new(200).set_body_json(sub),
