@@ -14,8 +14,9 @@ from the installed package, at test time, and writes nothing by hand:
 The map: {"stripe_version", "endpoints": [{"method", "path", "params"}], "defs": {name: {"fields":
 {field: type}, "required": [...]}}} where a type is {"t": "str"|"int"|"num"|"bool"|"any"},
 {"t": "enum", "v": [...]}, {"t": "list"|"map", "of": type}, {"t": "ref", "n": name} or
-{"t": "union", "of": [types]}. `check()` is the checker the Python fakes use;
-shared/testing/src/stripe_definitions.rs is the same checker for the Rust fakes.
+{"t": "union", "of": [types]}. `check()` walks a request against the map (`--self-test`
+proves it); shared/testing/src/stripe_definitions.rs is the same checker in the one fake
+Stripe, which every suite uses (docs/testing.md).
 
 Enums: the SDK types an enum as `Literal[...] | str` so that it keeps working when Stripe adds
 a value; the API itself refuses a value it does not define, so the checker holds requests to
