@@ -7,10 +7,8 @@
 //! only ids, metadata, amounts and states, so our types are proven against real shapes.
 
 mod fake_stripe;
-mod fake_stripe_server;
 pub mod faults;
 pub mod harness;
-pub mod samples;
 pub mod stream;
 pub mod stripe_definitions;
 
@@ -18,13 +16,18 @@ pub use fake_stripe::{
     EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, fake_stripe, payment_intent_for,
     refund_for, strict_stripe,
 };
-pub use fake_stripe_server::{FakeStripeServer, ServerOptions};
 
 use billing_core::app::Services;
 use billing_core::app::config::Config;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+// The one fake Stripe as a server (for the Python suites) and the samples of events/stripe/,
+// built with the event builder below (docs/testing.md, "The fake Stripe and the Stripe events").
+mod fake_stripe_server;
+pub mod samples;
+pub use fake_stripe_server::{FakeStripeServer, ServerOptions};
 
 pub const FIXTURES: &str = include_str!("../../testdata/stripe/fixtures3.json");
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";
