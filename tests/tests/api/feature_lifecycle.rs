@@ -369,3 +369,102 @@ async fn an_operator_grants_units_of_a_metered_feature_and_turns_a_boolean_one_o
     assert_eq!(boolean["reason"], "ticket 78: beta partner");
     assert!(boolean.get("units").is_none_or(Value::is_null), "{boolean}");
 }
+
+#[tokio::test]
+async fn the_seed_usage_route_answers_as_before_and_draws_on_the_free_entrys_usage_feature() {
+    let app = TestApp::spawn().await;
+    let (user, token) = ("uri", app.token("uri"));
+    let before = feature(&app, user, "usage").await;
+    assert_eq!(
+        (
+            &before["included"],
+            &before["remaining"],
+            &before["resets_at"]
+        ),
+        (&json!(3), &json!(3), &Value::Null),
+        "FREE_USES is the free entry's usage feature, never reset: {before}"
+    );
+    let seed = app
+        .post_json(
+            "/api/billing/usage",
+            Some(&token),
+            &json!({ "units": 1, "idempotency_key": "seed-1" }),
+        )
+        .await;
+    assert_eq!(
+        (seed.status, &seed.body),
+        (
+            200,
+            &json!({ "allowed": true, "free_uses_remaining": 2, "balance": 0 })
+        )
+    );
+    // The feature route shares the seed route's keys: the same key tracks nothing more.
+    let same_key = track(&app, user, "usage", 1, "seed-1").await;
+    assert_eq!(same_key.status, 200, "{}", same_key.body);
+    assert_eq!(feature(&app, user, "usage").await["used"], 1);
+    let other = track(&app, user, "usage", 1, "feature-1").await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert_eq!(other.body["feature"]["remaining"], 1);
+    let check = app.get("/api/billing/usage?units=2", Some(&token)).await;
+    assert_eq!(
+        (
+            check.status,
+            check.body["allowed"].as_bool(),
+            check.body["free_uses_remaining"].as_i64()
+        ),
+        (200, Some(false), Some(1)),
+        "{}",
+        check.body
+    );
+    let account = app.account(user).await;
+    assert_eq!(account["credits"]["free_uses_remaining"], 1);
+    assert_eq!(account["features"]["usage"]["used"], 2);
+}
+
+#[tokio::test]
+async fn a_per_seat_limit_is_the_plans_figure_times_the_seats_stripe_holds() {
+    let stripe = fake_stripe("cs_test_life_seats").await;
+    let held = FakeSubscriptions::mount(&stripe).await;
+    let app = TestApp::spawn_with(&[
+        ("STRIPE_SECRET_KEY", "sk_test_life_seats"),
+        ("STRIPE_API_BASE", &stripe.uri()),
+        ("STRIPE_PRICE_TEAM_MONTHLY", TEAM),
+    ])
+    .await;
+    let (user, sub_id) = ("tao", "sub_life_tao");
+    let mut sub = subscription(sub_id, user, "team_monthly", "active", now() + 10 * DAY);
+    sub["items"]["data"][0]["price"]["id"] = TEAM.into();
+    sub["items"]["data"][0]["id"] = "si_life_tao".into();
+    sub["items"]["data"][0]["quantity"] = 3.into();
+    held.put(&sub);
+    deliver_processed(
+        &app,
+        &event("evt_life_tao", "customer.subscription.created", now(), sub),
+    )
+    .await;
+    // team_monthly: 5 workspaces a seat.
+    assert_eq!(feature(&app, user, "workspaces").await["limit"], 15);
+    assert!(allowed(&app, user, "workspaces", 15).await);
+    assert!(!allowed(&app, user, "workspaces", 16).await);
+
+    let seats = app
+        .post_json(
+            "/api/billing/subscription",
+            Some(&app.token(user)),
+            &json!({ "quantity": 5 }),
+        )
+        .await;
+    assert_eq!(seats.status, 200, "{}", seats.body);
+    deliver_processed(
+        &app,
+        &event(
+            "evt_life_tao_seats",
+            "customer.subscription.updated",
+            now(),
+            held.get(sub_id).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(feature(&app, user, "workspaces").await["limit"], 25);
+    assert!(allowed(&app, user, "workspaces", 25).await);
+}
