@@ -427,3 +427,66 @@ async fn a_processed_report_replayed_by_an_operator_or_delivered_again_by_the_qu
     assert_eq!(sent.len(), 1, "one meter event in all: {sent:?}");
     assert_eq!(sent[0].get("payload[value]").map(String::as_str), Some("5"));
 }
+
+#[tokio::test]
+async fn callers_that_give_up_waiting_and_retry_with_the_same_key_get_one_report_per_key() {
+    let stripe = fake_stripe("cs_test_meter_unused_5").await;
+    let held = FakeSubscriptions::mount(&stripe).await;
+    meter_accepts(&stripe).await;
+    let app = spawn(&stripe).await;
+    subscribe(&app, &held, "gus").await;
+    let (status, body) = track(&app, "gus", 10_000, "inside").await;
+    assert_eq!(status, 200, "{body}");
+    // Each first call is abandoned after a few milliseconds, before, during or after its
+    // commit (the caller never hears); the retry with the same key must answer, and each
+    // key's unit must reach Stripe once.
+    let keys: Vec<String> = (0..8).map(|i| format!("impatient-{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(1 + 4 * i as u64))
+            .build()
+            .unwrap();
+        let _ = impatient
+            .post(app.url("/api/billing/features/calls/usage"))
+            .bearer_auth(app.token("gus"))
+            .json(&json!({ "units": 1, "idempotency_key": key }))
+            .send()
+            .await;
+        let (status, body) = track(&app, "gus", 1, key).await;
+        assert_eq!(
+            (status, &body["allowed"]),
+            (200, &json!(true)),
+            "{key}: {body}"
+        );
+    }
+    let processed = || async {
+        let r = app
+            .get("/api/billing/admin/events?limit=200", Some(&operator()))
+            .await;
+        r.body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == meter_report::KIND && e["state"] == "processed")
+            .count()
+    };
+    within(60, "every key's report processed", || async {
+        processed().await >= keys.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(processed().await, keys.len());
+    let sent = meter_events(&stripe).await;
+    let mut reported: Vec<&str> = sent
+        .iter()
+        .map(|form| {
+            assert_eq!(form.get("payload[value]").map(String::as_str), Some("1"));
+            keys.iter()
+                .find(|k| identifier("gus", k, form) == form["identifier"])
+                .unwrap_or_else(|| panic!("a report of no key: {form:?}"))
+                .as_str()
+        })
+        .collect();
+    reported.sort_unstable();
+    assert_eq!(reported, keys, "one report per key: {sent:?}");
+}
