@@ -1,0 +1,299 @@
+//! What a fake Stripe server holds between requests, for tests that need Stripe's state
+//! over HTTP (the port's contract suite, `tests/stripe_port.rs`): Checkout Sessions (status,
+//! expiry, line items), PaymentIntents and the refunds of their payments, meter events
+//! (counted once per identifier), and events. Mount it on a [`crate::strict_stripe`] server,
+//! which refuses first every request Stripe's definitions refuse.
+//!
+//! It answers as Stripe does: an unknown object in a path is a 404 `resource_missing`, one
+//! named by a parameter a 400 `resource_missing`; expiring a session that is not open and
+//! refunding more than is left of a payment are 400 `invalid_request_error`s; a retried POST
+//! (same `Idempotency-Key`) gets its first answer.
+
+use crate::{EventsApi, InvoicesApi, object, payment_intent_for};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wiremock::{Request, ResponseTemplate};
+
+#[derive(Default)]
+struct Held {
+    sessions: HashMap<String, Value>,
+    line_items: HashMap<String, Vec<(String, i64)>>,
+    payment_intents: HashMap<String, Value>,
+    refunds: Vec<Value>,
+    meter_events: HashMap<String, Value>,
+    events: Vec<Value>,
+    invoices: Vec<Value>,
+    answered: HashMap<String, Value>,
+}
+
+/// A fake Stripe account's objects, served over HTTP ([`FakeAccount::mount`]).
+#[derive(Clone, Default)]
+pub struct FakeAccount {
+    held: Arc<Mutex<Held>>,
+}
+
+/// Stripe's error answer: a status and its error object.
+struct Refused {
+    status: u16,
+    body: Value,
+}
+
+impl From<Refused> for ResponseTemplate {
+    fn from(r: Refused) -> Self {
+        ResponseTemplate::new(r.status).set_body_json(r.body)
+    }
+}
+
+fn error(status: u16, kind: &str, code: Option<&str>, message: String) -> Refused {
+    Refused {
+        status,
+        body: json!({ "error": { "type": kind, "code": code, "message": message } }),
+    }
+}
+
+fn missing(kind: &str, id: &str) -> Refused {
+    error(
+        404,
+        "invalid_request_error",
+        Some("resource_missing"),
+        format!("No such {kind}: '{id}'"),
+    )
+}
+
+fn form_of(req: &Request) -> HashMap<String, String> {
+    form_urlencoded::parse(&req.body).into_owned().collect()
+}
+
+fn list(url: &str, data: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({ "object": "list", "url": url, "has_more": false, "data": data }))
+}
+
+impl FakeAccount {
+    /// Serves the account from `server` (for every path it holds; others fall through).
+    pub async fn mount(server: &wiremock::MockServer) -> Self {
+        let account = Self::default();
+        let held = r"^/v1/(checkout/sessions/[^/]+(/expire|/line_items)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices)$";
+        wiremock::Mock::given(wiremock::matchers::path_regex(held))
+            .respond_with(account.clone())
+            .mount(server)
+            .await;
+        account
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The account holds `session` (a `checkout.session`), which sold `items`.
+    pub fn put_session(&self, session: &Value, items: &[(&str, i64)]) {
+        let id = session["id"].as_str().unwrap_or_default().to_owned();
+        let mut h = self.held();
+        h.line_items.insert(
+            id.clone(),
+            items.iter().map(|(p, q)| (p.to_string(), *q)).collect(),
+        );
+        h.sessions.insert(id, session.clone());
+    }
+
+    /// The account holds `payment_intent` (its `amount_received` is what may be refunded).
+    pub fn put_payment_intent(&self, payment_intent: &Value) {
+        let id = payment_intent["id"].as_str().unwrap_or_default().to_owned();
+        self.held()
+            .payment_intents
+            .insert(id, payment_intent.clone());
+    }
+
+    /// Stripe stores `event`.
+    pub fn put_event(&self, event: &Value) {
+        self.held().events.push(event.clone());
+    }
+
+    /// The account holds `invoice`.
+    pub fn put_invoice(&self, invoice: &Value) {
+        self.held().invoices.push(invoice.clone());
+    }
+
+    /// The meter events counted (one per identifier).
+    pub fn meter_events(&self) -> Vec<Value> {
+        self.held().meter_events.values().cloned().collect()
+    }
+
+    /// The refunds made, in order.
+    pub fn refunds(&self) -> Vec<Value> {
+        self.held().refunds.clone()
+    }
+
+    fn post(&self, path: &str, req: &Request) -> ResponseTemplate {
+        let key = req
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(first) = self.held().answered.get(&key) {
+            return ResponseTemplate::new(200).set_body_json(first.clone());
+        }
+        let form = form_of(req);
+        let answer = match path {
+            "payment_intents" => {
+                let pi = payment_intent_for(req);
+                let id = pi["id"].as_str().unwrap_or_default().to_owned();
+                self.held().payment_intents.insert(id, pi.clone());
+                Ok(pi)
+            }
+            "refunds" => self.refund(&form, &key),
+            "billing/meter_events" => {
+                let identifier = form.get("identifier").cloned().unwrap_or_default();
+                let event = object(
+                    "billing.meter_event",
+                    json!({ "event_name": form.get("event_name"), "identifier": identifier,
+                            "payload": { "stripe_customer_id": form.get("payload[stripe_customer_id]"),
+                                         "value": form.get("payload[value]") } }),
+                );
+                let mut h = self.held();
+                let counted = h.meter_events.entry(identifier).or_insert(event);
+                Ok(counted.clone())
+            }
+            _ => match path
+                .strip_prefix("checkout/sessions/")
+                .map(|p| p.split('/'))
+            {
+                Some(mut parts) => {
+                    let id = parts.next().unwrap_or_default();
+                    self.expire(id)
+                }
+                None => Err(missing("object", path)),
+            },
+        };
+        match answer {
+            Ok(body) => {
+                if !key.is_empty() {
+                    self.held().answered.insert(key, body.clone());
+                }
+                ResponseTemplate::new(200).set_body_json(body)
+            }
+            Err(refused) => refused.into(),
+        }
+    }
+
+    fn expire(&self, id: &str) -> Result<Value, Refused> {
+        let mut h = self.held();
+        let session = h
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| missing("checkout.session", id))?;
+        if session["status"] != "open" {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                None,
+                format!(
+                    "Only Checkout Sessions with a status in [\"open\"] can be expired: '{id}'"
+                ),
+            ));
+        }
+        session["status"] = "expired".into();
+        session["url"] = Value::Null;
+        Ok(session.clone())
+    }
+
+    fn refund(&self, form: &HashMap<String, String>, key: &str) -> Result<Value, Refused> {
+        let mut h = self.held();
+        let pi_id = form.get("payment_intent").cloned().unwrap_or_default();
+        let amount: i64 = form.get("amount").and_then(|a| a.parse().ok()).unwrap_or(0);
+        let pi = h.payment_intents.get(&pi_id).ok_or_else(|| {
+            error(
+                400,
+                "invalid_request_error",
+                Some("resource_missing"),
+                format!("No such payment_intent: '{pi_id}'"),
+            )
+        })?;
+        let received = pi["amount_received"].as_i64().unwrap_or(0);
+        let refunded: i64 = h
+            .refunds
+            .iter()
+            .filter(|r| r["payment_intent"] == pi_id.as_str())
+            .filter_map(|r| r["amount"].as_i64())
+            .sum();
+        if received == 0 {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                None,
+                format!(
+                    "This PaymentIntent ({pi_id}) does not have a successful charge to refund."
+                ),
+            ));
+        }
+        if amount > received - refunded {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                None,
+                format!(
+                    "Refund amount ({amount}) is greater than unrefunded amount on charge ({})",
+                    received - refunded
+                ),
+            ));
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let refund = object(
+            "refund",
+            json!({ "id": format!("re_test_{}", hex::encode(&digest[..12])), "amount": amount,
+                    "payment_intent": pi_id, "status": "succeeded" }),
+        );
+        h.refunds.push(refund.clone());
+        Ok(refund)
+    }
+
+    fn get(&self, path: &str, req: &Request) -> ResponseTemplate {
+        let h = self.held();
+        let parts: Vec<&str> = path.split('/').collect();
+        match parts.as_slice() {
+            ["checkout", "sessions", id] => match h.sessions.get(*id) {
+                Some(s) => ResponseTemplate::new(200).set_body_json(s.clone()),
+                None => missing("checkout.session", id).into(),
+            },
+            ["checkout", "sessions", id, "line_items"] => match h.line_items.get(*id) {
+                Some(items) => {
+                    let data = items
+                        .iter()
+                        .map(|(price, quantity)| {
+                            object(
+                                "item",
+                                json!({ "price": { "id": price }, "quantity": quantity }),
+                            )
+                        })
+                        .collect();
+                    list(&format!("/v1/checkout/sessions/{id}/line_items"), data)
+                }
+                None => missing("checkout.session", id).into(),
+            },
+            ["payment_intents", id] => match h.payment_intents.get(*id) {
+                Some(pi) => ResponseTemplate::new(200).set_body_json(pi.clone()),
+                None => missing("payment_intent", id).into(),
+            },
+            ["events", id] => match h.events.iter().find(|e| e["id"] == *id) {
+                Some(e) => ResponseTemplate::new(200).set_body_json(e.clone()),
+                None => missing("event", id).into(),
+            },
+            ["events"] => wiremock::Respond::respond(&EventsApi(h.events.clone()), req),
+            ["invoices"] => wiremock::Respond::respond(&InvoicesApi(h.invoices.clone()), req),
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
+
+impl wiremock::Respond for FakeAccount {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let path = req.url.path().trim_start_matches("/v1/").to_owned();
+        match req.method == wiremock::http::Method::POST {
+            true => self.post(&path, req),
+            false => self.get(&path, req),
+        }
+    }
+}
