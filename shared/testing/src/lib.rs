@@ -308,3 +308,14 @@ pub fn subscription_invoice(
     }
     i
 }
+
+/// In-memory services with the test config (plus `extra`) whose Stripe is `stripe`, the
+/// in-memory one: the core's tests reach Stripe through the port, with no HTTP server.
+pub fn memory_services_with_stripe(
+    stripe: &std::sync::Arc<memory_stripe::MemoryStripe>,
+    extra: &[(&str, &str)],
+) -> Services {
+    let mut services = memory_services(extra);
+    services.stripe = Some(stripe.clone());
+    services
+}
