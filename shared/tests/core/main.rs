@@ -11,7 +11,6 @@ mod entitlement_events;
 mod features;
 mod fulfilment;
 mod intake;
-mod log_scan;
 mod meter_keys;
 mod meters;
 mod money_property;
