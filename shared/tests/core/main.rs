@@ -21,7 +21,6 @@ mod referral;
 mod reliability;
 mod renewals_refunds;
 mod replay_every_type;
-mod stripe_fidelity;
 mod stripe_fixtures;
 mod stripe_versions;
 mod usage;
