@@ -273,6 +273,16 @@ impl MemoryStripe {
         self.state().sessions.get(id).cloned()
     }
 
+    /// The Checkout Sessions held for `customer`.
+    pub fn sessions_of_customer(&self, customer: &str) -> Vec<Value> {
+        self.state()
+            .sessions
+            .values()
+            .filter(|s| s["customer"] == customer)
+            .cloned()
+            .collect()
+    }
+
     pub fn subscription(&self, id: &str) -> Option<Value> {
         self.state().subscriptions.get(id).cloned()
     }
@@ -391,7 +401,9 @@ impl StripeApi for MemoryStripe {
                     "id": id, "status": "open", "payment_status": "unpaid", "mode": mode,
                     "url": format!("https://checkout.stripe.com/c/pay/{id}"),
                     "client_reference_id": c.user.to_reference(),
-                    "customer": c.customer, "customer_email": c.email,
+                    // As the form does: the email prefills only a checkout with no customer.
+                    "customer": c.customer,
+                    "customer_email": if c.customer.is_none() { c.email } else { None },
                     "success_url": c.success_url, "cancel_url": c.cancel_url,
                 }),
             );
