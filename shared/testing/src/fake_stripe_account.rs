@@ -24,7 +24,12 @@ struct Held {
     meter_events: HashMap<String, Value>,
     events: Vec<Value>,
     invoices: Vec<Value>,
+    /// PaymentIntent → the invoice it paid (Stripe's InvoicePayments).
+    invoice_payments: HashMap<String, String>,
+    prices: Vec<Value>,
+    webhook_endpoints: Vec<Value>,
     answered: HashMap<String, Value>,
+    next_id: u64,
 }
 
 /// A fake Stripe account's objects, served over HTTP ([`FakeAccount::mount`]).
@@ -74,7 +79,7 @@ impl FakeAccount {
     /// Serves the account from `server` (for every path it holds; others fall through).
     pub async fn mount(server: &wiremock::MockServer) -> Self {
         let account = Self::default();
-        let held = r"^/v1/(checkout/sessions/[^/]+(/expire|/line_items)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices)$";
+        let held = r"^/v1/(checkout/sessions/[^/]+(/expire|/line_items)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices|invoice_payments|prices(/[^/]+)?|products|webhook_endpoints)$";
         wiremock::Mock::given(wiremock::matchers::path_regex(held))
             .respond_with(account.clone())
             .mount(server)
@@ -110,9 +115,14 @@ impl FakeAccount {
         self.held().events.push(event.clone());
     }
 
-    /// The account holds `invoice`.
-    pub fn put_invoice(&self, invoice: &Value) {
-        self.held().invoices.push(invoice.clone());
+    /// The account holds `invoice`; each PaymentIntent in `payment_intents` paid it.
+    pub fn put_invoice(&self, invoice: &Value, payment_intents: &[&str]) {
+        let id = invoice["id"].as_str().unwrap_or_default().to_owned();
+        let mut h = self.held();
+        for pi in payment_intents {
+            h.invoice_payments.insert(pi.to_string(), id.clone());
+        }
+        h.invoices.push(invoice.clone());
     }
 
     /// The meter events counted (one per identifier).
@@ -144,6 +154,33 @@ impl FakeAccount {
                 Ok(pi)
             }
             "refunds" => self.refund(&form, &key),
+            "products" => {
+                let mut h = self.held();
+                h.next_id += 1;
+                let id = format!("prod_test_{}", h.next_id);
+                Ok(object(
+                    "product",
+                    json!({ "id": id, "name": form.get("name") }),
+                ))
+            }
+            "prices" => self.create_price(&form),
+            "webhook_endpoints" => {
+                let mut h = self.held();
+                h.next_id += 1;
+                // Repeated keys (`enabled_events[]`), in the order sent.
+                let events: Vec<String> = form_urlencoded::parse(&req.body)
+                    .filter(|(k, _)| k == "enabled_events[]")
+                    .map(|(_, v)| v.into_owned())
+                    .collect();
+                let endpoint = object(
+                    "webhook_endpoint",
+                    json!({ "id": format!("we_test_{}", h.next_id), "url": form.get("url"),
+                            "api_version": form.get("api_version"), "enabled_events": events,
+                            "status": "enabled", "secret": "whsec_shown_once" }),
+                );
+                h.webhook_endpoints.push(endpoint.clone());
+                Ok(endpoint)
+            }
             "billing/meter_events" => {
                 let identifier = form.get("identifier").cloned().unwrap_or_default();
                 let event = object(
@@ -176,6 +213,38 @@ impl FakeAccount {
             }
             Err(refused) => refused.into(),
         }
+    }
+
+    /// A price; Stripe keeps a lookup key on one price (another needs
+    /// `transfer_lookup_key`).
+    fn create_price(&self, form: &HashMap<String, String>) -> Result<Value, Refused> {
+        let mut h = self.held();
+        let lookup_key = form.get("lookup_key").cloned();
+        if let Some(key) = &lookup_key
+            && h.prices.iter().any(|p| p["lookup_key"] == key.as_str())
+        {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                None,
+                format!("A price (`lookup_key`: '{key}') already uses that lookup key."),
+            ));
+        }
+        h.next_id += 1;
+        let recurring = form
+            .get("recurring[interval]")
+            .map(|i| json!({ "interval": i, "interval_count": 1, "usage_type": "licensed" }));
+        let amount: Option<i64> = form.get("unit_amount").and_then(|a| a.parse().ok());
+        let mut price = object(
+            "price",
+            json!({ "id": format!("price_test_{}", h.next_id), "product": form.get("product"),
+                    "unit_amount": amount, "currency": form.get("currency"),
+                    "lookup_key": lookup_key, "active": true,
+                    "type": if recurring.is_some() { "recurring" } else { "one_time" } }),
+        );
+        price["recurring"] = recurring.unwrap_or(Value::Null);
+        h.prices.push(price.clone());
+        Ok(price)
     }
 
     fn expire(&self, id: &str) -> Result<Value, Refused> {
@@ -283,6 +352,50 @@ impl FakeAccount {
             },
             ["events"] => wiremock::Respond::respond(&EventsApi(h.events.clone()), req),
             ["invoices"] => wiremock::Respond::respond(&InvoicesApi(h.invoices.clone()), req),
+            ["invoice_payments"] => {
+                let pi = req
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "payment[payment_intent]")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let data = h
+                    .invoice_payments
+                    .get(&pi)
+                    .map(|invoice| {
+                        object(
+                            "invoice_payment",
+                            json!({ "invoice": invoice, "status": "paid",
+                                "payment": { "type": "payment_intent", "payment_intent": pi } }),
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                list("/v1/invoice_payments", data)
+            }
+            ["prices"] => {
+                let keys: Vec<String> = req
+                    .url
+                    .query_pairs()
+                    .filter(|(k, _)| k == "lookup_keys[]")
+                    .map(|(_, v)| v.into_owned())
+                    .collect();
+                let data = h
+                    .prices
+                    .iter()
+                    .filter(|p| {
+                        keys.is_empty() || keys.iter().any(|k| p["lookup_key"] == k.as_str())
+                    })
+                    .filter(|p| p["active"] == true)
+                    .cloned()
+                    .collect();
+                list("/v1/prices", data)
+            }
+            ["prices", id] => match h.prices.iter().find(|p| p["id"] == *id) {
+                Some(p) => ResponseTemplate::new(200).set_body_json(p.clone()),
+                None => missing("price", id).into(),
+            },
+            ["webhook_endpoints"] => list("/v1/webhook_endpoints", h.webhook_endpoints.clone()),
             _ => ResponseTemplate::new(404),
         }
     }

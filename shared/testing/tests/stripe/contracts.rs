@@ -5,10 +5,11 @@
 //! definitions refuse). If they disagree, one of them is not Stripe.
 
 use async_trait::async_trait;
-use billing_core::domain::ids::UserId;
+use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::stripe::api::{
-    EventsQuery, HttpStripe, MeterUsage, NewRefund, PriceChange, RetryPolicy, SessionStatus,
-    StripeApi, StripeError,
+    EventsQuery, HttpStripe, MeterUsage, NewPaymentIntent, NewPrice, NewProduct, NewRefund,
+    NewWebhookEndpoint, PriceChange, RetryPolicy, STRIPE_VERSION, SessionStatus, StripeApi,
+    StripeError,
 };
 use billing_testing::memory_stripe::MemoryStripe;
 use billing_testing::{
@@ -27,7 +28,7 @@ trait Account: Send + Sync {
     fn put_session(&self, session: &Value, items: &[(&str, i64)]);
     fn put_payment_intent(&self, payment_intent: &Value);
     fn put_event(&self, event: &Value);
-    fn put_invoice(&self, invoice: &Value);
+    fn put_invoice(&self, invoice: &Value, payment_intents: &[&str]);
     /// The units counted on a meter for a customer.
     fn metered_units(&self, customer: &str, event_name: &str) -> i64;
 }
@@ -51,8 +52,8 @@ impl Account for InMemory {
     fn put_event(&self, e: &Value) {
         self.0.put_event(e)
     }
-    fn put_invoice(&self, i: &Value) {
-        self.0.put_invoice(i, &[])
+    fn put_invoice(&self, i: &Value, pis: &[&str]) {
+        self.0.put_invoice(i, pis)
     }
     fn metered_units(&self, customer: &str, event_name: &str) -> i64 {
         self.0.metered_units(customer, event_name)
@@ -103,8 +104,8 @@ impl Account for OverHttp {
     fn put_event(&self, e: &Value) {
         self.account.put_event(e)
     }
-    fn put_invoice(&self, i: &Value) {
-        self.account.put_invoice(i)
+    fn put_invoice(&self, i: &Value, pis: &[&str]) {
+        self.account.put_invoice(i, pis)
     }
     fn metered_units(&self, customer: &str, event_name: &str) -> i64 {
         self.account
@@ -502,7 +503,7 @@ async fn a_customers_invoices_are_listed_newest_first_and_no_one_elses(a: &dyn A
         let mut invoice =
             subscription_invoice(id, "sub_x", user, "price_pro", "subscription_cycle", 900);
         invoice["created"] = created.into();
-        a.put_invoice(&invoice);
+        a.put_invoice(&invoice, &[]);
     }
     let page = a.port().list_invoices("cus_u14", 2, None).await.unwrap();
     let ids: Vec<&str> = page.data.iter().map(|i| i.id.as_str()).collect();
@@ -516,6 +517,131 @@ async fn a_customers_invoices_are_listed_newest_first_and_no_one_elses(a: &dyn A
     let ids: Vec<&str> = rest.data.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, vec!["in_c1"]);
     assert!(!rest.has_more);
+}
+
+async fn a_payment_intent_for_a_purchase_carries_the_purchase_and_is_held(a: &dyn Account) {
+    let user = UserId::parse("u15").unwrap();
+    let plan = PlanId::parse("credits_starter").unwrap();
+    let purchase = NewPaymentIntent {
+        amount: 1500,
+        currency: "usd",
+        user: &user,
+        plan: &plan,
+        quantity: 3,
+        tax_calculation: None,
+        customer: None,
+    };
+    let made = a
+        .port()
+        .create_payment_intent(&purchase, "key-pi-1")
+        .await
+        .unwrap();
+    assert_eq!((made.amount, made.amount_received), (1500, Some(0)));
+    assert_eq!(made.meta("user_id"), Some("u15"));
+    assert_eq!(made.meta("plan_id"), Some("credits_starter"));
+    assert_eq!(made.meta("quantity"), Some("3"));
+    let again = a
+        .port()
+        .create_payment_intent(&purchase, "key-pi-1")
+        .await
+        .unwrap();
+    assert_eq!(again.id, made.id, "a retried click makes one PaymentIntent");
+    let held = a.port().retrieve_payment_intent(&made.id).await.unwrap();
+    assert_eq!(held.meta("user_id"), Some("u15"));
+}
+
+async fn the_invoice_a_payment_paid_is_found_and_a_payment_of_none_finds_none(a: &dyn Account) {
+    let invoice = subscription_invoice(
+        "in_c9",
+        "sub_y",
+        "u16",
+        "price_pro",
+        "subscription_cycle",
+        900,
+    );
+    a.put_invoice(&invoice, &["pi_paid_it"]);
+    let port = a.port();
+    assert_eq!(
+        port.invoice_of_payment("pi_paid_it")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("in_c9")
+    );
+    assert_eq!(port.invoice_of_payment("pi_of_a_pack").await.unwrap(), None);
+}
+
+async fn a_created_price_is_found_by_its_lookup_key_and_a_second_one_for_the_key_is_refused(
+    a: &dyn Account,
+) {
+    let port = a.port();
+    let plan = PlanId::parse("pro_annual").unwrap();
+    assert_eq!(
+        port.find_price_by_lookup_key("billing_c_annual")
+            .await
+            .unwrap(),
+        None
+    );
+    let product = NewProduct {
+        name: "Pro annual".into(),
+        plan: plan.clone(),
+    };
+    let product = port.create_product(&product, "key-prod").await.unwrap();
+    let price = NewPrice {
+        product,
+        amount: 29000,
+        currency: "usd".into(),
+        lookup_key: "billing_c_annual".into(),
+        plan,
+        interval: Some("year".into()),
+    };
+    let id = port.create_price(&price, "key-price-1").await.unwrap();
+    assert_eq!(
+        port.find_price_by_lookup_key("billing_c_annual")
+            .await
+            .unwrap(),
+        Some(id.clone())
+    );
+    let held = port.retrieve_price(&id).await.unwrap();
+    assert_eq!((held.unit_amount, held.active), (Some(29000), true));
+    assert_eq!(
+        held.recurring.and_then(|r| r.interval).as_deref(),
+        Some("year")
+    );
+    let second = port.create_price(&price, "key-price-2").await;
+    assert!(
+        matches!(&second, Err(e) if is_invalid_request(e)),
+        "{second:?}"
+    );
+    let missing = port.retrieve_price("price_never_made").await;
+    assert!(
+        matches!(missing, Err(StripeError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+async fn a_created_webhook_endpoint_is_listed_pinned_to_its_version_and_types(a: &dyn Account) {
+    let port = a.port();
+    assert!(port.list_webhook_endpoints().await.unwrap().is_empty());
+    let endpoint = NewWebhookEndpoint {
+        url: "https://hooks.example.com/api/stripe/webhook".into(),
+        api_version: STRIPE_VERSION.into(),
+        description: "billing".into(),
+        enabled_events: vec![
+            "checkout.session.completed".into(),
+            "charge.refunded".into(),
+        ],
+    };
+    let id = port
+        .create_webhook_endpoint(&endpoint, "key-we")
+        .await
+        .unwrap();
+    let listed = port.list_webhook_endpoints().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].url, endpoint.url);
+    assert_eq!(listed[0].api_version.as_deref(), Some(STRIPE_VERSION));
+    assert_eq!(listed[0].enabled_events, endpoint.enabled_events);
 }
 
 /// Each contract, once per adapter: `<contract>::in_memory` and `<contract>::over_http`.
@@ -554,4 +680,8 @@ contracts!(
     events_are_listed_newest_first_within_the_window_and_of_the_types_asked,
     an_unknown_event_is_not_found_and_a_stored_one_is_answered,
     a_customers_invoices_are_listed_newest_first_and_no_one_elses,
+    a_payment_intent_for_a_purchase_carries_the_purchase_and_is_held,
+    the_invoice_a_payment_paid_is_found_and_a_payment_of_none_finds_none,
+    a_created_price_is_found_by_its_lookup_key_and_a_second_one_for_the_key_is_refused,
+    a_created_webhook_endpoint_is_listed_pinned_to_its_version_and_types,
 );
