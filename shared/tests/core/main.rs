@@ -1,5 +1,7 @@
 //! The core's use-case tests, one binary: each module is a family of billing rules run
-//! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
+//! against the in-memory adapters (the store's contract suite proves them equal to DynamoDB's;
+//! the Stripe port's, in `shared/testing/tests/stripe`, the in-memory Stripe equal to what the
+//! HTTP adapter meets). No test here starts an HTTP server.
 
 mod account;
 mod admin;
