@@ -79,7 +79,7 @@ impl FakeAccount {
     /// Serves the account from `server` (for every path it holds; others fall through).
     pub async fn mount(server: &wiremock::MockServer) -> Self {
         let account = Self::default();
-        let held = r"^/v1/(checkout/sessions/[^/]+(/expire|/line_items)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices|invoice_payments|prices(/[^/]+)?|products|webhook_endpoints)$";
+        let held = r"^/v1/(checkout/sessions(/[^/]+(/expire|/line_items)?)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices|invoice_payments|prices(/[^/]+)?|products|webhook_endpoints)$";
         wiremock::Mock::given(wiremock::matchers::path_regex(held))
             .respond_with(account.clone())
             .mount(server)
@@ -154,6 +154,7 @@ impl FakeAccount {
                 Ok(pi)
             }
             "refunds" => self.refund(&form, &key),
+            "checkout/sessions" => Ok(self.create_session(req, &form)),
             "products" => {
                 let mut h = self.held();
                 h.next_id += 1;
@@ -245,6 +246,48 @@ impl FakeAccount {
         price["recurring"] = recurring.unwrap_or(Value::Null);
         h.prices.push(price.clone());
         Ok(price)
+    }
+
+    /// An open Checkout Session selling the posted line items, its id derived from the
+    /// `Idempotency-Key`.
+    fn create_session(&self, req: &Request, form: &HashMap<String, String>) -> Value {
+        use sha2::Digest;
+        let key = req
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let id = format!("cs_test_{}", hex::encode(&sha2::Sha256::digest(key)[..12]));
+        let items: Vec<(String, i64)> = (0..)
+            .map_while(|i| {
+                let price = form.get(&format!("line_items[{i}][price]"))?;
+                let quantity = form
+                    .get(&format!("line_items[{i}][quantity]"))
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(1);
+                Some((price.clone(), quantity))
+            })
+            .collect();
+        let mut session = object(
+            "checkout.session",
+            json!({ "id": id, "status": "open", "payment_status": "unpaid",
+                    "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+                    "mode": form.get("mode"), "customer": form.get("customer"),
+                    "customer_email": form.get("customer_email"),
+                    "client_reference_id": form.get("client_reference_id") }),
+        );
+        session["metadata"] = form
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+                Some((name.to_owned(), Value::from(v.clone())))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let mut h = self.held();
+        h.line_items.insert(id.clone(), items);
+        h.sessions.insert(id, session.clone());
+        session
     }
 
     fn expire(&self, id: &str) -> Result<Value, Refused> {

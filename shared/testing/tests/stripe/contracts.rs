@@ -7,9 +7,9 @@
 use async_trait::async_trait;
 use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::stripe::api::{
-    EventsQuery, HttpStripe, MeterUsage, NewPaymentIntent, NewPrice, NewProduct, NewRefund,
-    NewWebhookEndpoint, PriceChange, RetryPolicy, STRIPE_VERSION, SessionStatus, StripeApi,
-    StripeError,
+    EventsQuery, HttpStripe, MeterUsage, NewCheckout, NewPaymentIntent, NewPrice, NewProduct,
+    NewRefund, NewWebhookEndpoint, PriceChange, RetryPolicy, STRIPE_VERSION, SessionStatus,
+    StripeApi, StripeError,
 };
 use billing_testing::memory_stripe::MemoryStripe;
 use billing_testing::{
@@ -644,6 +644,46 @@ async fn a_created_webhook_endpoint_is_listed_pinned_to_its_version_and_types(a:
     assert_eq!(listed[0].enabled_events, endpoint.enabled_events);
 }
 
+async fn a_new_checkout_is_open_sells_its_price_and_a_retry_makes_no_second_session(
+    a: &dyn Account,
+) {
+    let config = billing_testing::config(&[("STRIPE_PRICE_CREDITS_STARTER", "price_starter")]);
+    let plan = config
+        .catalog
+        .get(&PlanId::parse("credits_starter").unwrap())
+        .unwrap();
+    let user = UserId::parse("u17").unwrap();
+    let checkout = NewCheckout {
+        plan,
+        price_id: "price_starter",
+        quantity: 2,
+        user: &user,
+        email: Some("u17@example.com"),
+        customer: None,
+        success_url: "https://app.example.com/billing/success".into(),
+        cancel_url: "https://app.example.com/billing/cancel".into(),
+        trial_days: None,
+        automatic_tax: false,
+    };
+    let port = a.port();
+    let made = port.create_checkout(&checkout, "key-cs-1").await.unwrap();
+    assert!(made.url.is_some_and(|u| u.starts_with("https://")));
+    assert_eq!(
+        port.checkout_status(&made.id).await.unwrap(),
+        SessionStatus::Open
+    );
+    let items = port.checkout_line_items(&made.id).await.unwrap();
+    assert_eq!(
+        items[0].price.as_ref().map(|p| p.id.as_str()),
+        Some("price_starter")
+    );
+    assert_eq!(items[0].quantity, Some(2));
+    let again = port.create_checkout(&checkout, "key-cs-1").await.unwrap();
+    assert_eq!(again.id, made.id, "a retried click opens one session");
+    let other = port.create_checkout(&checkout, "key-cs-2").await.unwrap();
+    assert_ne!(other.id, made.id);
+}
+
 /// Each contract, once per adapter: `<contract>::in_memory` and `<contract>::over_http`.
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {$(
@@ -684,4 +724,5 @@ contracts!(
     the_invoice_a_payment_paid_is_found_and_a_payment_of_none_finds_none,
     a_created_price_is_found_by_its_lookup_key_and_a_second_one_for_the_key_is_refused,
     a_created_webhook_endpoint_is_listed_pinned_to_its_version_and_types,
+    a_new_checkout_is_open_sells_its_price_and_a_retry_makes_no_second_session,
 );
