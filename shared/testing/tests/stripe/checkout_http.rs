@@ -138,6 +138,31 @@ async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
 }
 
 #[tokio::test]
+async fn a_known_customers_checkout_names_the_customer_and_neither_the_email_nor_a_new_customer() {
+    let server = fake_stripe("cs_test_fake_1").await;
+    let s = services(&server, &[]);
+    let user = UserId::parse("dave").unwrap();
+    s.table
+        .update(
+            &billing_core::store::records::profile::key(&user),
+            vec![billing_core::store::Op::set("customer_id", "cus_dave")],
+            None,
+        )
+        .await
+        .unwrap();
+    let who = caller("dave", Some("dave@example.com"));
+    checkout::start_checkout(&s, &who, request("hourly_1h"), None)
+        .await
+        .unwrap();
+    let form = form_of(&sent(&server).await[0]);
+    assert_eq!(form.get("customer").map(String::as_str), Some("cus_dave"));
+    assert!(
+        !form.contains_key("customer_email") && !form.contains_key("customer_creation"),
+        "{form:?}"
+    );
+}
+
+#[tokio::test]
 async fn every_post_carries_the_key_the_pinned_version_and_an_idempotency_key() {
     let server = fake_stripe("cs_test_fake_1").await;
     let s = services(&server, &[]);
