@@ -83,6 +83,9 @@ impl wiremock::Respond for StrictStripe {
 /// A fake Stripe on a free loopback port that answers nothing yet but refuses what Stripe
 /// refuses; tests mount their own answers on it.
 pub async fn strict_stripe() -> wiremock::MockServer {
+    // Loaded here, not by the first request: under load, loading them inside a request could
+    // outlast a test's short client timeout and read as Stripe being unreachable.
+    definitions();
     let server = wiremock::MockServer::start().await;
     let by = || StrictStripe {
         by: std::thread::current().name().unwrap_or("a test").to_owned(),

@@ -1,14 +1,16 @@
 //! Test support, its own crate used only as a dev-dependency (no Lambda build contains it): Stripe's official
 //! fixture objects and events built from them, a fake Stripe API ([`fake_stripe`]), one
-//! fault wrapper for the store and the queue ([`faults`]) and one in-memory harness
-//! ([`harness`]).
+//! fault wrapper for the store and the queue ([`faults`]), one in-memory harness
+//! ([`harness`]) and an in-memory Stripe behind the Stripe port ([`memory_stripe`]).
 //!
 //! Every event a test sends starts from `testdata/stripe/fixtures3.json` and overrides
 //! only ids, metadata, amounts and states, so our types are proven against real shapes.
 
 mod fake_stripe;
+mod fake_stripe_account;
 pub mod faults;
 pub mod harness;
+pub mod memory_stripe;
 pub mod stream;
 pub mod stripe_definitions;
 
@@ -16,6 +18,7 @@ pub use fake_stripe::{
     EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, fake_stripe, payment_intent_for,
     refund_for, strict_stripe,
 };
+pub use fake_stripe_account::FakeAccount;
 
 use billing_core::app::Services;
 use billing_core::app::config::Config;
@@ -310,4 +313,15 @@ pub fn subscription_invoice(
             "price_details": { "price": price, "product": "prod_test" } });
     }
     i
+}
+
+/// In-memory services with the test config (plus `extra`) whose Stripe is `stripe`, the
+/// in-memory one: the core's tests reach Stripe through the port, with no HTTP server.
+pub fn memory_services_with_stripe(
+    stripe: &std::sync::Arc<memory_stripe::MemoryStripe>,
+    extra: &[(&str, &str)],
+) -> Services {
+    let mut services = memory_services(extra);
+    services.stripe = Some(stripe.clone());
+    services
 }

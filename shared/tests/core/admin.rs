@@ -1,4 +1,4 @@
-//! The operator use cases, on in-memory adapters and a fake Stripe (wiremock).
+//! The operator use cases, on in-memory adapters and the in-memory Stripe.
 
 use billing_core::app::Services;
 use billing_core::domain::ids::{EventId, UserId};
@@ -10,12 +10,13 @@ use billing_core::usecases::admin::{
     self, AdminError, GrantRequest, ReconcileRequest, ReplayRequest,
 };
 use billing_core::usecases::intake;
+use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{
-    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature, subscription,
+    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, memory_services_with_stripe,
+    signature, subscription,
 };
 use serde_json::json;
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, ResponseTemplate};
+use std::sync::Arc;
 
 const T0: i64 = 1_795_000_000;
 
@@ -280,33 +281,18 @@ async fn secrets_in_a_payload_are_redacted_before_it_is_stored() {
 
 #[tokio::test]
 async fn reconcile_ingests_only_the_events_never_recorded() {
-    let stripe = billing_testing::strict_stripe().await;
-    let listed = |ids: &[&str]| -> Vec<serde_json::Value> {
-        ids.iter()
-            .map(|id| credits(id, &format!("cs_test_{id}"), "ola"))
-            .collect()
+    // Stripe stores three events of the last hour; one of them was delivered already.
+    let stripe = Arc::new(MemoryStripe::new());
+    let listed = |id: &str| {
+        let mut e = credits(id, &format!("cs_test_{id}"), "ola");
+        e["created"] = (chrono::Utc::now().timestamp() - 3600).into();
+        e
     };
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .and(query_param("starting_after", "evt_rc2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "object": "list", "has_more": false, "data": listed(&["evt_rc3"]) }),
-        ))
-        .mount(&stripe)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "object": "list", "has_more": true, "data": listed(&["evt_rc1", "evt_rc2"]) }),
-        ))
-        .mount(&stripe)
-        .await;
-    let base = stripe.uri();
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_rc"),
-        ("STRIPE_API_BASE", &base),
-    ]);
-    deliver(&s, &credits("evt_rc2", "cs_test_evt_rc2", "ola")).await;
+    for id in ["evt_rc1", "evt_rc2", "evt_rc3"] {
+        stripe.put_event(&listed(id));
+    }
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
+    deliver(&s, &listed("evt_rc2")).await;
 
     let out = admin::reconcile(&s, ReconcileRequest::default())
         .await
@@ -327,15 +313,8 @@ async fn reconcile_ingests_only_the_events_never_recorded() {
         .unwrap();
     assert_eq!((again.fetched, again.ingested), (3, 0));
     // The window never reaches past Stripe's 30 days.
-    let first = &stripe.received_requests().await.unwrap()[0];
-    let gte: i64 = first
-        .url
-        .query_pairs()
-        .find(|(k, _)| k == "created[gte]")
-        .unwrap()
-        .1
-        .parse()
-        .unwrap();
+    let first = &stripe.calls_of(Method::ListEvents)[0];
+    let gte = first.args["created_gte"].as_i64().unwrap();
     assert!(gte >= chrono::Utc::now().timestamp() - 30 * 86400 - 5);
 }
 

@@ -1,68 +1,34 @@
-//! The Stripe catalog bootstrap against a fake Stripe (wiremock).
+//! The Stripe catalog bootstrap against the in-memory Stripe.
 
 use billing_core::domain::catalog::{Catalog, DEFAULT_CATALOG};
-use billing_core::stripe::api::{HttpStripe, RetryPolicy, STRIPE_VERSION};
+use billing_core::stripe::api::{STRIPE_VERSION, StripeApi};
 use billing_core::stripe::event_types::HANDLED;
 use billing_core::usecases::catalog_bootstrap::{self, BootstrapError, EndpointStep, Step};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
+use billing_testing::object;
 use serde_json::json;
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn catalog() -> Catalog {
     Catalog::parse(DEFAULT_CATALOG, |_| None).unwrap()
 }
 
-async fn fake() -> (MockServer, HttpStripe) {
-    let server = billing_testing::strict_stripe().await;
-    // credits_starter exists already; nothing else does.
-    Mock::given(method("GET"))
-        .and(path("/v1/prices"))
-        .and(query_param("lookup_keys[]", "billing_credits_starter"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "object": "list", "data": [{ "id": "price_existing" }], "has_more": false }),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/prices"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "object": "list", "data": [], "has_more": false })),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/products"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "prod_new" })))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/prices"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "price_new" })))
-        .mount(&server)
-        .await;
-    let client = HttpStripe::new(
-        &server.uri(),
-        "sk_test_boot".to_owned().into(),
-        RetryPolicy::default(),
-    );
-    (server, client)
+/// A Stripe account where credits_starter's price exists already; nothing else does.
+fn fake() -> MemoryStripe {
+    let stripe = MemoryStripe::new();
+    stripe.put_price(&object(
+        "price",
+        json!({ "id": "price_existing", "lookup_key": "billing_credits_starter", "active": true }),
+    ));
+    stripe
 }
 
 #[tokio::test]
 async fn a_dry_run_creates_nothing() {
-    let (server, client) = fake().await;
+    let client = fake();
     let steps = catalog_bootstrap::run(&client, &catalog(), false, false, false)
         .await
         .unwrap();
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.method.as_str() == "GET")
-    );
+    assert!(client.updates().is_empty(), "{:?}", client.updates());
     assert!(
         steps
             .iter()
@@ -79,23 +45,26 @@ async fn a_dry_run_creates_nothing() {
 
 #[tokio::test]
 async fn apply_creates_the_missing_prices_with_recurring_intervals_and_reuses_existing_ones() {
-    let (server, client) = fake().await;
+    let client = fake();
     let steps = catalog_bootstrap::run(&client, &catalog(), false, true, false)
         .await
         .unwrap();
     let line = catalog_bootstrap::prices_line(&steps);
+    let annual_id = client
+        .find_price_by_lookup_key("billing_pro_annual")
+        .await
+        .unwrap()
+        .expect("the annual price was created");
     assert!(
         line.starts_with("STRIPE_PRICES=")
             && line.contains("credits_starter=price_existing")
-            && line.contains("pro_annual=price_new")
+            && line.contains(&format!("pro_annual={annual_id}")),
+        "{line}"
     );
-    let posts: Vec<String> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/v1/prices" && r.method.as_str() == "POST")
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+    let posts: Vec<serde_json::Value> = client
+        .calls_of(Method::CreatePrice)
+        .into_iter()
+        .map(|c| c.args)
         .collect();
     assert_eq!(
         posts.len(),
@@ -104,23 +73,28 @@ async fn apply_creates_the_missing_prices_with_recurring_intervals_and_reuses_ex
     );
     let annual = posts
         .iter()
-        .find(|b| b.contains("billing_pro_annual"))
+        .find(|p| p["lookup_key"] == "billing_pro_annual")
         .unwrap();
-    assert!(
-        annual.contains("recurring%5Binterval%5D=year") && annual.contains("unit_amount=29000"),
-        "{annual}"
+    assert_eq!(
+        (&annual["interval"], &annual["amount"]),
+        (&json!("year"), &json!(29000))
+    );
+    let held = client.retrieve_price(&annual_id).await.unwrap();
+    assert_eq!(
+        held.recurring.and_then(|r| r.interval).as_deref(),
+        Some("year")
     );
     assert!(!line.contains("sk_test"));
 }
 
 #[tokio::test]
 async fn a_live_key_is_refused_without_allow_live() {
-    let (server, client) = fake().await;
+    let client = fake();
     assert!(matches!(
         catalog_bootstrap::run(&client, &catalog(), true, true, false).await,
         Err(BootstrapError::LiveKeyRefused)
     ));
-    assert!(server.received_requests().await.unwrap().is_empty());
+    assert!(client.calls().is_empty());
     assert!(
         catalog_bootstrap::run(&client, &catalog(), true, false, true)
             .await
@@ -130,46 +104,27 @@ async fn a_live_key_is_refused_without_allow_live() {
 
 const HOOK_URL: &str = "https://hooks.example.com/api/stripe/webhook";
 
-/// A fake Stripe with `existing` webhook endpoints; creating one answers its secret once.
-async fn endpoints(existing: serde_json::Value) -> (MockServer, HttpStripe) {
-    let server = billing_testing::strict_stripe().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/webhook_endpoints"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "object": "list", "data": existing, "has_more": false })),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/webhook_endpoints"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "id": "we_new", "secret": "whsec_shown_once", "url": HOOK_URL }),
-        ))
-        .mount(&server)
-        .await;
-    let client = HttpStripe::new(
-        &server.uri(),
-        "sk_test_boot".to_owned().into(),
-        RetryPolicy::default(),
-    );
-    (server, client)
+/// A Stripe account with `existing` webhook endpoints.
+fn endpoints(existing: serde_json::Value) -> MemoryStripe {
+    let stripe = MemoryStripe::new();
+    for e in existing.as_array().unwrap() {
+        stripe.put_webhook_endpoint(&object("webhook_endpoint", e.clone()));
+    }
+    stripe
 }
 
-async fn posts(server: &MockServer) -> Vec<wiremock::Request> {
-    let all = server.received_requests().await.unwrap_or_default();
-    all.into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .collect()
+/// The calls that created something.
+fn posts(stripe: &MemoryStripe) -> Vec<billing_testing::memory_stripe::Call> {
+    stripe.updates()
 }
 
 #[tokio::test]
 async fn a_dry_run_shows_the_webhook_endpoint_it_would_create_pinned_to_the_handled_types() {
-    let (server, client) = endpoints(json!([])).await;
+    let client = endpoints(json!([]));
     let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, false)
         .await
         .unwrap();
-    assert!(posts(&server).await.is_empty(), "a dry run creates nothing");
+    assert!(posts(&client).is_empty(), "a dry run creates nothing");
     let EndpointStep::WouldCreate { endpoint } = step else {
         panic!("{step:?}")
     };
@@ -180,34 +135,39 @@ async fn a_dry_run_shows_the_webhook_endpoint_it_would_create_pinned_to_the_hand
 
 #[tokio::test]
 async fn applied_it_creates_the_endpoint_once_and_never_hands_out_the_secret() {
-    let (server, client) = endpoints(json!([])).await;
+    let client = endpoints(json!([]));
     let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, true)
         .await
         .unwrap();
+    let made = client.list_webhook_endpoints().await.unwrap();
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        (made[0].url.as_str(), made[0].api_version.as_deref()),
+        (HOOK_URL, Some(STRIPE_VERSION))
+    );
     assert_eq!(
         step,
         EndpointStep::Created {
-            id: "we_new".into()
+            id: made[0].id.clone()
         }
     );
     assert!(!format!("{step:?}").contains("whsec_"));
     assert!(catalog_bootstrap::SECRET_HINT.contains("STRIPE_WEBHOOK_SECRET"));
-    assert_eq!(posts(&server).await.len(), 1);
+    assert_eq!(posts(&client).len(), 1);
 }
 
 #[tokio::test]
 async fn an_existing_endpoint_for_the_url_is_shown_not_duplicated() {
     let mut handled: Vec<&str> = HANDLED.to_vec();
     handled.reverse();
-    let (server, client) = endpoints(json!([
+    let client = endpoints(json!([
         { "id": "we_other", "url": "https://elsewhere.example.com/hook", "api_version": null, "enabled_events": ["*"] },
         { "id": "we_ours", "url": HOOK_URL, "api_version": STRIPE_VERSION, "enabled_events": handled },
-    ]))
-    .await;
+    ]));
     let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, true)
         .await
         .unwrap();
-    assert!(posts(&server).await.is_empty());
+    assert!(posts(&client).is_empty());
     let EndpointStep::Exists { id, pinned, .. } = step else {
         panic!("{step:?}")
     };
@@ -216,10 +176,9 @@ async fn an_existing_endpoint_for_the_url_is_shown_not_duplicated() {
 
 #[tokio::test]
 async fn an_existing_endpoint_on_another_version_is_shown_as_not_pinned() {
-    let (_server, client) = endpoints(json!([
+    let client = endpoints(json!([
         { "id": "we_old", "url": HOOK_URL, "api_version": "2024-06-20", "enabled_events": ["*"] },
-    ]))
-    .await;
+    ]));
     let step = catalog_bootstrap::webhook_endpoint(&client, HOOK_URL, false)
         .await
         .unwrap();

@@ -1,5 +1,8 @@
-//! Checkout and portal against a local fake Stripe (wiremock) that answers with Stripe's
-//! official fixture objects; each test asserts the exact form Stripe receives.
+//! Checkout and portal on the in-memory Stripe: what the use case asks Stripe for (the plan,
+//! price, quantity, buyer, trial and return URLs of a checkout; the customer of a portal),
+//! what it refuses before Stripe, and what it makes of Stripe's answers. The form Stripe
+//! receives for these calls and the HTTP adapter's retries are tested over HTTP
+//! (shared/testing/tests/stripe/checkout_http.rs).
 
 use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
@@ -7,25 +10,18 @@ use billing_core::domain::ids::{SessionId, UserId};
 use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
-use billing_core::stripe::api::{
-    CreatedSession, HttpStripe, NewCheckout, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
-};
 use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, PortalRequest};
 use billing_core::usecases::checkout_status::checkout_status;
-use billing_testing::{fake_stripe, memory_services, object};
-use serde_json::json;
-use std::collections::BTreeMap;
-use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
+use billing_testing::{memory_services, memory_services_with_stripe};
+use serde_json::{Value, json};
+use std::sync::Arc;
 
 const KEY: &str = "sk_test_fake_key_123";
 
-fn services(server: &MockServer, extra: &[(&str, &str)]) -> Services {
-    let base = server.uri();
+fn services(stripe: &Arc<MemoryStripe>, extra: &[(&str, &str)]) -> Services {
     let mut vars = vec![
         ("STRIPE_SECRET_KEY", KEY),
-        ("STRIPE_API_BASE", base.as_str()),
         ("PUBLIC_BASE_URL", "https://app.example.com"),
         ("STRIPE_PRICE_CREDITS_STARTER", "price_starter"),
         ("STRIPE_PRICE_RETAINER", "price_retainer"),
@@ -33,7 +29,11 @@ fn services(server: &MockServer, extra: &[(&str, &str)]) -> Services {
         ("STRIPE_PRICE_HOURLY_1H", "price_hourly"),
     ];
     vars.extend_from_slice(extra);
-    memory_services(&vars)
+    memory_services_with_stripe(stripe, &vars)
+}
+
+fn stripe() -> Arc<MemoryStripe> {
+    Arc::new(MemoryStripe::new())
 }
 
 fn caller(user: &str, email: Option<&str>) -> Identity {
@@ -54,112 +54,26 @@ fn request(plan: &str) -> CheckoutRequest {
     }
 }
 
-async fn sent(server: &MockServer) -> Vec<Request> {
-    server.received_requests().await.unwrap_or_default()
-}
-
-fn form_of(req: &Request) -> BTreeMap<String, String> {
-    form_urlencoded::parse(&req.body).into_owned().collect()
-}
-
-fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-#[tokio::test]
-async fn a_credit_pack_checkout_sends_exactly_these_parameters() {
-    let server = fake_stripe("cs_test_fake_1").await;
-    let s = services(&server, &[]);
-    let mut req = request("credits_starter");
-    req.quantity = Some(2);
-    req.success_path = Some("/done?tab=credits".into());
-    let out = checkout::start_checkout(&s, &caller("alice", Some("alice@example.com")), req, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        (out.session_id.as_deref(), out.via),
-        (Some("cs_test_fake_1"), "checkout_session")
-    );
-    let reqs = sent(&server).await;
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(
-        form_of(&reqs[0]),
-        expect(&[
-            ("mode", "payment"),
-            ("line_items[0][price]", "price_starter"),
-            ("line_items[0][quantity]", "2"),
-            (
-                "success_url",
-                "https://app.example.com/done?tab=credits&session_id={CHECKOUT_SESSION_ID}"
-            ),
-            ("cancel_url", "https://app.example.com/billing/cancel"),
-            ("client_reference_id", "u64_YWxpY2U"),
-            ("metadata[user_id]", "alice"),
-            ("metadata[plan_id]", "credits_starter"),
-            ("metadata[quantity]", "2"),
-            ("payment_intent_data[metadata][user_id]", "alice"),
-            ("payment_intent_data[metadata][plan_id]", "credits_starter"),
-            ("payment_intent_data[metadata][quantity]", "2"),
-            ("customer_creation", "always"),
-            ("customer_email", "alice@example.com"),
-        ])
-    );
-}
-
-#[tokio::test]
-async fn a_subscription_checkout_puts_our_metadata_on_the_subscription_too() {
-    let server = fake_stripe("cs_test_fake_1").await;
-    let s = services(&server, &[]);
-    checkout::start_checkout(&s, &caller("bob", None), request("retainer"), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        form_of(&sent(&server).await[0]),
-        expect(&[
-            ("mode", "subscription"),
-            ("line_items[0][price]", "price_retainer"),
-            ("line_items[0][quantity]", "1"),
-            (
-                "success_url",
-                "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
-            ),
-            ("cancel_url", "https://app.example.com/billing/cancel"),
-            ("client_reference_id", "u64_Ym9i"),
-            ("allow_promotion_codes", "true"),
-            ("metadata[user_id]", "bob"),
-            ("metadata[plan_id]", "retainer"),
-            ("metadata[quantity]", "1"),
-            ("subscription_data[metadata][user_id]", "bob"),
-            ("subscription_data[metadata][plan_id]", "retainer"),
-        ])
-    );
+/// What the first checkout Stripe received asked for.
+fn first_checkout(stripe: &MemoryStripe) -> Value {
+    stripe.calls_of(Method::CreateCheckout)[0].args.clone()
 }
 
 #[tokio::test]
 async fn the_annual_plan_gets_its_fourteen_day_trial() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     checkout::start_checkout(&s, &caller("carol", None), request("pro_annual"), None)
         .await
         .unwrap();
-    let form = form_of(&sent(&server).await[0]);
-    assert_eq!(
-        form.get("subscription_data[trial_period_days]")
-            .map(String::as_str),
-        Some("14")
-    );
-    assert_eq!(
-        form.get("line_items[0][price]").map(String::as_str),
-        Some("price_annual")
-    );
+    let asked = first_checkout(&server);
+    assert_eq!(asked["trial_days"], 14);
+    assert_eq!(asked["price"], "price_annual");
 }
 
 #[tokio::test]
 async fn a_known_customer_is_reused_instead_of_the_email() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     let user = UserId::parse("dave").unwrap();
     s.table
@@ -178,59 +92,26 @@ async fn a_known_customer_is_reused_instead_of_the_email() {
     )
     .await
     .unwrap();
-    let form = form_of(&sent(&server).await[0]);
-    assert_eq!(form.get("customer").map(String::as_str), Some("cus_dave"));
-    assert!(!form.contains_key("customer_email") && !form.contains_key("customer_creation"));
-}
-
-#[tokio::test]
-async fn every_post_carries_the_key_the_pinned_version_and_an_idempotency_key() {
-    let server = fake_stripe("cs_test_fake_1").await;
-    let s = services(&server, &[]);
-    let who = caller("erin", None);
-    checkout::start_checkout(&s, &who, request("credits_starter"), Some("client-key-1"))
-        .await
-        .unwrap();
-    checkout::start_checkout(&s, &who, request("credits_starter"), Some("client-key-1"))
-        .await
-        .unwrap();
-    checkout::start_checkout(&s, &who, request("credits_starter"), None)
-        .await
-        .unwrap();
-    let reqs = sent(&server).await;
-    let header = |r: &Request, n: &str| {
-        r.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    for r in &reqs {
-        assert_eq!(header(r, "authorization"), Some(format!("Bearer {KEY}")));
-        assert_eq!(header(r, "stripe-version").as_deref(), Some(STRIPE_VERSION));
-        assert_eq!(
-            header(r, "content-type").as_deref(),
-            Some("application/x-www-form-urlencoded")
-        );
-    }
-    let keys: Vec<String> = reqs
-        .iter()
-        .map(|r| header(r, "idempotency-key").unwrap())
-        .collect();
-    assert_eq!(
-        keys[0], keys[1],
-        "the caller's own key makes the same Stripe key"
-    );
-    assert_ne!(keys[0], keys[2]);
+    let asked = first_checkout(&server);
+    assert_eq!(asked["customer"], "cus_dave");
+    // The session Stripe made is the known customer's, not one for the email.
+    let out = server.calls_of(Method::CreateCheckout);
+    assert_eq!(out.len(), 1);
+    let made = server.sessions_of_customer("cus_dave");
+    assert_eq!(made.len(), 1);
+    assert!(made[0]["customer_email"].is_null(), "{}", made[0]);
 }
 
 #[tokio::test]
 async fn a_new_checkout_reads_as_processing_at_once() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
-    checkout::start_checkout(&s, &caller("frank", None), request("credits_starter"), None)
-        .await
-        .unwrap();
-    let state = checkout_status(&s, &SessionId::parse("cs_test_fake_1").unwrap())
+    let out =
+        checkout::start_checkout(&s, &caller("frank", None), request("credits_starter"), None)
+            .await
+            .unwrap();
+    let session = out.session_id.unwrap();
+    let state = checkout_status(&s, &SessionId::parse(&session).unwrap())
         .await
         .unwrap()
         .state;
@@ -239,7 +120,7 @@ async fn a_new_checkout_reads_as_processing_at_once() {
 
 #[tokio::test]
 async fn only_relative_redirect_paths_are_accepted_and_nothing_reaches_stripe() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     for bad in [
         "https://evil.example",
@@ -264,12 +145,12 @@ async fn only_relative_redirect_paths_are_accepted_and_nothing_reaches_stripe() 
             Err(CheckoutError::InvalidRedirect)
         ));
     }
-    assert!(sent(&server).await.is_empty());
+    assert!(server.calls().is_empty());
 }
 
 #[tokio::test]
 async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     let who = caller("hank", None);
     let err = checkout::start_checkout(&s, &who, request("gold_bars"), None)
@@ -302,12 +183,12 @@ async fn an_unknown_plan_or_a_bad_quantity_is_refused_before_stripe() {
             "{plan} x{q}"
         );
     }
-    assert!(sent(&server).await.is_empty());
+    assert!(server.calls().is_empty());
 }
 
 #[tokio::test]
 async fn a_subscription_already_held_active_is_a_conflict() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     let user = UserId::parse("ivy").unwrap();
     let sub = billing_core::store::Key::new(schema::user_pk(&user), "SUB#sub_ivy");
@@ -349,14 +230,14 @@ async fn without_a_key_or_a_price_checkout_is_honestly_unavailable() {
     let api = ApiError::from(err);
     assert_eq!((api.status, api.code), (503, "billing_unavailable"));
     assert!(api.message.contains("manual invoice"), "{}", api.message);
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let no_price = services(&server, &[]);
     let err =
         checkout::start_checkout(&no_price, &caller("jo", None), request("deposit_500"), None)
             .await
             .unwrap_err();
     assert_eq!(ApiError::from(err).status, 503);
-    assert!(sent(&server).await.is_empty());
+    assert!(server.calls().is_empty());
 }
 
 #[tokio::test]
@@ -424,13 +305,11 @@ async fn without_a_reference_secret_a_payment_link_plan_is_unavailable_not_unsig
 
 #[tokio::test]
 async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     let ended =
         billing_testing::subscription("sub_t1", "trier", "pro_annual", "canceled", 1_796_000_000);
-    billing_testing::FakeSubscriptions::mount(&server)
-        .await
-        .put(&ended);
+    server.put_subscription(&ended);
     let e = billing_testing::event(
         "evt_t1",
         "customer.subscription.deleted",
@@ -443,192 +322,14 @@ async fn a_second_subscription_after_a_canceled_one_gets_no_second_trial() {
     checkout::start_checkout(&s, &caller("trier", None), request("pro_annual"), None)
         .await
         .unwrap();
-    let posts: Vec<Request> = sent(&server)
-        .await
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .collect();
-    let form = form_of(&posts[0]);
-    assert_eq!(
-        form.get("line_items[0][price]").map(String::as_str),
-        Some("price_annual")
-    );
-    assert_eq!(
-        form.get("subscription_data[trial_period_days]"),
-        None,
-        "one trial per account"
-    );
-}
-
-async fn failing_stripe(
-    status: u16,
-    body: serde_json::Value,
-    extra: Option<(&str, &str)>,
-) -> (MockServer, HttpStripe) {
-    let server = billing_testing::strict_stripe().await;
-    let mut resp = ResponseTemplate::new(status).set_body_json(body);
-    if let Some((k, v)) = extra {
-        resp = resp.insert_header(k, v);
-    }
-    Mock::given(method("POST"))
-        .respond_with(resp)
-        .mount(&server)
-        .await;
-    let policy = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(10),
-        request_timeout: Duration::from_millis(300),
-    };
-    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
-    (server, client)
-}
-
-/// One Checkout Session of a credit pack, created through `client` under `key`.
-async fn one_checkout(client: &HttpStripe, key: &str) -> Result<CreatedSession, StripeError> {
-    let config = billing_testing::config(&[("STRIPE_PRICE_CREDITS_STARTER", "price_starter")]);
-    let plan = config
-        .catalog
-        .get(&billing_core::domain::ids::PlanId::parse("credits_starter").unwrap())
-        .unwrap();
-    let user = UserId::parse("u_retry").unwrap();
-    let checkout = NewCheckout {
-        plan,
-        price_id: "price_starter",
-        quantity: 1,
-        user: &user,
-        email: None,
-        customer: None,
-        success_url: "https://app.example.com/billing/success".into(),
-        cancel_url: "https://app.example.com/billing/cancel".into(),
-        trial_days: None,
-        automatic_tax: false,
-    };
-    client.create_checkout(&checkout, key).await
-}
-
-fn stripe_error(kind: &str, message: &str) -> serde_json::Value {
-    json!({ "error": { "type": kind, "code": "resource_missing", "message": message } })
-}
-
-#[tokio::test]
-async fn a_stripe_400_is_not_retried_and_its_internal_message_is_not_shown() {
-    let (server, client) = failing_stripe(
-        400,
-        stripe_error("invalid_request_error", "No such price: 'price_secret_123'"),
-        None,
-    )
-    .await;
-    let err = one_checkout(&client, "k").await.unwrap_err();
-    assert_eq!(sent(&server).await.len(), 1);
-    let api = ApiError::from(err);
-    assert_eq!((api.status, api.code), (502, "stripe_error"));
-    assert!(!api.message.contains("price_secret_123"), "{}", api.message);
-}
-
-#[tokio::test]
-async fn a_card_error_passes_stripes_user_facing_message() {
-    let (_server, client) = failing_stripe(
-        402,
-        stripe_error("card_error", "Your card was declined."),
-        None,
-    )
-    .await;
-    let api = ApiError::from(one_checkout(&client, "k").await.unwrap_err());
-    assert_eq!(
-        (api.status, api.message.as_str()),
-        (502, "Your card was declined.")
-    );
-}
-
-#[tokio::test]
-async fn rate_limits_and_server_errors_are_retried_with_the_same_idempotency_key() {
-    for status in [429, 500, 409] {
-        let (server, client) =
-            failing_stripe(status, stripe_error("api_error", "try later"), None).await;
-        assert!(one_checkout(&client, "same-key").await.is_err());
-        let reqs = sent(&server).await;
-        assert_eq!(reqs.len(), 3, "{status}: one try and two retries");
-        assert!(
-            reqs.iter()
-                .all(|r| r.headers.get("idempotency-key").unwrap() == "same-key")
-        );
-    }
-}
-
-#[tokio::test]
-async fn stripe_should_retry_false_stops_retries() {
-    let (server, client) = failing_stripe(
-        500,
-        stripe_error("api_error", "x"),
-        Some(("Stripe-Should-Retry", "false")),
-    )
-    .await;
-    assert!(one_checkout(&client, "k").await.is_err());
-    assert_eq!(sent(&server).await.len(), 1);
-}
-
-#[tokio::test]
-async fn a_retry_that_succeeds_returns_the_session() {
-    let server = billing_testing::strict_stripe().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(stripe_error("api_error", "x")))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "cs_test_r", "url": "https://x"})),
-        )
-        .mount(&server)
-        .await;
-    let policy = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(10),
-        request_timeout: Duration::from_secs(2),
-    };
-    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
-    assert_eq!(one_checkout(&client, "k").await.unwrap().id, "cs_test_r");
-}
-
-#[tokio::test]
-async fn a_timeout_and_a_malformed_body_are_typed_errors() {
-    let server = billing_testing::strict_stripe().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/checkout/sessions"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "cs_test_slow"}))
-                .set_delay(Duration::from_millis(800)),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/billing_portal/sessions"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html>not json</html>"))
-        .mount(&server)
-        .await;
-    let policy = RetryPolicy {
-        max_retries: 1,
-        base_delay: Duration::from_millis(10),
-        request_timeout: Duration::from_millis(200),
-    };
-    let client = HttpStripe::new(&server.uri(), KEY.to_owned().into(), policy);
-    assert_eq!(
-        one_checkout(&client, "k").await.unwrap_err(),
-        StripeError::Timeout
-    );
-    assert!(matches!(
-        client
-            .create_portal_session("cus_1", "https://app.example.com/billing", "k")
-            .await,
-        Err(StripeError::Decode(_))
-    ));
+    let asked = first_checkout(&server);
+    assert_eq!(asked["price"], "price_annual");
+    assert!(asked["trial_days"].is_null(), "one trial per account");
 }
 
 #[tokio::test]
 async fn the_portal_opens_only_for_the_callers_own_customer() {
-    let server = fake_stripe("cs_test_fake_1").await;
+    let server = stripe();
     let s = services(&server, &[]);
     let owner = UserId::parse("lena").unwrap();
     s.table
@@ -650,11 +351,8 @@ async fn the_portal_opens_only_for_the_callers_own_customer() {
     .unwrap();
     assert!(out.url.starts_with("https://"));
     assert_eq!(
-        form_of(&sent(&server).await[0]),
-        expect(&[
-            ("customer", "cus_lena"),
-            ("return_url", "https://app.example.com/account")
-        ])
+        server.calls_of(Method::CreatePortalSession)[0].args,
+        json!({ "customer": "cus_lena", "return_url": "https://app.example.com/account" })
     );
     let other = checkout::open_portal(&s, &caller("mallory", None), PortalRequest::default())
         .await
@@ -673,15 +371,7 @@ async fn the_portal_opens_only_for_the_callers_own_customer() {
 
 #[tokio::test]
 async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_line_items() {
-    let server = fake_stripe("cs_test_fake_1").await;
-    let items = json!({ "object": "list", "has_more": false, "data": [
-        object("item", json!({ "price": { "id": "price_starter" }, "quantity": 3 }))
-    ]});
-    Mock::given(method("GET"))
-        .and(path("/v1/checkout/sessions/cs_test_link_1/line_items"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(items))
-        .mount(&server)
-        .await;
+    let server = stripe();
     let s = services(&server, &[]);
     let mut session = billing_testing::checkout_session(
         "cs_test_link_1",
@@ -696,6 +386,8 @@ async fn a_payment_link_completion_without_our_metadata_is_resolved_from_its_lin
     let reference =
         billing_core::domain::reference::sign(&nina, &s.config.reference_secrets).unwrap();
     session["client_reference_id"] = reference.into();
+    // Stripe holds the session, which sold 3 of the starter pack's price.
+    server.put_session(&session, &[("price_starter", 3)]);
     let e = billing_testing::event(
         "evt_link_1",
         "checkout.session.completed",

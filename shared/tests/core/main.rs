@@ -1,5 +1,7 @@
 //! The core's use-case tests, one binary: each module is a family of billing rules run
-//! against the in-memory adapters (the same contract suite proves them equal to DynamoDB's).
+//! against the in-memory adapters (the store's contract suite proves them equal to DynamoDB's;
+//! the Stripe port's, in `shared/testing/tests/stripe`, the in-memory Stripe equal to what the
+//! HTTP adapter meets). No test here starts an HTTP server.
 
 mod account;
 mod admin;
@@ -11,7 +13,6 @@ mod entitlement_events;
 mod features;
 mod fulfilment;
 mod intake;
-mod log_scan;
 mod meter_keys;
 mod meters;
 mod money_property;
@@ -22,7 +23,6 @@ mod referral;
 mod reliability;
 mod renewals_refunds;
 mod replay_every_type;
-mod stripe_fidelity;
 mod stripe_fixtures;
 mod stripe_versions;
 mod usage;

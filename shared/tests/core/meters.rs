@@ -5,10 +5,10 @@
 //! calls it makes to the store; then, for each of them, a fresh run fails it (`Unavailable`:
 //! never lands; `LostAfter`: lands, the caller never hears, as a crash right after the
 //! commit). Faults stop there; the table's stream is relayed to the queue (every record
-//! twice, as a stream may redeliver), the worker drains the queue against a strict fake
+//! twice, as a stream may redeliver), the worker drains the queue against the in-memory
 //! Stripe, the caller retries with the same key (as it does after an error), and the relay
-//! and the worker run again. Stripe must have received exactly one meter event, of the 4
-//! units beyond the allowance, with the key's identifier.
+//! and the worker run again. Stripe (the in-memory one) must have received exactly one meter
+//! report, of the 4 units beyond the allowance, with the key's identifier.
 
 use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
@@ -18,18 +18,15 @@ use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
 use billing_core::store::memory::MemoryTable;
 use billing_core::store::records::meter_report;
-use billing_core::stripe::api::{HttpStripe, RetryPolicy};
 use billing_core::usecases::features::{TrackRequest, track};
 use billing_core::usecases::{fulfil, stream};
 use billing_testing::faults::{Fault, Faults, FaultyTable};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::stream::StreamedTable;
-use billing_testing::{config, event, fixture, strict_stripe, subscription};
+use billing_testing::{config, event, subscription};
 use chrono::{TimeZone, Utc};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const T0: i64 = 1_795_000_000;
 
@@ -38,7 +35,7 @@ struct World {
     table: Arc<FaultyTable<StreamedTable<MemoryTable>>>,
     queue: Arc<MemoryQueue>,
     faults: Arc<Faults>,
-    stripe: MockServer,
+    stripe: Arc<MemoryStripe>,
 }
 
 /// `ann` holds `api_monthly` (customer `cus_ann`); Stripe takes meter events.
@@ -49,12 +46,7 @@ async fn world() -> World {
         faults: faults.clone(),
     });
     let queue = Arc::new(MemoryQueue::new(Duration::ZERO, 5));
-    let stripe = strict_stripe().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/billing/meter_events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("billing.meter_event")))
-        .mount(&stripe)
-        .await;
+    let stripe = Arc::new(MemoryStripe::new());
     let mut services = Services {
         config: Arc::new(config(&[])),
         table: table.clone(),
@@ -69,11 +61,7 @@ async fn world() -> World {
     fulfil::process(&services, &created.to_string())
         .await
         .expect("the subscription applies");
-    services.stripe = Some(Arc::new(HttpStripe::new(
-        &stripe.uri(),
-        "sk_test_meters".to_owned().into(),
-        RetryPolicy::default(),
-    )));
+    services.stripe = Some(stripe.clone());
     World {
         services,
         table,
@@ -116,14 +104,12 @@ impl World {
         panic!("the queue never drained");
     }
 
-    async fn meter_events(&self) -> Vec<HashMap<String, String>> {
+    /// Every meter report Stripe received (a report sent twice is here twice).
+    fn meter_reports(&self) -> Vec<serde_json::Value> {
         self.stripe
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.url.path() == "/v1/billing/meter_events")
-            .map(|r| form_urlencoded::parse(&r.body).into_owned().collect())
+            .calls_of(Method::ReportMeterUsage)
+            .into_iter()
+            .map(|c| c.args)
             .collect()
     }
 }
@@ -153,16 +139,16 @@ async fn a_crash_at_any_call_of_a_track_loses_no_overage_unit_and_doubles_none()
                 assert!(w.track().await, "{fault:?} at {at}:\n{}", w.faults.trace());
                 w.relay_and_work().await;
             }
-            let sent = w.meter_events().await;
+            let sent = w.meter_reports();
             assert_eq!(
                 sent.len(),
                 1,
                 "{fault:?} at {at}: {sent:?}\n{}",
                 w.faults.trace()
             );
-            assert_eq!(sent[0]["payload[value]"], "4", "{fault:?} at {at}");
+            assert_eq!(sent[0]["units"], 4, "{fault:?} at {at}");
             assert_eq!(sent[0]["identifier"], identifier, "{fault:?} at {at}");
-            assert_eq!(sent[0]["payload[stripe_customer_id]"], "cus_ann");
+            assert_eq!(sent[0]["customer"], "cus_ann");
             runs += 1;
         }
     }

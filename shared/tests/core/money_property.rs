@@ -14,12 +14,12 @@ use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
 use billing_core::usecases::account::account;
 use billing_core::usecases::fulfil;
-use billing_testing::{checkout_session, event, fake_stripe, memory_services, object};
+use billing_testing::memory_stripe::MemoryStripe;
+use billing_testing::{checkout_session, event, memory_services_with_stripe, object};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, ResponseTemplate};
+use std::sync::Arc;
 
 const T0: i64 = 1_795_000_000;
 const USER: &str = "prop";
@@ -262,18 +262,17 @@ async fn deliver(s: &Services, events: Vec<Value>) -> i64 {
     balance(s).await
 }
 
-async fn stripe_services() -> (wiremock::MockServer, Services) {
-    let server = fake_stripe("cs_test_unused").await;
+async fn stripe_services() -> (Arc<MemoryStripe>, Services) {
     // Stripe holds the subscriptions the invoices bill.
-    let held = billing_testing::FakeSubscriptions::mount(&server).await;
-    held.put(&billing_testing::subscription(
+    let held = Arc::new(MemoryStripe::new());
+    held.put_subscription(&billing_testing::subscription(
         "sub_prop",
         USER,
         "pro_credits_monthly",
         "active",
         T0 + 2_600_000,
     ));
-    held.put(&billing_testing::subscription(
+    held.put_subscription(&billing_testing::subscription(
         SUB_BUYER,
         BUYER,
         "pro_monthly",
@@ -281,31 +280,16 @@ async fn stripe_services() -> (wiremock::MockServer, Services) {
         T0 + 2_600_000,
     ));
     // Every PaymentIntent here is ours (our metadata), and no invoice payment needs a lookup
-    // (the invoices carry theirs): a refund or dispute that overtakes its payment retries.
-    let pi = {
-        let mut p = object("payment_intent", json!({}));
+    // (the invoices carry theirs, and Stripe holds no InvoicePayment): a refund or dispute
+    // that overtakes its payment retries.
+    let pis = PAYMENTS.iter().map(|p| p.pi).chain([FIRST_PI]);
+    for id in pis {
+        let mut p = object("payment_intent", json!({ "id": id }));
         p["metadata"] = json!({ "user_id": USER });
-        p
-    };
-    Mock::given(method("GET"))
-        .and(path_regex("^/v1/payment_intents/.+"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(pi))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/invoice_payments"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "object": "list", "data": [], "has_more": false })),
-        )
-        .mount(&server)
-        .await;
-    let base = server.uri();
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_prop"),
-        ("STRIPE_API_BASE", base.as_str()),
-    ]);
-    (server, s)
+        held.put_payment_intent(&p);
+    }
+    let s = memory_services_with_stripe(&held, &[("STRIPE_SECRET_KEY", "sk_test_prop")]);
+    (held, s)
 }
 
 proptest! {

@@ -11,9 +11,12 @@ use billing_core::usecases::admin::{RefundError, RefundRequest, refund};
 use billing_core::usecases::fulfil::{self, Outcome};
 use billing_core::usecases::purchases::{PurchaseError, PurchaseRequest, start_purchase};
 use billing_core::usecases::usage::{self, UsageError, UsageRequest};
-use billing_testing::{checkout_session, event, fake_stripe, memory_services, object};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
+use billing_testing::{
+    checkout_session, event, memory_services, memory_services_with_stripe, object,
+};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::sync::Arc;
 
 const T0: i64 = 1_795_000_000;
 
@@ -55,18 +58,10 @@ fn request(plan: &str, quantity: Option<i64>) -> PurchaseRequest {
     }
 }
 
-async fn with_stripe() -> (wiremock::MockServer, Services) {
-    let stripe = fake_stripe("cs_test_unused").await;
-    let base = stripe.uri();
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_pi"),
-        ("STRIPE_API_BASE", &base),
-    ]);
+async fn with_stripe() -> (Arc<MemoryStripe>, Services) {
+    let stripe = Arc::new(MemoryStripe::new());
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_pi")]);
     (stripe, s)
-}
-
-fn form(req: &wiremock::Request) -> HashMap<String, String> {
-    form_urlencoded::parse(&req.body).into_owned().collect()
 }
 
 #[tokio::test]
@@ -86,26 +81,24 @@ async fn a_purchase_creates_a_payment_intent_with_our_metadata_and_a_derived_key
         "a retried click"
     );
 
-    let posted = stripe.received_requests().await.unwrap();
-    let creates: Vec<_> = posted
-        .iter()
-        .filter(|r| r.url.path() == "/v1/payment_intents")
-        .collect();
+    let creates = stripe.calls_of(Method::CreatePaymentIntent);
     assert_eq!(creates.len(), 2);
-    let f = form(creates[0]);
-    assert_eq!(f["amount"], "1500");
+    let f = &creates[0].args;
+    assert_eq!(f["amount"], 1500);
     assert_eq!(f["currency"], "usd");
-    assert_eq!(f["automatic_payment_methods[enabled]"], "true");
-    assert_eq!(f["metadata[user_id]"], "pia");
-    assert_eq!(f["metadata[plan_id]"], "uses_20");
-    assert_eq!(f["metadata[quantity]"], "3");
-    assert!(
-        !f.contains_key("customer"),
-        "no customer is created per click"
+    assert_eq!(f["user"], "pia");
+    assert_eq!(f["plan"], "uses_20");
+    assert_eq!(f["quantity"], 3);
+    assert!(f["customer"].is_null(), "no customer is created per click");
+    // The PaymentIntent Stripe holds carries our metadata.
+    let held = stripe.payment_intent(&done.payment_intent_id).unwrap();
+    assert_eq!(
+        held["metadata"],
+        json!({ "user_id": "pia", "plan_id": "uses_20", "quantity": "3" })
     );
-    let key = |r: &wiremock::Request| r.headers.get("idempotency-key").cloned();
-    assert_eq!(key(creates[0]), key(creates[1]));
-    assert_ne!(key(creates[0]).unwrap().to_str().unwrap(), "k1");
+    let key = |c: &billing_testing::memory_stripe::Call| c.idempotency_key.clone();
+    assert_eq!(key(&creates[0]), key(&creates[1]));
+    assert_ne!(key(&creates[0]).unwrap(), "k1");
 }
 
 #[tokio::test]
@@ -118,8 +111,8 @@ async fn a_known_customer_is_reused_and_only_credit_packs_are_sold() {
     start_purchase(&s, &caller("pib"), request("credits_starter", None), None)
         .await
         .unwrap();
-    let posted = stripe.received_requests().await.unwrap();
-    assert_eq!(form(&posted[0])["customer"], "cus_pib");
+    let posted = stripe.calls();
+    assert_eq!(posted[0].args["customer"], "cus_pib");
 
     let refused = start_purchase(&s, &caller("pib"), request("pro_monthly", None), None).await;
     assert!(matches!(refused, Err(PurchaseError::UnsupportedPlan(_))));
@@ -130,7 +123,7 @@ async fn a_known_customer_is_reused_and_only_credit_packs_are_sold() {
     let offline = memory_services(&[]);
     let refused = start_purchase(&offline, &caller("pib"), request("uses_20", None), None).await;
     assert!(matches!(refused, Err(PurchaseError::Unavailable(_))));
-    assert_eq!(stripe.received_requests().await.unwrap().len(), 1);
+    assert_eq!(stripe.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -316,14 +309,11 @@ async fn the_usage_check_answers_what_consuming_would_and_changes_nothing() {
 #[tokio::test]
 async fn an_operator_refund_goes_to_stripe_once_is_audited_and_bounded_by_what_remains() {
     let (stripe, s) = with_stripe().await;
+    let paid = intent("pi_rf", "pif", "credits_starter", 1, 1000);
+    stripe.put_payment_intent(&paid);
     apply(
         &s,
-        &event(
-            "evt_rf_buy",
-            "payment_intent.succeeded",
-            T0,
-            intent("pi_rf", "pif", "credits_starter", 1, 1000),
-        ),
+        &event("evt_rf_buy", "payment_intent.succeeded", T0, paid),
     )
     .await;
     let by_pi = |amount: Option<i64>| RefundRequest {
@@ -349,18 +339,18 @@ async fn an_operator_refund_goes_to_stripe_once_is_audited_and_bounded_by_what_r
     let done = refund(&s, &operator(), by_pi(None)).await;
     assert!(matches!(done, Err(RefundError::AlreadyRefunded(_))));
 
-    let posted = stripe.received_requests().await.unwrap();
-    let refunds: Vec<_> = posted
-        .iter()
-        .filter(|r| r.url.path() == "/v1/refunds")
-        .collect();
+    let refunds = stripe.calls_of(Method::RefundPurchase);
     assert_eq!(refunds.len(), 3);
-    assert_eq!(form(refunds[0])["payment_intent"], "pi_rf");
-    assert_eq!(form(refunds[0])["amount"], "400");
-    assert_eq!(
-        refunds[0].headers.get("idempotency-key"),
-        refunds[1].headers.get("idempotency-key")
-    );
+    assert_eq!(refunds[0].args["payment_intent"], "pi_rf");
+    assert_eq!(refunds[0].args["amount"], 400);
+    assert_eq!(refunds[0].idempotency_key, refunds[1].idempotency_key);
+    // Stripe refunded 400 once and the 600 left: all that was paid, no more.
+    let made: Vec<i64> = stripe
+        .refunds()
+        .iter()
+        .filter_map(|r| r["amount"].as_i64())
+        .collect();
+    assert_eq!(made, [400, 600]);
     let audit = s.table.query("USER#pif", "REFUND#pi_rf#").await.unwrap();
     assert_eq!(audit.len(), 2);
     assert!(

@@ -1,23 +1,23 @@
-//! Reconcile against a fake Stripe that pages `/v1/events` as Stripe does: only handled
-//! types, oldest first within the window, resumable by cursor, stuck records re-driven.
+//! Reconcile against the in-memory Stripe, which lists events as Stripe does (newest first,
+//! 100 a page, by window and type): only handled types ingested, oldest first within the
+//! window, resumable by cursor, stuck records re-driven.
 
 use billing_core::domain::clock::Clock;
 use billing_core::domain::ids::EventId;
 use billing_core::queue::Queue;
 use billing_core::queue::memory::MemoryQueue;
-use billing_core::runtime::stripe_client;
 use billing_core::store::records;
 use billing_core::usecases::admin::{self, ReconcileRequest, SLICE_PAGES, reconcile_within};
 use billing_core::usecases::intake;
 use billing_testing::harness::Harness;
+use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{
-    EventsApi, TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature,
+    TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, memory_services_with_stripe,
+    signature,
 };
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -39,14 +39,13 @@ fn credits(n: usize, created: i64) -> Value {
     )
 }
 
-async fn stripe_with(events: Vec<Value>) -> MockServer {
-    let stripe = billing_testing::strict_stripe().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .respond_with(EventsApi(events))
-        .mount(&stripe)
-        .await;
-    stripe
+/// A Stripe account that stores `events`.
+fn stripe_with(events: Vec<Value>) -> Arc<MemoryStripe> {
+    let stripe = MemoryStripe::new();
+    for e in &events {
+        stripe.put_event(e);
+    }
+    Arc::new(stripe)
 }
 
 /// The ids the queue holds, in the order they were sent.
@@ -73,11 +72,8 @@ async fn reconcile_ingests_handled_types_oldest_first_within_the_window() {
     unhandled["type"] = "customer.created".into();
     events.push(unhandled);
     events.push(credits(6, t - 600)); // before the window
-    let stripe = stripe_with(events).await;
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_rc"),
-        ("STRIPE_API_BASE", &stripe.uri()),
-    ]);
+    let stripe = stripe_with(events);
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let req = ReconcileRequest {
         since: Some(t.into()),
@@ -95,12 +91,17 @@ async fn reconcile_ingests_handled_types_oldest_first_within_the_window() {
             "evt_rc_00004"
         ]
     );
-    let asked = &stripe.received_requests().await.unwrap()[0];
-    let query: Vec<(String, String)> = asked.url.query_pairs().into_owned().collect();
-    assert!(query.contains(&("created[gte]".into(), t.to_string())));
-    assert!(query.iter().any(|(k, _)| k == "created[lte]"));
-    assert!(query.contains(&("types[]".into(), "checkout.session.completed".into())));
-    assert!(!query.iter().any(|(_, v)| v == "customer.created"));
+    let asked = &stripe.calls_of(Method::ListEvents)[0].args;
+    assert_eq!(asked["created_gte"], t);
+    assert!(asked["created_lte"].is_i64());
+    let types: Vec<&str> = asked["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(types.contains(&"checkout.session.completed"));
+    assert!(!types.contains(&"customer.created"));
 }
 
 #[tokio::test]
@@ -109,11 +110,8 @@ async fn a_reconcile_out_of_time_answers_a_cursor_that_continues_where_it_stoppe
     // 120 events over 2 hours: more than one slice's worth is never needed here, so the
     // stops come from the budget (zero: each call does the least it may).
     let events: Vec<Value> = (0..120).map(|n| credits(n, t + n as i64 * 60)).collect();
-    let stripe = stripe_with(events).await;
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_rc"),
-        ("STRIPE_API_BASE", &stripe.uri()),
-    ]);
+    let stripe = stripe_with(events);
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let mut req = ReconcileRequest {
         since: Some(t.into()),
@@ -143,11 +141,8 @@ async fn a_slice_too_busy_to_list_is_halved_and_every_event_still_arrives() {
     let t = now() - 86400;
     let busy = SLICE_PAGES * 100 + 150;
     let events: Vec<Value> = (0..busy).map(|n| credits(n, t + n as i64)).collect();
-    let stripe = stripe_with(events).await;
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_rc"),
-        ("STRIPE_API_BASE", &stripe.uri()),
-    ]);
+    let stripe = stripe_with(events);
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let req = ReconcileRequest {
         since: Some(t.into()),
@@ -177,15 +172,13 @@ async fn a_cursor_reconcile_never_gave_is_refused() {
 async fn a_record_stuck_in_progress_past_its_lock_is_re_driven() {
     let t = now();
     let stuck = credits(1, t - 300);
-    let stripe = stripe_with(vec![stuck.clone()]).await;
+    let stripe = stripe_with(vec![stuck.clone()]);
     let env = [
         ("STRIPE_SECRET_KEY", "sk_test_rc"),
-        ("STRIPE_API_BASE", &stripe.uri()),
         ("IN_PROGRESS_SECONDS", "60"),
     ];
     let mut h = Harness::new(&env, MemoryQueue::default(), t);
-    let api = stripe_client(&h.services.config).unwrap();
-    h.services.stripe = Some(Arc::new(api));
+    h.services.stripe = Some(stripe);
     // A delivery claims the event, then its send never lands, and Stripe gives up.
     h.faults.fail_next("send", 1);
     let body = stuck.to_string();

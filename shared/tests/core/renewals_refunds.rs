@@ -5,8 +5,10 @@ use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError, Outcome};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{checkout_session, event, memory_services, object};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const T0: i64 = 1_795_000_000;
 
@@ -331,35 +333,24 @@ async fn a_first_subscription_payment_carried_as_an_invoice_payment_is_taken_bac
     assert_eq!(account_of(&s, "news").await.credits.balance, 1000);
 }
 
-fn stripe_services(server: &wiremock::MockServer) -> Services {
-    let base = server.uri();
-    memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_fake_key_123"),
-        ("STRIPE_API_BASE", base.as_str()),
-    ])
-}
-
-async fn answer(server: &wiremock::MockServer, at: &str, body: Value) {
-    use wiremock::matchers::{method, path};
-    wiremock::Mock::given(method("GET"))
-        .and(path(at))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body))
-        .mount(server)
-        .await;
+fn stripe_services(stripe: &Arc<MemoryStripe>) -> Services {
+    billing_testing::memory_services_with_stripe(
+        stripe,
+        &[("STRIPE_SECRET_KEY", "sk_test_fake_key_123")],
+    )
 }
 
 #[tokio::test]
 async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
-    let server = billing_testing::fake_stripe("cs_test_unused").await;
-    let held = billing_testing::FakeSubscriptions::mount(&server).await;
-    held.put(&billing_testing::subscription(
+    let stripe = Arc::new(MemoryStripe::new());
+    stripe.put_subscription(&billing_testing::subscription(
         "sub_renu",
         "renu",
         "pro_credits_monthly",
         "active",
         T0 + 2_600_000,
     ));
-    let s = stripe_services(&server);
+    let s = stripe_services(&stripe);
     // Today's invoice.paid carries no payment: the dispute asks Stripe which invoice it paid.
     apply(
         &s,
@@ -372,17 +363,8 @@ async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
     )
     .await
     .unwrap();
-    let payment = object(
-        "invoice_payment",
-        json!({ "invoice": "in_ren", "status": "paid",
-                "payment": { "type": "payment_intent", "payment_intent": "pi_ren" } }),
-    );
-    answer(
-        &server,
-        "/v1/invoice_payments",
-        json!({ "object": "list", "data": [payment], "has_more": false }),
-    )
-    .await;
+    // Stripe holds the invoice and knows that pi_ren paid it (an InvoicePayment).
+    stripe.put_invoice(&paid_invoice("in_ren", "renu", 1000), &["pi_ren"]);
     let dispute = object(
         "dispute",
         json!({ "id": "dp_ren", "amount": 1000, "status": "needs_response", "payment_intent": "pi_ren" }),
@@ -394,31 +376,18 @@ async fn a_disputed_renewal_is_found_through_stripes_invoice_payments() {
     .await
     .unwrap();
     assert_eq!(account_of(&s, "renu").await.credits.balance, 0);
-    let asked = server.received_requests().await.unwrap_or_default();
-    let query = asked
-        .iter()
-        .find(|r| r.url.path() == "/v1/invoice_payments")
-        .map(|r| r.url.query().unwrap_or_default().to_owned())
-        .unwrap();
-    assert!(
-        query.contains("payment%5Bpayment_intent%5D=pi_ren"),
-        "{query}"
-    );
+    let asked = stripe.calls_of(Method::InvoiceOfPayment);
+    assert_eq!(asked[0].args["payment_intent"], "pi_ren", "{asked:?}");
 }
 
 #[tokio::test]
 async fn a_dispute_that_overtakes_its_checkout_is_retried_not_dropped() {
-    let server = billing_testing::fake_stripe("cs_test_unused").await;
-    let s = stripe_services(&server);
-    answer(
-        &server,
-        "/v1/invoice_payments",
-        json!({ "object": "list", "data": [], "has_more": false }),
-    )
-    .await;
+    // Stripe holds the PaymentIntent, which paid no invoice.
+    let stripe = Arc::new(MemoryStripe::new());
+    let s = stripe_services(&stripe);
     let mut pi = object("payment_intent", json!({ "id": "pi_cs_test_early" }));
     pi["metadata"] = json!({ "user_id": "early", "plan_id": "credits_starter" });
-    answer(&server, "/v1/payment_intents/pi_cs_test_early", pi).await;
+    stripe.put_payment_intent(&pi);
     let dispute = object(
         "dispute",
         json!({ "id": "dp_early", "amount": 1000, "status": "needs_response", "payment_intent": "pi_cs_test_early" }),

@@ -6,15 +6,18 @@
 
 use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
+use billing_core::stripe::api::StripeError;
 use billing_core::stripe::event_types::*;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError};
+use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{
-    FakeSubscriptions, event, fake_stripe, memory_services, old_event, subscription_invoice,
+    event, memory_services, memory_services_with_stripe, old_event, subscription_invoice,
     subscription_on,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const T0: i64 = 1_795_000_000;
 const END: i64 = T0 + 2_600_000;
@@ -40,18 +43,14 @@ fn in_shape(old: bool, id: &str, kind: &str, created: i64, object: &Value) -> Va
     }
 }
 
-/// With a Stripe key: a fake Stripe holding the subscriptions, and the catalog's prices.
-async fn with_stripe() -> (wiremock::MockServer, FakeSubscriptions, Services) {
-    let server = fake_stripe("cs_test_unused").await;
-    let held = FakeSubscriptions::mount(&server).await;
-    let base = server.uri();
-    let mut env = vec![
-        ("STRIPE_SECRET_KEY", "sk_test_versions"),
-        ("STRIPE_API_BASE", base.as_str()),
-    ];
+/// With a Stripe key: the in-memory Stripe holding the subscriptions, and the catalog's
+/// prices.
+async fn with_stripe() -> (Arc<MemoryStripe>, Services) {
+    let held = Arc::new(MemoryStripe::new());
+    let mut env = vec![("STRIPE_SECRET_KEY", "sk_test_versions")];
     env.extend(PRICES);
-    let s = memory_services(&env);
-    (server, held, s)
+    let s = memory_services_with_stripe(&held, &env);
+    (held, s)
 }
 
 #[tokio::test]
@@ -232,13 +231,13 @@ async fn a_proration_invoice_and_a_zero_trial_invoice_grant_no_credits() {
 
 #[tokio::test]
 async fn the_event_applies_the_subscription_stripe_holds_now_not_its_own_copy() {
-    let (_server, held, s) = with_stripe().await;
+    let (held, s) = with_stripe().await;
     // The event says active on the old price; Stripe now holds it switched and scheduled
     // to end (flexible billing: `cancel_at` set, `cancel_at_period_end` false).
     let sent = subscription_on("sub_now", "nowu", "price_pro", "active", END);
     let mut now = subscription_on("sub_now", "nowu", "price_credits", "active", END);
     now["cancel_at"] = END.into();
-    held.put(&now);
+    held.put_subscription(&now);
     let e = event("evt_now", SUB_UPDATED, T0, sent);
     fulfil::process(&s, &e.to_string()).await.unwrap();
     let view = account_of(&s, "nowu").await.subscription.unwrap();
@@ -249,11 +248,13 @@ async fn the_event_applies_the_subscription_stripe_holds_now_not_its_own_copy() 
 
 #[tokio::test]
 async fn stripe_unreachable_fails_the_event_and_applies_no_older_state() {
-    let s = memory_services(&[
-        ("STRIPE_SECRET_KEY", "sk_test_down"),
-        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
-    ]);
+    // Stripe holds the subscription but cannot be reached, however often it is asked.
+    let stripe = Arc::new(MemoryStripe::new());
+    let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_down")]);
     let sub = subscription_on("sub_down", "down", "price_pro", "active", END);
+    stripe.put_subscription(&sub);
+    let refused = StripeError::Network("connection refused".into());
+    stripe.fail_next(Method::RetrieveSubscription, 100, refused);
     let e = event("evt_down", SUB_UPDATED, T0, sub);
     let r = fulfil::process(&s, &e.to_string()).await;
     assert!(matches!(r, Err(FulfilError::Stripe(_))), "{r:?}");
@@ -295,15 +296,15 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let view = rt.block_on(async {
-            let (_server, held, s) = with_stripe().await;
+            let (held, s) = with_stripe().await;
             // Stripe's state moves on while some events are still in flight.
             let mut now = subscription_on("sub_life", "life", "price_pro", "active", END);
-            held.put(&now);
+            held.put_subscription(&now);
             for (i, e) in order.iter().enumerate() {
                 if i == cut {
                     now = subscription_on("sub_life", "life", "price_credits", "active", END + 60);
                     now["cancel_at"] = (END + 60).into();
-                    held.put(&now);
+                    held.put_subscription(&now);
                 }
                 fulfil::process(&s, &e.to_string()).await.unwrap();
             }
@@ -319,13 +320,13 @@ proptest! {
 
 #[tokio::test]
 async fn a_switch_to_a_price_outside_the_catalog_grants_no_plan_whatever_the_metadata_says() {
-    let (_server, held, s) = with_stripe().await;
+    let (held, s) = with_stripe().await;
     // Checkout wrote pro_credits_monthly into the metadata; the Portal then moved the
     // subscription to a price the catalog does not sell. The stale metadata must not keep
     // granting the old plan's renewal credits.
     let mut now = subscription_on("sub_off", "offc", "price_not_ours", "active", END);
     now["metadata"]["plan_id"] = "pro_credits_monthly".into();
-    held.put(&now);
+    held.put_subscription(&now);
     let e = event("evt_off", SUB_UPDATED, T0, now.clone());
     fulfil::process(&s, &e.to_string()).await.unwrap();
     let mut renewal = subscription_invoice(
@@ -353,7 +354,7 @@ async fn a_switch_to_a_price_outside_the_catalog_grants_no_plan_whatever_the_met
 async fn an_event_that_finds_the_account_showing_stripes_state_changes_nothing_and_publishes_nothing()
  {
     use billing_core::store::records::entitlements;
-    let (_server, held, s) = with_stripe().await;
+    let (held, s) = with_stripe().await;
     let version = |s: &Services| {
         let table = s.table.clone();
         async move {
@@ -364,7 +365,7 @@ async fn an_event_that_finds_the_account_showing_stripes_state_changes_nothing_a
         }
     };
     let sub = subscription_on("sub_same", "same", "price_pro", "past_due", END);
-    held.put(&sub);
+    held.put_subscription(&sub);
     let first = event("evt_same_1", SUB_UPDATED, T0, sub.clone());
     assert_eq!(
         fulfil::process(&s, &first.to_string()).await.unwrap(),
@@ -395,7 +396,7 @@ async fn an_event_that_finds_the_account_showing_stripes_state_changes_nothing_a
     // A real change still lands and raises it once.
     let mut ended = sub;
     ended["cancel_at"] = END.into();
-    held.put(&ended);
+    held.put_subscription(&ended);
     let third = event("evt_same_3", SUB_UPDATED, T0 + 3, ended);
     fulfil::process(&s, &third.to_string()).await.unwrap();
     assert_eq!(version(&s).await, 2);

@@ -1,5 +1,6 @@
 //! No secret and no card data ever reaches the logs: run the paths that log (intake,
-//! fulfilment failures, Stripe errors) with secrets configured and scan what was written.
+//! fulfilment failures, Stripe errors through the HTTP adapter, at TRACE level so the HTTP
+//! client's own traces are scanned too) with secrets configured and scan what was written.
 
 use billing_core::domain::ids::UserId;
 use billing_core::inbound::http::{ApiError, Identity};
