@@ -17,7 +17,7 @@ use crate::store::Write;
 use crate::store::records::customer;
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::subscription::{self, SubscriptionState};
-use crate::stripe::event_types::SUB_DELETED;
+use crate::stripe::event_types::EventType;
 use crate::stripe::{Event, Subscription};
 
 /// Orders a subscription's states within one second: later lifecycle stages win ties.
@@ -111,7 +111,11 @@ fn state_of<'a>(
     }
 }
 
-pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planned, FulfilError> {
+pub(super) async fn changed(
+    ctx: &Ctx<'_>,
+    kind: EventType,
+    sent: &Subscription,
+) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
     let sub_id = SubscriptionId::parse(&sent.id).map_err(FulfilError::invalid)?;
     let fetched = current(ctx, &sub_id).await?;
@@ -125,7 +129,7 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
             None => return Ok(Planned::already_applied()),
         },
         None => {
-            let status = if ctx.event.kind == SUB_DELETED
+            let status = if kind == EventType::SubscriptionDeleted
                 && !matches!(sent.status.as_str(), "canceled" | "incomplete_expired")
             {
                 "canceled"
