@@ -237,7 +237,7 @@ export function createConsole(options = {}) {
       row.append(el("td", {}, refund));
     }
     out.append(purchases);
-    out.append(list("Grants", "grants", v.grants, ["at", "operator", "reason", "days", "credits"]));
+    out.append(list("Grants", "grants", v.grants, ["at", "operator", "reason", "days", "credits", "feature", "units"]));
     // A refund is in its purchase's currency; a purchase not on this page leaves it in minor units.
     const currencyOf = (id) => (a.purchases.find((p) => p.session_id === id || p.payment_intent_id === id) || {}).currency;
     out.append(list("Refunds", "refunds", v.refunds, ["at", "purchase_id", "refund_id", "operator", "reason", "amount"],

@@ -10,6 +10,7 @@ mod checkout;
 mod dead_letters;
 mod entitlement_events;
 mod entitlements;
+mod feature_lifecycle;
 mod features;
 mod gates;
 mod hardening;

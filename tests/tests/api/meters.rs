@@ -269,3 +269,224 @@ async fn a_subscription_checkout_for_the_metered_plan_sends_its_metered_price_as
         "Stripe takes no quantity for a metered price: {form:?}"
     );
 }
+
+/// The Idempotency-Key of each meter event Stripe received, in order.
+async fn meter_event_keys(stripe: &MockServer) -> Vec<String> {
+    stripe
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == METER_EVENTS)
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_whose_answer_was_lost_then_refused_is_sent_again_with_the_same_identifier_until_stripe_takes_it_and_never_after()
+ {
+    let stripe = fake_stripe("cs_test_meter_unused_3").await;
+    let held = FakeSubscriptions::mount(&stripe).await;
+    // Stripe takes the first request but its answer never arrives in time (the worker's
+    // client gives up after 2.5 s: a crash between Stripe's commit and ours), then refuses
+    // one, then takes them.
+    Mock::given(method("POST"))
+        .and(path(METER_EVENTS))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(fixture("billing.meter_event"))
+                .set_delay(Duration::from_secs(4)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(METER_EVENTS))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({ "error": {
+            "type": "api_error", "message": "Stripe is unavailable" } })))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&stripe)
+        .await;
+    meter_accepts(&stripe).await;
+    let app = spawn(&stripe).await;
+    subscribe(&app, &held, "lou").await;
+    let (status, body) = track(&app, "lou", 10_007, "lost-answer").await;
+    assert_eq!(status, 200, "{body}");
+
+    within(40, "a third try reaches Stripe", || async {
+        meter_events(&stripe).await.len() >= 3
+    })
+    .await;
+    let sent = meter_events(&stripe).await;
+    let id = identifier("lou", "lost-answer", &sent[0]);
+    let report = format!("meter_{id}");
+    within(30, "the report is processed", || async {
+        listed(&app, &report)
+            .await
+            .is_some_and(|e| e["state"] == "processed")
+    })
+    .await;
+    // Past the queue's visibility timeout: nothing is sent again once Stripe took it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let sent = meter_events(&stripe).await;
+    assert_eq!(sent.len(), 3, "lost, refused, taken: {sent:?}");
+    for form in &sent {
+        assert_eq!(
+            (
+                form.get("identifier"),
+                form.get("payload[value]").map(String::as_str)
+            ),
+            (Some(&id), Some("7")),
+            "every try is the same report, which Stripe counts once: {form:?}"
+        );
+    }
+    assert_eq!(
+        meter_event_keys(&stripe).await,
+        vec![id.clone(); 3],
+        "every try under the identifier as its Idempotency-Key"
+    );
+}
+
+#[tokio::test]
+async fn a_processed_report_replayed_by_an_operator_or_delivered_again_by_the_queue_sends_nothing_more()
+ {
+    let stripe = fake_stripe("cs_test_meter_unused_4").await;
+    let held = FakeSubscriptions::mount(&stripe).await;
+    meter_accepts(&stripe).await;
+    let app = spawn(&stripe).await;
+    subscribe(&app, &held, "pam").await;
+    let (status, body) = track(&app, "pam", 10_005, "once-only").await;
+    assert_eq!(status, 200, "{body}");
+    within(30, "the report reaches Stripe", || async {
+        !meter_events(&stripe).await.is_empty()
+    })
+    .await;
+    let first = meter_events(&stripe).await.remove(0);
+    let id = identifier("pam", "once-only", &first);
+    let report = format!("meter_{id}");
+    within(30, "the report is processed", || async {
+        listed(&app, &report)
+            .await
+            .is_some_and(|e| e["state"] == "processed")
+    })
+    .await;
+
+    // An operator replays it: already applied, nothing sent.
+    let replayed = app
+        .post_json(
+            "/api/billing/admin/replay",
+            Some(&operator()),
+            &json!({ "event_id": report }),
+        )
+        .await;
+    assert_eq!(replayed.status, 200, "{}", replayed.body);
+    assert_eq!(replayed.body["outcome"], "already_applied");
+
+    // The same message arrives again (a stream record redelivered after the queue's
+    // deduplication window): the worker takes it and sends nothing.
+    let message = json!({
+        "id": report, "object": "event", "type": meter_report::KIND,
+        "created": first["timestamp"].parse::<i64>().unwrap(), "livemode": false,
+        "data": { "object": meter_report::MeterReport {
+            user_id: "pam".into(), feature: "calls".into(), customer: "cus_pam".into(),
+            event_name: "api_calls".into(), units: 5, identifier: id.clone(),
+            at: first["timestamp"].parse().unwrap(),
+        } },
+    });
+    let sdk =
+        local_stack::stack::moto_sdk_config(&local_stack::moto::shared_endpoint().expect("moto"))
+            .await;
+    aws_sdk_sqs::Client::new(&sdk)
+        .send_message()
+        .queue_url(
+            app.stack.resources.queues["FulfilmentQueue"]
+                .url
+                .clone()
+                .unwrap(),
+        )
+        .message_body(message.to_string())
+        .message_group_id(&report)
+        .message_deduplication_id(format!("{report}-again"))
+        .send()
+        .await
+        .expect("sent");
+    within(30, "the worker took the message again", || async {
+        app.queue_depth("FulfilmentQueue", true).await == 0
+    })
+    .await;
+    assert_eq!(app.queue_depth("FulfilmentDeadLetterQueue", false).await, 0);
+    let sent = meter_events(&stripe).await;
+    assert_eq!(sent.len(), 1, "one meter event in all: {sent:?}");
+    assert_eq!(sent[0].get("payload[value]").map(String::as_str), Some("5"));
+}
+
+#[tokio::test]
+async fn callers_that_give_up_waiting_and_retry_with_the_same_key_get_one_report_per_key() {
+    let stripe = fake_stripe("cs_test_meter_unused_5").await;
+    let held = FakeSubscriptions::mount(&stripe).await;
+    meter_accepts(&stripe).await;
+    let app = spawn(&stripe).await;
+    subscribe(&app, &held, "gus").await;
+    let (status, body) = track(&app, "gus", 10_000, "inside").await;
+    assert_eq!(status, 200, "{body}");
+    // Each first call is abandoned after a few milliseconds, before, during or after its
+    // commit (the caller never hears); the retry with the same key must answer, and each
+    // key's unit must reach Stripe once.
+    let keys: Vec<String> = (0..8).map(|i| format!("impatient-{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(1 + 4 * i as u64))
+            .build()
+            .unwrap();
+        let _ = impatient
+            .post(app.url("/api/billing/features/calls/usage"))
+            .bearer_auth(app.token("gus"))
+            .json(&json!({ "units": 1, "idempotency_key": key }))
+            .send()
+            .await;
+        let (status, body) = track(&app, "gus", 1, key).await;
+        assert_eq!(
+            (status, &body["allowed"]),
+            (200, &json!(true)),
+            "{key}: {body}"
+        );
+    }
+    let processed = || async {
+        let r = app
+            .get("/api/billing/admin/events?limit=200", Some(&operator()))
+            .await;
+        r.body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == meter_report::KIND && e["state"] == "processed")
+            .count()
+    };
+    within(60, "every key's report processed", || async {
+        processed().await >= keys.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(processed().await, keys.len());
+    let sent = meter_events(&stripe).await;
+    let mut reported: Vec<&str> = sent
+        .iter()
+        .map(|form| {
+            assert_eq!(form.get("payload[value]").map(String::as_str), Some("1"));
+            keys.iter()
+                .find(|k| identifier("gus", k, form) == form["identifier"])
+                .unwrap_or_else(|| panic!("a report of no key: {form:?}"))
+                .as_str()
+        })
+        .collect();
+    reported.sort_unstable();
+    assert_eq!(reported, keys, "one report per key: {sent:?}");
+}

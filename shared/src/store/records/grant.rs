@@ -103,6 +103,8 @@ pub struct GrantRow {
     pub days: i64,
     pub credits: i64,
     pub at: String,
+    pub feature: Option<String>,
+    pub units: Option<i64>,
 }
 
 impl GrantRow {
@@ -114,6 +116,8 @@ impl GrantRow {
             days: i.num("days").unwrap_or(0),
             credits: i.num("credits").unwrap_or(0),
             at: i.str("at").unwrap_or_default().to_owned(),
+            feature: i.str("feature").map(str::to_owned),
+            units: i.num("units"),
         })
     }
 }

@@ -74,6 +74,11 @@ pub struct GrantView {
     pub days: i64,
     pub credits: i64,
     pub at: String,
+    /// The feature turned on, or given `units` more of (operator grants of features).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +100,8 @@ impl From<GrantRow> for GrantView {
             days: g.days,
             credits: g.credits,
             at: g.at,
+            feature: g.feature,
+            units: g.units,
         }
     }
 }
