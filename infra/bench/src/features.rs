@@ -8,6 +8,7 @@ use crate::metered::MeteredTable;
 use async_trait::async_trait;
 use billing_core::app::Services;
 use billing_core::domain::clock::SystemClock;
+use billing_core::domain::entitlement::SubscriptionStatus;
 use billing_core::domain::features::FeatureId;
 use billing_core::domain::ids::{PlanId, SubscriptionId, UserId};
 use billing_core::queue::memory::MemoryQueue;
@@ -119,7 +120,7 @@ async fn seed(table: &dyn Table, user: &UserId, records: usize) -> Result<(), St
     let plan = PlanId::parse("pro_monthly").map_err(err)?;
     let end = chrono::Utc::now().timestamp() + 10 * 86_400;
     let state = SubscriptionState {
-        status: "active",
+        status: SubscriptionStatus::Active,
         version: "v1".into(),
         plan: Some(&plan),
         cancel_at_period_end: false,

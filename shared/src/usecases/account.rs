@@ -13,7 +13,7 @@ use crate::app::config::Config;
 use crate::domain::allowance::FeatureView;
 use crate::domain::catalog::Mode;
 use crate::domain::clock::rfc3339;
-use crate::domain::entitlement::keeps_tier;
+use crate::domain::entitlement::Tier;
 use crate::domain::ids::UserId;
 use crate::store::StoreError;
 use crate::store::records::profile::{self, Profile};
@@ -37,7 +37,7 @@ pub enum AccountError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountView {
     pub user_id: String,
-    pub tier: &'static str,
+    pub tier: Tier,
     pub plan_id: Option<String>,
     pub subscription: Option<SubscriptionView>,
     pub credits: CreditsView,
@@ -115,7 +115,7 @@ fn epoch_rfc3339(secs: Option<i64>) -> Option<String> {
 pub fn subscription_view(row: &SubscriptionRow) -> SubscriptionView {
     SubscriptionView {
         id: row.id.clone(),
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         plan_id: row.plan_id.clone(),
         current_period_end: epoch_rfc3339(row.current_period_end),
         cancel_at_period_end: row.cancel_at_period_end,
@@ -132,7 +132,7 @@ fn purchase_view(row: &PurchaseRow) -> PurchaseView {
         payment_intent_id: Some(row.session_id.clone()).filter(|s| s.starts_with("pi_")),
         amount: row.amount,
         currency: row.currency.clone(),
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         at: row.at.clone(),
     }
 }
@@ -157,8 +157,8 @@ pub fn account_view(
     // The subscription that matters: one that keeps the tier, else the latest by version.
     let subscription = subscriptions
         .iter()
-        .max_by_key(|s| (keeps_tier(&s.status), s.version.clone()));
-    let sub_keeps_tier = subscription.is_some_and(|s| keeps_tier(&s.status));
+        .max_by_key(|s| (s.status.keeps_tier(), s.version.clone()));
+    let sub_keeps_tier = subscription.is_some_and(|s| s.status.keeps_tier());
     let credit_until = profile
         .credit_until
         .as_deref()
@@ -169,9 +169,9 @@ pub fn account_view(
     AccountView {
         user_id: user.to_string(),
         tier: if sub_keeps_tier || credit_active {
-            "paid"
+            Tier::Paid
         } else {
-            "free"
+            Tier::Free
         },
         plan_id: subscription
             .filter(|_| sub_keeps_tier)

@@ -9,7 +9,7 @@
 //! finds the change made and answers it again without asking Stripe twice.
 
 use crate::app::Services;
-use crate::domain::entitlement::keeps_tier;
+use crate::domain::entitlement::SubscriptionStatus;
 use crate::domain::identity::Identity;
 use crate::store::StoreError;
 use crate::stripe::api::StripeError;
@@ -66,7 +66,7 @@ async fn live_at_stripe(
         .ok_or(LifecycleError::Unavailable)?;
     let current = stripe.retrieve_subscription(&live.id).await?;
     // Ended at Stripe already (its event not applied yet): nothing left to cancel or resume.
-    if !keeps_tier(&current.status) {
+    if !SubscriptionStatus::parse(&current.status).keeps_tier() {
         return Err(LifecycleError::NoSubscription);
     }
     Ok((current, live.version))

@@ -8,7 +8,6 @@ use crate::app::Services;
 use crate::domain::catalog::{Mode, Plan, SeatsError};
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::clock::rfc3339;
-use crate::domain::entitlement::keeps_tier;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PlanId, SessionId};
 use crate::domain::reference;
@@ -122,7 +121,7 @@ async fn subscription_history(
     plan: &Plan,
 ) -> Result<bool, CheckoutError> {
     let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
-    if let Some(live) = subs.iter().find(|s| keeps_tier(&s.status)) {
+    if let Some(live) = subs.iter().find(|s| s.status.keeps_tier()) {
         let live_plan = live.plan_id.as_deref().unwrap_or("a plan");
         return Err(if live_plan == plan.id.as_str() {
             CheckoutError::AlreadySubscribed(plan.id.to_string())

@@ -56,7 +56,7 @@ pub async fn snapshot(
     Ok(EntitlementsChanged {
         id: event_id(user, version.version),
         user_id: view.user_id,
-        tier: view.tier.to_owned(),
+        tier: view.tier.as_str().to_owned(),
         plan_id: view.plan_id,
         subscription_status: view.subscription.map(|s| s.status),
         credits: Credits {

@@ -11,7 +11,6 @@
 use crate::app::Services;
 use crate::domain::allowance::{FeatureView, Features, Metered, PlanPeriod, Track, decide_track};
 use crate::domain::catalog::{Catalog, Grant};
-use crate::domain::entitlement::keeps_tier;
 use crate::domain::features::{Feature, FeatureId, FeatureKind, Overage, USAGE};
 use crate::domain::ids::UserId;
 use crate::store::StoreError;
@@ -141,7 +140,7 @@ impl Account {
     pub fn from_rows(profile: Profile, subscriptions: &[SubscriptionRow]) -> Self {
         let subscription = subscriptions
             .iter()
-            .filter(|s| keeps_tier(&s.status))
+            .filter(|s| s.status.keeps_tier())
             .max_by_key(|s| s.version.clone())
             .cloned();
         Self {

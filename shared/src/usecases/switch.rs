@@ -8,7 +8,7 @@
 
 use crate::app::Services;
 use crate::domain::catalog::{Mode, SeatsError};
-use crate::domain::entitlement::keeps_tier;
+use crate::domain::entitlement::SubscriptionStatus;
 use crate::domain::identity::Identity;
 use crate::domain::ids::PlanId;
 use crate::store::StoreError;
@@ -88,7 +88,7 @@ pub(crate) async fn live_subscription(
     let subs = subscription::list(services.table.as_ref(), &caller.user).await?;
     Ok(subs
         .into_iter()
-        .filter(|s| keeps_tier(&s.status))
+        .filter(|s| s.status.keeps_tier())
         .max_by(|a, b| a.version.cmp(&b.version)))
 }
 
@@ -190,7 +190,7 @@ pub(crate) fn answer(services: &Services, sub: &Subscription) -> SwitchResponse 
         .map(|p| p.id.to_string());
     let row = SubscriptionRow {
         id: sub.id.clone(),
-        status: sub.status.clone(),
+        status: SubscriptionStatus::parse(&sub.status),
         version: String::new(),
         plan_id,
         current_period_end: sub.period_end(),

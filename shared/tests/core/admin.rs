@@ -1,6 +1,7 @@
 //! The operator use cases, on in-memory adapters and the in-memory Stripe.
 
 use billing_core::app::Services;
+use billing_core::domain::entitlement::Tier;
 use billing_core::domain::ids::{EventId, UserId};
 use billing_core::inbound::http::Identity;
 use billing_core::store::ItemExt;
@@ -351,7 +352,7 @@ async fn a_grant_adds_days_and_credits_with_an_audit_record() {
         .await
         .unwrap();
     let a = account(&s, &UserId::parse("gus").unwrap()).await.unwrap();
-    assert_eq!((a.tier, a.credits.balance), ("paid", 50));
+    assert_eq!((a.tier, a.credits.balance), (Tier::Paid, 50));
     let second = admin::grant(&s, &operator(), req(Some(5), None))
         .await
         .unwrap();

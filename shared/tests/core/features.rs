@@ -3,6 +3,7 @@
 
 use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
+use billing_core::domain::entitlement::SubscriptionStatus;
 use billing_core::domain::ids::{PlanId, SubscriptionId, UserId};
 use billing_core::store::records::subscription::{SubscriptionState, apply_if_newer};
 use billing_core::store::records::{self, profile};
@@ -45,7 +46,7 @@ async fn subscribe_seats(
 ) {
     let plan = PlanId::parse(plan).unwrap();
     let state = SubscriptionState {
-        status: "active",
+        status: SubscriptionStatus::Active,
         version: version.into(),
         plan: Some(&plan),
         cancel_at_period_end: false,

@@ -3,6 +3,7 @@
 
 use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
+use billing_core::domain::entitlement::Tier;
 use billing_core::domain::ids::{EventId, SessionId, UserId};
 use billing_core::store::ItemExt;
 use billing_core::store::records;
@@ -239,7 +240,7 @@ async fn a_service_purchase_is_recorded_without_credits_or_tier() {
     .await
     .unwrap();
     let a = account_of(&s, "u8").await;
-    assert_eq!((a.credits.balance, a.tier), (0, "free"));
+    assert_eq!((a.credits.balance, a.tier), (0, Tier::Free));
     assert_eq!(a.purchases[0].amount, 50000);
 }
 
@@ -307,7 +308,7 @@ async fn an_active_subscription_gives_the_paid_tier_with_its_plan() {
     let a = account_of(&s, "su").await;
     assert_eq!(
         (a.tier, a.plan_id.as_deref()),
-        ("paid", Some("pro_monthly"))
+        (Tier::Paid, Some("pro_monthly"))
     );
     let sub = a.subscription.unwrap();
     assert_eq!((sub.id.as_str(), sub.status.as_str()), ("sub_1", "active"));
@@ -338,6 +339,34 @@ async fn trialing_and_past_due_keep_the_tier_and_canceled_unpaid_expired_drop_it
         .unwrap();
         assert_eq!(account_of(&s, "su").await.tier, tier, "{status}");
     }
+}
+
+#[tokio::test]
+async fn a_status_a_newer_api_version_adds_is_applied_as_unrecognized_and_keeps_no_tier() {
+    let s = memory_services(&[]);
+    apply(
+        &s,
+        &sub_event("evt_u1", "customer.subscription.created", T0, "active"),
+    )
+    .await
+    .unwrap();
+    let outcome = apply(
+        &s,
+        &sub_event(
+            "evt_u2",
+            "customer.subscription.updated",
+            T0 + 10,
+            "on_hold",
+        ),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), Outcome::Applied);
+    let a = account_of(&s, "su").await;
+    assert_eq!(
+        (a.tier, a.subscription.unwrap().status.as_str()),
+        (Tier::Free, "unrecognized")
+    );
+    assert_eq!(record_status(&s, "evt_u2").await, "processed");
 }
 
 #[tokio::test]
@@ -375,7 +404,7 @@ async fn created_then_deleted_then_a_stale_update_ends_free() {
     let a = account_of(&s, "su").await;
     assert_eq!(
         (a.tier, a.subscription.unwrap().status.as_str()),
-        ("free", "canceled")
+        (Tier::Free, "canceled")
     );
     assert_eq!(record_status(&s, "evt_d3").await, "processed");
 }
@@ -448,7 +477,7 @@ async fn a_user_never_seen_is_a_free_account_with_the_configured_free_uses() {
     let a = account_of(&s, "newcomer").await;
     assert_eq!(
         (a.tier, a.credits.balance, a.credits.free_uses_remaining),
-        ("free", 0, 5)
+        (Tier::Free, 0, 5)
     );
     assert!(a.subscription.is_none() && a.purchases.is_empty() && a.credit_until.is_none());
 }

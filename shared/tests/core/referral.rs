@@ -3,6 +3,7 @@
 //! back with that invoice's charge; in both API shapes.
 
 use billing_core::app::Services;
+use billing_core::domain::entitlement::Tier;
 use billing_core::domain::ids::UserId;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil;
@@ -129,7 +130,7 @@ async fn a_first_payment_gives_both_45_days_once_and_conversions_stack() {
     let g1 = view(&s, "guest1").await;
     assert_eq!(
         (g1.tier, days_from_now(g1.credit_until.as_deref().unwrap())),
-        ("paid", 44)
+        (Tier::Paid, 44)
     );
     let host = view(&s, "host").await;
     assert_eq!(

@@ -169,7 +169,7 @@ async fn final_state(events: &[Value], upto: usize) -> (String, Value) {
     }
     let a = account(&s, &UserId::parse("life").unwrap()).await.unwrap();
     (
-        a.tier.to_owned(),
+        a.tier.to_string(),
         serde_json::to_value(a.subscription).unwrap(),
     )
 }

@@ -7,7 +7,7 @@
 use billing_core::app::Services;
 use billing_core::domain::ids::UserId;
 use billing_core::stripe::api::StripeError;
-use billing_core::stripe::event_types::*;
+use billing_core::stripe::event_types::EventType;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::fulfil::{self, FulfilError};
 use billing_testing::memory_stripe::{MemoryStripe, Method};
@@ -18,6 +18,16 @@ use billing_testing::{
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+// Stripe's names of the types these tests send.
+const SUB_CREATED: &str = EventType::SubscriptionCreated.as_str();
+const SUB_UPDATED: &str = EventType::SubscriptionUpdated.as_str();
+const SUB_PAUSED: &str = EventType::SubscriptionPaused.as_str();
+const SUB_RESUMED: &str = EventType::SubscriptionResumed.as_str();
+const SUB_DELETED: &str = EventType::SubscriptionDeleted.as_str();
+const INVOICE_PAID: &str = EventType::InvoicePaid.as_str();
+const INVOICE_FAILED: &str = EventType::InvoicePaymentFailed.as_str();
+const INVOICE_ACTION_REQUIRED: &str = EventType::InvoiceActionRequired.as_str();
 
 const T0: i64 = 1_795_000_000;
 const END: i64 = T0 + 2_600_000;

@@ -2,6 +2,7 @@
 //! order on the subscription's events) and lands only over an older one, so any delivery
 //! order ends in the same state.
 
+use crate::domain::entitlement::SubscriptionStatus;
 use crate::domain::ids::{PlanId, SubscriptionId, UserId};
 use crate::store::schema::{SK, user_pk};
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
@@ -15,7 +16,7 @@ pub fn key(user: &UserId, sub: &SubscriptionId) -> Key {
 /// A subscription's state as one event shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState<'a> {
-    pub status: &'a str,
+    pub status: SubscriptionStatus,
     pub version: String,
     pub plan: Option<&'a PlanId>,
     pub cancel_at_period_end: bool,
@@ -38,7 +39,7 @@ pub fn apply_if_newer(
         None => Op::remove(attr),
     };
     let ops = vec![
-        Op::set("status", state.status.to_owned()),
+        Op::set("status", state.status.as_str()),
         Op::set("version", state.version.clone()),
         Op::set("cancel_at_period_end", state.cancel_at_period_end),
         Op::set("updated_at", now.to_owned()),
@@ -65,7 +66,7 @@ pub fn apply_if_newer(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRow {
     pub id: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub version: String,
     pub plan_id: Option<String>,
     pub current_period_end: Option<i64>,
@@ -79,7 +80,7 @@ impl SubscriptionRow {
     pub fn from_item(item: &Item) -> Option<Self> {
         Some(Self {
             id: item.str(SK)?.strip_prefix(PREFIX)?.to_owned(),
-            status: item.str("status")?.to_owned(),
+            status: SubscriptionStatus::parse(item.str("status")?),
             version: item.str("version").unwrap_or_default().to_owned(),
             plan_id: item.str("plan_id").map(str::to_owned),
             current_period_end: item.num("current_period_end"),

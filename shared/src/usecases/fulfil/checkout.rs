@@ -21,7 +21,7 @@ use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
 use crate::store::records::{checkout, customer};
 use crate::stripe::CheckoutSession;
-use crate::stripe::event_types::{ASYNC_FAILED, CHECKOUT_COMPLETED};
+use crate::stripe::event_types::EventType;
 use crate::usecases::referral;
 
 fn session_id(session: &CheckoutSession) -> Result<SessionId, FulfilError> {
@@ -64,13 +64,14 @@ fn customer_of(session: &CheckoutSession) -> Option<CustomerId> {
 /// `completed` or `async_payment_succeeded`.
 pub(super) async fn completed(
     ctx: &Ctx<'_>,
+    kind: EventType,
     mut session: CheckoutSession,
 ) -> Result<Planned, FulfilError> {
     let settled = matches!(
         session.payment_status.as_deref(),
         Some("paid" | "no_payment_required")
     );
-    let waiting = ctx.event.kind == CHECKOUT_COMPLETED && !settled;
+    let waiting = kind == EventType::CheckoutCompleted && !settled;
     let Some(user) = session_user(ctx, &session) else {
         if waiting {
             return moved(ctx, &session, None, CheckoutState::Paid);
@@ -136,8 +137,12 @@ async fn intent_fulfilled(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<bo
 }
 
 /// `async_payment_failed` or `expired`.
-pub(super) fn ended(ctx: &Ctx<'_>, session: &CheckoutSession) -> Result<Planned, FulfilError> {
-    let to = if ctx.event.kind == ASYNC_FAILED {
+pub(super) fn ended(
+    ctx: &Ctx<'_>,
+    kind: EventType,
+    session: &CheckoutSession,
+) -> Result<Planned, FulfilError> {
+    let to = if kind == EventType::CheckoutAsyncFailed {
         CheckoutState::Failed
     } else {
         CheckoutState::Expired

@@ -26,10 +26,14 @@ use crate::store::records::invoice as marker;
 use crate::store::records::payment_intent::{self, Ledger, Source};
 use crate::store::records::profile::{PaymentProblem, ProblemKind, ProfileChange};
 use crate::stripe::Invoice;
-use crate::stripe::event_types::{INVOICE_ACTION_REQUIRED, INVOICE_FAILED};
+use crate::stripe::event_types::EventType;
 use crate::usecases::referral;
 
-pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned, FulfilError> {
+pub(super) async fn changed(
+    ctx: &Ctx<'_>,
+    event: EventType,
+    invoice: &Invoice,
+) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
     let id = InvoiceId::parse(&invoice.id).map_err(FulfilError::invalid)?;
     let customer = invoice
@@ -51,9 +55,9 @@ pub(super) async fn changed(ctx: &Ctx<'_>, invoice: &Invoice) -> Result<Planned,
         Some((s, sub)) => fetched_state(ctx, &user, s, sub).await?,
         None => None,
     };
-    let problem = match ctx.event.kind.as_str() {
-        INVOICE_FAILED => Some(ProblemKind::PaymentFailed),
-        INVOICE_ACTION_REQUIRED => Some(ProblemKind::ActionRequired),
+    let problem = match event {
+        EventType::InvoicePaymentFailed => Some(ProblemKind::PaymentFailed),
+        EventType::InvoiceActionRequired => Some(ProblemKind::ActionRequired),
         _ => None,
     };
     if let Some(kind) = problem {

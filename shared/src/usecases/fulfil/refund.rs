@@ -18,9 +18,7 @@ use crate::store::Write;
 use crate::store::records::payment_intent::{self, DisputeState, Ledger, Source};
 use crate::store::records::profile::{self, ProfileChange};
 use crate::store::records::{invoice, purchase};
-use crate::stripe::event_types::{
-    DISPUTE_CLOSED, DISPUTE_CREATED, DISPUTE_REINSTATED, DISPUTE_WITHDRAWN,
-};
+use crate::stripe::event_types::EventType;
 use crate::stripe::{Charge, Dispute, Expandable};
 use crate::usecases::referral;
 
@@ -38,9 +36,13 @@ pub(super) async fn refunded(ctx: &Ctx<'_>, charge: &Charge) -> Result<Planned, 
     settle(ctx, pi, invoice, Fact::Refunded(charge.amount_refunded)).await
 }
 
-pub(super) async fn disputed(ctx: &Ctx<'_>, dispute: &Dispute) -> Result<Planned, FulfilError> {
+pub(super) async fn disputed(
+    ctx: &Ctx<'_>,
+    kind: EventType,
+    dispute: &Dispute,
+) -> Result<Planned, FulfilError> {
     let pi = dispute.payment_intent.as_ref().map(Expandable::id);
-    let state = dispute_state(&ctx.event.kind, dispute);
+    let state = dispute_state(kind, dispute);
     settle(ctx, pi, None, Fact::Disputed(dispute.id.clone(), state)).await
 }
 
@@ -49,13 +51,13 @@ pub(super) async fn disputed(ctx: &Ctx<'_>, dispute: &Dispute) -> Result<Planned
 /// into one (`funds_withdrawn`), withholds the disputed amount (rank 2); once closed or
 /// reinstated (rank 3) only a lost dispute keeps it (a `charge_refunded` close leaves the
 /// money to the refund's own event).
-fn dispute_state(kind: &str, d: &Dispute) -> DisputeState {
+fn dispute_state(kind: EventType, d: &Dispute) -> DisputeState {
     let inquiry = d.status.starts_with("warning_");
     let (rank, withheld) = match (kind, d.status.as_str()) {
-        (DISPUTE_CREATED, _) if inquiry => (1, 0),
-        (DISPUTE_CREATED | DISPUTE_WITHDRAWN, _) => (2, d.amount),
-        (DISPUTE_CLOSED, "lost") => (3, d.amount),
-        (DISPUTE_CLOSED | DISPUTE_REINSTATED, _) => (3, 0),
+        (EventType::DisputeCreated, _) if inquiry => (1, 0),
+        (EventType::DisputeCreated | EventType::DisputeFundsWithdrawn, _) => (2, d.amount),
+        (EventType::DisputeClosed, "lost") => (3, d.amount),
+        (EventType::DisputeClosed | EventType::DisputeFundsReinstated, _) => (3, 0),
         _ => (0, 0),
     };
     DisputeState {

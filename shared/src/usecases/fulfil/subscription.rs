@@ -12,30 +12,31 @@
 //! orders events by `(created, lifecycle rank, id)`.
 
 use super::{Ctx, FulfilError, Planned};
+use crate::domain::entitlement::SubscriptionStatus;
 use crate::domain::ids::{CustomerId, SubscriptionId, UserId};
 use crate::store::Write;
 use crate::store::records::customer;
 use crate::store::records::profile::ProfileChange;
 use crate::store::records::subscription::{self, SubscriptionState};
-use crate::stripe::event_types::SUB_DELETED;
+use crate::stripe::event_types::EventType;
 use crate::stripe::{Event, Subscription};
 
 /// Orders a subscription's states within one second: later lifecycle stages win ties.
-fn status_rank(status: &str) -> u8 {
+/// A status we do not know ranks with `incomplete`, below every known stage.
+fn status_rank(status: SubscriptionStatus) -> u8 {
     match status {
-        "incomplete" => 0,
-        "trialing" => 1,
-        "active" => 2,
-        "past_due" => 3,
-        "unpaid" | "paused" => 4,
-        "canceled" | "incomplete_expired" => 5,
-        _ => 0,
+        SubscriptionStatus::Incomplete | SubscriptionStatus::Unrecognized => 0,
+        SubscriptionStatus::Trialing => 1,
+        SubscriptionStatus::Active => 2,
+        SubscriptionStatus::PastDue => 3,
+        SubscriptionStatus::Unpaid | SubscriptionStatus::Paused => 4,
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => 5,
     }
 }
 
 /// A total order on subscription events: creation second, then lifecycle rank, then id, so
 /// that any delivery order ends in the same state. Zero-padded so strings compare as numbers.
-pub fn subscription_version(event: &Event, status: &str) -> String {
+pub fn subscription_version(event: &Event, status: SubscriptionStatus) -> String {
     format!(
         "{:012}:{}:{}",
         event.created.max(0),
@@ -82,7 +83,7 @@ pub(super) async fn fetched_state(
     sub: &Subscription,
 ) -> Result<Option<Write>, FulfilError> {
     let version = fetched_version(ctx.services.clock.now(), ctx.event);
-    let state = state_of(ctx, sub, &sub.status, version);
+    let state = state_of(ctx, sub, status_of(sub), version);
     let stored = subscription::get(ctx.services.table.as_ref(), user, sub_id).await?;
     if stored.is_some_and(|row| row.shows(&state)) {
         return Ok(None);
@@ -92,10 +93,20 @@ pub(super) async fn fetched_state(
     )))
 }
 
+/// The subscription's status; one we do not know is applied as `unrecognized` (it keeps
+/// no paid tier) and logged with Stripe's word, so an operator sees it.
+fn status_of(sub: &Subscription) -> SubscriptionStatus {
+    let status = SubscriptionStatus::parse(&sub.status);
+    if status == SubscriptionStatus::Unrecognized {
+        tracing::warn!(subscription = %sub.id, status = %sub.status, "subscription status not recognized; it keeps no paid tier");
+    }
+    status
+}
+
 fn state_of<'a>(
     ctx: &'a Ctx<'_>,
     sub: &Subscription,
-    status: &'a str,
+    status: SubscriptionStatus,
     version: String,
 ) -> SubscriptionState<'a> {
     let plan = ctx.plan_of_prices(sub.price_ids(), sub.meta("plan_id"));
@@ -111,7 +122,11 @@ fn state_of<'a>(
     }
 }
 
-pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planned, FulfilError> {
+pub(super) async fn changed(
+    ctx: &Ctx<'_>,
+    kind: EventType,
+    sent: &Subscription,
+) -> Result<Planned, FulfilError> {
     let now = ctx.now.as_str();
     let sub_id = SubscriptionId::parse(&sent.id).map_err(FulfilError::invalid)?;
     let fetched = current(ctx, &sub_id).await?;
@@ -125,12 +140,12 @@ pub(super) async fn changed(ctx: &Ctx<'_>, sent: &Subscription) -> Result<Planne
             None => return Ok(Planned::already_applied()),
         },
         None => {
-            let status = if ctx.event.kind == SUB_DELETED
-                && !matches!(sent.status.as_str(), "canceled" | "incomplete_expired")
-            {
-                "canceled"
-            } else {
-                sent.status.as_str()
+            let status = match status_of(sent) {
+                // A deletion ends the subscription whatever its object still says.
+                s if kind == EventType::SubscriptionDeleted && !s.has_ended() => {
+                    SubscriptionStatus::Canceled
+                }
+                s => s,
             };
             let version = subscription_version(ctx.event, status);
             let state = state_of(ctx, sent, status, version);
