@@ -131,7 +131,7 @@ async fn seed(table: &dyn Table, user: &UserId, records: usize) -> Result<(), St
     };
     let sub = SubscriptionId::parse("sub_bench").map_err(err)?;
     table
-        .apply(apply_if_newer(user, &sub, state, "now"))
+        .apply(apply_if_newer(user, &sub, state, chrono::Utc::now()))
         .await
         .map_err(err)?;
     let feature = FeatureId::parse("ai_messages").ok_or("no ai_messages feature")?;
@@ -141,10 +141,13 @@ async fn seed(table: &dyn Table, user: &UserId, records: usize) -> Result<(), St
             free_uses_remaining: 3,
             balance: 0,
         };
-        let at = format!("2025-{:02}-01T00:00:00Z", 1 + i % 12);
+        let at =
+            chrono::DateTime::parse_from_rfc3339(&format!("2025-{:02}-01T00:00:00Z", 1 + i % 12))
+                .map_err(err)?
+                .to_utc();
         let key = format!("req-{i:08}-0b6f6b3e-8f0c-4a52-9d3c-2f1d5c9a7e41");
         let json = r#"{"allowed":true,"feature":{"type":"metered","enabled":true,"limit":null,"included":1000,"used":1,"remaining":999,"resets_at":null,"overage":"block"},"credits":{"balance":0}}"#;
-        let write = usage::tracked(user, &feature, &key, answer, json.into(), &at, 0);
+        let write = usage::tracked(user, &feature, &key, answer, json.into(), at, 0);
         table.apply(write).await.map_err(err)?;
     }
     Ok(())

@@ -242,6 +242,7 @@ async fn account_read_rru(usage_records: usize) -> Result<u64, String> {
     let m = Metered::new();
     let user = UserId::parse("busy_user").map_err(|e| e.to_string())?;
     let seed = |w| billing_core::store::Table::apply(&m.table.inner, w);
+    let start = chrono::DateTime::from_timestamp(1_793_491_200, 0).unwrap_or_default(); // 2026-11-01
     for i in 0..25 {
         let paid = purchase::Paid {
             plan_id: "credits_starter".into(),
@@ -250,7 +251,7 @@ async fn account_read_rru(usage_records: usize) -> Result<u64, String> {
             credits: 1000,
             quantity: 1,
             payment_intent: Some(format!("pi_bench_{i:04}")),
-            at: format!("2026-11-01T00:{:02}:00Z", i),
+            at: start + chrono::Duration::minutes(i),
         };
         let session =
             PurchaseId::parse(&format!("cs_test_bench_{i:04}")).map_err(|e| e.to_string())?;
@@ -265,15 +266,9 @@ async fn account_read_rru(usage_records: usize) -> Result<u64, String> {
             balance: 1_000_000 - i as i64,
         };
         let key = format!("req-{i:08}-0b6f6b3e-8f0c-4a52-9d3c-2f1d5c9a7e41");
-        seed(usage::recorded(
-            &user,
-            &key,
-            answer,
-            "2026-11-01T00:00:00Z",
-            1_795_000_000,
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
+        seed(usage::recorded(&user, &key, answer, start, 1_795_000_000))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     account(&m.services, &user)
         .await

@@ -41,3 +41,11 @@ impl Clock for ManualClock {
 pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// A stored or answered time read back ([`rfc3339`]'s inverse; any RFC 3339 offset is
+/// taken); `None` when it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}

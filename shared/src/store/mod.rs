@@ -14,7 +14,9 @@ pub mod schema;
 
 pub use schema::Index;
 
+use crate::domain::clock::rfc3339;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// The attribute values the project stores. Numbers are whole (minor units, credits, epochs).
@@ -64,6 +66,13 @@ impl From<i64> for Value {
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::B(b)
+    }
+}
+/// A time is stored as the one text the API prints (RFC 3339, seconds, `Z`): it becomes
+/// text here, where it is written, and nowhere before.
+impl From<DateTime<Utc>> for Value {
+    fn from(t: DateTime<Utc>) -> Self {
+        Value::S(rfc3339(t))
     }
 }
 

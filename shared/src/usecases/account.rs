@@ -159,11 +159,7 @@ pub fn account_view(
         .iter()
         .max_by_key(|s| (s.status.keeps_tier(), s.version.clone()));
     let sub_keeps_tier = subscription.is_some_and(|s| s.status.keeps_tier());
-    let credit_until = profile
-        .credit_until
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let credit_until = profile.credit_until_time();
     let credit_active = credit_until.is_some_and(|t| t > now);
 
     AccountView {

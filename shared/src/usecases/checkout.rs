@@ -7,7 +7,6 @@
 use crate::app::Services;
 use crate::domain::catalog::{Mode, Plan, SeatsError};
 use crate::domain::checkout_state::CheckoutState;
-use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PlanId, SessionId};
 use crate::domain::reference;
@@ -292,10 +291,10 @@ pub async fn start_checkout(
             let url = session
                 .url
                 .ok_or_else(|| StripeError::Decode("the session has no url".into()))?;
-            let now = rfc3339(services.clock.now());
-            let started = checkout::started(&sid, &caller.user, &plan.id, quantity, &now);
+            let now = services.clock.now();
+            let started = checkout::started(&sid, &caller.user, &plan.id, quantity, now);
             if plan.mode == Mode::Subscription {
-                let open = checkout::opened_subscription(&caller.user, &sid, &plan.id, &key, &now);
+                let open = checkout::opened_subscription(&caller.user, &sid, &plan.id, &key, now);
                 services.table.transact(vec![started, open]).await?;
             } else {
                 services.table.apply(started).await?;

@@ -347,8 +347,7 @@ pub(crate) async fn track_units(
             };
         let (tracked, _) = after(&account, services, feature, &m, from_allowance, credits);
         let seed = seed_answer(&tracked, req.units);
-        let at = crate::domain::clock::rfc3339(now);
-        let spend = ProfileChange::new(user, &at).touched(&at).track(
+        let spend = ProfileChange::new(user, now).touched(now).track(
             &feature.id,
             &m,
             from_allowance,
@@ -357,7 +356,7 @@ pub(crate) async fn track_units(
         let json = serde_json::to_string(&tracked).unwrap_or_default();
         let mut writes = vec![
             spend.write(),
-            usage_key::tracked(user, &feature.id, key, seed, json, &at, now.timestamp()),
+            usage_key::tracked(user, &feature.id, key, seed, json, now, now.timestamp()),
         ];
         // Units beyond a stripe_meter allowance: the report Stripe is owed commits with them.
         if metered > 0 {
@@ -372,9 +371,9 @@ pub(crate) async fn track_units(
         };
         let used_up = m.remaining() > 0 && tracked.feature.remaining == Some(0);
         let writes = if used_up {
-            entitlements::stamped_for(writes, user, &cause, &at)
+            entitlements::stamped_for(writes, user, &cause, now)
         } else {
-            entitlements::stamped(writes, &cause, &at)
+            entitlements::stamped(writes, &cause, now)
         };
         match table.transact(writes).await {
             Ok(()) => return Ok((tracked, seed)),

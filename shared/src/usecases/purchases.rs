@@ -6,7 +6,6 @@
 
 use crate::app::Services;
 use crate::domain::catalog::Grant;
-use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PaymentIntentId, PlanId};
 use crate::store::StoreError;
@@ -174,9 +173,9 @@ pub async fn start_purchase(
         .client_secret
         .clone()
         .ok_or_else(|| StripeError::Decode("the PaymentIntent has no client secret".into()))?;
-    let now = rfc3339(services.clock.now());
+    let now = services.clock.now();
     table
-        .apply(payment_intent::created(&pi, &caller.user, &now))
+        .apply(payment_intent::created(&pi, &caller.user, now))
         .await?;
     Ok(PurchaseResponse {
         payment_intent_id: pi.to_string(),

@@ -8,7 +8,6 @@
 //! it back from both sides in any order of events (`usecases::fulfil::refund`).
 
 use crate::app::Services;
-use crate::domain::clock::rfc3339;
 use crate::domain::ids::UserId;
 use crate::store::records::profile::{self, ProfileChange};
 use crate::store::records::referral_code;
@@ -71,10 +70,10 @@ pub async fn ensure_code(services: &Services, user: &UserId) -> Result<String, S
             return Ok(code);
         }
         let code = new_code();
-        let now = rfc3339(services.clock.now());
+        let now = services.clock.now();
         let writes = vec![
             referral_code::taken(&code, user),
-            ProfileChange::new(user, &now).referral_code(&code).write(),
+            ProfileChange::new(user, now).referral_code(&code).write(),
         ];
         match services.table.transact(writes).await {
             Ok(()) => return Ok(code),
@@ -107,8 +106,8 @@ pub async fn claim(
     if mine.first_paid_at.is_some() {
         return Err(ReferralError::AlreadyPaid);
     }
-    let now = rfc3339(services.clock.now());
-    let change = ProfileChange::new(user, &now).referred(&code, &owner);
+    let now = services.clock.now();
+    let change = ProfileChange::new(user, now).referred(&code, &owner);
     match table.apply(change.write()).await {
         Ok(()) => Ok(ClaimOutcome { referred_by: code }),
         // Raced with another claim or a first payment: say which, from a fresh read.
@@ -131,7 +130,7 @@ pub struct Reward {
     first_payment: bool,
     /// The buyer's new `credit_until`, and the value it replaces, when the buyer was
     /// referred and not yet rewarded.
-    buyer: Option<(String, Option<String>)>,
+    buyer: Option<(DateTime<Utc>, Option<String>)>,
     /// The referrer's extension, when the referrer still exists.
     referrer: Option<Write>,
     referrer_user: Option<UserId>,
@@ -159,7 +158,7 @@ impl Reward {
     pub fn applied_then_taken_back(
         self,
         buyer: ProfileChange,
-        now: &str,
+        now: DateTime<Utc>,
         source: Option<&str>,
     ) -> ProfileChange {
         let mut change = buyer;
@@ -177,7 +176,7 @@ impl Reward {
     pub fn applied_to(
         self,
         buyer: ProfileChange,
-        now: &str,
+        now: DateTime<Utc>,
         source: Option<&str>,
     ) -> (ProfileChange, Option<Write>) {
         let mut change = buyer;
@@ -206,13 +205,9 @@ pub fn invoice_source(invoice: &str) -> String {
     format!("invoice:{invoice}")
 }
 
-fn extended(current: Option<&str>, now: DateTime<Utc>) -> String {
-    let base = current
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .filter(|t| *t > now)
-        .unwrap_or(now);
-    rfc3339(base + Duration::days(REWARD_DAYS))
+fn extended(current: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let base = current.filter(|t| *t > now).unwrap_or(now);
+    base + Duration::days(REWARD_DAYS)
 }
 
 /// Plans the reward of `buyer`'s first payment from fresh reads. The conditions pin what
@@ -232,10 +227,7 @@ pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, Store
     }
     let mut reward = Reward {
         first_payment: true,
-        buyer: Some((
-            extended(p.credit_until.as_deref(), now),
-            p.credit_until.clone(),
-        )),
+        buyer: Some((extended(p.credit_until_time(), now), p.credit_until.clone())),
         referrer: None,
         referrer_user: None,
     };
@@ -246,9 +238,11 @@ pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, Store
     if let Some(referrer) = referrer.filter(|r| r != buyer) {
         // A deleted or missing referrer does not block the buyer's own reward.
         if let Some(r) = profile::load(table, &referrer).await? {
-            let theirs = r.credit_until.as_deref();
             let change = ProfileChange::existing(&referrer)
-                .extend_credit_until(extended(theirs, now), theirs)
+                .extend_credit_until(
+                    extended(r.credit_until_time(), now),
+                    r.credit_until.as_deref(),
+                )
                 .referral_conversion();
             reward.referrer = Some(change.write());
             reward.referrer_user = Some(referrer);
@@ -258,9 +252,8 @@ pub async fn reward(services: &Services, buyer: &UserId) -> Result<Reward, Store
 }
 
 /// `credit_until` moved back by the reward's days (or never mind when it is unset).
-fn shortened(current: Option<&str>) -> Option<String> {
-    let t = DateTime::parse_from_rfc3339(current?).ok()?;
-    Some(rfc3339(t.with_timezone(&Utc) - Duration::days(REWARD_DAYS)))
+fn shortened(current: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    Some(current? - Duration::days(REWARD_DAYS))
 }
 
 /// Takes back (`take`) or gives back the reward of a payment that is fully taken back, or
@@ -275,13 +268,13 @@ pub async fn taken_back(
 ) -> Result<(ProfileChange, Option<Write>), StoreError> {
     let now = services.clock.now();
     let table = services.table.as_ref();
-    let moved = |current: Option<&str>| match take {
+    let moved = |current: Option<DateTime<Utc>>| match take {
         true => shortened(current),
         false => Some(extended(current, now)),
     };
     let mut buyer = buyer;
     let mine = profile::load(table, buyer_id).await?.unwrap_or_default();
-    if let Some(until) = moved(mine.credit_until.as_deref()) {
+    if let Some(until) = moved(mine.credit_until_time()) {
         buyer = buyer.extend_credit_until(until, mine.credit_until.as_deref());
     }
     let Some(referrer) = referrer.filter(|r| *r != buyer_id) else {
@@ -290,10 +283,9 @@ pub async fn taken_back(
     let Some(theirs) = profile::load(table, referrer).await? else {
         return Ok((buyer, None));
     };
-    let current = theirs.credit_until.as_deref();
     let mut change = ProfileChange::existing(referrer).referral_conversion_counted(!take);
-    if let Some(until) = moved(current) {
-        change = change.extend_credit_until(until, current);
+    if let Some(until) = moved(theirs.credit_until_time()) {
+        change = change.extend_credit_until(until, theirs.credit_until.as_deref());
     }
     Ok((buyer, Some(change.write())))
 }

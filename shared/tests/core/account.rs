@@ -21,7 +21,8 @@ async fn purchases(s: &Services, u: &str, n: usize) {
             credits: 1000,
             quantity: 1,
             payment_intent: None,
-            at: format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60),
+            at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::minutes(i as i64),
         };
         let session = PurchaseId::parse(&format!("cs_test_p{i:03}")).unwrap();
         s.table

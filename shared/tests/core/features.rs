@@ -57,7 +57,7 @@ async fn subscribe_seats(
     };
     let sub = SubscriptionId::parse("sub_1").unwrap();
     s.table
-        .apply(apply_if_newer(&user(u), &sub, state, "now"))
+        .apply(apply_if_newer(&user(u), &sub, state, Utc::now()))
         .await
         .unwrap();
 }

@@ -18,6 +18,11 @@ use billing_testing::{
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// A fixed time for profiles the tests seed.
+fn new_year() -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, 0, 0, 0).unwrap()
+}
+
 const T0: i64 = 1_795_000_000;
 
 fn caller(user: &str) -> Identity {
@@ -105,7 +110,7 @@ async fn a_purchase_creates_a_payment_intent_with_our_metadata_and_a_derived_key
 async fn a_known_customer_is_reused_and_only_credit_packs_are_sold() {
     let (stripe, s) = with_stripe().await;
     let user = UserId::parse("pib").unwrap();
-    let linked = ProfileChange::new(&user, "2026-01-01T00:00:00Z")
+    let linked = ProfileChange::new(&user, new_year())
         .link_customer(&billing_core::domain::ids::CustomerId::parse("cus_pib").unwrap());
     s.table.apply(linked.write()).await.unwrap();
     start_purchase(&s, &caller("pib"), request("credits_starter", None), None)
@@ -264,7 +269,7 @@ async fn the_usage_check_answers_what_consuming_would_and_changes_nothing() {
         let user = UserId::parse(&format!("u{i}")).unwrap();
         let credits = next(40) as i64;
         let used = next(5) as i64;
-        let mut change = ProfileChange::new(&user, "2026-01-01T00:00:00Z").add_credits(credits);
+        let mut change = ProfileChange::new(&user, new_year()).add_credits(credits);
         if used > 0 {
             change = change.spend(used.min(3), 0, 3, &Default::default());
         }

@@ -5,6 +5,7 @@
 use crate::domain::checkout_state::CheckoutState;
 use crate::domain::ids::{PlanId, SessionId, UserId};
 use crate::store::{Cond, ItemExt, Key, Op, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 pub fn key(session: &SessionId) -> Key {
     Key::new(format!("CHECKOUT#{session}"), "CHECKOUT")
@@ -16,13 +17,13 @@ pub fn started(
     user: &UserId,
     plan: &PlanId,
     quantity: i64,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Write {
     Write::Update {
         key: key(session),
         ops: vec![
             Op::set_if_missing("state", CheckoutState::Processing.as_str()),
-            Op::set_if_missing("created_at", now.to_owned()),
+            Op::set_if_missing("created_at", now),
             Op::set("user_id", user.to_string()),
             Op::set("plan_id", plan.to_string()),
             Op::set("quantity", quantity),
@@ -32,15 +33,15 @@ pub fn started(
 }
 
 /// The session's plan is granted: only if it was not granted before (the guard).
-pub fn fulfilled(session: &SessionId, user: &UserId, plan: &PlanId, now: &str) -> Write {
+pub fn fulfilled(session: &SessionId, user: &UserId, plan: &PlanId, now: DateTime<Utc>) -> Write {
     Write::Update {
         key: key(session),
         ops: vec![
             Op::set("state", CheckoutState::Fulfilled.as_str()),
-            Op::set("fulfilled_at", now.to_owned()),
+            Op::set("fulfilled_at", now),
             Op::set("user_id", user.to_string()),
             Op::set("plan_id", plan.to_string()),
-            Op::set_if_missing("created_at", now.to_owned()),
+            Op::set_if_missing("created_at", now),
         ],
         cond: Some(Cond::missing("fulfilled_at")),
     }
@@ -53,12 +54,12 @@ pub fn moved(
     to: CheckoutState,
     user: Option<&UserId>,
     plan: Option<&str>,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Write {
     let mut ops = vec![
         Op::set("state", to.as_str()),
-        Op::set("updated_at", now.to_owned()),
-        Op::set_if_missing("created_at", now.to_owned()),
+        Op::set("updated_at", now),
+        Op::set_if_missing("created_at", now),
     ];
     if let Some(user) = user {
         ops.push(Op::set_if_missing("user_id", user.to_string()));
@@ -116,7 +117,7 @@ pub fn opened_subscription(
     session: &SessionId,
     plan: &PlanId,
     stripe_key: &str,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Write {
     Write::Update {
         key: open_key(user),
@@ -124,7 +125,7 @@ pub fn opened_subscription(
             Op::set("session_id", session.to_string()),
             Op::set("plan_id", plan.to_string()),
             Op::set("stripe_key", stripe_key.to_owned()),
-            Op::set("created_at", now.to_owned()),
+            Op::set("created_at", now),
         ],
         cond: None,
     }

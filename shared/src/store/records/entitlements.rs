@@ -13,6 +13,7 @@ use super::{profile, subscription};
 use crate::domain::ids::UserId;
 use crate::store::schema::{PK, SK, user_pk};
 use crate::store::{Item, ItemExt, Key, Op, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
 /// The outbox item's sort key (the stream filter of `template.yaml` matches it).
@@ -46,7 +47,7 @@ fn changes_entitlements(write: &Write) -> bool {
 /// `writes` plus, for each account whose entitlements they change, the outbox write that
 /// makes the version go up by one and names `cause`. Appended after the given writes, so a
 /// caller's indices of cancelled conditions keep their meaning.
-pub fn stamped(mut writes: Vec<Write>, cause: &str, now: &str) -> Vec<Write> {
+pub fn stamped(mut writes: Vec<Write>, cause: &str, now: DateTime<Utc>) -> Vec<Write> {
     let users: BTreeSet<String> = writes
         .iter()
         .filter(|w| changes_entitlements(w))
@@ -57,7 +58,7 @@ pub fn stamped(mut writes: Vec<Write>, cause: &str, now: &str) -> Vec<Write> {
         ops: vec![
             Op::add("version", 1),
             Op::set("cause", cause.to_owned()),
-            Op::set("updated_at", now.to_owned()),
+            Op::set("updated_at", now),
         ],
         cond: None,
     }));
@@ -67,7 +68,12 @@ pub fn stamped(mut writes: Vec<Write>, cause: &str, now: &str) -> Vec<Write> {
 /// `writes` plus the outbox write for `user`, whether or not they change an attribute that
 /// [`stamped`] counts: for a use case that decides itself that its change is an entitlement
 /// change (a track that uses up an allowance).
-pub fn stamped_for(mut writes: Vec<Write>, user: &UserId, cause: &str, now: &str) -> Vec<Write> {
+pub fn stamped_for(
+    mut writes: Vec<Write>,
+    user: &UserId,
+    cause: &str,
+    now: DateTime<Utc>,
+) -> Vec<Write> {
     let pk = user_pk(user);
     if writes
         .iter()
@@ -82,7 +88,7 @@ pub fn stamped_for(mut writes: Vec<Write>, user: &UserId, cause: &str, now: &str
             ops: vec![
                 Op::add("version", 1),
                 Op::set("cause", cause.to_owned()),
-                Op::set("updated_at", now.to_owned()),
+                Op::set("updated_at", now),
             ],
             cond: None,
         });

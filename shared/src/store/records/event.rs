@@ -135,21 +135,21 @@ pub fn owed(a: &Arrival<'_>) -> Write {
 }
 
 /// Keeps a record complete even when the worker writes it first (replay, reconcile).
-fn settled(id: &EventId, kind: &str, at: &str, status: &str, mut ops: Vec<Op>) -> Vec<Op> {
+fn settled(id: &EventId, kind: &str, at: DateTime<Utc>, status: &str, mut ops: Vec<Op>) -> Vec<Op> {
     ops.extend([
         Op::set("status", status),
         Op::set(GSI1_PK, index_pk(status)),
         Op::set_if_missing("type", kind.to_owned()),
-        Op::set_if_missing("received_at", at.to_owned()),
-        Op::set_if_missing(GSI1_SK, index_sk(at, id)),
+        Op::set_if_missing("received_at", at),
+        Op::set_if_missing(GSI1_SK, index_sk(&rfc3339(at), id)),
     ]);
     ops
 }
 
 /// The event's effects landed (or had landed before): part of the event's transaction.
-pub fn processed(id: &EventId, kind: &str, at: &str) -> Write {
+pub fn processed(id: &EventId, kind: &str, at: DateTime<Utc>) -> Write {
     let ops = vec![
-        Op::set("processed_at", at.to_owned()),
+        Op::set("processed_at", at),
         Op::remove("error"),
         Op::remove("lock_until"),
     ];
@@ -163,9 +163,9 @@ pub fn processed(id: &EventId, kind: &str, at: &str) -> Write {
 /// The event was applied and granted nothing, because its payment names no account or must
 /// not be granted (`why`, shown as the record's error): listed `unclaimed` for an operator.
 /// Part of the event's transaction, like [`processed`].
-pub fn unclaimed(id: &EventId, kind: &str, at: &str, why: &str) -> Write {
+pub fn unclaimed(id: &EventId, kind: &str, at: DateTime<Utc>, why: &str) -> Write {
     let ops = vec![
-        Op::set("processed_at", at.to_owned()),
+        Op::set("processed_at", at),
         Op::set("error", why.to_owned()),
         Op::remove("lock_until"),
     ];
@@ -177,7 +177,7 @@ pub fn unclaimed(id: &EventId, kind: &str, at: &str, why: &str) -> Write {
 }
 
 /// An attempt failed with `error`. Never hides that an earlier attempt succeeded.
-pub fn failed(id: &EventId, kind: &str, at: &str, error: &str) -> Write {
+pub fn failed(id: &EventId, kind: &str, at: DateTime<Utc>, error: &str) -> Write {
     let ops = vec![Op::set("error", error.to_owned()), Op::add("attempts", 1)];
     let not_processed = Cond::Or(vec![
         Cond::missing("status"),

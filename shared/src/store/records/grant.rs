@@ -1,14 +1,16 @@
 //! The audit item of an operator's grant: who granted what to whom, and why.
 
 use super::item;
+use crate::domain::clock::rfc3339;
 use crate::domain::ids::UserId;
 use crate::store::schema::user_pk;
 use crate::store::{Cond, Item, ItemExt, Key, Page, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 const PREFIX: &str = "GRANT#";
 
-pub fn key(user: &UserId, at: &str, grant_id: &str) -> Key {
-    Key::new(user_pk(user), format!("{PREFIX}{at}#{grant_id}"))
+pub fn key(user: &UserId, at: DateTime<Utc>, grant_id: &str) -> Key {
+    Key::new(user_pk(user), format!("{PREFIX}{}#{grant_id}", rfc3339(at)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +20,7 @@ pub struct Audit<'a> {
     pub reason: &'a str,
     pub days: i64,
     pub credits: i64,
-    pub at: &'a str,
+    pub at: DateTime<Utc>,
     pub credit_until_after: Option<&'a str>,
     /// A feature turned on, or given `units` more of.
     pub feature: Option<&'a str>,

@@ -13,6 +13,7 @@ use super::item;
 use super::payment_intent::DisputeState;
 use crate::domain::ids::{InvoiceId, PaymentIntentId, UserId};
 use crate::store::{Cond, ItemExt, Key, Op, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 const PENDING_DISPUTE: &str = "pending_dispute:";
@@ -113,7 +114,7 @@ pub fn pending_fact(
 pub fn paid_once(
     invoice: &InvoiceId,
     paid: &PaidInvoice,
-    at: &str,
+    at: DateTime<Utc>,
     pending: Option<&Pending>,
 ) -> Write {
     let mut it = item([

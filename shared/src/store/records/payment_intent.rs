@@ -16,6 +16,7 @@
 use super::item;
 use crate::domain::ids::{InvoiceId, PaymentIntentId, PurchaseId, UserId};
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 const DISPUTE: &str = "dispute:";
@@ -164,7 +165,7 @@ pub fn link(pi: &PaymentIntentId, ledger: &Ledger) -> Write {
 
 /// A Checkout Session's payment, claimed under the shared guard: only if the
 /// PaymentIntent's own event did not fulfil it before.
-pub fn claimed(pi: &PaymentIntentId, ledger: &Ledger, now: &str) -> Write {
+pub fn claimed(pi: &PaymentIntentId, ledger: &Ledger, now: DateTime<Utc>) -> Write {
     let mut item = base_item(ledger);
     item.insert("fulfilled_at".into(), now.into());
     Write::Put {
@@ -177,7 +178,7 @@ pub fn claimed(pi: &PaymentIntentId, ledger: &Ledger, now: &str) -> Write {
 /// `payment_intent.succeeded` fulfils `pi` as its own purchase: only if nothing fulfilled
 /// it before, and no Checkout Session or invoice owns it (their ledgers written before
 /// the shared guard existed have no `fulfilled_at`, but their payment was fulfilled).
-pub fn fulfilled(pi: &PaymentIntentId, ledger: &Ledger, now: &str) -> Write {
+pub fn fulfilled(pi: &PaymentIntentId, ledger: &Ledger, now: DateTime<Utc>) -> Write {
     let mut item = base_item(ledger);
     item.insert("fulfilled_at".into(), now.into());
     Write::Put {
@@ -196,13 +197,13 @@ pub fn fulfilled(pi: &PaymentIntentId, ledger: &Ledger, now: &str) -> Write {
 
 /// `POST /api/billing/purchases` created `pi` for `user`: its purchase will be keyed by
 /// the PaymentIntent itself. Never undoes a fulfilment.
-pub fn created(pi: &PaymentIntentId, user: &UserId, now: &str) -> Write {
+pub fn created(pi: &PaymentIntentId, user: &UserId, now: DateTime<Utc>) -> Write {
     Write::Update {
         key: key(pi),
         ops: vec![
             Op::set_if_missing("user_id", user.to_string()),
             Op::set_if_missing("session_id", pi.to_string()),
-            Op::set_if_missing("created_at", now.to_owned()),
+            Op::set_if_missing("created_at", now),
         ],
         cond: None,
     }

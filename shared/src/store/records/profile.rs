@@ -4,10 +4,12 @@
 
 use super::pinned;
 use crate::domain::allowance::{Metered, StoredFeatures};
+use crate::domain::clock::parse_rfc3339;
 use crate::domain::features::{FeatureId, USAGE};
 use crate::domain::ids::{CustomerId, InvoiceId, UserId};
 use crate::store::schema::user_pk;
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Value, Write};
+use chrono::{DateTime, Utc};
 
 pub const SORT_KEY: &str = "PROFILE";
 
@@ -150,6 +152,12 @@ impl Profile {
     pub fn balance(&self) -> i64 {
         self.credits.unwrap_or(0)
     }
+
+    /// `credit_until` as a time (none when unset or unreadable); the stored text stays in
+    /// [`Profile::credit_until`], which a change pins to what it read.
+    pub fn credit_until_time(&self) -> Option<DateTime<Utc>> {
+        parse_rfc3339(self.credit_until.as_deref()?)
+    }
 }
 
 pub async fn load(table: &dyn Table, user: &UserId) -> Result<Option<Profile>, StoreError> {
@@ -171,10 +179,10 @@ pub struct ProfileChange {
 
 impl ProfileChange {
     /// A change that creates the profile (stamping `created_at`) when it is missing.
-    pub fn new(user: &UserId, now: &str) -> Self {
+    pub fn new(user: &UserId, now: DateTime<Utc>) -> Self {
         Self {
             key: key(user),
-            ops: vec![Op::set_if_missing("created_at", now.to_owned())],
+            ops: vec![Op::set_if_missing("created_at", now)],
             conds: Vec::new(),
         }
     }
@@ -198,8 +206,8 @@ impl ProfileChange {
         self
     }
 
-    pub fn touched(self, now: &str) -> Self {
-        self.op(Op::set("updated_at", now.to_owned()))
+    pub fn touched(self, now: DateTime<Utc>) -> Self {
+        self.op(Op::set("updated_at", now))
     }
 
     pub fn add_credits(self, credits: i64) -> Self {
@@ -220,13 +228,13 @@ impl ProfileChange {
         self.op(Op::set_if_missing("customer_id", customer.to_string()))
     }
 
-    pub fn payment_problem(self, problem: &PaymentProblem<'_>, at: &str) -> Self {
+    pub fn payment_problem(self, problem: &PaymentProblem<'_>, at: DateTime<Utc>) -> Self {
         let change = self
             .op(Op::set(
                 "payment_problem_invoice",
                 problem.invoice.to_string(),
             ))
-            .op(Op::set("payment_problem_at", at.to_owned()))
+            .op(Op::set("payment_problem_at", at))
             .op(Op::set("payment_problem_kind", problem.kind.as_str()));
         match problem.url {
             Some(url) => change.op(Op::set("payment_problem_url", url.to_owned())),
@@ -242,21 +250,21 @@ impl ProfileChange {
     }
 
     /// Stamps the first payment, once; a referral can no longer be claimed after it.
-    pub fn first_payment(self, at: &str) -> Self {
-        self.op(Op::set_if_missing("first_paid_at", at.to_owned()))
+    pub fn first_payment(self, at: DateTime<Utc>) -> Self {
+        self.op(Op::set_if_missing("first_paid_at", at))
     }
 
     /// Moves `credit_until` to `until` from the value read (`read`), so two extensions
     /// at once both count: the second one plans again.
-    pub fn extend_credit_until(self, until: String, read: Option<&str>) -> Self {
+    pub fn extend_credit_until(self, until: DateTime<Utc>, read: Option<&str>) -> Self {
         self.op(Op::set("credit_until", until))
             .when(pinned("credit_until", read.map(Into::into)))
     }
 
     /// The referred buyer's reward, once per account, and what earned it.
-    pub fn referral_rewarded(self, at: &str, source: Option<&str>) -> Self {
+    pub fn referral_rewarded(self, at: DateTime<Utc>, source: Option<&str>) -> Self {
         let change = self
-            .op(Op::set("referral_rewarded_at", at.to_owned()))
+            .op(Op::set("referral_rewarded_at", at))
             .when(Cond::missing("referral_rewarded_at"));
         match source {
             Some(s) => change.op(Op::set("referral_reward_source", s.to_owned())),

@@ -4,9 +4,11 @@
 //! that the account reads its latest purchases by page.
 
 use super::item;
+use crate::domain::clock::rfc3339;
 use crate::domain::ids::{PurchaseId, UserId};
 use crate::store::schema::{GSI2_PK, GSI2_SK, PURCHASES_BY_TIME, SK, user_pk};
 use crate::store::{Cond, Item, ItemExt, Key, Op, Page, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 const PREFIX: &str = "PURCHASE#";
 
@@ -28,7 +30,7 @@ pub struct Paid {
     pub credits: i64,
     pub quantity: i64,
     pub payment_intent: Option<String>,
-    pub at: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Records the purchase (inside the checkout's transaction, behind its guard).
@@ -39,12 +41,12 @@ pub fn paid(user: &UserId, session: &PurchaseId, p: &Paid) -> Write {
         ("amount", p.amount.into()),
         ("currency", p.currency.clone().into()),
         ("status", "paid".into()),
-        ("at", p.at.clone().into()),
+        ("at", p.at.into()),
         ("credits", p.credits.into()),
         ("quantity", p.quantity.into()),
         (GSI2_PK, index_pk(user).into()),
         // The session id makes the position unique among purchases of the same second.
-        (GSI2_SK, format!("{}#{session}", p.at).into()),
+        (GSI2_SK, format!("{}#{session}", rfc3339(p.at)).into()),
     ]);
     if let Some(pi) = &p.payment_intent {
         item.insert("payment_intent".into(), pi.clone().into());
@@ -64,7 +66,7 @@ pub fn refunded(
     session: &PurchaseId,
     total: i64,
     taken_back: i64,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Write {
     let mut ops = vec![
         Op::set("status", if total > 0 { "refunded" } else { "paid" }),
@@ -72,7 +74,7 @@ pub fn refunded(
         Op::set("credits_taken_back", taken_back),
     ];
     if total > 0 {
-        ops.push(Op::set("refunded_at", now.to_owned()));
+        ops.push(Op::set("refunded_at", now));
     }
     Write::Update {
         key: key(user, session),

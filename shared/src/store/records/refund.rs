@@ -5,6 +5,7 @@ use super::item;
 use crate::domain::ids::{PurchaseId, UserId};
 use crate::store::schema::user_pk;
 use crate::store::{Cond, Item, ItemExt, Key, Page, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 const PREFIX: &str = "REFUND#";
 
@@ -22,7 +23,7 @@ pub struct Audit<'a> {
     pub operator: &'a UserId,
     pub reason: &'a str,
     pub amount: i64,
-    pub at: &'a str,
+    pub at: DateTime<Utc>,
 }
 
 /// Written once per Stripe refund id.

@@ -6,6 +6,7 @@ use crate::domain::entitlement::SubscriptionStatus;
 use crate::domain::ids::{PlanId, SubscriptionId, UserId};
 use crate::store::schema::{SK, user_pk};
 use crate::store::{Cond, Item, ItemExt, Key, Op, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 pub const PREFIX: &str = "SUB#";
 
@@ -32,7 +33,7 @@ pub fn apply_if_newer(
     user: &UserId,
     sub: &SubscriptionId,
     state: SubscriptionState<'_>,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> Write {
     let set_or_remove = |attr: &str, v: Option<i64>| match v {
         Some(t) => Op::set(attr, t),
@@ -42,7 +43,7 @@ pub fn apply_if_newer(
         Op::set("status", state.status.as_str()),
         Op::set("version", state.version.clone()),
         Op::set("cancel_at_period_end", state.cancel_at_period_end),
-        Op::set("updated_at", now.to_owned()),
+        Op::set("updated_at", now),
         match state.plan {
             Some(p) => Op::set("plan_id", p.to_string()),
             None => Op::remove("plan_id"),

@@ -7,6 +7,7 @@ use crate::domain::features::{FeatureId, USAGE};
 use crate::domain::ids::UserId;
 use crate::store::schema::{TTL_ATTR, user_pk};
 use crate::store::{Cond, ItemExt, Key, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 /// How long a usage key is remembered (its record expires through the table's TTL).
 pub const KEY_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -32,7 +33,7 @@ pub fn tracked(
     idempotency_key: &str,
     seed: Answer,
     answer_json: String,
-    at: &str,
+    at: DateTime<Utc>,
     now_secs: i64,
 ) -> Write {
     Write::Put {
@@ -83,7 +84,7 @@ pub fn recorded(
     user: &UserId,
     idempotency_key: &str,
     answer: Answer,
-    at: &str,
+    at: DateTime<Utc>,
     now_secs: i64,
 ) -> Write {
     Write::Put {

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 use crate::store::records::entitlements;
 use crate::store::records::grant;
 use crate::store::records::profile::ProfileChange;
-use chrono::{DateTime, Duration as Days, Utc};
+use chrono::Duration as Days;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,10 +141,9 @@ pub async fn grant(
     }
     for _ in 0..5 {
         let now = services.clock.now();
-        let at = rfc3339(now);
         let account = crate::usecases::features::read(services, &user).await?;
         let current = account.profile.credit_until.clone();
-        let mut change = ProfileChange::new(&user, &at).touched(&at);
+        let mut change = ProfileChange::new(&user, now).touched(now);
         if credits > 0 {
             change = change.add_credits(credits);
         }
@@ -159,16 +158,15 @@ pub async fn grant(
         }
         let mut until = current.clone();
         if days > 0 {
-            let base = current
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
+            let base = account
+                .profile
+                .credit_until_time()
                 .filter(|t| *t > now)
                 .unwrap_or(now);
-            let new = rfc3339(base + Days::days(days));
+            let new = base + Days::days(days);
             // Pinned to what was read, so two grants at once both count.
-            change = change.extend_credit_until(new.clone(), current.as_deref());
-            until = Some(new);
+            change = change.extend_credit_until(new, current.as_deref());
+            until = Some(rfc3339(new));
         }
         let audit = grant::Audit {
             grant_id: &grant_id,
@@ -176,7 +174,7 @@ pub async fn grant(
             reason,
             days,
             credits,
-            at: &at,
+            at: now,
             credit_until_after: until.as_deref(),
             feature: feature_id.as_deref(),
             units,
@@ -193,8 +191,8 @@ pub async fn grant(
         let cause = format!("grant:{grant_id}");
         // A grant of a feature changes what the account may do, whatever attribute it sets.
         let writes = match feature {
-            Some(_) => entitlements::stamped_for(writes, &user, &cause, &at),
-            None => entitlements::stamped(writes, &cause, &at),
+            Some(_) => entitlements::stamped_for(writes, &user, &cause, now),
+            None => entitlements::stamped(writes, &cause, now),
         };
         match table.transact(writes).await {
             Ok(()) => {

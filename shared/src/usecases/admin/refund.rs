@@ -3,7 +3,6 @@
 //! the same rule as a refund made in the dashboard, so there is one clawback path.
 
 use crate::app::Services;
-use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{PaymentIntentId, PurchaseId, SessionId, UserId};
 use crate::store::StoreError;
@@ -144,13 +143,13 @@ pub async fn refund(
     let refunded = stripe
         .refund_purchase(&asked, &idempotency_key(&id, amount))
         .await?;
-    let now = rfc3339(services.clock.now());
+    let now = services.clock.now();
     let audit = refund::Audit {
         refund_id: &refunded.id,
         operator: &operator.user,
         reason,
         amount: refunded.amount,
-        at: &now,
+        at: now,
     };
     match table.apply(refund::audit(&user, &id, &audit)).await {
         // The same Stripe refund (a retried click): recorded already.

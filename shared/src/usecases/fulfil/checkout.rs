@@ -94,10 +94,10 @@ pub(super) async fn completed(
         // customer Checkout created, as a grant would, for the portal and later checkouts.
         let sid = session_id(&session)?;
         let plan = session_plan(ctx, &session)?;
-        let mut writes = vec![checkout::fulfilled(&sid, &user, &plan.id, &ctx.now)];
+        let mut writes = vec![checkout::fulfilled(&sid, &user, &plan.id, ctx.now)];
         if let Some(c) = customer_of(&session) {
-            let profile = ProfileChange::new(&user, &ctx.now).link_customer(&c);
-            writes.push(profile.touched(&ctx.now).write());
+            let profile = ProfileChange::new(&user, ctx.now).link_customer(&c);
+            writes.push(profile.touched(ctx.now).write());
             writes.push(customer::link(&c, &user));
         }
         return Ok(ctx.plan(writes));
@@ -197,7 +197,7 @@ fn fulfil(
     user: &UserId,
     reward: referral::Reward,
 ) -> Result<Planned, FulfilError> {
-    let now = ctx.now.as_str();
+    let now = ctx.now;
     let sid = session_id(session)?;
     let user = user.clone();
     let plan = session_plan(ctx, session)?;
@@ -235,7 +235,7 @@ fn fulfil(
         credits,
         quantity,
         payment_intent: pi.clone(),
-        at: now.to_owned(),
+        at: now,
     };
     let bought = PurchaseId::from(&sid);
     writes.push(purchase::paid(&user, &bought, &paid));
@@ -261,6 +261,6 @@ fn moved(
     to: CheckoutState,
 ) -> Result<Planned, FulfilError> {
     let sid = session_id(session)?;
-    let write = checkout::moved(&sid, to, user, session.meta("plan_id"), &ctx.now);
+    let write = checkout::moved(&sid, to, user, session.meta("plan_id"), ctx.now);
     Ok(ctx.plan(vec![write]))
 }

@@ -34,7 +34,7 @@ pub(super) async fn changed(
     event: EventType,
     invoice: &Invoice,
 ) -> Result<Planned, FulfilError> {
-    let now = ctx.now.as_str();
+    let now = ctx.now;
     let id = InvoiceId::parse(&invoice.id).map_err(FulfilError::invalid)?;
     let customer = invoice
         .customer

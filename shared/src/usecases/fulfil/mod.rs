@@ -22,13 +22,13 @@ pub use subscription::subscription_version;
 
 use crate::app::Services;
 use crate::domain::catalog::Plan;
-use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, EventId, PlanId, UserId};
 use crate::metrics::Metric;
 use crate::store::records::{customer, entitlements, event as record, meter_report};
 use crate::store::{StoreError, Write};
 use crate::stripe::Event;
 use crate::stripe::event_types::EventType;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,13 +97,13 @@ struct Ctx<'a> {
     services: &'a Services,
     id: &'a EventId,
     event: &'a Event,
-    now: String,
+    now: DateTime<Utc>,
 }
 
 impl Ctx<'_> {
     /// A plan of `effects`, completed by the event record's `processed` state.
     fn plan(&self, mut effects: Vec<Write>) -> Planned {
-        effects.push(record::processed(self.id, &self.event.kind, &self.now));
+        effects.push(record::processed(self.id, &self.event.kind, self.now));
         Planned {
             writes: effects,
             already: false,
@@ -115,7 +115,7 @@ impl Ctx<'_> {
     /// account, or that must not be granted, listed for an operator to settle (`why`).
     fn unclaimed(&self, why: &str) -> Planned {
         Planned {
-            writes: vec![record::unclaimed(self.id, &self.event.kind, &self.now, why)],
+            writes: vec![record::unclaimed(self.id, &self.event.kind, self.now, why)],
             already: false,
             guard_pins: false,
         }
@@ -209,10 +209,10 @@ pub async fn last_receive(services: &Services, raw: &str, receive_count: u32) {
          event was applied, and its message went to the dead-letter queue (replay it)",
         crate::queue::MAX_RECEIVES
     );
-    let now = rfc3339(services.clock.now());
+    let now = services.clock.now();
     if let Err(e) = services
         .table
-        .apply(record::failed(&id, &event.kind, &now, &reason))
+        .apply(record::failed(&id, &event.kind, now, &reason))
         .await
         && !matches!(e, StoreError::ConditionFailed)
     {
@@ -236,10 +236,10 @@ pub async fn out_of_time(services: &Services, raw: &str, receive_count: u32) {
         "not started on its last receive ({receive_count}): the batch's time budget ran out \
          (Stripe slow); its message went to the dead-letter queue (replay it)"
     );
-    let now = rfc3339(services.clock.now());
+    let now = services.clock.now();
     if let Err(e) = services
         .table
-        .apply(record::failed(&id, &event.kind, &now, &reason))
+        .apply(record::failed(&id, &event.kind, now, &reason))
         .await
         && !matches!(e, StoreError::ConditionFailed)
     {
@@ -281,21 +281,21 @@ async fn apply(services: &Services, id: &EventId, event: &Event) -> Result<Outco
             services,
             id,
             event,
-            now: rfc3339(services.clock.now()),
+            now: services.clock.now(),
         };
         let plan = plan(&ctx).await?;
         if plan.already {
-            let done = record::processed(id, &event.kind, &ctx.now);
+            let done = record::processed(id, &event.kind, ctx.now);
             services.table.apply(done).await?;
             return Ok(Outcome::AlreadyApplied);
         }
         let pins = plan.guard_pins;
         // Every entitlement change carries its outbox write (the entitlement events).
-        let writes = entitlements::stamped(plan.writes, id.as_str(), &ctx.now);
+        let writes = entitlements::stamped(plan.writes, id.as_str(), ctx.now);
         match services.table.transact(writes).await {
             Ok(()) => return Ok(Outcome::Applied),
             Err(StoreError::TransactionConditionFailed(failed)) if failed.contains(&0) && !pins => {
-                let done = record::processed(id, &event.kind, &ctx.now);
+                let done = record::processed(id, &event.kind, ctx.now);
                 services.table.apply(done).await?;
                 return Ok(Outcome::AlreadyApplied);
             }
@@ -337,8 +337,8 @@ pub async fn held_back(services: &Services, raw: &str, receive_count: u32, behin
         "held back behind failing event {behind} of its group for {receive_count} receives; \
          its message went to the dead-letter queue (replay it once that event is fixed)"
     );
-    let now = rfc3339(services.clock.now());
-    let write = record::failed(&id, &event.kind, &now, &reason);
+    let now = services.clock.now();
+    let write = record::failed(&id, &event.kind, now, &reason);
     if let Err(e) = services.table.apply(write).await
         && !matches!(e, StoreError::ConditionFailed)
     {
@@ -359,8 +359,8 @@ pub fn event_id_of(raw: &str, message_id: &str) -> String {
 }
 
 async fn mark_failed(services: &Services, id: &EventId, kind: &str, err: &FulfilError) {
-    let now = rfc3339(services.clock.now());
-    let write = record::failed(id, kind, &now, &err.to_string());
+    let now = services.clock.now();
+    let write = record::failed(id, kind, now, &err.to_string());
     if let Err(e) = services.table.apply(write).await
         && !matches!(e, StoreError::ConditionFailed)
     {

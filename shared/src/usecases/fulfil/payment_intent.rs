@@ -15,6 +15,7 @@ use crate::store::records::profile::ProfileChange;
 use crate::store::records::purchase::{self, Paid};
 use crate::stripe::PaymentIntent;
 use crate::usecases::referral;
+use chrono::{DateTime, Utc};
 
 /// What our metadata says was bought, when the PaymentIntent is one we can fulfil.
 struct Bought<'a> {
@@ -54,7 +55,7 @@ fn bought<'a>(ctx: &'a Ctx<'_>, intent: &PaymentIntent) -> Result<Option<Bought<
     }))
 }
 
-fn paid_of(b: &Bought<'_>, intent: &PaymentIntent, credits: i64, at: &str) -> Paid {
+fn paid_of(b: &Bought<'_>, intent: &PaymentIntent, credits: i64, at: DateTime<Utc>) -> Paid {
     Paid {
         plan_id: b.plan.id.to_string(),
         amount: intent
@@ -68,7 +69,7 @@ fn paid_of(b: &Bought<'_>, intent: &PaymentIntent, credits: i64, at: &str) -> Pa
         credits,
         quantity: b.quantity,
         payment_intent: Some(b.pi.to_string()),
-        at: at.to_owned(),
+        at,
     }
 }
 
@@ -82,7 +83,7 @@ pub(super) async fn succeeded(
         tracing::info!(payment_intent = %intent.id, "not a purchase of ours: nothing to fulfil");
         return Ok(ctx.plan(vec![]));
     };
-    let now = ctx.now.as_str();
+    let now = ctx.now;
     let credits = match b.plan.grant() {
         Grant::Credits(per_unit) => per_unit * b.quantity,
         Grant::Tier { .. } | Grant::Purchase => 0,
@@ -126,7 +127,7 @@ pub(super) async fn failed(ctx: &Ctx<'_>, intent: &PaymentIntent) -> Result<Plan
         tracing::info!(payment_intent = %b.pi, "a failure of a payment we did not start or already fulfilled");
         return Ok(ctx.plan(vec![]));
     }
-    let paid = paid_of(&b, intent, 0, &ctx.now);
+    let paid = paid_of(&b, intent, 0, ctx.now);
     let write = purchase::failed(&b.user, &PurchaseId::from(&b.pi), &paid);
     Ok(ctx.plan(vec![write]))
 }

@@ -126,7 +126,7 @@ async fn settle(
     let balance = read.as_ref().map_or(0, |p| p.balance()).max(0);
     let mut writes: Vec<Write> = Vec::new();
     let delta = due - ledger.credits_due_back;
-    let mut change = ProfileChange::existing(&ledger.user).touched(&ctx.now);
+    let mut change = ProfileChange::existing(&ledger.user).touched(ctx.now);
     let mut changed = false;
     if delta > 0 {
         let take = delta.min(balance);
@@ -179,7 +179,7 @@ async fn settle(
             session,
             taken,
             after.credits_due_back,
-            &ctx.now,
+            ctx.now,
         ));
     }
     Ok(ctx.plan(writes).guard_is_a_pin())

@@ -89,7 +89,7 @@ pub(super) async fn fetched_state(
         return Ok(None);
     }
     Ok(Some(subscription::apply_if_newer(
-        user, sub_id, state, &ctx.now,
+        user, sub_id, state, ctx.now,
     )))
 }
 
@@ -127,7 +127,7 @@ pub(super) async fn changed(
     kind: EventType,
     sent: &Subscription,
 ) -> Result<Planned, FulfilError> {
-    let now = ctx.now.as_str();
+    let now = ctx.now;
     let sub_id = SubscriptionId::parse(&sent.id).map_err(FulfilError::invalid)?;
     let fetched = current(ctx, &sub_id).await?;
     let sub = fetched.as_ref().unwrap_or(sent);
@@ -149,7 +149,7 @@ pub(super) async fn changed(
             };
             let version = subscription_version(ctx.event, status);
             let state = state_of(ctx, sent, status, version);
-            subscription::apply_if_newer(&user, &sub_id, state, &ctx.now)
+            subscription::apply_if_newer(&user, &sub_id, state, ctx.now)
         }
     };
     let mut writes = vec![state];
