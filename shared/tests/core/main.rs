@@ -25,4 +25,5 @@ mod renewals_refunds;
 mod replay_every_type;
 mod stripe_fixtures;
 mod stripe_versions;
+mod times;
 mod usage;
