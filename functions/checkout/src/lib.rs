@@ -7,13 +7,11 @@
 //! One function for all: they take the same secret and read the same account items.
 
 use billing_core::app::Services;
+use billing_core::inbound::commands;
 use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::cancel::{self, LifecycleError, LifecycleRequest};
-use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest};
 use billing_core::usecases::invoices::{self, InvoicesQuery};
-use billing_core::usecases::preview::{self, PreviewQuery};
-use billing_core::usecases::purchases::{self, PurchaseError, PurchaseRequest};
-use billing_core::usecases::switch::{self, SwitchError, SwitchRequest};
+use billing_core::usecases::{checkout, preview, purchases, switch};
 use lambda_http::{Body, Error, Request, Response};
 
 pub const CHECKOUT_PATH: &str = "/api/billing/checkout";
@@ -33,11 +31,11 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
     let key = http::header(req, "idempotency-key");
     let value = match req.uri().path() {
         PREVIEW_PATH => {
-            let query = PreviewQuery {
-                plan_id: http::query_param(req, "plan_id"),
-                quantity: http::query_param(req, "quantity"),
-            };
-            serde_json::to_value(preview::preview(services, &caller, query).await?)
+            let wanted = commands::preview(
+                http::query_param(req, "plan_id"),
+                http::query_param(req, "quantity"),
+            )?;
+            serde_json::to_value(preview::preview(services, &caller, wanted).await?)
         }
         INVOICES_PATH => {
             let query = InvoicesQuery {
@@ -47,15 +45,13 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             serde_json::to_value(invoices::invoices(services, &caller, query).await?)
         }
         PURCHASES_PATH => {
-            let body: PurchaseRequest = serde_json::from_slice(req.body().as_ref())
-                .map_err(|e| PurchaseError::InvalidBody(e.to_string()))?;
-            let bought = purchases::start_purchase(services, &caller, body, key).await?;
+            let purchase = commands::start_purchase(req.body().as_ref())?;
+            let bought = purchases::start_purchase(services, &caller, purchase, key).await?;
             serde_json::to_value(bought)
         }
         SWITCH_PATH => {
-            let body: SwitchRequest = serde_json::from_slice(req.body().as_ref())
-                .map_err(|e| SwitchError::InvalidBody(e.to_string()))?;
-            let switched = switch::switch_plan(services, &caller, body, key).await?;
+            let wanted = commands::switch_plan(req.body().as_ref())?;
+            let switched = switch::switch_plan(services, &caller, wanted, key).await?;
             serde_json::to_value(switched)
         }
         CANCEL_PATH => {
@@ -67,9 +63,8 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             serde_json::to_value(cancel::resume(services, &caller).await?)
         }
         _ => {
-            let body: CheckoutRequest = serde_json::from_slice(req.body().as_ref())
-                .map_err(|e| CheckoutError::InvalidBody(e.to_string()))?;
-            let started = checkout::start_checkout(services, &caller, body, key).await?;
+            let wanted = commands::start_checkout(req.body().as_ref())?;
+            let started = checkout::start_checkout(services, &caller, wanted, key).await?;
             serde_json::to_value(started)
         }
     };

@@ -21,15 +21,12 @@ pub const DEFAULT_CANCEL_PATH: &str = "/billing/cancel";
 pub const DEFAULT_RETURN_PATH: &str = "/billing";
 pub const MAX_QUANTITY: i64 = 100;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    pub plan_id: String,
-    #[serde(default)]
+/// A checkout the caller asks for, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
+pub struct StartCheckout {
+    pub plan: PlanId,
     pub quantity: Option<i64>,
-    #[serde(default)]
     pub success_path: Option<String>,
-    #[serde(default)]
     pub cancel_path: Option<String>,
 }
 
@@ -234,13 +231,14 @@ fn new_checkout<'a>(
 pub async fn start_checkout(
     services: &Services,
     caller: &Identity,
-    req: CheckoutRequest,
+    req: StartCheckout,
     caller_key: Option<&str>,
 ) -> Result<CheckoutResponse, CheckoutError> {
-    let plan = PlanId::parse(&req.plan_id)
-        .ok()
-        .and_then(|id| services.config.catalog.get(&id))
-        .ok_or_else(|| CheckoutError::UnknownPlan(req.plan_id.clone()))?;
+    let plan = services
+        .config
+        .catalog
+        .get(&req.plan)
+        .ok_or_else(|| CheckoutError::UnknownPlan(req.plan.to_string()))?;
     let quantity = req.quantity.unwrap_or(1);
     if plan.mode == Mode::Subscription {
         // Seats: only a per-seat plan takes more than one, up to its max_quantity.

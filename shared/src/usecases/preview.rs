@@ -7,15 +7,8 @@ use crate::app::Services;
 use crate::domain::clock::rfc3339;
 use crate::domain::identity::Identity;
 use crate::stripe::api::{PriceChange, StripeError};
-use crate::usecases::switch::{SwitchError, live_subscription, target};
+use crate::usecases::switch::{SwitchError, SwitchPlan, live_subscription, target};
 use serde::Serialize;
-
-/// `plan_id` and `quantity` as the caller sent them (query parameters).
-#[derive(Debug, Clone, Default)]
-pub struct PreviewQuery {
-    pub plan_id: Option<String>,
-    pub quantity: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreviewView {
@@ -38,20 +31,12 @@ pub struct PreviewLine {
 pub async fn preview(
     services: &Services,
     caller: &Identity,
-    query: PreviewQuery,
+    wanted: SwitchPlan,
 ) -> Result<PreviewView, SwitchError> {
-    let quantity = query
-        .quantity
-        .as_deref()
-        .map(|q| {
-            q.parse::<i64>()
-                .map_err(|_| SwitchError::InvalidBody("quantity must be a whole number".into()))
-        })
-        .transpose()?;
     let live = live_subscription(services, caller)
         .await?
         .ok_or(SwitchError::NoSubscription)?;
-    let (plan, seats) = target(services, &live, query.plan_id.as_deref(), quantity)?;
+    let (plan, seats) = target(services, &live, &wanted)?;
     let (Some(stripe), Some(price)) = (services.stripe.as_ref(), plan.price_id.as_deref()) else {
         return Err(SwitchError::Unavailable(plan.id.to_string()));
     };

@@ -15,14 +15,12 @@ use crate::usecases::checkout::MAX_QUANTITY;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PurchaseRequest {
-    pub plan_id: String,
-    #[serde(default)]
+/// A purchase the caller asks for, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
+pub struct StartPurchase {
+    pub plan: PlanId,
     pub quantity: Option<i64>,
     /// The buyer's billing address; needed while Stripe Tax is on (`AUTOMATIC_TAX`).
-    #[serde(default)]
     pub address: Option<BuyerAddress>,
 }
 
@@ -107,13 +105,14 @@ fn idempotency_key(user: &str, caller_key: Option<&str>) -> String {
 pub async fn start_purchase(
     services: &Services,
     caller: &Identity,
-    req: PurchaseRequest,
+    req: StartPurchase,
     caller_key: Option<&str>,
 ) -> Result<PurchaseResponse, PurchaseError> {
-    let plan = PlanId::parse(&req.plan_id)
-        .ok()
-        .and_then(|id| services.config.catalog.get(&id))
-        .ok_or_else(|| PurchaseError::UnknownPlan(req.plan_id.clone()))?;
+    let plan = services
+        .config
+        .catalog
+        .get(&req.plan)
+        .ok_or_else(|| PurchaseError::UnknownPlan(req.plan.to_string()))?;
     let Grant::Credits(per_unit) = plan.grant() else {
         return Err(PurchaseError::UnsupportedPlan(plan.id.to_string()));
     };

@@ -16,19 +16,17 @@ use crate::store::records::subscription::{self, SubscriptionRow};
 use crate::stripe::api::{PriceChange, StripeError};
 use crate::stripe::objects::Subscription;
 use crate::usecases::account::{SubscriptionView, subscription_view};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The route that switches plans; a refused checkout names it.
 pub const SWITCH_ROUTE: &str = "POST /api/billing/subscription";
 
-/// A plan, a number of seats, or both; the one missing stays as it is.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SwitchRequest {
-    #[serde(default)]
-    pub plan_id: Option<String>,
-    #[serde(default)]
+/// A plan, a number of seats, or both; the one missing stays as it is. Parsed where the
+/// request enters (`inbound::commands`); a preview asks the same.
+#[derive(Debug, Clone, Default)]
+pub struct SwitchPlan {
+    pub plan: Option<PlanId>,
     pub quantity: Option<i64>,
 }
 
@@ -92,24 +90,42 @@ pub(crate) async fn live_subscription(
         .max_by(|a, b| a.version.cmp(&b.version)))
 }
 
+/// The catalog's plan `id`; an id it does not hold is no plan.
+fn plan_named<'c>(
+    services: &'c Services,
+    id: &PlanId,
+) -> Result<&'c crate::domain::catalog::Plan, SwitchError> {
+    services
+        .config
+        .catalog
+        .get(id)
+        .ok_or_else(|| SwitchError::UnknownPlan(id.to_string()))
+}
+
 /// The plan and seats a switch asks for: a missing plan is the live one; missing seats are
 /// the live seats on a per-seat plan and one on any other.
 pub(crate) fn target<'c>(
     services: &'c Services,
     live: &SubscriptionRow,
-    plan_id: Option<&str>,
-    quantity: Option<i64>,
+    wanted: &SwitchPlan,
 ) -> Result<(&'c crate::domain::catalog::Plan, i64), SwitchError> {
-    if plan_id.is_none() && quantity.is_none() {
-        return Err(SwitchError::InvalidBody(
-            "send plan_id, quantity or both".into(),
-        ));
-    }
-    let wanted = plan_id.or(live.plan_id.as_deref()).unwrap_or_default();
-    let plan = PlanId::parse(wanted)
-        .ok()
-        .and_then(|id| services.config.catalog.get(&id))
-        .ok_or_else(|| SwitchError::UnknownPlan(wanted.to_owned()))?;
+    let quantity = wanted.quantity;
+    let plan = match &wanted.plan {
+        Some(id) => plan_named(services, id)?,
+        None if quantity.is_none() => {
+            return Err(SwitchError::InvalidBody(
+                "send plan_id, quantity or both".into(),
+            ));
+        }
+        // The live plan, as stored (a plan since removed from the catalog is no plan).
+        None => {
+            let live_plan = live.plan_id.as_deref().unwrap_or_default();
+            PlanId::parse(live_plan)
+                .ok()
+                .and_then(|id| services.config.catalog.get(&id))
+                .ok_or_else(|| SwitchError::UnknownPlan(live_plan.to_owned()))?
+        }
+    };
     if plan.mode != Mode::Subscription {
         return Err(SwitchError::NotASubscriptionPlan(plan.id.to_string()));
     }
@@ -126,20 +142,17 @@ pub(crate) fn target<'c>(
 pub async fn switch_plan(
     services: &Services,
     caller: &Identity,
-    req: SwitchRequest,
+    req: SwitchPlan,
     caller_key: Option<&str>,
 ) -> Result<SwitchResponse, SwitchError> {
-    if let Some(id) = req.plan_id.as_deref() {
+    if let Some(id) = &req.plan {
         // An unknown plan is refused before the account is read.
-        PlanId::parse(id)
-            .ok()
-            .and_then(|id| services.config.catalog.get(&id))
-            .ok_or_else(|| SwitchError::UnknownPlan(id.to_owned()))?;
+        plan_named(services, id)?;
     }
     let live = live_subscription(services, caller)
         .await?
         .ok_or(SwitchError::NoSubscription)?;
-    let (plan, seats) = target(services, &live, req.plan_id.as_deref(), req.quantity)?;
+    let (plan, seats) = target(services, &live, &req)?;
     if live.plan_id.as_deref() == Some(plan.id.as_str()) && live.quantity == seats {
         return Err(SwitchError::AlreadySubscribed(match plan.per_seat {
             true => format!("{} with {seats} seats", plan.id),

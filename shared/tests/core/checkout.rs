@@ -6,11 +6,11 @@
 
 use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
-use billing_core::domain::ids::{SessionId, UserId};
+use billing_core::domain::ids::{PlanId, SessionId, UserId};
 use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
-use billing_core::usecases::checkout::{self, CheckoutError, CheckoutRequest, PortalRequest};
+use billing_core::usecases::checkout::{self, CheckoutError, PortalRequest, StartCheckout};
 use billing_core::usecases::checkout_status::checkout_status;
 use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{memory_services, memory_services_with_stripe};
@@ -45,9 +45,9 @@ fn caller(user: &str, email: Option<&str>) -> Identity {
     }
 }
 
-fn request(plan: &str) -> CheckoutRequest {
-    CheckoutRequest {
-        plan_id: plan.into(),
+fn request(plan: &str) -> StartCheckout {
+    StartCheckout {
+        plan: PlanId::parse(plan).unwrap(),
         quantity: None,
         success_path: None,
         cancel_path: None,

@@ -8,6 +8,7 @@ mod admin;
 mod bad_faith;
 mod bootstrap;
 mod checkout;
+mod commands;
 mod crash_points;
 mod entitlement_events;
 mod features;

@@ -4,12 +4,12 @@
 
 use billing_core::app::Services;
 use billing_core::domain::identity::Identity;
-use billing_core::domain::ids::UserId;
+use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::store::records::profile::ProfileChange;
 use billing_core::usecases::account::{AccountView, account};
 use billing_core::usecases::admin::{RefundError, RefundRequest, refund};
 use billing_core::usecases::fulfil::{self, Outcome};
-use billing_core::usecases::purchases::{PurchaseError, PurchaseRequest, start_purchase};
+use billing_core::usecases::purchases::{PurchaseError, StartPurchase, start_purchase};
 use billing_core::usecases::usage::{self, UsageError, UsageRequest};
 use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{
@@ -55,9 +55,9 @@ fn intent(pi: &str, user: &str, plan: &str, quantity: i64, amount: i64) -> Value
     billing_testing::payment_intent(pi, user, plan, quantity, amount, "succeeded")
 }
 
-fn request(plan: &str, quantity: Option<i64>) -> PurchaseRequest {
-    PurchaseRequest {
-        plan_id: plan.into(),
+fn request(plan: &str, quantity: Option<i64>) -> StartPurchase {
+    StartPurchase {
+        plan: PlanId::parse(plan).unwrap(),
         quantity,
         address: None,
     }

@@ -5,12 +5,12 @@
 //! Stripe (shared/tests/core/checkout.rs).
 
 use billing_core::app::Services;
-use billing_core::domain::ids::UserId;
+use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::stripe::api::{
     CreatedSession, HttpStripe, NewCheckout, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
 };
-use billing_core::usecases::checkout::{self, CheckoutRequest};
+use billing_core::usecases::checkout::{self, StartCheckout};
 use billing_testing::{fake_stripe, memory_services};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -44,9 +44,9 @@ fn caller(user: &str, email: Option<&str>) -> Identity {
     }
 }
 
-fn request(plan: &str) -> CheckoutRequest {
-    CheckoutRequest {
-        plan_id: plan.into(),
+fn request(plan: &str) -> StartCheckout {
+    StartCheckout {
+        plan: PlanId::parse(plan).unwrap(),
         quantity: None,
         success_path: None,
         cancel_path: None,

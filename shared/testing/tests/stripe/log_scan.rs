@@ -2,9 +2,9 @@
 //! fulfilment failures, Stripe errors through the HTTP adapter, at TRACE level so the HTTP
 //! client's own traces are scanned too) with secrets configured and scan what was written.
 
-use billing_core::domain::ids::UserId;
+use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::inbound::http::{ApiError, Identity};
-use billing_core::usecases::checkout::{self, CheckoutRequest};
+use billing_core::usecases::checkout::{self, StartCheckout};
 use billing_core::usecases::intake;
 use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature};
 use std::io::Write;
@@ -81,8 +81,8 @@ async fn logs_carry_no_secret_and_no_card_data() {
         admin: false,
         service: false,
     };
-    let req = CheckoutRequest {
-        plan_id: "credits_starter".into(),
+    let req = StartCheckout {
+        plan: PlanId::parse("credits_starter").unwrap(),
         quantity: None,
         success_path: None,
         cancel_path: None,
