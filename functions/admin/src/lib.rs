@@ -3,6 +3,7 @@
 
 use billing_core::app::Services;
 use billing_core::domain::ids::{CustomerId, SessionId, UserId};
+use billing_core::inbound::commands;
 use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::admin::{self, AdminError, UserCursors, UserLookup};
 use lambda_http::{Body, Error, Request, Response};
@@ -71,7 +72,7 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             json(page.map(|p| serde_json::to_value(p).unwrap_or_default()))
         }
         REPLAY_PATH => {
-            let outcome = admin::replay(services, required(req)?).await;
+            let outcome = admin::replay(services, commands::replay(req.body().as_ref())?).await;
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
         }
         RECONCILE_PATH => {
@@ -79,14 +80,13 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
         }
         GRANT_PATH => {
-            let outcome = admin::grant(services, &operator, required(req)?).await;
+            let wanted = commands::grant(req.body().as_ref())?;
+            let outcome = admin::grant(services, &operator, wanted).await;
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
         }
         REFUND_PATH => {
-            let req = serde_json::from_slice(req.body().as_ref()).map_err(|e| {
-                admin::RefundError::InvalidRequest(format!("the body is not valid: {e}"))
-            })?;
-            let outcome = admin::refund(services, &operator, req).await?;
+            let wanted = commands::refund(req.body().as_ref())?;
+            let outcome = admin::refund(services, &operator, wanted).await?;
             Ok((200, serde_json::to_value(outcome).unwrap_or_default()))
         }
         _ => Err(ApiError::not_found()),

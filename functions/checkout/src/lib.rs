@@ -10,8 +10,7 @@ use billing_core::app::Services;
 use billing_core::inbound::commands;
 use billing_core::inbound::http::{self, ApiError, Identity};
 use billing_core::usecases::cancel::{self, LifecycleError, LifecycleRequest};
-use billing_core::usecases::invoices::{self, InvoicesQuery};
-use billing_core::usecases::{checkout, preview, purchases, switch};
+use billing_core::usecases::{checkout, invoices, preview, purchases, switch};
 use lambda_http::{Body, Error, Request, Response};
 
 pub const CHECKOUT_PATH: &str = "/api/billing/checkout";
@@ -38,11 +37,11 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             serde_json::to_value(preview::preview(services, &caller, wanted).await?)
         }
         INVOICES_PATH => {
-            let query = InvoicesQuery {
-                limit: http::query_param(req, "limit"),
-                starting_after: http::query_param(req, "starting_after"),
-            };
-            serde_json::to_value(invoices::invoices(services, &caller, query).await?)
+            let page = commands::invoices(
+                http::query_param(req, "limit"),
+                http::query_param(req, "starting_after"),
+            )?;
+            serde_json::to_value(invoices::invoices(services, &caller, page).await?)
         }
         PURCHASES_PATH => {
             let purchase = commands::start_purchase(req.body().as_ref())?;

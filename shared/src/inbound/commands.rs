@@ -7,8 +7,14 @@
 //! well-formed id the catalog does not hold gets from the use case, so the contract sees one
 //! error for both.
 
-use crate::domain::ids::PlanId;
+use crate::domain::ids::{
+    EventId, InvalidId, InvoiceId, PaymentIntentId, PlanId, SessionId, UserId,
+};
+use crate::usecases::admin::{
+    AdminError, GrantRequest, NamedPurchase, RefundError, RefundRequest, ReplayRequest,
+};
 use crate::usecases::checkout::{CheckoutError, StartCheckout};
+use crate::usecases::invoices::{InvoicesError, InvoicesPage, page_size};
 use crate::usecases::purchases::{BuyerAddress, PurchaseError, StartPurchase};
 use crate::usecases::switch::{SwitchError, SwitchPlan};
 use serde::Deserialize;
@@ -96,4 +102,116 @@ pub fn preview(
 
 fn switch_target(raw: String) -> Result<PlanId, SwitchError> {
     PlanId::parse(&raw).map_err(|_| SwitchError::UnknownPlan(raw))
+}
+
+/// `GET /api/billing/invoices?limit=&starting_after=`.
+pub fn invoices(
+    limit: Option<String>,
+    starting_after: Option<String>,
+) -> Result<InvoicesPage, InvoicesError> {
+    let limit = page_size(limit.as_deref())?;
+    let starting_after = starting_after
+        .map(|raw| {
+            InvoiceId::parse(&raw).map_err(|_| {
+                InvoicesError::InvalidRequest(
+                    "starting_after must be the id of an invoice of an earlier page".into(),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(InvoicesPage {
+        limit,
+        starting_after,
+    })
+}
+
+/// An operator's body that does not parse: 400 `invalid_request`, as every admin route.
+fn admin_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::InvalidRequest(format!("the body is not valid: {e}")))
+}
+
+/// `POST /api/billing/admin/replay`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    event_id: String,
+}
+
+pub fn replay(body: &[u8]) -> Result<ReplayRequest, AdminError> {
+    let b: ReplayBody = admin_body(body)?;
+    Ok(ReplayRequest {
+        event: EventId::parse(&b.event_id).map_err(invalid_id)?,
+    })
+}
+
+/// `POST /api/billing/admin/grant`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    user_id: String,
+    #[serde(default)]
+    days: Option<i64>,
+    #[serde(default)]
+    credits: Option<i64>,
+    reason: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    feature: Option<String>,
+    #[serde(default)]
+    units: Option<i64>,
+}
+
+pub fn grant(body: &[u8]) -> Result<GrantRequest, AdminError> {
+    let b: GrantBody = admin_body(body)?;
+    Ok(GrantRequest {
+        user: UserId::parse(&b.user_id).map_err(invalid_id)?,
+        days: b.days,
+        credits: b.credits,
+        reason: b.reason,
+        idempotency_key: b.idempotency_key,
+        feature: b.feature,
+        units: b.units,
+    })
+}
+
+/// `POST /api/billing/admin/refund`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    payment_intent_id: Option<String>,
+    #[serde(default)]
+    amount: Option<i64>,
+    reason: String,
+}
+
+pub fn refund(body: &[u8]) -> Result<RefundRequest, RefundError> {
+    let b: RefundBody = serde_json::from_slice(body)
+        .map_err(|e| RefundError::InvalidRequest(format!("the body is not valid: {e}")))?;
+    let invalid = |e: InvalidId| RefundError::InvalidRequest(e.to_string());
+    let purchase = match (b.session_id, b.payment_intent_id) {
+        (Some(s), None) => NamedPurchase::Session(SessionId::parse(&s).map_err(invalid)?),
+        (None, Some(p)) => {
+            NamedPurchase::PaymentIntent(PaymentIntentId::parse(&p).map_err(invalid)?)
+        }
+        _ => {
+            return Err(RefundError::InvalidRequest(
+                "name the purchase by exactly one of session_id and payment_intent_id".into(),
+            ));
+        }
+    };
+    Ok(RefundRequest {
+        purchase,
+        amount: b.amount,
+        reason: b.reason,
+    })
+}
+
+/// A malformed id in an operator's body: `invalid_request`, naming the kind of id.
+fn invalid_id(e: InvalidId) -> AdminError {
+    AdminError::InvalidRequest(e.to_string())
 }

@@ -15,11 +15,13 @@ use serde::Serialize;
 pub const DEFAULT_PAGE: u8 = 10;
 pub const MAX_PAGE: u8 = 100;
 
-/// `limit` and `starting_after` as the caller sent them (query parameters).
-#[derive(Debug, Clone, Default)]
-pub struct InvoicesQuery {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
+/// The page the caller asks for, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
+pub struct InvoicesPage {
+    /// 1 to [`MAX_PAGE`].
+    pub limit: u8,
+    /// The last invoice of the page before.
+    pub starting_after: Option<InvoiceId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +57,7 @@ pub enum InvoicesError {
 }
 
 /// A page size the caller may ask for: 1 to [`MAX_PAGE`].
-fn page_size(raw: Option<&str>) -> Result<u8, InvoicesError> {
+pub fn page_size(raw: Option<&str>) -> Result<u8, InvoicesError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_PAGE);
     };
@@ -86,20 +88,8 @@ pub fn invoice_view(invoice: &Invoice) -> InvoiceView {
 pub async fn invoices(
     services: &Services,
     caller: &Identity,
-    query: InvoicesQuery,
+    page: InvoicesPage,
 ) -> Result<InvoicesView, InvoicesError> {
-    let limit = page_size(query.limit.as_deref())?;
-    let after = query
-        .starting_after
-        .as_deref()
-        .map(|raw| {
-            InvoiceId::parse(raw).map_err(|_| {
-                InvoicesError::InvalidRequest(
-                    "starting_after must be the id of an invoice of an earlier page".into(),
-                )
-            })
-        })
-        .transpose()?;
     let found = profile::load(services.table.as_ref(), &caller.user).await?;
     let Some(customer) = found.and_then(|p| p.customer_id) else {
         return Ok(InvoicesView {
@@ -108,11 +98,11 @@ pub async fn invoices(
         });
     };
     let stripe = services.stripe.as_ref().ok_or(InvoicesError::Unavailable)?;
-    let after = after.as_ref().map(InvoiceId::as_str);
-    let page = stripe.list_invoices(&customer, limit, after).await?;
+    let after = page.starting_after.as_ref().map(InvoiceId::as_str);
+    let found = stripe.list_invoices(&customer, page.limit, after).await?;
     Ok(InvoicesView {
-        invoices: page.data.iter().map(invoice_view).collect(),
-        has_more: page.has_more,
+        invoices: found.data.iter().map(invoice_view).collect(),
+        has_more: found.has_more,
     })
 }
 

@@ -3,6 +3,7 @@
 use billing_core::app::Services;
 use billing_core::domain::entitlement::Tier;
 use billing_core::domain::ids::{EventId, UserId};
+use billing_core::inbound::commands;
 use billing_core::inbound::http::Identity;
 use billing_core::store::ItemExt;
 use billing_core::store::{records, schema};
@@ -136,7 +137,7 @@ async fn replaying_an_applied_event_applies_nothing_twice() {
     let out = admin::replay(
         &s,
         ReplayRequest {
-            event_id: "evt_r1".into(),
+            event: billing_core::domain::ids::EventId::parse("evt_r1").unwrap(),
         },
     )
     .await
@@ -176,7 +177,7 @@ async fn replaying_a_failed_event_that_now_succeeds_shows_processed() {
     let out = admin::replay(
         &s,
         ReplayRequest {
-            event_id: "evt_r2".into(),
+            event: billing_core::domain::ids::EventId::parse("evt_r2").unwrap(),
         },
     )
     .await
@@ -207,20 +208,15 @@ async fn a_replay_of_an_unknown_or_ignored_event_is_refused() {
         admin::replay(
             &s,
             ReplayRequest {
-                event_id: "evt_none".into()
+                event: billing_core::domain::ids::EventId::parse("evt_none").unwrap()
             }
         )
         .await,
         Err(AdminError::UnknownEvent(_))
     ));
+    // A malformed id is refused where the request enters, before the use case.
     assert!(matches!(
-        admin::replay(
-            &s,
-            ReplayRequest {
-                event_id: "bad id".into()
-            }
-        )
-        .await,
+        commands::replay(br#"{"event_id": "bad id"}"#),
         Err(AdminError::InvalidRequest(_))
     ));
     deliver(
@@ -237,7 +233,7 @@ async fn a_replay_of_an_unknown_or_ignored_event_is_refused() {
         admin::replay(
             &s,
             ReplayRequest {
-                event_id: "evt_ig".into()
+                event: billing_core::domain::ids::EventId::parse("evt_ig").unwrap()
             }
         )
         .await,
@@ -271,7 +267,7 @@ async fn secrets_in_a_payload_are_redacted_before_it_is_stored() {
     let out = admin::replay(
         &s,
         ReplayRequest {
-            event_id: "evt_red".into(),
+            event: billing_core::domain::ids::EventId::parse("evt_red").unwrap(),
         },
     )
     .await
@@ -340,7 +336,7 @@ async fn reconcile_refuses_a_future_window_and_needs_stripe() {
 async fn a_grant_adds_days_and_credits_with_an_audit_record() {
     let s = memory_services(&[]);
     let req = |days, credits| GrantRequest {
-        user_id: "gus".into(),
+        user: billing_core::domain::ids::UserId::parse("gus").unwrap(),
         days,
         credits,
         reason: "support ticket 42".into(),
@@ -377,7 +373,7 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
     let s = memory_services(&[]);
     let bad = [
         GrantRequest {
-            user_id: "gil".into(),
+            user: billing_core::domain::ids::UserId::parse("gil").unwrap(),
             days: None,
             credits: None,
             reason: "x".into(),
@@ -386,7 +382,7 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             units: None,
         },
         GrantRequest {
-            user_id: "gil".into(),
+            user: billing_core::domain::ids::UserId::parse("gil").unwrap(),
             days: Some(-1),
             credits: None,
             reason: "x".into(),
@@ -395,7 +391,7 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             units: None,
         },
         GrantRequest {
-            user_id: "gil".into(),
+            user: billing_core::domain::ids::UserId::parse("gil").unwrap(),
             days: None,
             credits: Some(20_000_000),
             reason: "x".into(),
@@ -404,19 +400,10 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             units: None,
         },
         GrantRequest {
-            user_id: "gil".into(),
+            user: billing_core::domain::ids::UserId::parse("gil").unwrap(),
             days: Some(1),
             credits: None,
             reason: "  ".into(),
-            idempotency_key: None,
-            feature: None,
-            units: None,
-        },
-        GrantRequest {
-            user_id: "g#l".into(),
-            days: Some(1),
-            credits: None,
-            reason: "x".into(),
             idempotency_key: None,
             feature: None,
             units: None,
@@ -428,6 +415,11 @@ async fn a_bad_grant_is_refused_and_changes_nothing() {
             Err(AdminError::InvalidRequest(_))
         ));
     }
+    // A malformed user id is refused where the request enters, before the use case.
+    assert!(matches!(
+        commands::grant(br#"{"user_id": "g#l", "days": 1, "reason": "x"}"#),
+        Err(AdminError::InvalidRequest(_))
+    ));
     assert!(
         s.table
             .query(&schema::user_pk(&UserId::parse("gil").unwrap()), "")
@@ -447,7 +439,7 @@ async fn a_grant_retried_after_an_ambiguous_commit_applies_once() {
         1_795_000_000,
     );
     let req = || GrantRequest {
-        user_id: "amb".into(),
+        user: billing_core::domain::ids::UserId::parse("amb").unwrap(),
         days: Some(3),
         credits: Some(50),
         reason: "goodwill".into(),

@@ -154,7 +154,7 @@ async fn each_purchase_grant_spend_subscription_and_refund_raises_the_version_on
         service: false,
     };
     let req = GrantRequest {
-        user_id: "ada".into(),
+        user: billing_core::domain::ids::UserId::parse("ada").unwrap(),
         days: Some(3),
         credits: None,
         reason: "goodwill".into(),

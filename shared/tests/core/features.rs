@@ -360,7 +360,7 @@ fn feature_grant(
     units: Option<i64>,
 ) -> billing_core::usecases::admin::GrantRequest {
     billing_core::usecases::admin::GrantRequest {
-        user_id: u.into(),
+        user: billing_core::domain::ids::UserId::parse(u).unwrap(),
         days: None,
         credits: None,
         reason: "support ticket 9".into(),

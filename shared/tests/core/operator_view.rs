@@ -61,7 +61,7 @@ async fn grants(h: &Harness, who: &str, n: usize) {
     for i in 0..n {
         h.clock.advance_secs(1);
         let req = GrantRequest {
-            user_id: who.into(),
+            user: billing_core::domain::ids::UserId::parse(who).unwrap(),
             days: None,
             credits: Some(1),
             reason: format!("goodwill #{i}"),

@@ -4,10 +4,10 @@
 
 use billing_core::app::Services;
 use billing_core::domain::identity::Identity;
-use billing_core::domain::ids::{PlanId, UserId};
+use billing_core::domain::ids::{PaymentIntentId, PlanId, SessionId, UserId};
 use billing_core::store::records::profile::ProfileChange;
 use billing_core::usecases::account::{AccountView, account};
-use billing_core::usecases::admin::{RefundError, RefundRequest, refund};
+use billing_core::usecases::admin::{NamedPurchase, RefundError, RefundRequest, refund};
 use billing_core::usecases::fulfil::{self, Outcome};
 use billing_core::usecases::purchases::{PurchaseError, StartPurchase, start_purchase};
 use billing_core::usecases::usage::{self, UsageError, UsageRequest};
@@ -322,8 +322,7 @@ async fn an_operator_refund_goes_to_stripe_once_is_audited_and_bounded_by_what_r
     )
     .await;
     let by_pi = |amount: Option<i64>| RefundRequest {
-        session_id: None,
-        payment_intent_id: Some("pi_rf".into()),
+        purchase: NamedPurchase::PaymentIntent(PaymentIntentId::parse("pi_rf").unwrap()),
         amount,
         reason: "customer asked".into(),
     };
@@ -365,8 +364,7 @@ async fn an_operator_refund_goes_to_stripe_once_is_audited_and_bounded_by_what_r
     );
 
     let unknown = RefundRequest {
-        session_id: Some("cs_test_never".into()),
-        payment_intent_id: None,
+        purchase: NamedPurchase::Session(SessionId::parse("cs_test_never").unwrap()),
         amount: None,
         reason: "x".into(),
     };

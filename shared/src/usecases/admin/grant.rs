@@ -13,26 +13,21 @@ use crate::store::records::entitlements;
 use crate::store::records::grant;
 use crate::store::records::profile::ProfileChange;
 use chrono::Duration as Days;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A grant an operator asks for, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
 pub struct GrantRequest {
-    pub user_id: String,
-    #[serde(default)]
+    pub user: UserId,
     pub days: Option<i64>,
-    #[serde(default)]
     pub credits: Option<i64>,
     pub reason: String,
     /// Makes a retried request grant once: the same key for the same user answers the
     /// first grant again.
-    #[serde(default)]
     pub idempotency_key: Option<String>,
     /// A feature of the catalog: a boolean one is turned on; a metered one gets `units`
     /// more in its current period.
-    #[serde(default)]
     pub feature: Option<String>,
-    #[serde(default)]
     pub units: Option<i64>,
 }
 
@@ -93,8 +88,7 @@ pub async fn grant(
     req: GrantRequest,
 ) -> Result<GrantOutcome, AdminError> {
     let invalid = |m: &str| AdminError::InvalidRequest(m.to_owned());
-    let user =
-        UserId::parse(&req.user_id).map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
+    let user = req.user.clone();
     let days = req.days.unwrap_or(0);
     let credits = req.credits.unwrap_or(0);
     let feature = granted_feature(services, &req)?;

@@ -16,7 +16,7 @@ pub use grant::{GrantOutcome, GrantRequest, grant};
 pub use reconcile::{
     RECONCILE_BUDGET, ReconcileOutcome, ReconcileRequest, SLICE_PAGES, reconcile, reconcile_within,
 };
-pub use refund::{RefundError, RefundOutcome, RefundRequest, refund};
+pub use refund::{NamedPurchase, RefundError, RefundOutcome, RefundRequest, refund};
 pub use replay::{ReplayOutcome, ReplayRequest, replay};
 pub use user::{
     GrantView, OperatorUserView, RefundView, USER_PAGE, UserCursors, UserLookup, find_user,

@@ -9,21 +9,34 @@ use crate::store::StoreError;
 use crate::store::records::purchase::{self, PurchaseRow};
 use crate::store::records::{checkout, payment_intent, refund};
 use crate::stripe::api::{NewRefund, StripeError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub const MAX_REASON_CHARS: usize = 500;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A refund an operator asks for, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
 pub struct RefundRequest {
-    #[serde(default)]
-    pub session_id: Option<String>,
-    #[serde(default)]
-    pub payment_intent_id: Option<String>,
-    #[serde(default)]
+    pub purchase: NamedPurchase,
     pub amount: Option<i64>,
     pub reason: String,
+}
+
+/// The purchase a refund names: by the Checkout Session that sold it, or by its
+/// PaymentIntent (a purchase made with Stripe Elements, or a session's payment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedPurchase {
+    Session(SessionId),
+    PaymentIntent(PaymentIntentId),
+}
+
+impl std::fmt::Display for NamedPurchase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamedPurchase::Session(s) => s.fmt(f),
+            NamedPurchase::PaymentIntent(pi) => pi.fmt(f),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,33 +72,13 @@ async fn find(
     req: &RefundRequest,
 ) -> Result<(UserId, PurchaseId, PurchaseRow), RefundError> {
     let table = services.table.as_ref();
-    let named = match (&req.session_id, &req.payment_intent_id) {
-        (Some(s), None) => {
-            let sid =
-                SessionId::parse(s).map_err(|e| RefundError::InvalidRequest(e.to_string()))?;
-            checkout::owner(table, &sid)
-                .await?
-                .map(|user| (user, PurchaseId::from(&sid)))
-        }
-        (None, Some(p)) => {
-            let pi = PaymentIntentId::parse(p)
-                .map_err(|e| RefundError::InvalidRequest(e.to_string()))?;
-            payment_intent::purchase_of(table, &pi).await?
-        }
-        _ => {
-            return Err(RefundError::InvalidRequest(
-                "name the purchase by exactly one of session_id and payment_intent_id".into(),
-            ));
-        }
+    let named = match &req.purchase {
+        NamedPurchase::Session(sid) => checkout::owner(table, sid)
+            .await?
+            .map(|user| (user, PurchaseId::from(sid))),
+        NamedPurchase::PaymentIntent(pi) => payment_intent::purchase_of(table, pi).await?,
     };
-    let unknown = || {
-        RefundError::UnknownPurchase(
-            req.session_id
-                .clone()
-                .or_else(|| req.payment_intent_id.clone())
-                .unwrap_or_default(),
-        )
-    };
+    let unknown = || RefundError::UnknownPurchase(req.purchase.to_string());
     let (user, id) = named.ok_or_else(unknown)?;
     let row = purchase::load(table, &user, &id)
         .await?

@@ -5,12 +5,12 @@ use crate::app::Services;
 use crate::domain::ids::EventId;
 use crate::store::records::event::{self, state};
 use crate::usecases::fulfil::{self, FulfilError, Outcome};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The event an operator names, parsed where the request enters (`inbound::commands`).
+#[derive(Debug, Clone)]
 pub struct ReplayRequest {
-    pub event_id: String,
+    pub event: EventId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +24,7 @@ pub struct ReplayOutcome {
 
 /// `POST /api/billing/admin/replay`: the stored event through the worker's own path.
 pub async fn replay(services: &Services, req: ReplayRequest) -> Result<ReplayOutcome, AdminError> {
-    let id =
-        EventId::parse(&req.event_id).map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
+    let id = req.event;
     let record = event::load(services.table.as_ref(), &id)
         .await?
         .ok_or_else(|| AdminError::UnknownEvent(id.to_string()))?;

@@ -258,7 +258,7 @@ async fn a_replay_of_an_event_too_large_to_keep_fetches_it_from_stripe_through_t
     let replayed = replay(
         &services,
         ReplayRequest {
-            event_id: "evt_large_1".into(),
+            event: billing_core::domain::ids::EventId::parse("evt_large_1").unwrap(),
         },
     )
     .await
