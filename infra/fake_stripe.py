@@ -1,5 +1,5 @@
 """The project's one fake Stripe, for the Python suites: starts `local-stack fake-stripe`
-(shared/testing/src/fake_stripe_server.rs, the Rust tests' fake Stripe served on its own)
+(shared/testing/src/fake_stripe_server/, the Rust tests' fake Stripe served on its own)
 on a free loopback port and stops it; reads what it received and tells it what Stripe holds
 through its control API under `/_fake/` (docs/testing.md, "The fake Stripe").
 
