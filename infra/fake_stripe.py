@@ -74,6 +74,20 @@ class FakeStripe:
         (billing_testing::event); `envelope` may name its id and created."""
         return self._call("POST", "/_fake/events", dict(envelope, type=kind, object=obj))
 
+    def stop_and_check(self, report=True):
+        """Stops it and says whether every request it received passed Stripe's own definitions:
+        prints `ok   every request …` or `FAIL … refused …` and returns True or False; with
+        `report=False`, returns a function that prints and returns that later (for a suite
+        that prints its other findings first)."""
+        refused = self.refused
+        self.stop()
+
+        def check():
+            print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own "
+                  "definitions" + (f": refused {refused[:3]}" if refused else ""))
+            return not refused
+        return check() if report else check
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

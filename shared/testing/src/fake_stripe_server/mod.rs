@@ -84,6 +84,9 @@ pub struct FakeStripeServer {
 impl FakeStripeServer {
     /// Serves on `listener` (a free loopback port the caller chose).
     pub async fn start(listener: std::net::TcpListener, options: ServerOptions) -> Self {
+        // Loaded before it serves: without them it fails now, not inside a request a client
+        // would wait on.
+        definitions();
         let server = MockServer::builder()
             .listener(listener)
             .disable_request_recording()
