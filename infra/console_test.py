@@ -22,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+from browser_suite import run_tests
 from browser_test import (CHROMIUM, CHROMIUM_ARGS, PLANS, ROOT, TARGET, Stack, Stripe,
                           completed_event)
 
