@@ -38,13 +38,13 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from loopback import free_port, wait_for
+from browser_suite import run_tests
 from fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1119,25 +1119,7 @@ def main():
         only = os.environ.get("BROWSER_ONLY")  # a regular expression of test names, while developing
         if only:
             tests = [t for t in tests if re.search(only, t)]
-        for name in tests:
-            started = time.time()
-            try:
-                getattr(suite, name)()
-                results.append(True)
-                print(f"ok   {name.replace('_', ' ')} ({time.time() - started:.1f} s)")
-            except Exception as e:  # noqa: BLE001 - a failed test is reported, the rest still run
-                results.append(False)
-                print(f"FAIL {name.replace('_', ' ')}: {type(e).__name__}: {e}")
-                if os.environ.get("BROWSER_VERBOSE"):
-                    traceback.print_exc()
-                for i, p in enumerate(ctx.pages):
-                    try:
-                        p.screenshot(path=str(SHOTS / f"FAILED-{name}-{i}.png"))
-                        p.close()
-                    except Exception:  # noqa: BLE001
-                        pass
-        for what, saw in suite.seen.items():
-            print(f"     | {what}: {saw}")
+        run_tests(suite, tests, ctx, SHOTS, results)
     except Exception as e:  # noqa: BLE001
         results.append(False)
         print(f"FAIL the browser suite could not run: {type(e).__name__}: {e}")
@@ -1150,11 +1132,7 @@ def main():
             s.stop()
         if second:
             second.stop()
-        refused = stripe.refused
-        stripe.stop()
-    print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
-          + (f": refused {refused[:3]}" if refused else ""))
-    results.append(not refused)
+        results.append(stripe.stop_and_check())
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

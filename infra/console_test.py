@@ -22,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+from browser_suite import run_tests
 from browser_test import (CHROMIUM, CHROMIUM_ARGS, PLANS, ROOT, TARGET, Stack, Stripe,
                           completed_event)
 
@@ -292,25 +293,7 @@ def main():
         suite = Suite(ctx, stack, stripe)
         tests = [m for m, f in Suite.__dict__.items() if callable(f) and m[0].islower() and m not in
                  ("deliver", "seed", "wait_for_state", "open", "screen", "shot", "balance")]
-        for name in tests:
-            started = time.time()
-            try:
-                getattr(suite, name)()
-                results.append(True)
-                print(f"ok   {name.replace('_', ' ')} ({time.time() - started:.1f} s)")
-            except Exception as e:  # noqa: BLE001 - a failed test is reported, the rest still run
-                results.append(False)
-                print(f"FAIL {name.replace('_', ' ')}: {type(e).__name__}: {e}")
-                if os.environ.get("BROWSER_VERBOSE"):
-                    traceback.print_exc()
-                for i, p in enumerate(ctx.pages):
-                    try:
-                        p.screenshot(path=str(SHOTS / f"FAILED-{name}-{i}.png"))
-                        p.close()
-                    except Exception:  # noqa: BLE001
-                        pass
-        for what, saw in suite.seen.items():
-            print(f"     | {what}: {saw}")
+        run_tests(suite, tests, ctx, SHOTS, results)
     except Exception as e:  # noqa: BLE001
         results.append(False)
         print(f"FAIL the console suite could not run: {type(e).__name__}: {e}")
@@ -323,11 +306,7 @@ def main():
             playwright.stop()
         if stack:
             stack.stop()
-        refused = stripe.refused
-        stripe.stop()
-    print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own definitions"
-          + (f": refused {refused[:3]}" if refused else ""))
-    results.append(not refused)
+        results.append(stripe.stop_and_check())
     passed = sum(results)
     if passed == len(results):
         shutil.rmtree(work, ignore_errors=True)

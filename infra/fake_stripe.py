@@ -1,5 +1,5 @@
 """The project's one fake Stripe, for the Python suites: starts `local-stack fake-stripe`
-(shared/testing/src/fake_stripe_server.rs, the Rust tests' fake Stripe served on its own)
+(shared/testing/src/fake_stripe_server/, the Rust tests' fake Stripe served on its own)
 on a free loopback port and stops it; reads what it received and tells it what Stripe holds
 through its control API under `/_fake/` (docs/testing.md, "The fake Stripe").
 
@@ -73,6 +73,20 @@ class FakeStripe:
         """A Stripe event of `kind` carrying `obj`, built by the project's one event builder
         (billing_testing::event); `envelope` may name its id and created."""
         return self._call("POST", "/_fake/events", dict(envelope, type=kind, object=obj))
+
+    def stop_and_check(self, report=True):
+        """Stops it and says whether every request it received passed Stripe's own definitions:
+        prints `ok   every request …` or `FAIL … refused …` and returns True or False; with
+        `report=False`, returns a function that prints and returns that later (for a suite
+        that prints its other findings first)."""
+        refused = self.refused
+        self.stop()
+
+        def check():
+            print(f"{'ok  ' if not refused else 'FAIL'} every request to the fake Stripe passed Stripe's own "
+                  "definitions" + (f": refused {refused[:3]}" if refused else ""))
+            return not refused
+        return check() if report else check
 
     def stop(self):
         if self.proc.poll() is None:

@@ -52,6 +52,7 @@ pub fn options(args: &[String]) -> Result<(u16, ServerOptions), String> {
             tag: value("--tag")?.unwrap_or_else(|| "fake".into()),
             checkout_delay: Duration::from_millis(delay),
             prices,
+            ..ServerOptions::default()
         },
     ))
 }
@@ -253,5 +254,78 @@ mod tests {
             built,
             billing_testing::event(&id, "customer.subscription.updated", 1_795_000_000, object)
         );
+    }
+
+    #[tokio::test]
+    async fn a_session_is_read_back_with_its_line_and_expires_once_as_stripe_allows() {
+        let s = server("credits_starter=price_c").await;
+        let form = "mode=payment&line_items[0][price]=price_c&line_items[0][quantity]=2\
+                    &success_url=http://app/s&cancel_url=http://app/c";
+        let (status, session) = post(&s.base(), "/v1/checkout/sessions", "key-1", form).await;
+        assert_eq!(status, 200, "{session}");
+        assert_eq!(session["amount_total"], 2 * 1000, "priced from the catalog");
+        let id = session["id"].as_str().unwrap();
+        let (_, read) = get(format!("{}/v1/checkout/sessions/{id}", s.base())).await;
+        let read: Value = serde_json::from_str(&read).unwrap();
+        assert_eq!(
+            (read["id"].as_str(), read["status"].as_str()),
+            (Some(id), Some("open"))
+        );
+        assert!(read.get("line_items_bought").is_none(), "{read}");
+        let (_, lines) = get(format!("{}/v1/checkout/sessions/{id}/line_items", s.base())).await;
+        let lines: Value = serde_json::from_str(&lines).unwrap();
+        assert_eq!(lines["data"][0]["price"]["id"], "price_c");
+        assert_eq!(lines["data"][0]["quantity"], 2);
+        let expire = format!("/v1/checkout/sessions/{id}/expire");
+        let (status, expired) = post(&s.base(), &expire, "key-2", "").await;
+        assert_eq!((status, expired["status"].as_str()), (200, Some("expired")));
+        let (status, again) = post(&s.base(), &expire, "key-3", "").await;
+        assert_eq!(status, 400, "Stripe expires only an open session: {again}");
+        let (status, _) = post(
+            &s.base(),
+            "/v1/checkout/sessions/cs_test_none/expire",
+            "key-4",
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn given_prices_it_refuses_any_other_price_and_a_price_in_the_wrong_mode() {
+        let s = server("credits_starter=price_c,pro_monthly=price_p").await;
+        let form = |mode: &str, price: &str| {
+            format!(
+                "mode={mode}&line_items[0][price]={price}&line_items[0][quantity]=1\
+                 &success_url=http://app/s&cancel_url=http://app/c"
+            )
+        };
+        let (status, refused) = post(
+            &s.base(),
+            "/v1/checkout/sessions",
+            "k1",
+            &form("payment", "price_x"),
+        )
+        .await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (400, Some("resource_missing"))
+        );
+        let (status, _) = post(
+            &s.base(),
+            "/v1/checkout/sessions",
+            "k2",
+            &form("payment", "price_p"),
+        )
+        .await;
+        assert_eq!(status, 400, "a subscription's price in payment mode");
+        let (status, _) = post(
+            &s.base(),
+            "/v1/checkout/sessions",
+            "k3",
+            &form("subscription", "price_p"),
+        )
+        .await;
+        assert_eq!(status, 200);
     }
 }

@@ -1,7 +1,9 @@
 //! What a fake Stripe server holds between requests, for tests that need Stripe's state
 //! over HTTP (the port's contract suite, `tests/stripe_port.rs`): Checkout Sessions (status,
 //! expiry, line items), PaymentIntents and the refunds of their payments, meter events
-//! (counted once per identifier), and events. Mount it on a [`crate::strict_stripe`] server,
+//! (counted once per identifier), events, prices, webhook endpoints, Billing Portal sessions
+//! and configurations, invoice previews of a subscription it holds, and Stripe Tax
+//! calculations. Mount it on a [`crate::strict_stripe`] server,
 //! which refuses first every request Stripe's definitions refuse.
 //!
 //! It answers as Stripe does: an unknown object in a path is a 404 `resource_missing`, one
@@ -28,6 +30,11 @@ struct Held {
     invoice_payments: HashMap<String, String>,
     prices: Vec<Value>,
     webhook_endpoints: Vec<Value>,
+    /// Subscriptions an invoice preview is made for, by id.
+    subscriptions: HashMap<String, Value>,
+    portal_configurations: Vec<Value>,
+    /// What Stripe Tax adds to a sale, in basis points of its amount.
+    tax_bps: i64,
     answered: HashMap<String, Value>,
     next_id: u64,
 }
@@ -79,7 +86,7 @@ impl FakeAccount {
     /// Serves the account from `server` (for every path it holds; others fall through).
     pub async fn mount(server: &wiremock::MockServer) -> Self {
         let account = Self::default();
-        let held = r"^/v1/(checkout/sessions(/[^/]+(/expire|/line_items)?)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices|invoice_payments|prices(/[^/]+)?|products|webhook_endpoints)$";
+        let held = r"^/v1/(checkout/sessions(/[^/]+(/expire|/line_items)?)?|payment_intents(/[^/]+)?|refunds|billing/meter_events|events(/[^/]+)?|invoices|invoice_payments|prices(/[^/]+)?|products|webhook_endpoints|billing_portal/(sessions|configurations)|invoices/create_preview|tax/calculations)$";
         wiremock::Mock::given(wiremock::matchers::path_regex(held))
             .respond_with(account.clone())
             .mount(server)
@@ -125,6 +132,26 @@ impl FakeAccount {
         h.invoices.push(invoice.clone());
     }
 
+    /// The account holds `subscription` (for the invoice previews of its changes).
+    pub fn put_subscription(&self, subscription: &Value) {
+        let id = subscription["id"].as_str().unwrap_or_default().to_owned();
+        self.held().subscriptions.insert(id, subscription.clone());
+    }
+
+    /// The account has an active Billing Portal configuration `id`.
+    pub fn put_portal_configuration(&self, id: &str) {
+        let config = object(
+            "billing_portal.configuration",
+            json!({ "id": id, "active": true }),
+        );
+        self.held().portal_configurations.push(config);
+    }
+
+    /// Stripe Tax adds `bps` basis points of each sale's amount.
+    pub fn set_tax_rate_bps(&self, bps: i64) {
+        self.held().tax_bps = bps;
+    }
+
     /// The meter events counted (one per identifier).
     pub fn meter_events(&self) -> Vec<Value> {
         self.held().meter_events.values().cloned().collect()
@@ -165,6 +192,33 @@ impl FakeAccount {
                 ))
             }
             "prices" => self.create_price(&form),
+            "billing_portal/sessions" => {
+                let mut h = self.held();
+                h.next_id += 1;
+                let id = format!("bps_test_{}", h.next_id);
+                Ok(object(
+                    "billing_portal.session",
+                    json!({ "id": id, "url": format!("https://billing.stripe.com/p/session/{id}"),
+                            "customer": form.get("customer"), "return_url": form.get("return_url") }),
+                ))
+            }
+            "invoices/create_preview" => self.preview(&form),
+            "tax/calculations" => {
+                let mut h = self.held();
+                h.next_id += 1;
+                let amount: i64 = form
+                    .get("line_items[0][amount]")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0);
+                // Stripe Tax's line amount is the line's total, not a unit price.
+                let tax = amount * h.tax_bps / 10_000;
+                Ok(object(
+                    "tax.calculation",
+                    json!({ "id": format!("taxcalc_test_{}", h.next_id), "currency": form.get("currency"),
+                            "amount_total": amount + tax, "tax_amount_exclusive": tax,
+                            "tax_amount_inclusive": 0 }),
+                ))
+            }
             "webhook_endpoints" => {
                 let mut h = self.held();
                 h.next_id += 1;
@@ -214,6 +268,52 @@ impl FakeAccount {
             }
             Err(refused) => refused.into(),
         }
+    }
+
+    /// The invoice a subscription's change would bring: the new price's unit amount times the
+    /// new seats; a subscription it does not hold is missing, another customer's refused.
+    fn preview(&self, form: &HashMap<String, String>) -> Result<Value, Refused> {
+        let h = self.held();
+        let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+        let (customer, sub_id) = (field("customer"), field("subscription"));
+        let sub = h.subscriptions.get(&sub_id).ok_or_else(|| {
+            error(
+                400,
+                "invalid_request_error",
+                Some("resource_missing"),
+                format!("No such subscription: '{sub_id}'"),
+            )
+        })?;
+        if sub["customer"] != customer.as_str() {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                None,
+                format!("The subscription '{sub_id}' does not belong to '{customer}'"),
+            ));
+        }
+        let price = field("subscription_details[items][0][price]");
+        let quantity: i64 = field("subscription_details[items][0][quantity]")
+            .parse()
+            .unwrap_or(1);
+        let unit = h
+            .prices
+            .iter()
+            .find(|p| p["id"] == price.as_str())
+            .and_then(|p| p["unit_amount"].as_i64())
+            .unwrap_or(0);
+        let amount = unit * quantity;
+        let mut preview = crate::fixture("invoice");
+        preview["id"] = Value::Null;
+        preview["customer"] = customer.into();
+        preview["amount_due"] = amount.into();
+        preview["total"] = amount.into();
+        preview["next_payment_attempt"] = sub["items"]["data"][0]["current_period_end"].clone();
+        if let Some(line) = preview["lines"]["data"].get_mut(0) {
+            line["amount"] = amount.into();
+            line["quantity"] = quantity.into();
+        }
+        Ok(preview)
     }
 
     /// A price; Stripe keeps a lookup key on one price (another needs
@@ -439,6 +539,19 @@ impl FakeAccount {
                 None => missing("price", id).into(),
             },
             ["webhook_endpoints"] => list("/v1/webhook_endpoints", h.webhook_endpoints.clone()),
+            ["billing_portal", "configurations"] => {
+                let active_only = req
+                    .url
+                    .query_pairs()
+                    .any(|(k, v)| k == "active" && v == "true");
+                let data = h
+                    .portal_configurations
+                    .iter()
+                    .filter(|c| !active_only || c["active"] == true)
+                    .cloned()
+                    .collect();
+                list("/v1/billing_portal/configurations", data)
+            }
             _ => ResponseTemplate::new(404),
         }
     }

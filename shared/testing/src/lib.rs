@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 // built with the event builder below (docs/testing.md, "The fake Stripe and the Stripe events").
 mod fake_stripe_server;
 pub mod samples;
-pub use fake_stripe_server::{FakeStripeServer, ServerOptions};
+pub use fake_stripe_server::{Deliver, FakeStripeServer, ServerOptions, StandIn};
 
 pub const FIXTURES: &str = include_str!("../../testdata/stripe/fixtures3.json");
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";

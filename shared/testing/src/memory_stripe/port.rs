@@ -92,7 +92,8 @@ impl StripeApi for MemoryStripe {
             let id = s.id("bps");
             Ok(object(
                 "billing_portal.session",
-                json!({ "id": id, "customer": customer, "return_url": return_url }),
+                json!({ "id": id, "customer": customer, "return_url": return_url,
+                        "url": format!("https://billing.stripe.com/p/session/{id}") }),
             ))
         })?;
         decode(&session)
@@ -232,10 +233,13 @@ impl StripeApi for MemoryStripe {
                            "item": change.item, "price": change.price, "quantity": change.quantity });
         self.receive(Method::PreviewSubscriptionChange, args, None)?;
         let s = self.state();
-        let sub = s
-            .subscriptions
-            .get(subscription_id)
-            .ok_or_else(|| not_found("subscription", subscription_id))?;
+        // Named by a parameter, not the path: Stripe answers 400 `resource_missing`.
+        let sub = s.subscriptions.get(subscription_id).ok_or_else(|| {
+            invalid(
+                Some("resource_missing"),
+                format!("No such subscription: '{subscription_id}'"),
+            )
+        })?;
         if sub["customer"] != customer {
             return Err(invalid(
                 None,

@@ -9,7 +9,7 @@ use billing_core::domain::ids::{PlanId, UserId};
 use billing_core::stripe::api::{
     EventsQuery, HttpStripe, MeterUsage, NewCheckout, NewPaymentIntent, NewPrice, NewProduct,
     NewRefund, NewWebhookEndpoint, PriceChange, RetryPolicy, STRIPE_VERSION, SessionStatus,
-    StripeApi, StripeError,
+    StripeApi, StripeError, TaxedSale,
 };
 use billing_testing::memory_stripe::MemoryStripe;
 use billing_testing::{
@@ -31,6 +31,10 @@ trait Account: Send + Sync {
     fn put_invoice(&self, invoice: &Value, payment_intents: &[&str]);
     /// The units counted on a meter for a customer.
     fn metered_units(&self, customer: &str, event_name: &str) -> i64;
+    /// The account has an active Billing Portal configuration `id`.
+    fn put_portal_configuration(&self, id: &str);
+    /// Stripe Tax adds `bps` basis points of each sale's amount.
+    fn set_tax_rate_bps(&self, bps: i64);
 }
 
 struct InMemory(MemoryStripe);
@@ -57,6 +61,12 @@ impl Account for InMemory {
     }
     fn metered_units(&self, customer: &str, event_name: &str) -> i64 {
         self.0.metered_units(customer, event_name)
+    }
+    fn put_portal_configuration(&self, id: &str) {
+        self.0.put_portal_configuration(id)
+    }
+    fn set_tax_rate_bps(&self, bps: i64) {
+        self.0.set_tax_rate_bps(bps)
     }
 }
 
@@ -93,7 +103,8 @@ impl Account for OverHttp {
         &self.client
     }
     fn put_subscription(&self, s: &Value) {
-        self.subscriptions.put(s)
+        self.subscriptions.put(s);
+        self.account.put_subscription(s)
     }
     fn put_session(&self, s: &Value, items: &[(&str, i64)]) {
         self.account.put_session(s, items)
@@ -115,6 +126,12 @@ impl Account for OverHttp {
             .filter(|e| e["payload"]["stripe_customer_id"] == customer)
             .filter_map(|e| e["payload"]["value"].as_str()?.parse::<i64>().ok())
             .sum()
+    }
+    fn put_portal_configuration(&self, id: &str) {
+        self.account.put_portal_configuration(id)
+    }
+    fn set_tax_rate_bps(&self, bps: i64) {
+        self.account.set_tax_rate_bps(bps)
     }
 }
 
@@ -684,6 +701,108 @@ async fn a_new_checkout_is_open_sells_its_price_and_a_retry_makes_no_second_sess
     assert_ne!(other.id, made.id);
 }
 
+async fn a_portal_session_returns_to_the_url_given_and_a_retry_gets_the_same_session(
+    a: &dyn Account,
+) {
+    let port = a.port();
+    let back = "https://app.example.com/billing";
+    let made = port
+        .create_portal_session("cus_c20", back, "key-bps-1")
+        .await
+        .unwrap();
+    assert!(made.url.starts_with("https://"), "{}", made.url);
+    let again = port
+        .create_portal_session("cus_c20", back, "key-bps-1")
+        .await
+        .unwrap();
+    assert_eq!(again, made, "a retried click opens one portal session");
+    let other = port
+        .create_portal_session("cus_c20", back, "key-bps-2")
+        .await
+        .unwrap();
+    assert_ne!(other.url, made.url);
+}
+
+async fn the_active_portal_configuration_is_found_and_none_before_one_is_made(a: &dyn Account) {
+    let port = a.port();
+    assert_eq!(port.active_portal_configuration().await.unwrap(), None);
+    a.put_portal_configuration("bpc_c21");
+    assert_eq!(
+        port.active_portal_configuration().await.unwrap().as_deref(),
+        Some("bpc_c21")
+    );
+}
+
+async fn a_previewed_change_is_the_new_price_times_the_seats_for_the_customers_own_subscription_only(
+    a: &dyn Account,
+) {
+    let port = a.port();
+    let plan = PlanId::parse("team_monthly").unwrap();
+    let product = NewProduct {
+        name: "Team".into(),
+        plan: plan.clone(),
+    };
+    let product = port.create_product(&product, "key-prod-22").await.unwrap();
+    let price = NewPrice {
+        product,
+        amount: 1200,
+        currency: "usd".into(),
+        lookup_key: "billing_c22_team".into(),
+        plan,
+        interval: Some("month".into()),
+    };
+    let team = port.create_price(&price, "key-price-22").await.unwrap();
+    let held = subscription("sub_c22", "u22", "pro_monthly", "active", 1_800_000_000);
+    let item = held["items"]["data"][0]["id"].as_str().unwrap().to_owned();
+    a.put_subscription(&held);
+    let change = PriceChange {
+        item: &item,
+        price: &team,
+        quantity: 5,
+    };
+    let preview = port
+        .preview_subscription_change("cus_u22", "sub_c22", &change)
+        .await
+        .unwrap();
+    assert_eq!(preview.amount_due, Some(5 * 1200));
+    assert_eq!(preview.next_payment_attempt, Some(1_800_000_000));
+    let theirs = port
+        .preview_subscription_change("cus_someone_else", "sub_c22", &change)
+        .await;
+    assert!(
+        matches!(&theirs, Err(e) if is_invalid_request(e)),
+        "{theirs:?}"
+    );
+    let missing = port
+        .preview_subscription_change("cus_u22", "sub_never_made", &change)
+        .await;
+    assert!(
+        matches!(&missing, Err(e) if is_invalid_request(e)),
+        "named by a parameter, a missing subscription is a 400: {missing:?}"
+    );
+}
+
+async fn a_tax_calculation_adds_the_tax_to_the_amount_and_a_retry_gets_its_first_answer(
+    a: &dyn Account,
+) {
+    a.set_tax_rate_bps(825);
+    let sale = TaxedSale {
+        currency: "usd",
+        amount: 2000,
+        quantity: 2,
+        reference: "credits_starter",
+        country: "US",
+        postal_code: "94103",
+    };
+    let port = a.port();
+    let calc = port.calculate_tax(&sale, "key-tax-1").await.unwrap();
+    assert_eq!(calc.tax_amount_exclusive, 165, "8.25 % of the line's 20.00");
+    assert_eq!(calc.amount_total, 2165);
+    assert!(calc.id.starts_with("taxcalc_"), "{}", calc.id);
+    let again = port.calculate_tax(&sale, "key-tax-1").await.unwrap();
+    assert_eq!(again, calc);
+}
+
 /// Each contract, once per adapter: `<contract>::in_memory` and `<contract>::over_http`.
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {$(
@@ -725,4 +844,8 @@ contracts!(
     a_created_price_is_found_by_its_lookup_key_and_a_second_one_for_the_key_is_refused,
     a_created_webhook_endpoint_is_listed_pinned_to_its_version_and_types,
     a_new_checkout_is_open_sells_its_price_and_a_retry_makes_no_second_session,
+    a_portal_session_returns_to_the_url_given_and_a_retry_gets_the_same_session,
+    the_active_portal_configuration_is_found_and_none_before_one_is_made,
+    a_previewed_change_is_the_new_price_times_the_seats_for_the_customers_own_subscription_only,
+    a_tax_calculation_adds_the_tax_to_the_amount_and_a_retry_gets_its_first_answer,
 );

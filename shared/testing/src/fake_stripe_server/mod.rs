@@ -1,16 +1,24 @@
 //! The one fake Stripe server that runs outside `cargo test`: `local-stack fake-stripe`
 //! serves it on a loopback port for the Python suites (`infra/api_contract.py`,
-//! `infra/browser_test.py`, through `infra/fake_stripe.py`). It is built from the same parts
-//! as the Rust tests' fake ([`crate::fake_stripe`]): every request under `/v1/` first goes
-//! through [`StrictStripe`] (Stripe's own parameter definitions), objects are the official
-//! fixtures with the request's values merged in, subscriptions are [`FakeSubscriptions`],
-//! invoice lists [`InvoicesApi`], event lists [`EventsApi`].
+//! `infra/browser_test.py`, `infra/console_test.py`, through `infra/fake_stripe.py`), and
+//! `make dev` serves it as its labelled stand-in for Stripe when no Stripe key is set
+//! (`infra/local/src/stand_in.rs`, [`StandIn`]). It is built from the same parts as the Rust
+//! tests' fake ([`crate::fake_stripe`]): every request under `/v1/` first goes through
+//! [`StrictStripe`] (Stripe's own parameter definitions), objects are the official fixtures
+//! with the request's values merged in, subscriptions are [`FakeSubscriptions`], invoice
+//! lists [`InvoicesApi`], event lists [`EventsApi`].
 //!
 //! What it adds for a test that drives a browser or a whole stack:
-//! - hosted pages its URLs lead to: a checkout page (`/c/pay/{id}`, a "Pay" link to the
-//!   session's `success_url` and a "Cancel" link to its `cancel_url`; paying sends no event,
-//!   the test sends the webhook itself), a billing portal page (`/p/session/{id}`), and a
-//!   Payment Link page (`/l/...`);
+//! - Checkout Sessions as Stripe holds them (`checkout.rs`): created open for a price it was
+//!   given (priced from the catalog; a price it was not given is refused when it was given
+//!   any), read back with their line item, expired once (a second expiry is refused, as
+//!   Stripe refuses it);
+//! - hosted pages its URLs lead to (`pages.rs`): a checkout page (`/c/pay/{id}`: what is
+//!   bought and for how much; "Pay" and "Cancel"), a billing portal page (`/p/session/{id}`),
+//!   a Payment Link page (`/l/...`). For a test, "Pay" is a link to the session's
+//!   `success_url` and sends no event (the test sends the webhook itself, as it needs to time
+//!   it); as the stand-in, "Pay" completes the session and hands Stripe's events for it to
+//!   [`StandIn::deliver`] before the browser goes to the `success_url`;
 //! - `POST /v1/invoices/create_preview` for a subscription it holds, priced from the catalog
 //!   through the price ids it was given;
 //! - a control API under `/_fake/` (not Stripe's): `GET /_fake/requests` (every request it
@@ -20,12 +28,15 @@
 //!   to list) and `POST /_fake/events` (`{"type", "object", "id"?, "created"?}`: the event
 //!   as the one event builder, [`crate::event`], builds it, for the test to sign and send).
 
+mod checkout;
+mod pages;
+
 use crate::fake_stripe::{
     EventsApi, FakeSubscriptions, InvoicesApi, StrictStripe, payment_intent_for, refund_for,
 };
 use crate::object;
 use crate::stripe_definitions::definitions;
-use billing_core::domain::catalog::Catalog;
+use billing_core::domain::catalog::{Catalog, Plan};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +46,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// How a fake Stripe server is started.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ServerOptions {
     /// Who runs it, as the coverage log of Stripe's definitions names it.
     pub by: String,
@@ -45,7 +56,25 @@ pub struct ServerOptions {
     pub checkout_delay: Duration,
     /// Plan id → price id, as `STRIPE_PRICES` gives them to the functions.
     pub prices: Vec<(String, String)>,
+    /// The catalog those plans are in (`None`: the default catalog).
+    pub catalog: Option<Catalog>,
+    /// Serve as `make dev`'s stand-in for Stripe: labelled pages, and a "Pay" that sends the
+    /// session's events.
+    pub stand_in: Option<StandIn>,
 }
+
+/// What makes the server `make dev`'s stand-in for Stripe.
+#[derive(Clone)]
+pub struct StandIn {
+    /// What every page says it is.
+    pub label: String,
+    /// Sends one event (its type, the event) as Stripe would, signed, to the stack's webhook:
+    /// `Err` says why it was not taken.
+    pub deliver: Deliver,
+}
+
+/// How the stand-in hands an event on: `(type, event) → Ok, or why not`.
+pub type Deliver = Arc<dyn Fn(&str, &Value) -> Result<(), String> + Send + Sync>;
 
 /// A fake Stripe serving on loopback until dropped.
 pub struct FakeStripeServer {
@@ -55,17 +84,34 @@ pub struct FakeStripeServer {
 impl FakeStripeServer {
     /// Serves on `listener` (a free loopback port the caller chose).
     pub async fn start(listener: std::net::TcpListener, options: ServerOptions) -> Self {
+        // Loaded before it serves: without them it fails now, not inside a request a client
+        // would wait on.
+        definitions();
         let server = MockServer::builder()
             .listener(listener)
             .disable_request_recording()
             .start()
             .await;
+        let catalog = options.catalog.clone().unwrap_or_else(|| {
+            Catalog::parse(billing_core::domain::catalog::DEFAULT_CATALOG, |_| None)
+                .expect("the default catalog parses")
+        });
+        let plans = options
+            .prices
+            .iter()
+            .filter_map(|(plan, price)| {
+                let plan = catalog.plans().find(|p| p.id.to_string() == *plan)?;
+                Some((price.clone(), plan.clone()))
+            })
+            .collect();
         let state = State {
             base: server.uri(),
             options: Arc::new(options),
+            plans: Arc::new(plans),
             counter: Arc::default(),
             requests: Arc::default(),
             sessions: Arc::default(),
+            portals: Arc::default(),
             invoices: Arc::default(),
             subscriptions: FakeSubscriptions::default(),
         };
@@ -93,8 +139,9 @@ impl FakeStripeServer {
             .respond_with(state.subscriptions.clone())
             .mount(&server)
             .await;
-        let routes: [(&str, &str, Route); 16] = [
+        let routes: [(&str, &str, Route); 19] = [
             ("POST", r"^/v1/checkout/sessions$", Route::CreateSession),
+            ("GET", r"^/v1/checkout/sessions/[^/]+$", Route::GetSession),
             (
                 "POST",
                 r"^/v1/checkout/sessions/[^/]+/expire$",
@@ -103,7 +150,7 @@ impl FakeStripeServer {
             (
                 "GET",
                 r"^/v1/checkout/sessions/[^/]+/line_items$",
-                Route::EmptyList,
+                Route::LineItems,
             ),
             ("GET", r"^/v1/events$", Route::Events),
             (
@@ -116,8 +163,10 @@ impl FakeStripeServer {
             ("GET", r"^/v1/invoices$", Route::Invoices),
             ("POST", r"^/v1/invoices/create_preview$", Route::Preview),
             ("GET", r"^/c/pay/[^/]+$", Route::CheckoutPage),
+            ("POST", r"^/c/pay/[^/]+$", Route::Pay),
             ("GET", r"^/p/session/[^/]+$", Route::PortalPage),
             ("GET", r"^/l/.+$", Route::PaymentLinkPage),
+            ("GET", r"^/$", Route::Home),
             ("GET", r"^/_fake/requests$", Route::Requests),
             ("POST", r"^/_fake/(subscriptions|invoices)$", Route::Hold),
             ("GET", r"^/_fake/subscriptions/[^/]+$", Route::Held),
@@ -130,13 +179,19 @@ impl FakeStripeServer {
                 .mount(&server)
                 .await;
         }
+        // Anything else Stripe has but this server does not do: said plainly.
+        let label = state.options.stand_in.as_ref().map(|s| s.label.clone());
         Mock::given(path_regex("^/v1/"))
-            .respond_with(|r: &Request| {
-                error(
-                    404,
-                    "resource_missing",
-                    format!("Unrecognized request URL ({} {})", r.method, r.url.path()),
-                )
+            .respond_with(move |r: &Request| {
+                let mut message =
+                    format!("Unrecognized request URL ({} {})", r.method, r.url.path());
+                if let Some(label) = &label {
+                    message.push_str(&format!(
+                        "; the {label} does not do it: use Stripe's test mode for it \
+                         (docs/local-development.md)"
+                    ));
+                }
+                error(404, "resource_missing", message)
             })
             .with_priority(10)
             .mount(&server)
@@ -192,10 +247,14 @@ impl wiremock::Match for Recorder {
 struct State {
     base: String,
     options: Arc<ServerOptions>,
+    /// The plans it was given a price for, by that price.
+    plans: Arc<HashMap<String, Plan>>,
     counter: Arc<AtomicU64>,
     requests: Arc<Mutex<Vec<Value>>>,
-    /// Each Checkout Session's form, by id.
-    sessions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
+    /// Each Checkout Session as Stripe would hold it now, by id (`checkout.rs`).
+    sessions: Arc<Mutex<HashMap<String, Value>>>,
+    /// Each billing portal session's customer and return URL, by id.
+    portals: Arc<Mutex<HashMap<String, (String, String)>>>,
     invoices: Arc<Mutex<Vec<Value>>>,
     subscriptions: FakeSubscriptions,
 }
@@ -203,8 +262,9 @@ struct State {
 #[derive(Clone, Copy)]
 enum Route {
     CreateSession,
+    GetSession,
     Expire,
-    EmptyList,
+    LineItems,
     Events,
     CreatePortal,
     PaymentIntent,
@@ -212,8 +272,10 @@ enum Route {
     Invoices,
     Preview,
     CheckoutPage,
+    Pay,
     PortalPage,
     PaymentLinkPage,
+    Home,
     Requests,
     Hold,
     Held,
@@ -231,10 +293,9 @@ impl Respond for Handler {
             Route::CreateSession => s
                 .create_session(&form_of(request))
                 .set_delay(s.options.checkout_delay),
+            Route::GetSession => s.session(segment(4), checkout::public),
             Route::Expire => s.expire(segment(4)),
-            Route::EmptyList => ResponseTemplate::new(200).set_body_json(
-                json!({ "object": "list", "data": [], "has_more": false, "url": path }),
-            ),
+            Route::LineItems => s.session(segment(4), checkout::line_items),
             Route::Events => EventsApi(Vec::new()).respond(request),
             Route::CreatePortal => s.create_portal(&form_of(request)),
             Route::PaymentIntent => {
@@ -255,15 +316,10 @@ impl Respond for Handler {
             }
             Route::Preview => s.preview(&form_of(request)),
             Route::CheckoutPage => s.checkout_page(segment(3)),
-            Route::PortalPage => s.portal_page(),
-            Route::PaymentLinkPage => page(
-                "Fake Payment Link",
-                &format!(
-                    "<p>Link <code>{}</code></p><p>Query <code>{}</code></p>",
-                    escape(path),
-                    escape(request.url.query().unwrap_or(""))
-                ),
-            ),
+            Route::Pay => s.pay(segment(3)),
+            Route::PortalPage => s.portal_page(segment(3)),
+            Route::PaymentLinkPage => s.payment_link_page(path, request.url.query()),
+            Route::Home => s.home(),
             Route::Requests => {
                 let requests = s.requests.lock().unwrap().clone();
                 ResponseTemplate::new(200).set_body_json(requests)
@@ -310,51 +366,6 @@ impl State {
         format!("{prefix}_test_{}_{n}_{random}", self.options.tag)
     }
 
-    /// `POST /v1/checkout/sessions`: open, its hosted URL this server's checkout page.
-    fn create_session(&self, form: &HashMap<String, String>) -> ResponseTemplate {
-        let id = self.id("cs");
-        self.sessions
-            .lock()
-            .unwrap()
-            .insert(id.clone(), form.clone());
-        ResponseTemplate::new(200).set_body_json(object(
-            "checkout.session",
-            json!({
-                "id": id,
-                "status": "open",
-                "url": format!("{}/c/pay/{id}", self.base),
-                "success_url": form.get("success_url"),
-                "cancel_url": form.get("cancel_url"),
-            }),
-        ))
-    }
-
-    /// `POST /v1/checkout/sessions/{id}/expire` of a session it made.
-    fn expire(&self, id: &str) -> ResponseTemplate {
-        if !self.sessions.lock().unwrap().contains_key(id) {
-            return error(
-                404,
-                "resource_missing",
-                format!("No such checkout.session: '{id}'"),
-            );
-        }
-        ResponseTemplate::new(200).set_body_json(object(
-            "checkout.session",
-            json!({ "id": id, "status": "expired", "url": null }),
-        ))
-    }
-
-    fn create_portal(&self, form: &HashMap<String, String>) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_json(object(
-            "billing_portal.session",
-            json!({
-                "url": format!("{}/p/session/{}", self.base, &uuid_like()[..12]),
-                "customer": form.get("customer"),
-                "return_url": form.get("return_url"),
-            }),
-        ))
-    }
-
     /// `POST /v1/invoices/create_preview` of a seat or price change of a held subscription:
     /// the new price and seats for the rest of the period (the whole period, here), the old
     /// ones' unused time credited; amounts are the catalog's, through the given prices.
@@ -368,17 +379,7 @@ impl State {
             );
         };
         let item = &sub["items"]["data"][0];
-        let catalog = Catalog::parse(billing_core::domain::catalog::DEFAULT_CATALOG, |_| None)
-            .expect("the default catalog parses");
-        let plan_of = |price: &str| {
-            let plan = self
-                .options
-                .prices
-                .iter()
-                .find(|(_, p)| p == price)
-                .map(|(plan, _)| plan.clone())?;
-            catalog.plans().find(|p| p.id.to_string() == plan).cloned()
-        };
+        let plan_of = |price: &str| self.plans.get(price).cloned();
         let to_price = form
             .get("subscription_details[items][0][price]")
             .cloned()
@@ -412,47 +413,6 @@ impl State {
             ] });
         ResponseTemplate::new(200).set_body_json(preview)
     }
-
-    fn checkout_page(&self, id: &str) -> ResponseTemplate {
-        let Some(form) = self.sessions.lock().unwrap().get(id).cloned() else {
-            return ResponseTemplate::new(404).set_body_string("no such session");
-        };
-        let field = |name: &str| escape(form.get(name).map(String::as_str).unwrap_or(""));
-        let success = field("success_url").replace("{CHECKOUT_SESSION_ID}", id);
-        page(
-            "Fake Stripe Checkout",
-            &format!(
-                "<p>Session <code>{id}</code></p><p>Price <code>{}</code></p>\
-                 <p><a id=pay href='{success}'>Pay</a></p>\
-                 <p><a id=cancel href='{}'>Cancel and go back</a></p>",
-                field("line_items[0][price]"),
-                field("cancel_url"),
-            ),
-        )
-    }
-
-    /// The billing portal page of the last portal session asked for.
-    fn portal_page(&self) -> ResponseTemplate {
-        let requests = self.requests.lock().unwrap();
-        let last = requests
-            .iter()
-            .rev()
-            .find(|r| r["path"] == "/v1/billing_portal/sessions");
-        let field = |name: &str| {
-            escape(
-                last.and_then(|r| r["form"][name].as_str())
-                    .unwrap_or_default(),
-            )
-        };
-        page(
-            "Fake billing portal",
-            &format!(
-                "<p>Customer <code>{}</code></p><p><a id=return href='{}'>Return</a></p>",
-                field("customer"),
-                field("return_url")
-            ),
-        )
-    }
 }
 
 fn uuid_like() -> String {
@@ -473,20 +433,4 @@ fn form_of(request: &Request) -> HashMap<String, String> {
 fn error(status: u16, code: &str, message: String) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({ "error": {
         "type": "invalid_request_error", "code": code, "message": message } }))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&#39;")
-        .replace('"', "&quot;")
-}
-
-fn page(title: &str, body: &str) -> ResponseTemplate {
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>{title}</title>\
-         <body style='font-family:sans-serif;margin:3rem'><h1>{title}</h1>{body}</body>"
-    );
-    ResponseTemplate::new(200).set_body_raw(html.into_bytes(), "text/html; charset=utf-8")
 }
