@@ -23,15 +23,6 @@ pub async fn handle(services: &Services, req: Request) -> Result<Response<Body>,
     Ok(http::respond(run(services, &req).await))
 }
 
-fn body<T: DeserializeOwned + Default>(req: &Request) -> Result<T, ApiError> {
-    let raw = req.body().as_ref();
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(raw)
-        .map_err(|e| AdminError::InvalidRequest(format!("the body is not valid: {e}")).into())
-}
-
 fn required<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(req.body().as_ref())
         .map_err(|e| AdminError::InvalidRequest(format!("the body is not valid: {e}")).into())
@@ -62,13 +53,8 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
         }
         EVENTS_PATH => {
             let q = |name| http::query_param(req, name);
-            let page = admin::list_events(
-                services,
-                q("state").as_deref(),
-                q("limit").as_deref(),
-                q("cursor").as_deref(),
-            )
-            .await;
+            let query = commands::list_events(q("state"), q("limit"), q("cursor"))?;
+            let page = admin::list_events(services, &query).await;
             json(page.map(|p| serde_json::to_value(p).unwrap_or_default()))
         }
         REPLAY_PATH => {
@@ -76,7 +62,8 @@ async fn run(services: &Services, req: &Request) -> Result<(u16, serde_json::Val
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
         }
         RECONCILE_PATH => {
-            let outcome = admin::reconcile(services, body(req)?).await;
+            let outcome =
+                admin::reconcile(services, commands::reconcile(req.body().as_ref())?).await;
             json(outcome.map(|o| serde_json::to_value(o).unwrap_or_default()))
         }
         GRANT_PATH => {

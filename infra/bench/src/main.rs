@@ -286,14 +286,19 @@ async fn account_read_rru(usage_records: usize) -> Result<u64, String> {
 /// RRUs of one admin list page (50 events, no state filter) after 120 deliveries whose
 /// payloads are `size` bytes.
 async fn admin_page_rru_at(size: usize) -> Result<u64, String> {
-    use billing_core::usecases::admin::list_events;
+    use billing_core::usecases::admin::{EventsQuery, list_events};
     let m = Metered::new();
+    let query = EventsQuery {
+        state: None,
+        limit: 50,
+        cursor: None,
+    };
     let template = payload(size);
     for n in 0..120 {
         m.deliver(&with_id(&template, n)).await?;
     }
     let (page, cost) = phase(&m, || async {
-        list_events(&m.services, None, Some("50"), None)
+        list_events(&m.services, &query)
             .await
             .map_err(|e| e.to_string())
     })

@@ -11,12 +11,14 @@ use crate::domain::ids::{
     EventId, InvalidId, InvoiceId, PaymentIntentId, PlanId, SessionId, UserId,
 };
 use crate::usecases::admin::{
-    AdminError, GrantRequest, NamedPurchase, RefundError, RefundRequest, ReplayRequest,
+    AdminError, DEFAULT_LIMIT, EventsQuery, GrantRequest, LISTED_STATES, MAX_LIMIT, NamedPurchase,
+    ReconcileRequest, RefundError, RefundRequest, ReplayRequest,
 };
 use crate::usecases::checkout::{CheckoutError, StartCheckout};
 use crate::usecases::invoices::{InvoicesError, InvoicesPage, page_size};
 use crate::usecases::purchases::{BuyerAddress, PurchaseError, StartPurchase};
 use crate::usecases::switch::{SwitchError, SwitchPlan};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 /// `POST /api/billing/checkout`'s body.
@@ -209,6 +211,86 @@ pub fn refund(body: &[u8]) -> Result<RefundRequest, RefundError> {
         amount: b.amount,
         reason: b.reason,
     })
+}
+
+/// `GET /api/billing/admin/events?state=&limit=&cursor=`: an empty parameter is an absent one.
+pub fn list_events(
+    state: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+) -> Result<EventsQuery, AdminError> {
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let state = match given(state) {
+        None => None,
+        Some(s) => Some(
+            LISTED_STATES
+                .iter()
+                .copied()
+                .find(|listed| *listed == s)
+                .ok_or_else(|| {
+                    AdminError::InvalidRequest(format!(
+                        "state must be one of {LISTED_STATES:?}, not {s:?}"
+                    ))
+                })?,
+        ),
+    };
+    let limit = match given(limit) {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| AdminError::InvalidRequest(format!("limit must be 1 to {MAX_LIMIT}")))?,
+    };
+    Ok(EventsQuery {
+        state,
+        limit,
+        cursor: given(cursor),
+    })
+}
+
+/// `POST /api/billing/admin/reconcile`'s body (empty: the last 30 days).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    /// RFC 3339 or Unix seconds.
+    #[serde(default)]
+    since: Option<serde_json::Value>,
+    /// RFC 3339 or Unix seconds.
+    #[serde(default)]
+    until: Option<serde_json::Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+pub fn reconcile(body: &[u8]) -> Result<ReconcileRequest, AdminError> {
+    let b: ReconcileBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReconcileBody::default()
+    } else {
+        admin_body(body)?
+    };
+    Ok(ReconcileRequest {
+        since: time(b.since, "since")?,
+        until: time(b.until, "until")?,
+        cursor: b.cursor.filter(|c| !c.is_empty()),
+    })
+}
+
+/// A time an operator may write as RFC 3339 or as Unix seconds.
+fn time(raw: Option<serde_json::Value>, name: &str) -> Result<Option<DateTime<Utc>>, AdminError> {
+    let invalid = || AdminError::InvalidRequest(format!("{name} must be RFC 3339 or Unix seconds"));
+    match raw {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .map(Some)
+            .ok_or_else(invalid),
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
 }
 
 /// A malformed id in an operator's body: `invalid_request`, naming the kind of id.

@@ -56,6 +56,12 @@ async fn balance(s: &Services, user: &str) -> i64 {
         .balance
 }
 
+/// The events query as the handler parses it from `?state=&limit=&cursor=`.
+fn query(state: Option<&str>, limit: Option<&str>, cursor: Option<&str>) -> admin::EventsQuery {
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    commands::list_events(owned(state), owned(limit), owned(cursor)).unwrap()
+}
+
 #[tokio::test]
 async fn the_event_list_filters_by_state_newest_first_and_pages() {
     let s = memory_services(&[]);
@@ -81,7 +87,9 @@ async fn the_event_list_filters_by_state_newest_first_and_pages() {
         .await
         .unwrap();
 
-    let all = admin::list_events(&s, None, None, None).await.unwrap();
+    let all = admin::list_events(&s, &query(None, None, None))
+        .await
+        .unwrap();
     let ids: Vec<&str> = all.events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["evt_ign", "evt_l2", "evt_l1", "evt_l0"]);
     assert_eq!(all.events[0].state, "ignored");
@@ -93,7 +101,7 @@ async fn the_event_list_filters_by_state_newest_first_and_pages() {
         ("processed", true)
     );
 
-    let queued = admin::list_events(&s, Some("queued"), Some("1"), None)
+    let queued = admin::list_events(&s, &query(Some("queued"), Some("1"), None))
         .await
         .unwrap();
     assert_eq!(
@@ -104,9 +112,12 @@ async fn the_event_list_filters_by_state_newest_first_and_pages() {
             .collect::<Vec<_>>(),
         ["evt_l2"]
     );
-    let next = admin::list_events(&s, Some("queued"), Some("1"), queued.next.as_deref())
-        .await
-        .unwrap();
+    let next = admin::list_events(
+        &s,
+        &query(Some("queued"), Some("1"), queued.next.as_deref()),
+    )
+    .await
+    .unwrap();
     assert_eq!(next.events[0].id, "evt_l1");
     assert_eq!(
         next.next, None,
@@ -119,8 +130,9 @@ async fn the_event_list_filters_by_state_newest_first_and_pages() {
         (None, Some("201")),
         (None, Some("ten")),
     ] {
+        let owned = |v: Option<&str>| v.map(str::to_owned);
         assert!(matches!(
-            admin::list_events(&s, state, limit, None).await,
+            commands::list_events(owned(state), owned(limit), None),
             Err(AdminError::InvalidRequest(_))
         ));
     }
@@ -162,7 +174,7 @@ async fn replaying_a_failed_event_that_now_succeeds_shows_processed() {
             .await
             .is_err()
     );
-    let failed = admin::list_events(&s, Some("failed"), None, None)
+    let failed = admin::list_events(&s, &query(Some("failed"), None, None))
         .await
         .unwrap();
     assert_eq!(failed.events[0].id, "evt_r2");
@@ -183,7 +195,7 @@ async fn replaying_a_failed_event_that_now_succeeds_shows_processed() {
     .await
     .unwrap();
     assert_eq!((out.state, out.outcome), ("processed", Some("applied")));
-    let listed = admin::list_events(&s, Some("processed"), None, None)
+    let listed = admin::list_events(&s, &query(Some("processed"), None, None))
         .await
         .unwrap();
     assert!(
@@ -322,10 +334,7 @@ async fn reconcile_refuses_a_future_window_and_needs_stripe() {
         admin::reconcile(&s, ReconcileRequest::default()).await,
         Err(AdminError::StripeUnavailable)
     ));
-    let future = ReconcileRequest {
-        since: Some(json!("2999-01-01T00:00:00Z")),
-        ..Default::default()
-    };
+    let future = commands::reconcile(br#"{"since": "2999-01-01T00:00:00Z"}"#).unwrap();
     assert!(matches!(
         admin::reconcile(&s, future).await,
         Err(AdminError::InvalidRequest(_))

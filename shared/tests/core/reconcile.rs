@@ -64,6 +64,11 @@ async fn queued_ids(queue: &dyn Queue) -> Vec<String> {
     }
 }
 
+/// Unix seconds as the time a reconcile command carries.
+fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap()
+}
+
 #[tokio::test]
 async fn reconcile_ingests_handled_types_oldest_first_within_the_window() {
     let t = now() - 3600;
@@ -76,7 +81,7 @@ async fn reconcile_ingests_handled_types_oldest_first_within_the_window() {
     let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let req = ReconcileRequest {
-        since: Some(t.into()),
+        since: Some(at(t)),
         ..Default::default()
     };
     let out = admin::reconcile(&s, req).await.unwrap();
@@ -114,7 +119,7 @@ async fn a_reconcile_out_of_time_answers_a_cursor_that_continues_where_it_stoppe
     let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let mut req = ReconcileRequest {
-        since: Some(t.into()),
+        since: Some(at(t)),
         ..Default::default()
     };
     let (mut calls, mut ingested) = (0, 0);
@@ -145,7 +150,7 @@ async fn a_slice_too_busy_to_list_is_halved_and_every_event_still_arrives() {
     let s = memory_services_with_stripe(&stripe, &[("STRIPE_SECRET_KEY", "sk_test_rc")]);
 
     let req = ReconcileRequest {
-        since: Some(t.into()),
+        since: Some(at(t)),
         ..Default::default()
     };
     let out = reconcile_within(&s, req, Duration::from_secs(60))
@@ -153,6 +158,39 @@ async fn a_slice_too_busy_to_list_is_halved_and_every_event_still_arrives() {
         .unwrap();
     assert_eq!((out.ingested, out.next), (busy, None));
     assert_eq!(queued_ids(s.queue.as_ref()).await.len(), busy);
+}
+
+#[test]
+fn the_operators_window_is_rfc_3339_or_unix_seconds_and_anything_else_is_refused_where_it_enters() {
+    use billing_core::inbound::commands;
+    let window =
+        commands::reconcile(br#"{"since": "2026-11-30T10:00:00Z", "until": 1796040000}"#).unwrap();
+    assert_eq!(window.since, Some(at(1_796_032_800)));
+    assert_eq!(window.until, Some(at(1_796_040_000)));
+    assert_eq!(
+        commands::reconcile(b"").unwrap(),
+        ReconcileRequest::default()
+    );
+    assert_eq!(
+        commands::reconcile(b"{}").unwrap(),
+        ReconcileRequest::default()
+    );
+    for body in [
+        r#"{"since": "yesterday"}"#,
+        r#"{"until": true}"#,
+        r#"{"since": 1.5}"#,
+        r#"{"since": 99999999999999999}"#,
+        r#"{"window": 3}"#,
+        r#""last week""#,
+    ] {
+        assert!(
+            matches!(
+                commands::reconcile(body.as_bytes()),
+                Err(admin::AdminError::InvalidRequest(_))
+            ),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

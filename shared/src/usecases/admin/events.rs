@@ -1,6 +1,6 @@
 //! `GET /api/billing/admin/events`: the event records by state, newest first, paged.
 
-use super::{AdminError, DEFAULT_LIMIT, MAX_LIMIT};
+use super::AdminError;
 use crate::app::Services;
 use crate::store::records::event::{self, EventRecord, LISTED_STATES};
 use serde::Serialize;
@@ -37,30 +37,27 @@ pub(super) fn summary(r: &EventRecord) -> EventSummary {
     }
 }
 
+/// Which events to list, as `inbound::commands::list_events` parses the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsQuery {
+    /// One of [`LISTED_STATES`]; `None`: every listed state.
+    pub state: Option<&'static str>,
+    /// 1 to [`super::MAX_LIMIT`].
+    pub limit: usize,
+    /// The `next` of an earlier page.
+    pub cursor: Option<String>,
+}
+
 /// `GET /api/billing/admin/events?state=&limit=&cursor=`: newest first.
 pub async fn list_events(
     services: &Services,
-    state_filter: Option<&str>,
-    limit: Option<&str>,
-    cursor: Option<&str>,
+    query: &EventsQuery,
 ) -> Result<EventsPage, AdminError> {
-    let states: Vec<&str> = match state_filter.filter(|s| !s.is_empty()) {
+    let states: Vec<&str> = match query.state {
         None => LISTED_STATES.to_vec(),
-        Some(s) if LISTED_STATES.contains(&s) => vec![s],
-        Some(s) => {
-            return Err(AdminError::InvalidRequest(format!(
-                "state must be one of {LISTED_STATES:?}, not {s:?}"
-            )));
-        }
+        Some(s) => vec![s],
     };
-    let limit = match limit.filter(|l| !l.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| AdminError::InvalidRequest(format!("limit must be 1 to {MAX_LIMIT}")))?,
-    };
+    let (limit, cursor) = (query.limit, query.cursor.as_deref());
     // Every state's index is sorted by `received_at#id`, so one cursor pages them all.
     let mut records = Vec::new();
     let mut a_state_has_more = false;

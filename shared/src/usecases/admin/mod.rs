@@ -11,7 +11,7 @@ mod replay;
 mod user;
 
 pub use erase::{EraseOutcome, EraseRequest, erase};
-pub use events::{EventSummary, EventsPage, list_events};
+pub use events::{EventSummary, EventsPage, EventsQuery, list_events};
 pub use grant::{GrantOutcome, GrantRequest, grant};
 pub use reconcile::{
     RECONCILE_BUDGET, ReconcileOutcome, ReconcileRequest, SLICE_PAGES, reconcile, reconcile_within,

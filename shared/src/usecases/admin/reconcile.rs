@@ -20,7 +20,7 @@ use crate::stripe::api::EventsQuery;
 use crate::stripe::event_types::HANDLED;
 use crate::usecases::intake::{self, IntakeError, VerifiedEvent};
 use chrono::{DateTime, Duration as Days, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// How long one call works before it answers with a cursor (the HTTP API cuts at 30 s;
@@ -29,17 +29,14 @@ pub const RECONCILE_BUDGET: Duration = Duration::from_secs(15);
 /// The most pages (of 100 events) one slice of the window is listed in before it is halved.
 pub const SLICE_PAGES: usize = 10;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Which window to reconcile, as `inbound::commands::reconcile` parses the operator's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileRequest {
-    /// RFC 3339 or Unix seconds; default and floor: 30 days ago.
-    #[serde(default)]
-    pub since: Option<serde_json::Value>,
-    /// RFC 3339 or Unix seconds; default: now.
-    #[serde(default)]
-    pub until: Option<serde_json::Value>,
+    /// Default and floor: 30 days ago.
+    pub since: Option<DateTime<Utc>>,
+    /// Default: now.
+    pub until: Option<DateTime<Utc>>,
     /// The `next` of an earlier answer: continues that window where it stopped.
-    #[serde(default)]
     pub cursor: Option<String>,
 }
 
@@ -87,26 +84,14 @@ impl Position {
     }
 }
 
-fn parse_time(raw: Option<&serde_json::Value>, name: &str) -> Result<Option<i64>, AdminError> {
-    let invalid = || AdminError::InvalidRequest(format!("{name} must be RFC 3339 or Unix seconds"));
-    match raw {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => n.as_i64().map(Some).ok_or_else(invalid),
-        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.timestamp()))
-            .map_err(|_| invalid()),
-        Some(_) => Err(invalid()),
-    }
-}
-
 fn start(req: &ReconcileRequest, now: DateTime<Utc>) -> Result<Position, AdminError> {
     let floor = (now - Days::days(STRIPE_EVENT_RETENTION_DAYS)).timestamp();
     let now = now.timestamp();
     if let Some(cursor) = req.cursor.as_deref().filter(|c| !c.is_empty()) {
         return Position::decode(cursor, floor, now);
     }
-    let since = parse_time(req.since.as_ref(), "since")?.unwrap_or(floor);
-    let until = parse_time(req.until.as_ref(), "until")?.unwrap_or(now);
+    let since = req.since.map_or(floor, |t| t.timestamp());
+    let until = req.until.map_or(now, |t| t.timestamp());
     if since > now {
         return Err(AdminError::InvalidRequest("since is in the future".into()));
     }
