@@ -90,3 +90,65 @@ async fn an_applied_subscription_is_stamped_with_the_clocks_second() {
     let evt = EventId::parse("evt_t2").unwrap();
     assert_eq!(stored(&s, &event::key(&evt), "processed_at").await, WRITTEN);
 }
+
+fn operator() -> billing_core::inbound::http::Identity {
+    billing_core::inbound::http::Identity {
+        user: UserId::parse("ops_t").unwrap(),
+        email: None,
+        admin: true,
+        service: false,
+    }
+}
+
+#[tokio::test]
+async fn a_grant_of_days_answers_and_keeps_the_end_as_the_clocks_second_plus_the_days() {
+    use billing_core::usecases::admin::{self, GrantRequest};
+    let clock = ManualClock::at(between_seconds());
+    let s = Services {
+        clock: Arc::new(clock.clone()),
+        ..memory_services(&[])
+    };
+    let user = UserId::parse("u_t3").unwrap();
+    let grant = || GrantRequest {
+        user: user.clone(),
+        days: Some(10),
+        credits: None,
+        reason: "a week and a bit".into(),
+        idempotency_key: Some("grant-t3".into()),
+        feature: None,
+        units: None,
+    };
+    let granted = admin::grant(&s, &operator(), grant()).await.unwrap();
+    let end = "2026-03-14T05:06:07Z";
+    assert_eq!(granted.credit_until.as_deref(), Some(end));
+    assert_eq!(stored(&s, &profile::key(&user), "credit_until").await, end);
+    clock.advance_secs(3600);
+    let again = admin::grant(&s, &operator(), grant()).await.unwrap();
+    assert_eq!(
+        again.credit_until.as_deref(),
+        Some(end),
+        "the retried grant answers the first one's end"
+    );
+}
+
+#[tokio::test]
+async fn an_erasure_is_recorded_and_answered_at_the_clocks_second() {
+    use billing_core::usecases::admin::{self, EraseRequest};
+    let clock = ManualClock::at(between_seconds());
+    let s = Services {
+        clock: Arc::new(clock.clone()),
+        ..memory_services(&[])
+    };
+    let session = checkout_session("cs_test_t4", "u_t4", "credits_starter", "paid", 1000);
+    let e = billing_testing::event("evt_t4", "checkout.session.completed", 1, session);
+    fulfil::process(&s, &e.to_string()).await.unwrap();
+    let user = UserId::parse("u_t4").unwrap();
+    let req = || EraseRequest {
+        reason: "asked by email".into(),
+    };
+    let erased = admin::erase(&s, &operator(), &user, req()).await.unwrap();
+    assert_eq!(erased.erased_at, WRITTEN);
+    clock.advance_secs(3600);
+    let again = admin::erase(&s, &operator(), &user, req()).await.unwrap();
+    assert_eq!(again.erased_at, WRITTEN, "read back from the record");
+}

@@ -3,9 +3,11 @@
 //! account read as erased.
 
 use super::item;
+use crate::domain::clock::parse_rfc3339;
 use crate::domain::ids::UserId;
 use crate::store::schema::user_pk;
 use crate::store::{Cond, ItemExt, Key, StoreError, Table, Write};
+use chrono::{DateTime, Utc};
 
 pub fn key(user: &UserId) -> Key {
     Key::new(user_pk(user), "ERASURE")
@@ -15,7 +17,7 @@ pub fn key(user: &UserId) -> Key {
 pub struct Erasure {
     pub operator: String,
     pub reason: String,
-    pub at: String,
+    pub at: DateTime<Utc>,
     pub events_scrubbed: i64,
 }
 
@@ -26,7 +28,7 @@ pub fn recorded(user: &UserId, e: &Erasure) -> Write {
         item: item([
             ("operator", e.operator.clone().into()),
             ("reason", e.reason.clone().into()),
-            ("at", e.at.clone().into()),
+            ("at", e.at.into()),
             ("events_scrubbed", e.events_scrubbed.into()),
         ]),
         cond: Some(Cond::ItemNotExists),
@@ -37,7 +39,7 @@ pub async fn load(table: &dyn Table, user: &UserId) -> Result<Option<Erasure>, S
     Ok(table.get(&key(user)).await?.map(|i| Erasure {
         operator: i.str("operator").unwrap_or_default().to_owned(),
         reason: i.str("reason").unwrap_or_default().to_owned(),
-        at: i.str("at").unwrap_or_default().to_owned(),
+        at: i.str("at").and_then(parse_rfc3339).unwrap_or_default(),
         events_scrubbed: i.num("events_scrubbed").unwrap_or(0),
     }))
 }

@@ -1,7 +1,7 @@
 //! The audit item of an operator's grant: who granted what to whom, and why.
 
 use super::item;
-use crate::domain::clock::rfc3339;
+use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::ids::UserId;
 use crate::store::schema::user_pk;
 use crate::store::{Cond, Item, ItemExt, Key, Page, StoreError, Table, Write};
@@ -21,7 +21,7 @@ pub struct Audit<'a> {
     pub days: i64,
     pub credits: i64,
     pub at: DateTime<Utc>,
-    pub credit_until_after: Option<&'a str>,
+    pub credit_until_after: Option<DateTime<Utc>>,
     /// A feature turned on, or given `units` more of.
     pub feature: Option<&'a str>,
     pub units: Option<i64>,
@@ -65,14 +65,14 @@ pub fn once_key(user: &UserId, grant_id: &str) -> Key {
 pub struct Granted {
     pub days: i64,
     pub credits: i64,
-    pub credit_until: Option<String>,
+    pub credit_until: Option<DateTime<Utc>>,
 }
 
 /// Put in the grant's own transaction: only once per key.
 pub fn once(user: &UserId, grant_id: &str, g: &Granted) -> Write {
     let mut it = item([("days", g.days.into()), ("credits", g.credits.into())]);
-    if let Some(u) = &g.credit_until {
-        it.insert("credit_until".into(), u.clone().into());
+    if let Some(u) = g.credit_until {
+        it.insert("credit_until".into(), u.into());
     }
     Write::Put {
         key: once_key(user, grant_id),
@@ -92,7 +92,7 @@ pub async fn load_once(
         .map(|i| Granted {
             days: i.num("days").unwrap_or(0),
             credits: i.num("credits").unwrap_or(0),
-            credit_until: i.str("credit_until").map(str::to_owned),
+            credit_until: i.str("credit_until").and_then(parse_rfc3339),
         }))
 }
 

@@ -72,7 +72,7 @@ pub async fn erase(
             let new = Erasure {
                 operator: operator.user.to_string(),
                 reason: reason.to_owned(),
-                at: rfc3339(services.clock.now()),
+                at: services.clock.now(),
                 events_scrubbed: scrubbed,
             };
             match table.apply(erasure::recorded(user, &new)).await {
@@ -88,7 +88,7 @@ pub async fn erase(
     tracing::info!(operator = %operator.user, user = %user, scrubbed, "personal data erased");
     Ok(EraseOutcome {
         user_id: user.to_string(),
-        erased_at: record.at,
+        erased_at: rfc3339(record.at),
         erased_by: record.operator,
         reason: record.reason,
         events_scrubbed: scrubbed,

@@ -124,7 +124,7 @@ pub async fn grant(
         user_id: user.to_string(),
         days: g.days,
         credits: g.credits,
-        credit_until: g.credit_until,
+        credit_until: g.credit_until.map(rfc3339),
         feature: feature_id.clone(),
         units,
     };
@@ -150,7 +150,7 @@ pub async fn grant(
             }
             None => {}
         }
-        let mut until = current.clone();
+        let mut until = account.profile.credit_until_time();
         if days > 0 {
             let base = account
                 .profile
@@ -160,7 +160,7 @@ pub async fn grant(
             let new = base + Days::days(days);
             // Pinned to what was read, so two grants at once both count.
             change = change.extend_credit_until(new, current.as_deref());
-            until = Some(rfc3339(new));
+            until = Some(new);
         }
         let audit = grant::Audit {
             grant_id: &grant_id,
@@ -169,7 +169,7 @@ pub async fn grant(
             days,
             credits,
             at: now,
-            credit_until_after: until.as_deref(),
+            credit_until_after: until,
             feature: feature_id.as_deref(),
             units,
         };
@@ -178,7 +178,7 @@ pub async fn grant(
             let granted = grant::Granted {
                 days,
                 credits,
-                credit_until: until.clone(),
+                credit_until: until,
             };
             writes.push(grant::once(&user, &grant_id, &granted));
         }
@@ -196,7 +196,7 @@ pub async fn grant(
                     user_id: user.to_string(),
                     days,
                     credits,
-                    credit_until: until,
+                    credit_until: until.map(rfc3339),
                     feature: feature_id,
                     units,
                 });

@@ -9,6 +9,7 @@
 use super::AdminError;
 use super::events::{EventSummary, summary};
 use crate::app::Services;
+use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CustomerId, SessionId, UserId};
 use crate::store::records::erasure;
 use crate::store::records::event;
@@ -208,7 +209,7 @@ pub async fn user_view(
         events,
         events_next,
         erasure: erased.map(|e| ErasureView {
-            at: e.at,
+            at: rfc3339(e.at),
             operator: e.operator,
             reason: e.reason,
         }),
