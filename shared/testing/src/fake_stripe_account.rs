@@ -296,24 +296,9 @@ impl FakeAccount {
         let quantity: i64 = field("subscription_details[items][0][quantity]")
             .parse()
             .unwrap_or(1);
-        let unit = h
-            .prices
-            .iter()
-            .find(|p| p["id"] == price.as_str())
-            .and_then(|p| p["unit_amount"].as_i64())
-            .unwrap_or(0);
-        let amount = unit * quantity;
-        let mut preview = crate::fixture("invoice");
-        preview["id"] = Value::Null;
-        preview["customer"] = customer.into();
-        preview["amount_due"] = amount.into();
-        preview["total"] = amount.into();
-        preview["next_payment_attempt"] = sub["items"]["data"][0]["current_period_end"].clone();
-        if let Some(line) = preview["lines"]["data"].get_mut(0) {
-            line["amount"] = amount.into();
-            line["quantity"] = quantity.into();
-        }
-        Ok(preview)
+        Ok(crate::subscription_change_preview(
+            &customer, sub, &h.prices, &price, quantity,
+        ))
     }
 
     /// A price; Stripe keeps a lookup key on one price (another needs

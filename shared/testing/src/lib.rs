@@ -325,3 +325,36 @@ pub fn memory_services_with_stripe(
     services.stripe = Some(stripe.clone());
     services
 }
+
+/// The invoice Stripe previews for moving `subscription`'s item to `price` with `quantity`
+/// seats, for `customer`: the price's unit amount (from `prices`, the account's `price`
+/// objects) times the seats, due at the current period's end. Both the in-memory Stripe and
+/// the fake account answer with it, so the contract suite compares one rule.
+pub fn subscription_change_preview(
+    customer: &str,
+    subscription: &Value,
+    prices: &[Value],
+    price: &str,
+    quantity: i64,
+) -> Value {
+    let unit = prices
+        .iter()
+        .find(|p| p["id"] == price)
+        .and_then(|p| p["unit_amount"].as_i64())
+        .unwrap_or(0);
+    let amount = unit * quantity;
+    let mut preview = fixture("invoice");
+    preview["id"] = Value::Null;
+    preview["customer"] = customer.into();
+    preview["amount_due"] = amount.into();
+    preview["total"] = amount.into();
+    preview["next_payment_attempt"] =
+        subscription["items"]["data"][0]["current_period_end"].clone();
+    if let Some(line) = preview["lines"]["data"].get_mut(0) {
+        line["amount"] = amount.into();
+        line["quantity"] = quantity.into();
+        line["pricing"] = json!({ "type": "price_details",
+            "price_details": { "price": price, "product": "prod_test" } });
+    }
+    preview
+}

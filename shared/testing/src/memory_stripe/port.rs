@@ -2,7 +2,7 @@
 //! the test asked, then acts on the account's objects as Stripe would.
 
 use super::{MemoryStripe, Method, State, decode, invalid, not_found, page};
-use crate::{fixture, object};
+use crate::object;
 use async_trait::async_trait;
 use billing_core::domain::catalog::Mode;
 use billing_core::stripe::api::{
@@ -246,26 +246,13 @@ impl StripeApi for MemoryStripe {
                 format!("The subscription '{subscription_id}' does not belong to '{customer}'"),
             ));
         }
-        let unit = s
-            .prices
-            .iter()
-            .find(|p| p["id"] == change.price)
-            .and_then(|p| p["unit_amount"].as_i64())
-            .unwrap_or(0);
-        let amount = unit * change.quantity;
-        let mut preview = fixture("invoice");
-        preview["id"] = Value::Null;
-        preview["customer"] = customer.into();
-        preview["amount_due"] = amount.into();
-        preview["total"] = amount.into();
-        preview["next_payment_attempt"] = sub["items"]["data"][0]["current_period_end"].clone();
-        if let Some(line) = preview["lines"]["data"].get_mut(0) {
-            line["amount"] = amount.into();
-            line["quantity"] = change.quantity.into();
-            line["pricing"] = json!({ "type": "price_details",
-                "price_details": { "price": change.price, "product": "prod_test" } });
-        }
-        decode(&preview)
+        decode(&crate::subscription_change_preview(
+            customer,
+            sub,
+            &s.prices,
+            change.price,
+            change.quantity,
+        ))
     }
 
     async fn list_invoices(
