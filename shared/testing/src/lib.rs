@@ -358,3 +358,21 @@ pub fn subscription_change_preview(
     }
     preview
 }
+
+/// A caller signed in with a user's token: neither an operator nor the app's own server.
+pub fn caller(user: &str, email: Option<&str>) -> billing_core::inbound::http::Identity {
+    billing_core::inbound::http::Identity {
+        user: billing_core::domain::ids::UserId::parse(user).expect("a well-formed user id"),
+        email: email.map(str::to_owned),
+        admin: false,
+        service: false,
+    }
+}
+
+/// An operator: a token with the `billing:admin` scope.
+pub fn operator(user: &str) -> billing_core::inbound::http::Identity {
+    billing_core::inbound::http::Identity {
+        admin: true,
+        ..caller(user, None)
+    }
+}

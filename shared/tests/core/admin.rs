@@ -31,12 +31,7 @@ async fn deliver(s: &Services, e: &serde_json::Value) -> intake::IntakeOutcome {
 }
 
 fn operator() -> Identity {
-    Identity {
-        user: UserId::parse("ops_1").unwrap(),
-        email: None,
-        admin: true,
-        service: false,
-    }
+    billing_testing::operator("ops_1")
 }
 
 fn credits(id: &str, session: &str, user: &str) -> serde_json::Value {

@@ -7,11 +7,12 @@
 use billing_core::app::Services;
 use billing_core::domain::checkout_state::CheckoutState;
 use billing_core::domain::ids::{PlanId, SessionId, UserId};
-use billing_core::inbound::http::{ApiError, Identity};
+use billing_core::inbound::http::ApiError;
 use billing_core::store::Op;
 use billing_core::store::{records, schema};
 use billing_core::usecases::checkout::{self, CheckoutError, PortalRequest, StartCheckout};
 use billing_core::usecases::checkout_status::checkout_status;
+use billing_testing::caller;
 use billing_testing::memory_stripe::{MemoryStripe, Method};
 use billing_testing::{memory_services, memory_services_with_stripe};
 use serde_json::{Value, json};
@@ -34,15 +35,6 @@ fn services(stripe: &Arc<MemoryStripe>, extra: &[(&str, &str)]) -> Services {
 
 fn stripe() -> Arc<MemoryStripe> {
     Arc::new(MemoryStripe::new())
-}
-
-fn caller(user: &str, email: Option<&str>) -> Identity {
-    Identity {
-        user: UserId::parse(user).unwrap(),
-        email: email.map(str::to_owned),
-        admin: false,
-        service: false,
-    }
 }
 
 fn request(plan: &str) -> StartCheckout {

@@ -5,7 +5,6 @@
 //! shows the same request with a well-formed plan reaching the ports.
 
 use billing_core::app::Services;
-use billing_core::domain::ids::UserId;
 use billing_core::inbound::commands;
 use billing_core::inbound::http::{ApiError, Identity};
 use billing_core::store::memory::MemoryTable;
@@ -69,12 +68,7 @@ impl World {
 }
 
 fn caller() -> Identity {
-    Identity {
-        user: UserId::parse("cmd_user").unwrap(),
-        email: None,
-        admin: false,
-        service: false,
-    }
+    billing_testing::caller("cmd_user", None)
 }
 
 fn no_plan(raw: &str) -> ApiError {

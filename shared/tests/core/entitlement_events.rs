@@ -10,7 +10,6 @@
 
 use billing_core::app::Services;
 use billing_core::domain::clock::ManualClock;
-use billing_core::domain::identity::Identity;
 use billing_core::domain::ids::UserId;
 use billing_core::events::EntitlementsChanged;
 use billing_core::events::memory::MemoryBus;
@@ -147,12 +146,7 @@ async fn each_purchase_grant_spend_subscription_and_refund_raises_the_version_on
     let mut w = world();
     assert_eq!(w.fulfil(&buy("evt_ee_1", "ada")).await, Outcome::Applied);
     assert_eq!(w.version("ada").await, 1);
-    let operator = Identity {
-        user: user("ops"),
-        email: None,
-        admin: true,
-        service: false,
-    };
+    let operator = billing_testing::operator("ops");
     let req = GrantRequest {
         user: billing_core::domain::ids::UserId::parse("ada").unwrap(),
         days: Some(3),

@@ -346,12 +346,7 @@ async fn an_account_written_before_features_reads_and_meters_the_same() {
 }
 
 fn ops() -> billing_core::inbound::http::Identity {
-    billing_core::inbound::http::Identity {
-        user: user("ops_1"),
-        email: None,
-        admin: true,
-        service: false,
-    }
+    billing_testing::operator("ops_1")
 }
 
 fn feature_grant(

@@ -23,12 +23,7 @@ fn user(u: &str) -> UserId {
 }
 
 fn operator() -> Identity {
-    Identity {
-        user: user("ops_1"),
-        email: None,
-        admin: true,
-        service: false,
-    }
+    billing_testing::operator("ops_1")
 }
 
 /// Delivers a credit pack's checkout for `who` and runs the worker over the queue.

@@ -26,21 +26,11 @@ fn new_year() -> chrono::DateTime<chrono::Utc> {
 const T0: i64 = 1_795_000_000;
 
 fn caller(user: &str) -> Identity {
-    Identity {
-        user: UserId::parse(user).unwrap(),
-        email: None,
-        admin: false,
-        service: false,
-    }
+    billing_testing::caller(user, None)
 }
 
 fn operator() -> Identity {
-    Identity {
-        user: UserId::parse("ops").unwrap(),
-        email: None,
-        admin: true,
-        service: false,
-    }
+    billing_testing::operator("ops")
 }
 
 async fn apply(s: &Services, e: &Value) -> Outcome {

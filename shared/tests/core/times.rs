@@ -92,12 +92,7 @@ async fn an_applied_subscription_is_stamped_with_the_clocks_second() {
 }
 
 fn operator() -> billing_core::inbound::http::Identity {
-    billing_core::inbound::http::Identity {
-        user: UserId::parse("ops_t").unwrap(),
-        email: None,
-        admin: true,
-        service: false,
-    }
+    billing_testing::operator("ops_t")
 }
 
 #[tokio::test]

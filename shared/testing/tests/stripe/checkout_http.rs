@@ -6,11 +6,12 @@
 
 use billing_core::app::Services;
 use billing_core::domain::ids::{PlanId, UserId};
-use billing_core::inbound::http::{ApiError, Identity};
+use billing_core::inbound::http::ApiError;
 use billing_core::stripe::api::{
     CreatedSession, HttpStripe, NewCheckout, RetryPolicy, STRIPE_VERSION, StripeApi, StripeError,
 };
 use billing_core::usecases::checkout::{self, StartCheckout};
+use billing_testing::caller;
 use billing_testing::{fake_stripe, memory_services};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -33,15 +34,6 @@ fn services(server: &MockServer, extra: &[(&str, &str)]) -> Services {
     ];
     vars.extend_from_slice(extra);
     memory_services(&vars)
-}
-
-fn caller(user: &str, email: Option<&str>) -> Identity {
-    Identity {
-        user: UserId::parse(user).unwrap(),
-        email: email.map(str::to_owned),
-        admin: false,
-        service: false,
-    }
 }
 
 fn request(plan: &str) -> StartCheckout {

@@ -2,8 +2,8 @@
 //! fulfilment failures, Stripe errors through the HTTP adapter, at TRACE level so the HTTP
 //! client's own traces are scanned too) with secrets configured and scan what was written.
 
-use billing_core::domain::ids::{PlanId, UserId};
-use billing_core::inbound::http::{ApiError, Identity};
+use billing_core::domain::ids::PlanId;
+use billing_core::inbound::http::ApiError;
 use billing_core::usecases::checkout::{self, StartCheckout};
 use billing_core::usecases::intake;
 use billing_testing::{TEST_WEBHOOK_SECRET, checkout_session, event, memory_services, signature};
@@ -75,12 +75,7 @@ async fn logs_carry_no_secret_and_no_card_data() {
         checkout_session("cs_test_scan2", "sue", "nope", "paid", 1),
     );
     let _ = billing_core::usecases::fulfil::process(&s, &bad.to_string()).await;
-    let caller = Identity {
-        user: UserId::parse("sue").unwrap(),
-        email: Some("sue@example.com".into()),
-        admin: false,
-        service: false,
-    };
+    let caller = billing_testing::caller("sue", Some("sue@example.com"));
     let req = StartCheckout {
         plan: PlanId::parse("credits_starter").unwrap(),
         quantity: None,
